@@ -1,0 +1,137 @@
+"""User settings shared by every front end: names, defaults and validation.
+
+One typed object, parsed once from a plain mapping (LSP ``initializationOptions`` or the
+``dwLsp`` section of ``workspace/configuration``, REPL ``set``, CLI flags). An invalid value
+produces a message and keeps the default. Pure: imports nothing from the LSP or ML stacks.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+#: The configuration section an LSP client is asked for.
+SECTION = "dwLsp"
+
+
+def _default_worker_command() -> list[str]:
+    return [sys.executable, "-m", "dw_lsp.worker"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, with its default. Attribute names are the snake_case of the dotted keys."""
+
+    output_dir: str = "outputs"
+    workflow_dir: str = ""
+    log_level: str = "INFO"
+    worker_command: list[str] = field(default_factory=_default_worker_command)
+    worker_prewarm: bool = True
+    worker_allowed_modules: list[str] = field(default_factory=list)
+    run_timeout: float = 300.0
+    memory_growth_warning_mb: float = 500.0
+    cache_headroom_mb: float = 1024.0
+    diagnostics_debounce_ms: int = 150
+    workflow_files: list[str] = field(default_factory=lambda: ["**/workflows/**/*.json"])
+
+
+#: Dotted setting key (as clients send it) -> attribute of :class:`Settings`.
+KEYS: dict[str, str] = {
+    "outputDir": "output_dir",
+    "workflowDir": "workflow_dir",
+    "logLevel": "log_level",
+    "worker.command": "worker_command",
+    "worker.prewarm": "worker_prewarm",
+    "worker.allowedModules": "worker_allowed_modules",
+    "run.timeout": "run_timeout",
+    "memory.growthWarningMb": "memory_growth_warning_mb",
+    "cache.headroomMb": "cache_headroom_mb",
+    "diagnostics.debounceMs": "diagnostics_debounce_ms",
+    "workflowFiles": "workflow_files",
+}
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _flatten(options: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Turn ``{"worker": {"command": [...]}}`` into ``{"worker.command": [...]}``."""
+    flat: dict[str, Any] = {}
+    for key, value in options.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and dotted not in KEYS:
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _check(attr: str, value: Any) -> tuple[Any, str | None]:
+    """Return the converted value, or an error message saying what was expected."""
+    if attr in ("output_dir", "workflow_dir"):
+        if isinstance(value, str) and "\x00" not in value:
+            return value, None
+        return None, "expected a path string"
+    if attr == "log_level":
+        if isinstance(value, str) and value.upper() in LOG_LEVELS:
+            return value.upper(), None
+        return None, f"expected one of {', '.join(LOG_LEVELS)}"
+    if attr == "worker_command":
+        if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+            return list(value), None
+        return None, "expected a non-empty list of strings (program and arguments)"
+    if attr == "worker_prewarm":
+        if isinstance(value, bool):
+            return value, None
+        return None, "expected true or false"
+    if attr in ("worker_allowed_modules", "workflow_files"):
+        if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+            return list(value), None
+        return None, "expected a list of strings"
+    if attr in ("run_timeout", "memory_growth_warning_mb", "cache_headroom_mb"):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value), None
+        return None, "expected a positive number"
+    if attr == "diagnostics_debounce_ms":
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10_000:
+            return value, None
+        return None, "expected a whole number of milliseconds from 0 to 10000"
+    return None, "unknown setting"  # pragma: no cover - KEYS and this table agree
+
+
+def parse_settings(
+    options: Mapping[str, Any] | None, base: Settings | None = None
+) -> tuple[Settings, list[str]]:
+    """Apply ``options`` over ``base`` (or the defaults); return the settings and messages.
+
+    Unknown keys and invalid values are reported and otherwise ignored, so a typo in a
+    client's configuration never stops the server.
+    """
+    settings = base or Settings()
+    messages: list[str] = []
+    if options is None:
+        return settings, messages
+    if not isinstance(options, Mapping):
+        return settings, [f"{SECTION}: settings must be an object, got {type(options).__name__}"]
+    changes: dict[str, Any] = {}
+    for key, value in _flatten(options).items():
+        attr = KEYS.get(key)
+        if attr is None:
+            messages.append(f"{SECTION}.{key}: unknown setting, ignored")
+            continue
+        if value is None:
+            continue
+        converted, error = _check(attr, value)
+        if error is not None:
+            default = getattr(Settings(), attr)
+            messages.append(f"{SECTION}.{key}: {error}; using {default!r}")
+            continue
+        changes[attr] = converted
+    return replace(settings, **changes), messages
+
+
+def setting_names() -> list[str]:
+    """The dotted names of every setting, as clients spell them."""
+    return list(KEYS)
+

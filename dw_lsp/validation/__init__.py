@@ -1,0 +1,1 @@
+"""Validation: the JSON Schema and the semantic rules -> Problems with stable codes. Pure."""
