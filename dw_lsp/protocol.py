@@ -153,9 +153,7 @@ def response(msg_id: int | str | None, result: Any) -> str:
     return _line({"jsonrpc": "2.0", "id": msg_id, "result": to_json(result)})
 
 
-def error_response(
-    msg_id: int | str | None, code: int, message: str, data: Any = None
-) -> str:
+def error_response(msg_id: int | str | None, code: int, message: str, data: Any = None) -> str:
     err: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         err["data"] = data

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 #: The configuration section an LSP client is asked for.
@@ -134,4 +134,3 @@ def parse_settings(
 def setting_names() -> list[str]:
     """The dotted names of every setting, as clients spell them."""
     return list(KEYS)
-

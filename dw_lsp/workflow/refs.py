@@ -107,7 +107,7 @@ def unsafe_output_name(value: str) -> str | None:
     (FORMAT.md 1.10 rule 30: no separators, no ``..`` component, no control characters)."""
     if "/" in value or "\\" in value:
         return "contains a path separator"
-    if value == ".." or value.startswith("..") and len(value) == 2:
+    if value == ".." or (value.startswith("..") and len(value) == 2):
         return "is '..'"
     if ".." in value.replace("\\", "/").split("/"):
         return "has a '..' path component"

@@ -1,0 +1,293 @@
+"""A workflow document: its text, its value, its syntax problems, and source ranges.
+
+``parse(text)`` never raises. Strictly valid JSON takes the fast path: ``json.loads`` (C)
+gives the value, and ranges are located lazily, only for the paths a check asks about, by
+walking down from the root and skipping siblings with the C decoder, so a 1 MB file costs
+no pure-Python pass over every node. Broken JSON goes to the forgiving parser
+(:mod:`dw_lsp.workflow.tolerant`), whose tree serves the same queries. Editor features that
+need the node under the cursor use :attr:`Document.tree`, built on first use.
+
+Paths are tuples of object keys (str) and array indices (int) from the root. Ranges are
+``(start, end)`` string offsets. Pure: no pygls, lsprotocol or ML libraries.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from json.decoder import scanstring  # type: ignore[attr-defined]
+from typing import Any, Literal
+
+from dw_lsp.validation.problem import Problem, Severity
+from dw_lsp.workflow.positions import LineIndex
+from dw_lsp.workflow.tolerant import MAX_DEPTH, Member, Node, parse_tree
+
+Path = tuple[str | int, ...]
+Span = tuple[int, int]
+
+#: Documents larger than this are not parsed (DESIGN.md Security; dw's own limit).
+MAX_BYTES = 50 * 1024 * 1024
+
+_decoder = json.JSONDecoder()
+_WS = " \t\n\r"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What lies under an offset: the innermost node or key.
+
+    ``part`` is ``"key"`` (on a member's key; ``path`` is the member's path), ``"value"``
+    (on a value; ``path`` is its path), or ``"inside"`` (between the children of the
+    container at ``path``, e.g. where a new key or item would go)."""
+
+    path: Path
+    part: Literal["key", "value", "inside"]
+    span: Span
+    node: Node | None
+    member: Member | None = None
+
+
+class Document:
+    """The parsed form of one text. Cheap to build; ranges and the tree come lazily."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.problems: list[Problem] = []
+        self.value: Any = None
+        self.strict = False
+        self._tree: Node | None = None
+        self._tree_built = False
+        self._spans: dict[Path, Span | None] = {}
+        self._parse()
+
+    # -- parsing -----------------------------------------------------------------------
+    def _parse(self) -> None:
+        text = self.text
+        size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_BYTES:
+            msg = (
+                f"The document is {size / 1048576:.1f} MiB; workflows are limited to "
+                f"{MAX_BYTES // 1048576} MiB and this one is not checked."
+            )
+            self.problems.append(Problem("DW008", Severity.ERROR, msg, 0, min(1, len(text))))
+            self._tree_built = True
+            return
+        try:
+            self.value = _loads_bounded(text)
+            self.strict = True
+            return
+        except (ValueError, RecursionError):
+            pass
+        self._tree, self.problems = parse_tree(text)
+        self._tree_built = True
+        self.value = self._tree.to_python() if self._tree is not None else None
+
+    @property
+    def tree(self) -> Node | None:
+        """The node tree with offsets (built on first use for strict documents)."""
+        if not self._tree_built:
+            self._tree, _ = parse_tree(self.text)
+            self._tree_built = True
+        return self._tree
+
+    @cached_property
+    def _index(self) -> _Index:
+        return _Index(self.text)
+
+    @cached_property
+    def lines(self) -> LineIndex:
+        return LineIndex.fast(self.text)
+
+    # -- ranges --------------------------------------------------------------------------
+    def value_span(self, path: Path) -> Span | None:
+        """Offsets of the value at ``path``, or None when there is none."""
+        if not self.strict:
+            node = self._node(path)
+            return (node.start, node.end) if node is not None else None
+        if path not in self._spans:
+            start = self._index.value_start(path)
+            span = None
+            if start is not None:
+                span = (start, _decoder.raw_decode(self.text, start)[1])
+            self._spans[path] = span
+        return self._spans[path]
+
+    def key_span(self, path: Path) -> Span | None:
+        """Offsets of the key string (with its quotes) of the member at ``path``."""
+        if not path or not isinstance(path[-1], str):
+            return None
+        if not self.strict:
+            parent = self._node(path[:-1])
+            member = parent.member(path[-1]) if parent and parent.kind == "object" else None
+            return (member.key_start, member.key_end) if member else None
+        parent = self._index.value_start(path[:-1])
+        if parent is None or self.text[parent] != "{":
+            return None
+        found = self._index.members(parent).get(path[-1])
+        return (found[0], found[1]) if found else None
+
+    def member_keys(self, path: Path) -> list[str]:
+        """Keys of the object at ``path`` in source order (duplicates included)."""
+        node = self._node(path)
+        return [m.key for m in node.members] if node and node.kind == "object" else []
+
+    def _node(self, path: Path) -> Node | None:
+        node = self.tree
+        for part in path:
+            if node is None:
+                return None
+            if isinstance(part, str):
+                if node.kind != "object":
+                    return None
+                member = node.member(part)
+                node = member.value if member else None
+            else:
+                if node.kind != "array" or not 0 <= part < len(node.items):
+                    return None
+                node = node.items[part]
+        return node
+
+    # -- the node under the cursor -----------------------------------------------------
+    def node_at(self, offset: int) -> Hit | None:
+        """The innermost key or value at ``offset`` (an end offset counts as inside)."""
+        node = self.tree
+        if node is None or not node.start <= offset <= max(node.end, node.start):
+            return None
+        path: Path = ()
+        while True:
+            if node.kind == "object":
+                for m in node.members:
+                    if m.key_start <= offset <= m.key_end:
+                        return Hit(path + (m.key,), "key", (m.key_start, m.key_end), node, m)
+                    v = m.value
+                    if v is not None and v.start <= offset <= v.end and offset > v.start - 1:
+                        if v.kind in ("object", "array") and v.start < offset < v.end:
+                            path, node = path + (m.key,), v
+                            break
+                        if v.kind not in ("object", "array") or offset in (v.start, v.end):
+                            return Hit(path + (m.key,), "value", (v.start, v.end), v, m)
+                    if v is None and m.colon >= 0 and offset > m.colon:
+                        end = _line_end(self.text, m.colon)
+                        if offset <= end:
+                            return Hit(path + (m.key,), "value", (offset, offset), None, m)
+                else:
+                    return Hit(path, "inside", (node.start, node.end), node)
+            elif node.kind == "array":
+                for index, item in enumerate(node.items):
+                    if item.start <= offset <= item.end:
+                        if item.kind in ("object", "array") and item.start < offset < item.end:
+                            path, node = path + (index,), item
+                            break
+                        return Hit(path + (index,), "value", (item.start, item.end), item)
+                else:
+                    return Hit(path, "inside", (node.start, node.end), node)
+            else:
+                return Hit(path, "value", (node.start, node.end), node)
+
+
+def parse(text: str) -> Document:
+    """Parse ``text`` into a :class:`Document`; never raises."""
+    return Document(text)
+
+
+def _loads_bounded(text: str) -> Any:
+    """``json.loads`` that refuses nesting deeper than about MAX_DEPTH (RecursionError),
+    by lowering the interpreter's recursion limit around the C decoder's recursion."""
+    depth = 0
+    frame = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + MAX_DEPTH + 50)
+    try:
+        return json.loads(text)
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def _skip_ws(text: str, i: int) -> int:
+    n = len(text)
+    while i < n and text[i] in _WS:
+        i += 1
+    return i
+
+
+class _Index:
+    """Member and item offsets of the containers visited so far in a strict document.
+
+    Each container is scanned once (siblings skipped by the C decoder); later lookups in
+    it are dictionary reads."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.objects: dict[int, dict[str, tuple[int, int, int]]] = {}
+        self.arrays: dict[int, list[int]] = {}
+
+    def members(self, start: int) -> dict[str, tuple[int, int, int]]:
+        """key -> (key start, key end, value start) of the object at ``start``; the last
+        duplicate wins, as with ``json.loads``."""
+        cached = self.objects.get(start)
+        if cached is not None:
+            return cached
+        text = self.text
+        found: dict[str, tuple[int, int, int]] = {}
+        i = _skip_ws(text, start + 1)
+        if text[i] != "}":
+            while True:
+                name, kend = scanstring(text, i + 1)
+                vstart = _skip_ws(text, _skip_ws(text, kend) + 1)
+                found[name] = (i, kend, vstart)
+                _, vend = _decoder.raw_decode(text, vstart)
+                i = _skip_ws(text, vend)
+                if text[i] == "}":
+                    break
+                i = _skip_ws(text, i + 1)
+        self.objects[start] = found
+        return found
+
+    def items(self, start: int) -> list[int]:
+        """Start offsets of the items of the array at ``start``."""
+        cached = self.arrays.get(start)
+        if cached is not None:
+            return cached
+        text = self.text
+        starts: list[int] = []
+        i = _skip_ws(text, start + 1)
+        if text[i] != "]":
+            while True:
+                starts.append(i)
+                _, end = _decoder.raw_decode(text, i)
+                i = _skip_ws(text, end)
+                if text[i] == "]":
+                    break
+                i = _skip_ws(text, i + 1)
+        self.arrays[start] = starts
+        return starts
+
+    def value_start(self, path: Path) -> int | None:
+        start = _skip_ws(self.text, 0)
+        for part in path:
+            c = self.text[start]
+            if isinstance(part, str):
+                if c != "{":
+                    return None
+                member = self.members(start).get(part)
+                if member is None:
+                    return None
+                start = member[2]
+            else:
+                if c != "[":
+                    return None
+                items = self.items(start)
+                if not 0 <= part < len(items):
+                    return None
+                start = items[part]
+        return start
+
+
+def _line_end(text: str, i: int) -> int:
+    j = text.find("\n", i)
+    return len(text) if j < 0 else j

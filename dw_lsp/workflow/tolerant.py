@@ -1,0 +1,338 @@
+"""A forgiving JSON parser that builds a tree of nodes with source offsets.
+
+It accepts the broken JSON a user has mid-keystroke (an unclosed string or bracket, a
+missing or trailing comma, a missing colon or value, comments, single quotes, bare words)
+and records each defect as a syntax problem with a short range, never an exception. The
+parts that parse are kept, so the rest of the document can still be checked. Pure Python:
+the language server uses its tree for editor features; diagnostics of strictly valid
+documents take the faster path in :mod:`dw_lsp.workflow.document`. Pure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from dw_lsp.validation.problem import Problem, Severity
+
+#: Deeper nesting than this is reported (DW009) and skipped.
+MAX_DEPTH = 200
+
+_WS = re.compile(r"[ \t\n\r\ufeff]*")
+_STRING = re.compile(r'"(?:[^"\\\n\r]|\\.)*"')
+_SQ_STRING = re.compile(r"'(?:[^'\\\n\r]|\\.)*'")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_LOOSE_NUMBER = re.compile(r"[-+]?[0-9.]+(?:[eE][+-]?[0-9]+)?")
+_WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
+_FIXES = {"True": "true", "False": "false", "None": "null", "undefined": "null"}
+
+
+@dataclass(slots=True)
+class Member:
+    """``"key": value`` inside an object. ``value`` is None when it is missing."""
+
+    key: str
+    key_start: int
+    key_end: int
+    value: Node | None
+    colon: int = -1
+
+
+@dataclass(slots=True)
+class Node:
+    """A JSON value with its offsets ``[start, end)``. ``kind`` is one of object, array,
+    string, number, boolean, null. Containers keep their children; scalars their value."""
+
+    kind: str
+    start: int
+    end: int
+    value: Any = None
+    members: list[Member] = field(default_factory=list)
+    items: list[Node] = field(default_factory=list)
+    closed: bool = True
+
+    def to_python(self) -> Any:
+        if self.kind == "object":
+            return {m.key: m.value.to_python() for m in self.members if m.value is not None}
+        if self.kind == "array":
+            return [item.to_python() for item in self.items]
+        return self.value
+
+    def member(self, key: str) -> Member | None:
+        """The last member named ``key`` (the one a JSON reader keeps)."""
+        for m in reversed(self.members):
+            if m.key == key:
+                return m
+        return None
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.n = len(text)
+        self.problems: list[Problem] = []
+        self.unclosed_reported = False
+
+    # -- helpers -----------------------------------------------------------------------
+    def report(self, code: str, message: str, start: int, end: int) -> None:
+        end = max(end, start + 1) if start < self.n else start
+        self.problems.append(Problem(code, Severity.ERROR, message, start, min(end, self.n)))
+
+    def unclosed(self, start: int, message: str) -> None:
+        """Report the innermost container left open at the end of the text, once."""
+        if not self.unclosed_reported:
+            self.unclosed_reported = True
+            self.report("DW007", message, start, start + 1)
+
+    def ws(self, i: int) -> int:
+        text = self.text
+        while True:
+            m = _WS.match(text, i)
+            i = m.end() if m else i
+            if text.startswith("//", i):
+                eol = _eol(text, i)
+                self.report("DW004", "Comments are not allowed in JSON; remove it.", i, eol)
+                i = eol
+            elif text.startswith("/*", i):
+                close = text.find("*/", i + 2)
+                end = self.n if close < 0 else close + 2
+                self.report("DW004", "Comments are not allowed in JSON; remove it.", i, end)
+                i = end
+            else:
+                return i
+
+    # -- values ------------------------------------------------------------------------
+    def value(self, i: int, depth: int) -> tuple[Node | None, int]:
+        """Parse a value at ``i`` (after white space); return it (None if absent)."""
+        text = self.text
+        if i >= self.n:
+            return None, i
+        c = text[i]
+        if c in "{[":
+            if depth >= MAX_DEPTH:
+                end = _skip_nested(text, i)
+                self.report(
+                    "DW009",
+                    f"The document is nested more than {MAX_DEPTH} levels deep; "
+                    "flatten it (this part is not checked).",
+                    i,
+                    i + 1,
+                )
+                return None, end
+            return self.obj(i, depth + 1) if c == "{" else self.array(i, depth + 1)
+        if c == '"':
+            return self.string(i)
+        if c == "'":
+            m = _SQ_STRING.match(text, i)
+            end = m.end() if m else _eol(text, i)
+            self.report("DW001", "Strings must use double quotes.", i, end)
+            return Node("string", i, end, text[i + 1 : end - 1 if m else end]), end
+        if c == "-" or c.isdigit() or c in "+.":
+            m = _NUMBER.match(text, i)
+            loose = _LOOSE_NUMBER.match(text, i)
+            if m and (loose is None or loose.end() <= m.end()):
+                raw = m.group()
+                number: Any = float(raw) if any(ch in raw for ch in ".eE") else int(raw)
+                return Node("number", i, m.end(), number), m.end()
+            end = loose.end() if loose else i + 1
+            self.report("DW001", f"Invalid number {text[i:end]!r}.", i, end)
+            return None, end
+        m = _WORD.match(text, i)
+        if m:
+            word = m.group()
+            if word in _LITERALS:
+                kind = "null" if word == "null" else "boolean"
+                return Node(kind, i, m.end(), _LITERALS[word]), m.end()
+            hint = f"; use {_FIXES[word]}" if word in _FIXES else "; strings need double quotes"
+            self.report("DW001", f"Invalid value {word!r}{hint}.", i, m.end())
+            return None, m.end()
+        return None, i
+
+    def string(self, i: int) -> tuple[Node, int]:
+        text = self.text
+        m = _STRING.match(text, i)
+        if m is None:
+            end = _eol(text, i)
+            self.report("DW002", 'Unterminated string: close it with ".', i, end)
+            return Node("string", i, end, _unescape(text[i + 1 : end])), end
+        raw = m.group()
+        try:
+            value = json.loads(raw) if "\\" in raw else raw[1:-1]
+        except ValueError:
+            self.report("DW001", "Invalid escape sequence in string.", i, m.end())
+            value = raw[1:-1]
+        if any(ord(ch) < 0x20 for ch in value if ch not in "\t") and "\\" not in raw:
+            self.report("DW001", "Control characters must be escaped in strings.", i, m.end())
+        return Node("string", i, m.end(), value), m.end()
+
+    def key(self, i: int) -> tuple[str, int, int] | None:
+        text = self.text
+        c = text[i]
+        if c == '"':
+            node, end = self.string(i)
+            return str(node.value), i, end
+        if c == "'":
+            node, end = self.value(i, 0)
+            return (str(node.value) if node else ""), i, end
+        m = _WORD.match(text, i)
+        if m:
+            self.report("DW001", "Property names must be double-quoted strings.", i, m.end())
+            return m.group(), i, m.end()
+        return None
+
+    def obj(self, start: int, depth: int) -> tuple[Node, int]:
+        text, n = self.text, self.n
+        node = Node("object", start, start + 1)
+        i = start + 1
+        while True:
+            i = self.ws(i)
+            if i >= n:
+                self.unclosed(start, "This object is not closed: add '}'.")
+                node.closed = False
+                break
+            c = text[i]
+            if c == "}":
+                i += 1
+                break
+            if c == ",":
+                self.report("DW001", "Unexpected comma.", i, i + 1)
+                i += 1
+                continue
+            if c == "]":
+                self.report("DW007", "This object is not closed: add '}'.", start, start + 1)
+                node.closed = False
+                break
+            key = self.key(i)
+            if key is None:
+                msg = f"Unexpected character {c!r}; a property name is expected."
+                self.report("DW001", msg, i, i + 1)
+                i += 1
+                continue
+            name, kstart, kend = key
+            member = Member(name, kstart, kend, None)
+            node.members.append(member)
+            i = self.ws(kend)
+            if i < n and text[i] == ":":
+                member.colon = i
+                i = self.ws(i + 1)
+            else:
+                self.report("DW012", "Colon expected after the property name.", kstart, kend)
+                if i >= n or text[i] in ",}]" or "\n" in text[kend:i] or "\r" in text[kend:i]:
+                    continue
+            value, after = self.value(i, depth)
+            if value is None and after == i:
+                if i < n and text[i] not in ",}]\n\r":
+                    self.report("DW006", "Value expected.", i, i + 1)
+                else:
+                    self.report("DW006", f"Value expected for {name!r}.", kstart, kend)
+            member.value = value
+            i = self.ws(after)
+            if i < n and text[i] == ",":
+                comma = i
+                i = self.ws(i + 1)
+                if i < n and text[i] == "}":
+                    self.report("DW003", "Trailing comma: remove it.", comma, comma + 1)
+                continue
+            if (i < n and text[i] in "\"'") or (i < n and _WORD.match(text, i) is not None):
+                self.report("DW005", "Missing comma between properties.", i, i + 1)
+        node.end = i
+        return node, i
+
+    def array(self, start: int, depth: int) -> tuple[Node, int]:
+        text, n = self.text, self.n
+        node = Node("array", start, start + 1)
+        i = start + 1
+        expect_value = True
+        while True:
+            i = self.ws(i)
+            if i >= n:
+                self.unclosed(start, "This array is not closed: add ']'.")
+                node.closed = False
+                break
+            c = text[i]
+            if c == "]":
+                i += 1
+                break
+            if c == "}":
+                self.report("DW007", "This array is not closed: add ']'.", start, start + 1)
+                node.closed = False
+                break
+            if c == ",":
+                if expect_value:
+                    self.report("DW006", "Value expected.", i, i + 1)
+                i += 1
+                j = self.ws(i)
+                if j < n and text[j] == "]":
+                    self.report("DW003", "Trailing comma: remove it.", i - 1, i)
+                expect_value = True
+                continue
+            if not expect_value:
+                self.report("DW005", "Missing comma between array items.", i, i + 1)
+            value, after = self.value(i, depth)
+            if value is None and after == i:
+                self.report("DW001", f"Unexpected character {c!r}; a value is expected.", i, i + 1)
+                i += 1
+                continue
+            if value is not None:
+                node.items.append(value)
+            i = after
+            expect_value = False
+        node.end = i
+        return node, i
+
+
+def parse_tree(text: str) -> tuple[Node | None, list[Problem]]:
+    """Parse ``text`` forgivingly; return the root node (None if there is no value) and
+    the syntax problems found."""
+    p = _Parser(text)
+    i = p.ws(0)
+    if i >= p.n:
+        msg = "The document is empty: a workflow is a JSON object."
+        p.problems.append(Problem("DW010", Severity.ERROR, msg, 0, 0))
+        return None, p.problems
+    root, end = p.value(i, 0)
+    if root is None and end == i:
+        p.report("DW001", "A JSON value is expected here.", i, i + 1)
+    rest = p.ws(end)
+    if rest < p.n:
+        p.report(
+            "DW013", "Unexpected content after the end of the document.", rest, _eol(text, rest)
+        )
+    return root, p.problems
+
+
+def _eol(text: str, i: int) -> int:
+    n = len(text)
+    j = i
+    while j < n and text[j] not in "\n\r":
+        j += 1
+    return j
+
+
+def _unescape(raw: str) -> str:
+    try:
+        return str(json.loads('"' + raw.rstrip("\\") + '"'))
+    except ValueError:
+        return raw
+
+
+def _skip_nested(text: str, i: int) -> int:
+    """End of the bracketed value starting at ``i`` (strings respected), or the text end."""
+    depth = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        elif c == '"':
+            m = _STRING.match(text, i)
+            i = m.end() - 1 if m else _eol(text, i) - 1
+        i += 1
+    return n
