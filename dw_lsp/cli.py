@@ -1,0 +1,74 @@
+"""The ``dw-lsp`` command: ``serve`` (the language server, the default), ``check``,
+``run`` and ``repl``. Each sub-command lives in its own module; this one only dispatches,
+importing the chosen module lazily so that ``dw-lsp check`` never loads pygls."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dw-lsp",
+        description="Check, edit and run diffusers-workflow JSON files.",
+    )
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="run the language server (default)")
+    serve.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (default)")
+    serve.add_argument("--tcp", action="store_true", help="listen on a TCP port instead")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=2087)
+    serve.add_argument("--log-level", default="INFO")
+
+    check = sub.add_parser("check", help="check workflow files or folders")
+    check.add_argument("paths", nargs="+", help="files or folders (folders: every *.json)")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument(
+        "--allowed-module",
+        action="append",
+        default=[],
+        help="extra module prefix the worker may import (like worker.allowedModules)",
+    )
+
+    run = sub.add_parser("run", help="run a workflow in a worker and print the outputs")
+    run.add_argument("file", help="the workflow file")
+    run.add_argument("assignments", nargs="*", metavar="name=value", help="variable values")
+    run.add_argument("--output-dir", default=None, help="where results are written")
+    run.add_argument("--timeout", type=float, default=None, help="seconds without progress")
+    run.add_argument("--repeat", type=int, default=1, help="run N times in one warm worker")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    repl = sub.add_parser("repl", help="the interactive shell (load, arg, run, memory, ...)")
+    repl.add_argument("--workflow-dir", default=None)
+    repl.add_argument("--output-dir", default=None)
+    repl.add_argument("--log-level", default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "serve"
+    if command == "check":
+        from dw_lsp.checkcmd import main as check_main
+
+        return check_main(args)
+    if command == "run":
+        from dw_lsp.runcmd import main as run_main
+
+        return run_main(args)
+    if command == "repl":
+        from dw_lsp.repl import main as repl_main
+
+        return repl_main(args)
+    from dw_lsp.server.app import serve
+
+    if args.command is None:
+        args = build_parser().parse_args(["serve"])
+    return serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
