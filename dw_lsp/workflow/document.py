@@ -163,7 +163,7 @@ class Document:
                         return Hit(path + (m.key,), "key", (m.key_start, m.key_end), node, m)
                     v = m.value
                     if v is not None and v.start <= offset <= v.end and offset > v.start - 1:
-                        if v.kind in ("object", "array") and v.start < offset < v.end:
+                        if v.kind in ("object", "array") and _inside(v, offset):
                             path, node = path + (m.key,), v
                             break
                         if v.kind not in ("object", "array") or offset in (v.start, v.end):
@@ -177,7 +177,7 @@ class Document:
             elif node.kind == "array":
                 for index, item in enumerate(node.items):
                     if item.start <= offset <= item.end:
-                        if item.kind in ("object", "array") and item.start < offset < item.end:
+                        if item.kind in ("object", "array") and _inside(item, offset):
                             path, node = path + (index,), item
                             break
                         return Hit(path + (index,), "value", (item.start, item.end), item)
@@ -286,6 +286,11 @@ class _Index:
                     return None
                 start = items[part]
         return start
+
+
+def _inside(node: Node, offset: int) -> bool:
+    """Strictly within a container's brackets (an unclosed one extends to its end)."""
+    return node.start < offset < node.end or (not node.closed and offset == node.end)
 
 
 def _line_end(text: str, i: int) -> int:
