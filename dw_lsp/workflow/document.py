@@ -125,7 +125,7 @@ class Document:
         parent = self._index.value_start(path[:-1])
         if parent is None or self.text[parent] != "{":
             return None
-        found = self._index.members(parent).get(path[-1])
+        found = self._index.member(parent, path[-1])
         return (found[0], found[1]) if found else None
 
     def member_keys(self, path: Path) -> list[str]:
@@ -223,30 +223,37 @@ class _Index:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.objects: dict[int, dict[str, tuple[int, int, int]]] = {}
+        self.objects: dict[int, tuple[dict[str, tuple[int, int, int]], int | None]] = {}
         self.arrays: dict[int, list[int]] = {}
 
-    def members(self, start: int) -> dict[str, tuple[int, int, int]]:
-        """key -> (key start, key end, value start) of the object at ``start``; the last
-        duplicate wins, as with ``json.loads``."""
-        cached = self.objects.get(start)
-        if cached is not None:
-            return cached
+    def member(self, start: int, key: str) -> tuple[int, int, int] | None:
+        """(key start, key end, value start) of member ``key`` of the object at ``start``.
+
+        Members are scanned only as far as the first one named ``key`` (later lookups
+        resume the scan), so finding ``steps`` does not decode the values after it. With
+        duplicate keys the range is the first occurrence's (``json.loads`` keeps the last
+        value; such a file gets no other warning from this path)."""
+        entry = self.objects.get(start)
+        if entry is None:
+            i = _skip_ws(self.text, start + 1)
+            entry = ({}, None if self.text[i] == "}" else i)
+            self.objects[start] = entry
+        found, cursor = entry
+        if key in found:
+            return found[key]
         text = self.text
-        found: dict[str, tuple[int, int, int]] = {}
-        i = _skip_ws(text, start + 1)
-        if text[i] != "}":
-            while True:
-                name, kend = scanstring(text, i + 1)
-                vstart = _skip_ws(text, _skip_ws(text, kend) + 1)
-                found[name] = (i, kend, vstart)
-                _, vend = _decoder.raw_decode(text, vstart)
-                i = _skip_ws(text, vend)
-                if text[i] == "}":
-                    break
-                i = _skip_ws(text, i + 1)
-        self.objects[start] = found
-        return found
+        while cursor is not None:
+            name, kend = scanstring(text, cursor + 1)
+            vstart = _skip_ws(text, _skip_ws(text, kend) + 1)
+            member = (cursor, kend, vstart)
+            found.setdefault(name, member)
+            _, vend = _decoder.raw_decode(text, vstart)
+            i = _skip_ws(text, vend)
+            cursor = None if text[i] == "}" else _skip_ws(text, i + 1)
+            self.objects[start] = (found, cursor)
+            if name == key:
+                return member
+        return None
 
     def items(self, start: int) -> list[int]:
         """Start offsets of the items of the array at ``start``."""
@@ -274,7 +281,7 @@ class _Index:
             if isinstance(part, str):
                 if c != "{":
                     return None
-                member = self.members(start).get(part)
+                member = self.member(start, part)
                 if member is None:
                     return None
                 start = member[2]

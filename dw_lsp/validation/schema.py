@@ -1,0 +1,65 @@
+"""The workflow JSON Schema (``schemas/workflow.schema.json``) and the check that runs it.
+
+:func:`load_schema` finds the schema in a checkout or editable install (``schemas/`` beside
+the package) or, in a wheel, as ``dw_lsp/_data/workflow.schema.json``. :func:`check_schema`
+validates a document's value with jsonschema_rs, compiled once; only when the document is
+invalid are the errors turned into problems (:mod:`dw_lsp.validation.schema_errors`), so a
+valid 1 MB workflow costs one native validation. Pure: imports no LSP or ML libraries.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+
+import dw_lsp
+from dw_lsp.validation.problem import Problem
+from dw_lsp.validation.schema_errors import ErrorMapper
+from dw_lsp.workflow.document import Document
+
+SCHEMA_NAME = "workflow.schema.json"
+
+
+@functools.cache
+def load_schema() -> dict[str, Any]:
+    """The schema as a dict (read once)."""
+    path = Path(dw_lsp.__file__).resolve().parent.parent / "schemas" / SCHEMA_NAME
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = resources.files("dw_lsp").joinpath("_data", SCHEMA_NAME).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+class SchemaChecker:
+    """A schema compiled for validation, and the check of documents against it."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        self.validator = jsonschema_rs.validator_for(schema)
+
+    def check(self, doc: Document) -> list[Problem]:
+        """Schema problems (DW1xx) of ``doc``, sorted by position."""
+        value = doc.value
+        if value is None and not doc.strict:
+            return []  # nothing parsed: the syntax problems say it all
+        if self.validator.is_valid(value):
+            return []
+        return ErrorMapper(self.schema, doc).map(self.validator.iter_errors(value))
+
+
+@functools.cache
+def default_checker() -> SchemaChecker:
+    """The checker for the project's schema (compiled once)."""
+    return SchemaChecker(load_schema())
+
+
+def check_schema(doc: Document) -> list[Problem]:
+    """Schema problems (DW1xx) of ``doc`` against the workflow schema, sorted by position."""
+    return default_checker().check(doc)
