@@ -1,0 +1,25 @@
+/**
+ * The language server's `workspace/executeCommand` names, and which VS Code command calls each.
+ *
+ * The mapping lives in `serverCommands.json` so that `tests/test_extension_manifest.py` can
+ * check it against `dw_lsp.server.names.COMMANDS` without a TypeScript toolchain. Every server
+ * command name the extension sends comes from here (a unit test forbids `dw.*` literals elsewhere).
+ * Pure: imports nothing from `vscode`.
+ */
+
+import mapping from './serverCommands.json';
+
+/** VS Code command id (`dwLsp.run`) -> server command (`dw.run`). */
+export const SERVER_COMMANDS: Readonly<Record<string, string>> = mapping;
+
+/** The server commands by role, as the extension's modules call them. */
+export const DW = {
+  run: mapping['dwLsp.run'],
+  cancel: mapping['dwLsp.cancel'],
+  memory: mapping['dwLsp.showMemory'],
+  clear: mapping['dwLsp.clearMemory'],
+  status: mapping['dwLsp.showStatus'],
+  setArguments: mapping['dwLsp.setArguments'],
+  clearArguments: mapping['dwLsp.clearArguments'],
+  restartWorker: mapping['dwLsp.restartWorker'],
+} as const;
