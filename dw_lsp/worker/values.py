@@ -1,0 +1,72 @@
+"""The value mini-languages at run time (FORMAT.md 1.9): the worker's one entry point for
+turning a workflow's JSON values into Python objects.
+
+The work is split by concept, and this module only gathers the public names:
+
+- ``values_types``: :class:`TypeResolver` (``*_type`` names and ``constant:`` inside an
+  allowlist of module prefixes) and :class:`DisallowedImport`;
+- ``values_variables``: :func:`coerce_arguments` and :func:`substitute_variables`;
+- ``values_media``: :func:`check_path` and the image / video loaders;
+- ``values_realize``: :func:`realize` (FORMAT.md 1.9.5 order) and
+  :func:`resolve_type_strings` for configuration blocks;
+- ``values_iterations``: :func:`expand_iterations` and :func:`artifacts`.
+
+Imports PIL and numpy; torch, diffusers and transformers load only when a workflow names
+them. Never imports the session, the server or LSP types.
+"""
+
+from __future__ import annotations
+
+from dw_lsp.worker.values_iterations import (
+    MAX_ITERATIONS,
+    artifacts,
+    clean_string,
+    expand_iterations,
+)
+from dw_lsp.worker.values_media import (
+    ALLOW_URLS_ENV,
+    MediaError,
+    check_path,
+    decode_video,
+    open_image,
+)
+from dw_lsp.worker.values_realize import (
+    EscapedString,
+    is_media_object,
+    realize,
+    resolve_type_strings,
+)
+from dw_lsp.worker.values_types import (
+    ALLOWED_MODULES_SETTING,
+    DisallowedImport,
+    TypeResolver,
+    UnresolvedName,
+)
+from dw_lsp.worker.values_variables import (
+    coerce_arguments,
+    coerce_value,
+    substitute_variables,
+)
+
+__all__ = [
+    "ALLOWED_MODULES_SETTING",
+    "ALLOW_URLS_ENV",
+    "MAX_ITERATIONS",
+    "DisallowedImport",
+    "EscapedString",
+    "MediaError",
+    "TypeResolver",
+    "UnresolvedName",
+    "artifacts",
+    "check_path",
+    "clean_string",
+    "coerce_arguments",
+    "coerce_value",
+    "decode_video",
+    "expand_iterations",
+    "is_media_object",
+    "open_image",
+    "realize",
+    "resolve_type_strings",
+    "substitute_variables",
+]
