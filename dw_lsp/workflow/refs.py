@@ -8,7 +8,7 @@ shared by validation, the language server and the worker. Imports nothing heavy.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Container
 
 VARIABLE = "variable:"
 PREVIOUS_RESULT = "previous_result:"
@@ -22,6 +22,7 @@ VARIABLE_VALUE_MAX = 10_000
 CONSTANT_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 CONSTANT_NAME_MAX = 200
 BUILTIN_NAME_RE = re.compile(r"^[^/\\]+\.json$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 MEDIA_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
 MEDIA_VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
@@ -45,18 +46,19 @@ def previous_result_target(value: object) -> str | None:
     return None
 
 
-def split_previous_result(target: str, step_names: Iterable[str]) -> tuple[str, str | None]:
+def split_previous_result(target: str, step_names: Container[str]) -> tuple[str, str | None]:
     """Split ``STEP[.PROP]`` as dw does: an exact step name first, else the longest step
-    name that, followed by ``.``, prefixes the target. Unknown: split at the first dot."""
-    names = set(step_names)
-    if target in names:
+    name that, followed by ``.``, prefixes the target. Unknown: split at the first dot.
+
+    Only membership is asked of ``step_names`` (a set, dict, list ...), once per dot in the
+    target, so a lookup costs nothing per step of a long workflow."""
+    if target in step_names:
         return target, None
-    best = ""
-    for name in names:
-        if len(name) > len(best) and target.startswith(name + "."):
-            best = name
-    if best:
-        return best, target[len(best) + 1 :]
+    end = target.rfind(".")
+    while end > 0:
+        if target[:end] in step_names:
+            return target[:end], target[end + 1 :]
+        end = target.rfind(".", 0, end)
     head, dot, prop = target.partition(".")
     return head, (prop if dot else None)
 
@@ -111,6 +113,6 @@ def unsafe_output_name(value: str) -> str | None:
         return "is '..'"
     if ".." in value.replace("\\", "/").split("/"):
         return "has a '..' path component"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if _CONTROL.search(value):
         return "contains a control character"
     return None

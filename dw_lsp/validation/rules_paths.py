@@ -1,0 +1,61 @@
+"""Path rules shared by media locations and sub-workflow paths (FORMAT.md 4.8, 1.9.7).
+
+:func:`path_violation` applies dw's static path check (no NUL, no ``..`` anywhere, no
+``~/``, not under ``/dev``, ``/proc`` or ``/sys``, length limits); :func:`resolve` finds a
+relative path against the referencing workflow's folder. Neither touches the disk except
+``resolve`` when asked whether the file exists. Pure: imports no pygls, lsprotocol, torch
+or diffusers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PATH_MAX = 4096
+NAME_MAX = 255
+_SYSTEM_PREFIXES = ("/dev/", "/proc/", "/sys/")
+
+
+def path_violation(value: str) -> str | None:
+    """Why dw's path check rejects ``value`` (a phrase), or None when it passes."""
+    if not value:
+        return "is empty"
+    if "\x00" in value:
+        return "contains a NUL character"
+    if len(value) > PATH_MAX:
+        return f"is longer than {PATH_MAX} characters"
+    normal = value.replace("\\", "/")
+    if ".." in normal:
+        return "contains '..' (dw rejects it anywhere in a path, even in a name like 'v1..2')"
+    if "~/" in normal:
+        return "contains '~/'"
+    if normal.lower().startswith(_SYSTEM_PREFIXES):
+        return "points into /dev, /proc or /sys"
+    if any(len(part) > NAME_MAX for part in normal.split("/")):
+        return f"has a file-name component longer than {NAME_MAX} characters"
+    return None
+
+
+def url_violation(value: str) -> str | None:
+    """Why an http(s) URL is unusable, or None."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https"):
+        return "is not an http or https URL"
+    if not parts.hostname:
+        return "has no host"
+    return None
+
+
+def resolve(value: str, folder: Path | None) -> Path | None:
+    """The file ``value`` names: absolute as is, relative against ``folder`` (the
+    referencing workflow's folder); None when it is relative and there is no folder."""
+    path = Path(value)
+    if path.is_absolute():
+        return path
+    if folder is None:
+        return None
+    return folder / path

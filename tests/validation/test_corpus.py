@@ -1,0 +1,78 @@
+"""The whole checker over dw's sample corpus: exactly the errors and warnings its README
+lists (``../shared/corpus/dw-examples/README.md``), and nothing a user would call noise."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dw_lsp.checkcmd import FileResult, check_file
+from dw_lsp.validation.problem import Severity
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO.parent / "shared" / "corpus" / "dw-examples"
+
+pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="the sample corpus is absent")
+
+#: (file, code, accepted texts of the range): the README's error table.
+ERRORS = [
+    ("tests/test_data/workflows/invalid_workflow.json", "DW101", {"{", '"id"'}),
+    ("examples/flux/FluxFill.json", "DW202", {'"variable:image"'}),
+    ("examples/tasks/image_processors.json", "DW218", {'"face_detector"'}),
+]
+#: The README's warning table.
+WARNINGS = [
+    ("examples/flux/FluxOutpaint.json", "DW227", '"variable:input_image"'),
+    ("examples/flux/FluxRedux.json", "DW227", '"variable:input_image"'),
+    ("examples/flux/FluxFill.json", "DW227", '"variable:mask_image"'),
+    ("examples/MiniMaxH3Ref2VAGeneratedSubject.json", "DW215", '"draw_subject"'),
+]
+#: Other warnings a user would thank us for: the installed diffusers does not know a
+#: class or a pipeline call argument (DW301, DW302); a module (sdnq, torchao) that our
+#: worker refuses to import until the user allows it, so the run would fail (DW303, once
+#: per file).
+THANKED = {"DW301", "DW302", "DW303"}
+
+
+@pytest.fixture(scope="module")
+def results() -> list[FileResult]:
+    files = sorted(CORPUS.rglob("*.json"))
+    assert len(files) > 50
+    return [check_file(path) for path in files]
+
+
+def _found(results: list[FileResult], severity: Severity) -> Iterator[tuple[str, str, str, str]]:
+    for r in results:
+        for p in r.problems:
+            if p.severity == severity:
+                rel = r.path.relative_to(CORPUS).as_posix()
+                yield rel, p.code, r.doc.text[p.start : p.end], p.message
+
+
+def test_exactly_the_listed_errors(results: list[FileResult]) -> None:
+    found = list(_found(results, Severity.ERROR))
+    assert sorted((f, c) for f, c, _, _ in found) == sorted((f, c) for f, c, _ in ERRORS), found
+    for file, code, texts in ERRORS:
+        ranges = [t for f, c, t, _ in found if (f, c) == (file, code)]
+        assert len(ranges) == 1 and ranges[0] in texts, (file, code, ranges)
+
+
+def test_the_listed_warnings(results: list[FileResult]) -> None:
+    found = {(f, c, t) for f, c, t, _ in _found(results, Severity.WARNING)}
+    for expected in WARNINGS:
+        assert expected in found
+
+
+def test_other_warnings_are_ones_a_user_would_thank_us_for(results: list[FileResult]) -> None:
+    listed = set(WARNINGS)
+    others = [w for w in _found(results, Severity.WARNING) if w[:3] not in listed]
+    for file, code, text, message in others:
+        print(f"{file}: {code} {text} {message}")
+    assert {code for _, code, _, _ in others} <= THANKED
+
+
+def test_no_near_miss_noise(results: list[FileResult]) -> None:
+    hinted = {f for f, c, _, _ in _found(results, Severity.HINT) if c == "DW234"}
+    assert hinted == set()
