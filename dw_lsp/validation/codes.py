@@ -33,7 +33,6 @@ _TABLE: tuple[Code, ...] = (
     Code("DW008", E, "Document too large"),
     Code("DW009", E, "Document nested too deeply"),
     Code("DW010", E, "Empty document"),
-    Code("DW011", W, "Duplicate key in an object"),
     Code("DW012", E, "Missing colon after key"),
     Code("DW013", E, "Content after the end of the document"),
     # --- DW1xx: the schema -------------------------------------------------------------
@@ -85,6 +84,7 @@ _TABLE: tuple[Code, ...] = (
     Code("DW236", E, "Invalid builtin name"),  # rule 6 / 1.9.8
     Code("DW237", E, "Path is not allowed"),  # 4.8 path rules
     Code("DW238", W, "load_components/configs need a modular pipeline"),  # rule 26
+    Code("DW239", E, "Task command does not accept this argument"),  # rule 15 (device)
     # --- DW3xx: the pipeline catalog -----------------------------------------------------
     Code("DW301", W, "Unknown pipeline or model class"),
     Code("DW302", W, "Unknown call argument for this pipeline"),

@@ -122,10 +122,10 @@ class Document:
             parent = self._node(path[:-1])
             member = parent.member(path[-1]) if parent and parent.kind == "object" else None
             return (member.key_start, member.key_end) if member else None
-        parent = self._index.value_start(path[:-1])
-        if parent is None or self.text[parent] != "{":
+        start = self._index.value_start(path[:-1])
+        if start is None or self.text[start] != "{":
             return None
-        found = self._index.member(parent, path[-1])
+        found = self._index.member(start, path[-1])
         return (found[0], found[1]) if found else None
 
     def member_keys(self, path: Path) -> list[str]:

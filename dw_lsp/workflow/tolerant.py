@@ -175,8 +175,8 @@ class _Parser:
             node, end = self.string(i)
             return str(node.value), i, end
         if c == "'":
-            node, end = self.value(i, 0)
-            return (str(node.value) if node else ""), i, end
+            quoted, end = self.value(i, 0)
+            return (str(quoted.value) if quoted else ""), i, end
         m = _WORD.match(text, i)
         if m:
             self.report("DW001", "Property names must be double-quoted strings.", i, m.end())
