@@ -20,7 +20,6 @@ diffusers, torch, pygls or lsprotocol.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from dw_lsp.catalog import MODEL, PIPELINE_KINDS, SCHEDULER, Catalog, PipelineIn
 from dw_lsp.validation.check import CheckContext
 from dw_lsp.validation.codes import severity_of
 from dw_lsp.validation.problem import Problem
+from dw_lsp.validation.suggest import close_matches
 from dw_lsp.workflow.document import Document, Path, Span
 from dw_lsp.workflow.refs import CONSTANT_NAME_RE, is_escaped, is_type_key
 
@@ -108,17 +108,17 @@ class _Checker:
         """Type names in document order (the parser bounds the depth at MAX_DEPTH)."""
         if isinstance(node, list):
             for index, item in enumerate(node):
-                self.walk(item, (*path, index))
+                if isinstance(item, (dict, list)):
+                    self.walk(item, (*path, index))
         elif isinstance(node, dict):
             for key, value in node.items():
-                where = (*path, key)
                 if isinstance(value, str):
                     if is_type_key(key) and not (key == "media_type" and "location" in node):
-                        self.type_name(key, value, where)
+                        self.type_name(key, value, (*path, key))
                 elif key == "pre_load_modules" and path[-1:] == ("configuration",):
-                    self.modules(value, where)
-                else:
-                    self.walk(value, where)
+                    self.modules(value, (*path, key))
+                elif isinstance(value, (dict, list)):
+                    self.walk(value, (*path, key))
 
     def type_name(self, key: str, value: str, path: Path) -> None:
         if not value or is_escaped(value) or value.startswith(_REFERENCES):
@@ -247,7 +247,7 @@ class _Checker:
         for key in arguments:
             if key == "generator" or call.accepts(key):
                 continue
-            replacements = difflib.get_close_matches(key, list(call.parameters), n=3, cutoff=0.6)
+            replacements = close_matches(key, call.parameters)
             message = f"'{key}' is not an argument of {info.name} in diffusers {self.version}"
             message += f"; did you mean '{replacements[0]}'?" if replacements else "."
             message += (

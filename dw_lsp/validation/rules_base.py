@@ -11,7 +11,6 @@ over its value. Pure: imports no pygls, lsprotocol, torch or diffusers.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -20,6 +19,7 @@ from typing import Any
 
 from dw_lsp.validation.codes import severity_of
 from dw_lsp.validation.problem import Problem
+from dw_lsp.validation.suggest import close_matches
 from dw_lsp.workflow.document import Document, Path, Span
 from dw_lsp.workflow.refs import CONSTANT, PREVIOUS_RESULT, VARIABLE, is_type_key
 from dw_lsp.workflow.tolerant import MAX_DEPTH
@@ -389,7 +389,7 @@ class Reporter:
 
 def close_names(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
     """Candidates that look like ``name``, best first."""
-    return difflib.get_close_matches(name, list(candidates), n=limit, cutoff=0.6)
+    return close_matches(name, candidates, n=limit)
 
 
 def quoted(names: Iterable[str]) -> str:
