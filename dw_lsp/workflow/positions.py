@@ -8,9 +8,12 @@ code points; the CLI prints 1-based lines and code-point columns. Pure.
 from __future__ import annotations
 
 import bisect
+import re
 from typing import Literal
 
 Encoding = Literal["utf-16", "utf-8", "utf-32"]
+
+_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 class LineIndex:
@@ -34,7 +37,12 @@ class LineIndex:
 
     @classmethod
     def fast(cls, text: str) -> LineIndex:
-        """Build the index with C-speed splitting (LF and CRLF endings; lone CR too)."""
+        """Build the index with C-speed splitting (LF and CRLF endings; lone CR too).
+
+        ``str.splitlines`` also breaks at characters LSP does not count as line ends
+        (U+2028, form feed, ...); text holding any of them takes the exact slow path."""
+        if _OTHER_BREAKS.search(text):
+            return cls(text)
         self = cls.__new__(cls)
         self.text = text
         starts = [0]

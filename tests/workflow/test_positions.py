@@ -38,3 +38,8 @@ def test_out_of_range_positions_clamp():
 
 def test_one_based_for_compiler_messages():
     assert LineIndex(TEXT).line_col_1based(5) == (2, 2)
+
+
+def test_only_lsp_line_breaks_count():
+    text = 'a\u2028b\x0cc\nd'
+    assert LineIndex.fast(text).starts == LineIndex(text).starts == [0, 6]

@@ -1,0 +1,270 @@
+"""The ``dw.*`` workspace commands: run, memory, clear, status, cancel, setArguments,
+clearArguments, restartWorker. Each takes ONE JSON object (camelCase keys) and returns a
+plain JSON object; each is a thin translation onto the :class:`Session`.
+
+- ``dw.run {"uri", "arguments"?, "progressToken"?}`` runs the *saved* file (a dirty buffer
+  adds the warning "... running the saved version") and reports work-done progress
+  (:mod:`.run_progress`). Its result: ``status`` (ok | error | cancelled), ``outputs``,
+  ``error`` ({message, traceback} or null), ``timings``, ``cache``, ``runs``, ``memory``,
+  ``warnings``, ``problems`` (validation errors that stopped the run).
+- **A second ``dw.run`` while one runs is refused** at once with status ``error`` and the
+  message "A run is already in progress ...", rather than queued (see
+  :mod:`dw_lsp.session.session`).
+- ``dw.cancel {}`` and cancelling the run's progress both cancel it.
+- The others return ``{"status": "ok", ...}`` or ``{"status": "error", "error": {...}}``.
+
+Handlers are async and await the worker without blocking the event loop, so diagnostics,
+completion and hover are answered during a run. pygls unpacks command arguments into
+parameters, so handlers take ``*args`` and read ``args[0]``; they return plain dicts
+(pygls drops snake_case keys of attrs objects).
+
+Coupling with the server (:mod:`dw_lsp.server.app`): it calls :func:`register_commands`
+while constructing the server and keeps the returned :class:`RunCommands`; it calls
+:meth:`RunCommands.settings_changed` when its settings change,
+:meth:`RunCommands.workflow_opened` when a workflow document opens (``worker.prewarm``) and
+:meth:`RunCommands.shutdown` on LSP ``shutdown``. Buffers and workspace folders are read
+from pygls's own workspace. Never imports the worker or torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from dw_lsp import protocol
+from dw_lsp.server import names
+from dw_lsp.server.run_progress import RunProgress
+from dw_lsp.session import InputError, Session, WorkerError
+from dw_lsp.session.report import RunReport, memory_json, run_report_json, status_json
+from dw_lsp.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DIRTY_WARNING = "The editor buffer has unsaved changes: running the saved version."
+
+_MESSAGE_TYPES = {
+    logging.DEBUG: types.MessageType.Log,
+    logging.INFO: types.MessageType.Info,
+    logging.WARNING: types.MessageType.Warning,
+    logging.ERROR: types.MessageType.Error,
+}
+
+
+class CommandError(Exception):
+    """A command's argument was malformed."""
+
+
+def _error(message: str) -> dict[str, Any]:
+    return {"status": protocol.ERROR, "error": {"message": message, "traceback": None}}
+
+
+def _single_object(args: tuple[Any, ...]) -> dict[str, Any]:
+    """The command's one JSON object argument (none is taken as ``{}``)."""
+    if not args:
+        return {}
+    if len(args) != 1 or not isinstance(args[0], dict):
+        raise CommandError("dw commands take one JSON object argument")
+    return args[0]
+
+
+def _uri_path(obj: Mapping[str, Any], required: bool = True) -> Path | None:
+    uri = obj.get("uri")
+    if uri is None and not required:
+        return None
+    if not isinstance(uri, str) or not uri.startswith("file:"):
+        raise CommandError("'uri' must be the file: URI of a saved workflow")
+    path = to_fs_path(uri)
+    if path is None:
+        raise CommandError(f"cannot map {uri} to a file")
+    return Path(path)
+
+
+def _arguments(obj: Mapping[str, Any]) -> dict[str, Any]:
+    arguments = obj.get("arguments", {})
+    if arguments is None:
+        return {}
+    if not isinstance(arguments, dict):
+        raise CommandError("'arguments' must be an object of name -> value")
+    return arguments
+
+
+class RunCommands:
+    """The command handlers, over one :class:`Session` per server."""
+
+    def __init__(self, ls: LanguageServer, settings: Settings | None = None) -> None:
+        self._ls = ls
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.session = Session(
+            settings or Settings(),
+            roots=self._roots,
+            base_dir=None,
+            log=self._log,
+            notify=lambda message: self._log(logging.INFO, message),
+        )
+
+    # -- coupling with the server ----------------------------------------------------
+
+    def settings_changed(self, settings: Settings) -> None:
+        self.session.update_settings(settings)
+
+    def workflow_opened(self, uri: str) -> None:
+        """Start the worker early (``worker.prewarm``) once a workflow is open."""
+        self.session.prewarm()
+
+    async def shutdown(self) -> None:
+        await self.session.shutdown()
+
+    def _roots(self) -> list[Path]:
+        try:
+            workspace = self._ls.workspace
+        except RuntimeError:  # not initialized yet
+            return []
+        uris = [folder.uri for folder in workspace.folders.values()]
+        if not uris and workspace.root_uri:
+            uris.append(workspace.root_uri)
+        paths = (to_fs_path(uri) for uri in uris)
+        return [Path(p) for p in paths if p]
+
+    def _log(self, level: int, message: str) -> None:
+        threshold = self.session.settings.log_level if hasattr(self, "session") else "INFO"
+        if level < logging.getLevelNamesMapping().get(threshold, logging.INFO):
+            return
+        kind = _MESSAGE_TYPES.get(min(level, logging.ERROR) // 10 * 10, types.MessageType.Info)
+        self._ls.window_log_message(types.LogMessageParams(type=kind, message=message))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _buffer_is_dirty(self, path: Path) -> bool:
+        uri = from_fs_path(str(path))
+        try:
+            document = self._ls.workspace.text_documents.get(uri) if uri else None
+        except RuntimeError:
+            return False
+        if document is None:
+            return False
+        try:
+            saved = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+        return bool(document.source != saved)
+
+    # -- commands ----------------------------------------------------------------------
+
+    async def run(self, obj: dict[str, Any]) -> dict[str, Any]:
+        path = _uri_path(obj)
+        assert path is not None
+        arguments = _arguments(obj)
+        token = obj.get("progressToken")
+        if token is not None and not isinstance(token, str | int):
+            raise CommandError("'progressToken' must be a string or an integer")
+        if self.session.running:
+            return run_report_json(await self.session.run(arguments, path))
+        dirty = self._buffer_is_dirty(path)
+        progress = RunProgress(
+            self._ls, f"Running {path.name}", token, lambda: self._spawn(self.session.cancel())
+        )
+        await progress.begin()
+        try:
+            report = await self.session.run(arguments, path, progress.report)
+        except BaseException:
+            progress.end("Run failed")
+            raise
+        progress.end(_end_message(report))
+        if dirty:
+            report.warnings.insert(0, DIRTY_WARNING)
+        for warning in report.warnings:
+            self._log(logging.WARNING, warning)
+        return run_report_json(report)
+
+    async def memory(self, obj: dict[str, Any]) -> dict[str, Any]:
+        status = await self.session.memory()
+        return {"status": protocol.OK, **(memory_json(status) or {})}
+
+    async def clear(self, obj: dict[str, Any]) -> dict[str, Any]:
+        status = await self.session.clear()
+        if status is None:
+            return {
+                "status": protocol.OK,
+                "cleared": False,
+                "memory": None,
+                "message": "The worker is not running: nothing to clear.",
+            }
+        return {"status": protocol.OK, "cleared": True, "memory": memory_json(status)}
+
+    async def status(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return {"status": protocol.OK, **status_json(self.session.status())}
+
+    async def cancel(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return {"status": protocol.OK, "cancelled": await self.session.cancel()}
+
+    async def set_arguments(self, obj: dict[str, Any]) -> dict[str, Any]:
+        path = _uri_path(obj, required=False)
+        self.session.set_arguments(_arguments(obj), path)
+        return {"status": protocol.OK, "arguments": self.session.arguments(path)}
+
+    async def clear_arguments(self, obj: dict[str, Any]) -> dict[str, Any]:
+        path = _uri_path(obj, required=False)
+        self.session.clear_arguments(path)
+        return {"status": protocol.OK, "arguments": {}}
+
+    async def restart_worker(self, obj: dict[str, Any]) -> dict[str, Any]:
+        await self.session.restart_worker()
+        return {"status": protocol.OK, **status_json(self.session.status())}
+
+
+def _end_message(report: RunReport) -> str:
+    if report.status == protocol.OK:
+        return f"Done: {len(report.outputs)} output(s) in {report.timings.total:.1f} s"
+    if report.status == protocol.CANCELLED:
+        return "Cancelled"
+    return f"Failed: {(report.error or '').splitlines()[0] if report.error else 'error'}"
+
+
+async def _guarded(handler: Any, args: tuple[Any, ...]) -> dict[str, Any]:
+    """Call a handler; malformed arguments and refused inputs become ``error`` results."""
+    try:
+        result: dict[str, Any] = await handler(_single_object(args))
+    except (CommandError, InputError, WorkerError) as exc:
+        return _error(str(exc))
+    return result
+
+
+def register_commands(ls: LanguageServer, settings: Settings | None = None) -> RunCommands:
+    """Register the ``dw.*`` commands on ``ls``; returns the object the server keeps."""
+    if settings is None:
+        current = getattr(ls, "settings", None)
+        settings = current if isinstance(current, Settings) else None
+    commands = RunCommands(ls, settings)
+    table = {
+        names.RUN: commands.run,
+        names.MEMORY: commands.memory,
+        names.CLEAR: commands.clear,
+        names.STATUS: commands.status,
+        names.CANCEL: commands.cancel,
+        names.SET_ARGUMENTS: commands.set_arguments,
+        names.CLEAR_ARGUMENTS: commands.clear_arguments,
+        names.RESTART_WORKER: commands.restart_worker,
+    }
+    for name, handler in table.items():
+        ls.command(name)(_make_handler(handler))
+    return commands
+
+
+def _make_handler(handler: Any) -> Any:
+    # The first parameter is named ``ls`` so that pygls injects the server and passes every
+    # JSON argument to ``*args``.
+    async def command(ls: Any, *args: Any) -> dict[str, Any]:
+        return await _guarded(handler, args)
+
+    command.__name__ = getattr(handler, "__name__", "command")
+    return command

@@ -1,0 +1,305 @@
+"""The LSP handlers of :class:`~dw_lsp.server.app.DwLanguageServer`, one per method.
+
+Each handler is named after its method and does three things: find the open workflow
+document (anything else gets an empty answer), convert positions with the negotiated
+encoding, and call the feature function. :func:`register_features` attaches them all.
+Never imports the worker, torch, diffusers or transformers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+
+from dw_lsp.server.actions import code_actions, workspace_edit
+from dw_lsp.server.clientcaps import ClientFeatures
+from dw_lsp.server.completion import complete
+from dw_lsp.server.configuration import pushed_section
+from dw_lsp.server.convert import SOURCE, encoding_of, to_offset, to_range
+from dw_lsp.server.documents import OpenDocument
+from dw_lsp.server.hover import hover
+from dw_lsp.server.lenses import code_lenses
+from dw_lsp.server.links import document_links
+from dw_lsp.server.navigation import RenameError, definition, prepare_rename, references, rename
+from dw_lsp.server.symbols import document_symbols, flat_symbols, folding_ranges, selection_ranges
+from dw_lsp.workflow.document import Span
+
+if TYPE_CHECKING:
+    from dw_lsp.server.app import DwLanguageServer
+
+#: Characters after which clients should ask for completion.
+TRIGGER_CHARACTERS = ['"', ":"]
+
+_REQUEST_FAILED = int(types.LSPErrorCodes.RequestFailed)
+
+
+def _offset(ls: DwLanguageServer, doc: OpenDocument, pos: types.Position) -> int:
+    return to_offset(doc.document.lines, pos, ls.encoding)
+
+
+def _location(ls: DwLanguageServer, doc: OpenDocument, span: Span) -> types.Location:
+    rng = to_range(doc.document.lines, span[0], span[1], ls.encoding)
+    return types.Location(uri=doc.uri, range=rng)
+
+
+# -- lifecycle and settings --------------------------------------------------------------
+def initialize(ls: DwLanguageServer, params: types.InitializeParams) -> None:
+    """Read the client's capabilities, encoding and initialization options."""
+    ls.client = ClientFeatures.from_capabilities(params.capabilities)
+    ls.encoding = encoding_of(ls.workspace.position_encoding)
+    ls.init_options = params.initialization_options
+    ls.apply_settings(None)
+
+
+async def initialized(ls: DwLanguageServer, params: types.InitializedParams) -> None:
+    """Pull the ``dwLsp`` configuration section."""
+    await ls.pull_settings()
+
+
+async def shutdown(ls: DwLanguageServer, params: None) -> None:
+    await ls.run_shutdown_hooks()
+
+
+async def workspace_did_change_configuration(
+    ls: DwLanguageServer, params: types.DidChangeConfigurationParams
+) -> None:
+    """Apply pushed settings, or pull them when the client only signals a change."""
+    section = pushed_section(params.settings)
+    if section is not None or not ls.client.configuration:
+        ls.apply_settings(section)
+    else:
+        await ls.pull_settings()
+
+
+# -- document sync -------------------------------------------------------------------------
+def text_document_did_open(ls: DwLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    item = params.text_document
+    doc = ls.documents.open(item.uri, item.text, item.version, item.language_id)
+    ls.schedule_check(item.uri, 0)
+    if ls.is_workflow(doc):
+        ls.fire(ls.on_workflow_opened, item.uri)
+
+
+def text_document_did_change(
+    ls: DwLanguageServer, params: types.DidChangeTextDocumentParams
+) -> None:
+    uri = params.text_document.uri
+    changes = params.content_changes
+    if ls.documents.change(uri, params.text_document.version, changes, ls.encoding) is not None:
+        ls.schedule_check(uri)
+
+
+def text_document_did_save(ls: DwLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    doc = ls.documents.save(uri, params.text)
+    if doc is None:
+        return
+    ls.recheck_all()  # a saved file may be another workflow's sub-workflow
+    ls.schedule_check(uri, 0)
+    if ls.is_workflow(doc):
+        ls.fire(ls.on_workflow_saved, uri)
+
+
+def text_document_did_close(ls: DwLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.close_document(params.text_document.uri)
+
+
+def text_document_diagnostic(
+    ls: DwLanguageServer, params: types.DocumentDiagnosticParams
+) -> types.DocumentDiagnosticReport:
+    """Pull diagnostics: the same diagnostics as pushed ones, or "unchanged"."""
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None or not ls.is_workflow(doc):
+        return types.RelatedFullDocumentDiagnosticReport(items=[])
+    result_id = ls.result_id(doc)
+    if params.previous_result_id == result_id:
+        return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
+    items = ls.diagnostics_for(doc)
+    return types.RelatedFullDocumentDiagnosticReport(items=items, result_id=result_id)
+
+
+# -- language features ---------------------------------------------------------------------
+def text_document_completion(
+    ls: DwLanguageServer, params: types.CompletionParams
+) -> types.CompletionList | None:
+    doc = ls.workflow(params.text_document.uri)
+    if doc is None:
+        return None
+    offset = _offset(ls, doc, params.position)
+    base = ls.base_dir(doc.uri)
+    items = complete(doc.document, offset, ls.knowledge, ls.client, ls.encoding, base)
+    return types.CompletionList(is_incomplete=False, items=items)
+
+
+def text_document_hover(ls: DwLanguageServer, params: types.HoverParams) -> types.Hover | None:
+    doc = ls.workflow(params.text_document.uri)
+    if doc is None:
+        return None
+    offset = _offset(ls, doc, params.position)
+    base = ls.base_dir(doc.uri)
+    return hover(doc.document, offset, ls.knowledge, ls.client, ls.encoding, base)
+
+
+def text_document_definition(
+    ls: DwLanguageServer, params: types.DefinitionParams
+) -> types.Location | None:
+    doc = ls.workflow(params.text_document.uri)
+    if doc is None:
+        return None
+    span = definition(doc.document, _offset(ls, doc, params.position))
+    return _location(ls, doc, span) if span is not None else None
+
+
+def text_document_references(
+    ls: DwLanguageServer, params: types.ReferenceParams
+) -> list[types.Location]:
+    doc = ls.workflow(params.text_document.uri)
+    if doc is None:
+        return []
+    offset = _offset(ls, doc, params.position)
+    spans = references(doc.document, offset, params.context.include_declaration)
+    return [_location(ls, doc, span) for span in spans]
+
+
+def text_document_prepare_rename(
+    ls: DwLanguageServer, params: types.PrepareRenameParams
+) -> types.PrepareRenamePlaceholder | None:
+    doc = ls.workflow(params.text_document.uri)
+    if doc is None:
+        return None
+    try:
+        found = prepare_rename(doc.document, _offset(ls, doc, params.position))
+    except RenameError as exc:
+        raise JsonRpcException(str(exc), code=_REQUEST_FAILED) from exc
+    if found is None:
+        return None
+    span, name = found
+    rng = to_range(doc.document.lines, span[0], span[1], ls.encoding)
+    return types.PrepareRenamePlaceholder(range=rng, placeholder=name)
+
+
+def text_document_rename(
+    ls: DwLanguageServer, params: types.RenameParams
+) -> types.WorkspaceEdit | None:
+    doc = ls.workflow(params.text_document.uri)
+    if doc is None:
+        return None
+    try:
+        edits = rename(doc.document, _offset(ls, doc, params.position), params.new_name)
+    except RenameError as exc:
+        raise JsonRpcException(str(exc), code=_REQUEST_FAILED) from exc
+    lines = doc.document.lines
+    text_edits = [
+        types.TextEdit(
+            range=to_range(lines, e.span[0], e.span[1], ls.encoding), new_text=e.new_text
+        )
+        for e in edits
+    ]
+    return workspace_edit(doc.uri, doc.version, text_edits, ls.client)
+
+
+def text_document_document_symbol(
+    ls: DwLanguageServer, params: types.DocumentSymbolParams
+) -> list[types.DocumentSymbol] | list[types.SymbolInformation]:
+    doc = ls.workflow(params.text_document.uri)
+    if doc is None:
+        return []
+    symbols = document_symbols(doc.document, ls.encoding)
+    return symbols if ls.client.hierarchical_symbols else flat_symbols(doc.uri, symbols)
+
+
+def text_document_folding_range(
+    ls: DwLanguageServer, params: types.FoldingRangeParams
+) -> list[types.FoldingRange]:
+    doc = ls.workflow(params.text_document.uri)
+    return folding_ranges(doc.document) if doc is not None else []
+
+
+def text_document_selection_range(
+    ls: DwLanguageServer, params: types.SelectionRangeParams
+) -> list[types.SelectionRange]:
+    doc = ls.workflow(params.text_document.uri)
+    if doc is None:
+        return []
+    offsets = [_offset(ls, doc, p) for p in params.positions]
+    return selection_ranges(doc.document, offsets, ls.encoding)
+
+
+def text_document_document_link(
+    ls: DwLanguageServer, params: types.DocumentLinkParams
+) -> list[types.DocumentLink]:
+    doc = ls.workflow(params.text_document.uri)
+    if doc is None:
+        return []
+    base = ls.base_dir(doc.uri)
+    return document_links(doc.document, base, ls.knowledge, ls.client.link_tooltips, ls.encoding)
+
+
+def text_document_code_action(
+    ls: DwLanguageServer, params: types.CodeActionParams
+) -> list[types.CodeAction]:
+    doc = ls.workflow(params.text_document.uri)
+    if doc is None:
+        return []
+    diagnostics = [d for d in params.context.diagnostics if d.source == SOURCE]
+    return code_actions(
+        doc.uri, doc.version, doc.document, diagnostics, ls.knowledge, ls.client, ls.encoding
+    )
+
+
+def text_document_code_lens(
+    ls: DwLanguageServer, params: types.CodeLensParams
+) -> list[types.CodeLens]:
+    doc = ls.workflow(params.text_document.uri)
+    if doc is None:
+        return []
+    return code_lenses(doc.uri, doc.document, ls.registered_commands(), ls.encoding)
+
+
+def register_features(ls: DwLanguageServer) -> None:
+    """Attach every handler of this module to ``ls``."""
+    table: list[tuple[str, Any, Any]] = [
+        (types.INITIALIZE, initialize, None),
+        (types.INITIALIZED, initialized, None),
+        (types.SHUTDOWN, shutdown, None),
+        (types.WORKSPACE_DID_CHANGE_CONFIGURATION, workspace_did_change_configuration, None),
+        (types.TEXT_DOCUMENT_DID_OPEN, text_document_did_open, None),
+        (types.TEXT_DOCUMENT_DID_CHANGE, text_document_did_change, None),
+        (
+            types.TEXT_DOCUMENT_DID_SAVE,
+            text_document_did_save,
+            types.SaveOptions(include_text=False),
+        ),
+        (types.TEXT_DOCUMENT_DID_CLOSE, text_document_did_close, None),
+        (
+            types.TEXT_DOCUMENT_DIAGNOSTIC,
+            text_document_diagnostic,
+            types.DiagnosticOptions(
+                identifier=SOURCE, inter_file_dependencies=True, workspace_diagnostics=False
+            ),
+        ),
+        (
+            types.TEXT_DOCUMENT_COMPLETION,
+            text_document_completion,
+            types.CompletionOptions(trigger_characters=TRIGGER_CHARACTERS),
+        ),
+        (types.TEXT_DOCUMENT_HOVER, text_document_hover, None),
+        (types.TEXT_DOCUMENT_DEFINITION, text_document_definition, None),
+        (types.TEXT_DOCUMENT_REFERENCES, text_document_references, None),
+        (types.TEXT_DOCUMENT_PREPARE_RENAME, text_document_prepare_rename, None),
+        (types.TEXT_DOCUMENT_RENAME, text_document_rename, None),
+        (types.TEXT_DOCUMENT_DOCUMENT_SYMBOL, text_document_document_symbol, None),
+        (types.TEXT_DOCUMENT_FOLDING_RANGE, text_document_folding_range, None),
+        (types.TEXT_DOCUMENT_SELECTION_RANGE, text_document_selection_range, None),
+        (types.TEXT_DOCUMENT_DOCUMENT_LINK, text_document_document_link, None),
+        (
+            types.TEXT_DOCUMENT_CODE_ACTION,
+            text_document_code_action,
+            types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+        ),
+        (types.TEXT_DOCUMENT_CODE_LENS, text_document_code_lens, None),
+    ]
+    for method, handler, options in table:
+        ls.feature(method, options)(handler)
