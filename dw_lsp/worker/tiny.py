@@ -14,6 +14,7 @@ torch, diffusers and transformers; never the session, the server or the executor
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -37,20 +38,24 @@ def cache_root() -> Path:
     return Path.home() / ".cache" / "dw-lsp" / "models"
 
 
-def _byte_vocab() -> tuple[dict[str, int], list[str]]:
-    """A CLIP byte-level vocabulary with no merges: every prompt tokenizes, byte by byte."""
-    from transformers.models.clip.tokenization_clip import bytes_to_unicode
+def _byte_vocab() -> dict[str, int]:
+    """A CLIP byte-level vocabulary for no merges: every prompt tokenizes, byte by byte."""
+    from tokenizers import pre_tokenizers
 
-    symbols = list(bytes_to_unicode().values())
+    symbols = sorted(pre_tokenizers.ByteLevel.alphabet())
     tokens = [*symbols, *(s + "</w>" for s in symbols), "<|startoftext|>", "<|endoftext|>"]
-    return {token: index for index, token in enumerate(tokens)}, []
+    return {token: index for index, token in enumerate(tokens)}
 
 
 def _tiny_clip() -> tuple[Any, Any]:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    vocab, merges = _byte_vocab()
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+    vocab = _byte_vocab()
+    # Through files, the one constructor path that transformers 4 and 5 share.
+    with tempfile.TemporaryDirectory(prefix="dw-tiny-tokenizer-") as folder:
+        (Path(folder) / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+        (Path(folder) / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+        tokenizer = CLIPTokenizer.from_pretrained(folder, model_max_length=77)
     config = CLIPTextConfig(
         vocab_size=len(vocab),
         hidden_size=32,
@@ -68,14 +73,10 @@ def _tiny_clip() -> tuple[Any, Any]:
 
 def build_tiny_sd() -> Any:
     """A tiny :class:`StableDiffusionPipeline`: 64x64 images from 32x32 latents."""
-    from diffusers import (
-        AutoencoderKL,
-        DDIMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
+    import diffusers
 
-    unet = UNet2DConditionModel(
+    lib: Any = diffusers  # its constructors are untyped
+    unet = lib.UNet2DConditionModel(
         sample_size=32,
         in_channels=4,
         out_channels=4,
@@ -87,7 +88,7 @@ def build_tiny_sd() -> Any:
         attention_head_dim=8,
         norm_num_groups=32,
     )
-    vae = AutoencoderKL(
+    vae = lib.AutoencoderKL(
         in_channels=3,
         out_channels=3,
         block_out_channels=(8, 16),
@@ -98,15 +99,16 @@ def build_tiny_sd() -> Any:
         norm_num_groups=8,
         sample_size=64,
     )
-    scheduler = DDIMScheduler(
+    scheduler = lib.DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
         clip_sample=False,
         set_alpha_to_one=False,
+        steps_offset=1,
     )
     tokenizer, text_encoder = _tiny_clip()
-    return StableDiffusionPipeline(
+    return lib.StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
@@ -121,9 +123,10 @@ def build_tiny_sd() -> Any:
 
 def build_tiny_ddpm() -> Any:
     """A tiny unconditional :class:`DDPMPipeline` (32x32 RGB images)."""
-    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+    import diffusers
 
-    unet = UNet2DModel(
+    lib: Any = diffusers
+    unet = lib.UNet2DModel(
         sample_size=32,
         in_channels=3,
         out_channels=3,
@@ -133,7 +136,7 @@ def build_tiny_ddpm() -> Any:
         up_block_types=("AttnUpBlock2D", "UpBlock2D"),
         norm_num_groups=32,
     )
-    return DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=1000))
+    return lib.DDPMPipeline(unet=unet, scheduler=lib.DDPMScheduler(num_train_timesteps=1000))
 
 
 #: Recipe name -> builder. The model name ``builtin:NAME`` selects one.

@@ -1,0 +1,253 @@
+"""Loading one pipeline step's pipeline, in dw's order (FORMAT.md 1.4, "Order of a pipeline
+load"), from a substituted and type-resolved ``pipeline`` object.
+
+1. load each component block (and ``controlnet``), each by its own source;
+2. take ``reused_components`` from those published earlier in this run;
+3. construct: ``from_pretrained`` with ``model_name``, ``from_single_file``, or the class
+   called with the arguments (a pipeline assembled from shared components);
+4. attention slicing; ``vae`` / ``unet`` / ``transformer`` / ``text_encoder`` options;
+5. ``scheduler`` then ``audio_scheduler``;
+6. publish ``shared_components`` (by the caller, from the loaded object);
+7. LoRAs (needs ``peft``; refused before loading when it is missing);
+8. placement: offload on CUDA (a logged note and no offload on a CPU), else ``.to(device)``
+   unless ``preserve_device_placement``; then ``configuration.components`` entries.
+
+Model names ``builtin:tiny-sd`` / ``builtin:tiny-ddpm`` map to the embedded tiny models.
+Keys this worker cannot honour never reach here: :mod:`support` refuses them first.
+May import torch and diffusers; never the transport, the session or the server.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from dw_lsp.worker import support, tiny
+
+log = logging.getLogger("dw_lsp.worker.loading")
+
+SCHEDULER_KEYS = ("scheduler", "audio_scheduler")
+
+
+class LoadError(RuntimeError):
+    """A pipeline cannot be loaded as described (the message says which key and why)."""
+
+
+def check_loadable(pipeline: Mapping[str, Any]) -> None:
+    """Refusals that need the resolved classes but must come before any weights load."""
+    configuration = pipeline["configuration"]
+    component_type = configuration["component_type"]
+    if not callable(component_type):
+        raise LoadError(f"configuration.component_type {component_type!r} is not a class")
+    if hasattr(component_type, "update_components"):
+        raise LoadError(
+            f"configuration.component_type {component_type.__name__} is a modular pipeline; "
+            "modular pipelines are not supported by this worker yet"
+        )
+    if pipeline.get("loras") and importlib.util.find_spec("peft") is None:
+        raise LoadError(
+            "pipeline.loras needs the 'peft' package, which is not installed in the worker's "
+            "environment (pip install peft); no model was loaded"
+        )
+
+
+def construct(kind: Any, arguments: Mapping[str, Any], what: str) -> Any:
+    """``from_pretrained`` / ``from_single_file`` / constructor, as FORMAT.md 1.4.1 says."""
+    args = dict(arguments)
+    name = getattr(kind, "__name__", repr(kind))
+    if "model_name" in args:
+        source = args.pop("model_name")
+        if tiny.is_builtin_model(source):
+            source = tiny.resolve_model_name(source)
+        if not hasattr(kind, "from_pretrained"):
+            raise LoadError(f"{what}: {name} has no from_pretrained()")
+        log.info("loading %s: %s.from_pretrained(%r)", what, name, str(source))
+        return kind.from_pretrained(source, **args)
+    if "from_single_file" in args:
+        source = args.pop("from_single_file")
+        if not hasattr(kind, "from_single_file"):
+            raise LoadError(f"{what}: {name} has no from_single_file()")
+        log.info("loading %s: %s.from_single_file(%r)", what, name, str(source))
+        return kind.from_single_file(source, **args)
+    log.info("building %s: %s(%s)", what, name, ", ".join(args))
+    return kind(**args)
+
+
+def load_component(path: str, block: Mapping[str, Any], device: str) -> Any:
+    configuration = block["configuration"]
+    component = construct(configuration["component_type"], block["from_pretrained_arguments"], path)
+    target = configuration.get("device")
+    if target and not configuration.get("preserve_device_placement") and hasattr(component, "to"):
+        component = component.to(target)
+    return component
+
+
+def _apply_sub_configuration(pipe: Any, configuration: Mapping[str, Any]) -> None:
+    for name in ("vae", "unet", "transformer", "text_encoder"):
+        options = configuration.get(name)
+        if not isinstance(options, Mapping):
+            continue
+        module = getattr(pipe, name, None)
+        if module is None:
+            raise LoadError(f"configuration.{name}: the pipeline has no loaded {name}")
+        for flag in ("enable_slicing", "enable_tiling", "enable_forward_chunking"):
+            if options.get(flag):
+                getattr(module, flag)()
+        if options.get("channels_last"):
+            module.to(memory_format=torch.channels_last)
+        dtype = options.get("torch_dtype")
+        if dtype is not None:
+            module.to(dtype=dtype)
+        processor = options.get("attn_processor_type")
+        if processor is not None:
+            module.set_attn_processor(processor())
+
+
+def _apply_schedulers(pipe: Any, pipeline: Mapping[str, Any]) -> None:
+    for name in SCHEDULER_KEYS:
+        spec = pipeline.get(name)
+        if not isinstance(spec, Mapping):
+            continue
+        current = getattr(pipe, name, None)
+        configuration = spec.get("configuration")
+        if isinstance(configuration, Mapping) and configuration.get("scheduler_type") is not None:
+            if current is None:
+                raise LoadError(f"pipeline.{name}: the pipeline has no {name} to replace")
+            kind = configuration["scheduler_type"]
+            current = kind.from_config(current.config, **dict(spec.get("from_config_args") or {}))
+            setattr(pipe, name, current)
+        if spec.get("shift") is not None:
+            if current is None or not hasattr(current, "set_shift"):
+                raise LoadError(f"pipeline.{name}.shift: {type(current).__name__} has no set_shift")
+            current.set_shift(float(spec["shift"]))
+
+
+def _apply_loras(pipe: Any, loras: list[Mapping[str, Any]]) -> None:
+    names: list[str] = []
+    weights: list[float] = []
+    for index, lora in enumerate(loras):
+        options = dict(lora)
+        source = options.pop("model_name")
+        scale = float(options.pop("scale", 1.0))
+        adapter = str(options.pop("adapter_name", index))
+        pipe.load_lora_weights(source, adapter_name=adapter, **options)
+        names.append(adapter)
+        weights.append(scale)
+    pipe.set_adapters(names, adapter_weights=weights)
+
+
+def _place(
+    pipe: Any, configuration: Mapping[str, Any], device: str, note: Callable[[str], None]
+) -> None:
+    offload = configuration.get("offload")
+    if offload:
+        if not device.startswith("cuda"):
+            note(f"configuration.offload {offload!r} has no effect on {device}: skipped")
+        else:
+            exclude = configuration.get("exclude_from_cpu_offload")
+            if exclude:
+                pipe._exclude_from_cpu_offload = list(exclude)
+            if offload == "sequential":
+                pipe.enable_sequential_cpu_offload(device=device)
+            else:
+                pipe.enable_model_cpu_offload(device=device)
+            return
+    if not configuration.get("preserve_device_placement") and hasattr(pipe, "to"):
+        pipe.to(device)
+
+
+def _place_components(pipe: Any, entries: Mapping[str, Any]) -> None:
+    for dotted, entry in entries.items():
+        target: Any = pipe
+        for part in str(dotted).split("."):
+            target = getattr(target, part, None)
+            if target is None:
+                raise LoadError(f"configuration.components: the pipeline has no {dotted!r}")
+        if entry.get("device"):
+            target.to(entry["device"])
+        tiling = entry.get("enable_tiling")
+        if tiling:
+            if not hasattr(target, "enable_tiling"):
+                raise LoadError(f"configuration.components.{dotted}: it has no enable_tiling()")
+            target.enable_tiling(**(tiling if isinstance(tiling, Mapping) else {}))
+
+
+def load_pipeline(
+    pipeline: Mapping[str, Any],
+    *,
+    device: str,
+    shared: Mapping[str, Any],
+    reused: list[str],
+    note: Callable[[str], None],
+) -> Any:
+    """Load the pipeline a resolved ``pipeline`` object describes, placed on ``device``."""
+    check_loadable(pipeline)
+    configuration = pipeline["configuration"]
+    device = str(configuration.get("device") or device)
+    arguments = dict(pipeline["from_pretrained_arguments"])
+    for key, value in pipeline.items():
+        if key == "controlnet" or support.is_component(key, value):
+            arguments[key] = load_component(f"pipeline.{key}", value, device)
+    for name in reused:
+        if name not in shared:
+            published = ", ".join(sorted(shared)) or "none"
+            raise LoadError(
+                f"reused_components: {name!r} was not published by an earlier step's "
+                f"shared_components in this run (published: {published})"
+            )
+        arguments[name] = shared[name]
+    pipe = construct(configuration["component_type"], arguments, "pipeline")
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    slicing = configuration.get("enable_attention_slicing")
+    if slicing is None and device == "mps":
+        slicing = not configuration.get("disable_attention_slicing", False)
+    if slicing and hasattr(pipe, "enable_attention_slicing"):
+        pipe.enable_attention_slicing()
+    _apply_sub_configuration(pipe, configuration)
+    _apply_schedulers(pipe, pipeline)
+    if pipeline.get("loras"):
+        _apply_loras(pipe, list(pipeline["loras"]))
+    _place(pipe, configuration, device, note)
+    entries = configuration.get("components")
+    if isinstance(entries, Mapping):
+        _place_components(pipe, entries)
+    return pipe
+
+
+def publish(pipe: Any, names: list[str]) -> dict[str, Any]:
+    """The loaded components a step shares with later steps (``shared_components``)."""
+    published: dict[str, Any] = {}
+    for name in names:
+        component = getattr(pipe, name, None)
+        if component is None:
+            raise LoadError(
+                f"shared_components: the pipeline has no loaded component {name!r} to share"
+            )
+        published[name] = component
+    return published
+
+
+def call_target(pipe: Any, configuration: Mapping[str, Any]) -> tuple[Any, bool]:
+    """The method a step calls (``invert`` / ``generate`` / ``__call__``) and whether it
+    takes a generator (``invert`` never does)."""
+    if configuration.get("inversion"):
+        return pipe.invert, False
+    if configuration.get("generate"):
+        return pipe.generate, True
+    return pipe, True
+
+
+def accepts(method: Any, name: str) -> bool:
+    try:
+        parameters = inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return True
+    return name in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )

@@ -1,0 +1,224 @@
+"""Running one step of each kind: ``pipeline``, ``pipeline_reference``, ``task`` and the
+argument side of ``workflow`` (FORMAT.md 1.4-1.7, 1.12).
+
+Each runner realizes the step's arguments (media, types, objects), expands
+``previous_result`` references into the cartesian list of iterations, and runs every
+iteration, reporting progress per iteration and per denoising step. Seeds follow 1.12: a
+pipeline step's generator is seeded from ``pipeline.seed`` > ``step.seed`` > the workflow's
+seed, created on the pipeline's device, shared by all iterations of the step; a
+``pipeline_reference`` gets none unless the reference step carries its own seed (dw gives it
+none at all). May import torch and diffusers; never the transport.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dw_lsp.worker import loading, loadkey, tasks, values
+from dw_lsp.worker.progress import Position, denoise_hooks
+from dw_lsp.worker.run_state import LoadedStep, PipelineProvider, RunState
+
+Results = dict[str, list[Any]]
+
+
+def _iterations(
+    arguments: Mapping[str, Any], base_dir: Path, state: RunState, results: Results
+) -> list[dict[str, Any]]:
+    realized = values.realize(dict(arguments), base_dir, state.resolver, roots=[state.top_dir])
+    return values.expand_iterations(realized, results)
+
+
+@contextmanager
+def _attention(backend: Any) -> Iterator[None]:
+    if not backend:
+        yield
+        return
+    from diffusers.models.attention_dispatch import attention_backend
+
+    with attention_backend(str(backend)):
+        yield
+
+
+def _generator(device: str, seed: int) -> torch.Generator:
+    kind = torch.device(device).type
+    return torch.Generator(device=kind if kind in ("cuda", "mps") else "cpu").manual_seed(seed)
+
+
+class PipelineOutput:
+    """A pipeline's output read through its attributes only.
+
+    diffusers' ``BaseOutput`` is also an ``OrderedDict``; the format's rules would then treat
+    it as one dict artifact (and apply the same-name shortcut to it), while dw reads its
+    ``images`` / ``frames`` / ``audios`` attributes. ``previous_result:STEP.PROP`` still
+    reads any field as an attribute.
+    """
+
+    def __init__(self, fields: Mapping[str, Any], kind: str) -> None:
+        self.__dict__.update(fields)
+        self._kind = kind
+
+    def __repr__(self) -> str:
+        return f"<{self._kind} {', '.join(k for k in vars(self) if k != '_kind')}>"
+
+
+def as_output(outcome: Any) -> Any:
+    from diffusers.utils.outputs import BaseOutput
+
+    if isinstance(outcome, BaseOutput):
+        return PipelineOutput(dict(outcome.items()), type(outcome).__name__)
+    return outcome
+
+
+def call_iterations(
+    pipe: Any,
+    configuration: Mapping[str, Any],
+    iterations: list[dict[str, Any]],
+    generator: torch.Generator | None,
+    state: RunState,
+    position: Position,
+) -> list[Any]:
+    """Call ``pipe`` once per iteration with progress hooks; the generator keeps advancing."""
+    method, takes_generator = loading.call_target(pipe, configuration)
+    outcomes: list[Any] = []
+    for index, arguments in enumerate(iterations):
+        state.reporter.token.check()
+        where = position.for_iteration(index, len(iterations))
+        state.progress(
+            where, "iteration", f"{position.step}: iteration {index + 1}/{len(iterations)}"
+        )
+        kwargs = dict(arguments)
+        if (
+            generator is not None
+            and takes_generator
+            and "generator" not in kwargs
+            and loading.accepts(method, "generator")
+        ):
+            kwargs["generator"] = generator
+        started = time.perf_counter()
+        backend = _attention(configuration.get("attention_backend"))
+        with backend, denoise_hooks(pipe, method, kwargs, state.reporter, where) as hooked:
+            outcomes.append(as_output(method(**hooked)))
+        state.inference_seconds += time.perf_counter() - started
+    return outcomes
+
+
+def run_pipeline(
+    step: Mapping[str, Any],
+    resolved: Mapping[str, Any],
+    label: str,
+    workflow_seed: int,
+    base_dir: Path,
+    state: RunState,
+    provider: PipelineProvider,
+    results: Results,
+    loaded: dict[str, LoadedStep],
+    position: Position,
+) -> list[Any]:
+    """A ``pipeline`` step: acquire (reuse or load) its pipeline, then call it."""
+    spec = step["pipeline"]
+    reused = loadkey.reused_component_names(spec)
+    key = loadkey.load_key(spec, {n: state.shared_keys.get(n, "") for n in reused})
+    configuration = resolved["configuration"]
+    device = str(configuration.get("device") or state.device)
+
+    def load() -> Any:
+        message = f"loading the pipeline of step {step['name']!r}"
+        with state.reporter.heartbeat(position, "load", message):
+            return loading.load_pipeline(
+                resolved, device=state.device, shared=state.shared, reused=reused, note=state.note
+            )
+
+    pipe = provider.acquire(label, key, load, state)
+    published = loading.publish(pipe, loadkey.shared_component_names(spec))
+    state.shared.update(published)
+    state.shared_keys.update(dict.fromkeys(published, key))
+    loaded[str(step["name"])] = LoadedStep(pipe, key, device)
+    seed = _first_int(spec.get("seed"), step.get("seed"), workflow_seed)
+    generator = None if configuration.get("no_generator") else _generator(device, seed)
+    iterations = _iterations(spec.get("arguments") or {}, base_dir, state, results)
+    return call_iterations(pipe, configuration, iterations, generator, state, position)
+
+
+def run_reference(
+    step: Mapping[str, Any],
+    base_dir: Path,
+    state: RunState,
+    results: Results,
+    loaded: Mapping[str, LoadedStep],
+    position: Position,
+) -> list[Any]:
+    """A ``pipeline_reference`` step: call a pipeline an earlier step of this file loaded."""
+    reference = step["pipeline_reference"]
+    target = reference["reference_name"]
+    if target not in loaded:
+        known = ", ".join(sorted(loaded)) or "none"
+        raise KeyError(
+            f"reference_name {target!r} names no loaded pipeline of an earlier step in this "
+            f"file (loaded: {known}); a released pipeline cannot be referenced"
+        )
+    entry = loaded[target]
+    configuration = values.resolve_type_strings(
+        dict(reference.get("configuration") or {}), state.resolver
+    )
+    seed = _first_int(reference.get("seed"), step.get("seed"))
+    generator = None
+    if seed is not None and not configuration.get("no_generator"):
+        generator = _generator(entry.device, seed)
+    iterations = _iterations(reference.get("arguments") or {}, base_dir, state, results)
+    return call_iterations(entry.pipeline, configuration, iterations, generator, state, position)
+
+
+def run_task(
+    step: Mapping[str, Any], base_dir: Path, state: RunState, results: Results, position: Position
+) -> list[Any]:
+    """A ``task`` step: one call per argument set (``inputs`` items are used as they are)."""
+    task = step["task"]
+    command = str(task["command"])
+    if "inputs" in task:
+        sets: list[Any] = list(task["inputs"] or [])
+    else:
+        sets = _iterations(task.get("arguments") or {}, base_dir, state, results)
+    outcomes: list[Any] = []
+    for index, arguments in enumerate(sets):
+        state.reporter.token.check()
+        where = position.for_iteration(index, len(sets))
+        state.progress(where, "iteration", f"{command} {index + 1}/{len(sets)}")
+        started = time.perf_counter()
+        outcomes.append(tasks.run_task(command, arguments, base_dir=base_dir))
+        state.inference_seconds += time.perf_counter() - started
+    return outcomes
+
+
+def run_workflow(
+    step: Mapping[str, Any],
+    child: Path,
+    seed: int,
+    base_dir: Path,
+    state: RunState,
+    results: Results,
+    position: Position,
+    run_child: Callable[[Path, dict[str, Any], int, Position], list[Any]],
+) -> list[Any]:
+    """A ``workflow`` step: run the child once per argument combination; its result is
+    the child's last step's results (of every combination, in order)."""
+    iterations = _iterations(step["workflow"].get("arguments") or {}, base_dir, state, results)
+    outcomes: list[Any] = []
+    for index, arguments in enumerate(iterations):
+        state.reporter.token.check()
+        outcomes.extend(
+            run_child(child, arguments, seed, position.for_iteration(index, len(iterations)))
+        )
+    return outcomes
+
+
+def _first_int(*candidates: Any) -> Any:
+    for value in candidates:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None

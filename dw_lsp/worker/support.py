@@ -1,0 +1,293 @@
+"""What this worker can honour, checked before anything loads.
+
+A key the worker cannot honour yet fails the run *before any model loads*, naming the key;
+nothing is silently ignored that dw would act on. :func:`preflight` walks a substituted
+workflow document and returns every problem at once: unsupported keys (``chain``,
+``quantization_config``, modular pipelines, ``remote_text_encoder``, ``ip_adapter``,
+``cache`` / ``teacache``, ``group_offload`` ...), unsafe output names (``id``, step names,
+``file_base_name``), result content types without a writer here, unknown task commands and
+malformed step objects. Pure: imports only :mod:`dw_lsp.worker.outputs` (whose heavy imports
+are lazy) and the reference helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from dw_lsp.worker import outputs
+
+STEP_KINDS = ("pipeline", "pipeline_reference", "task", "workflow")
+
+#: Named component blocks of a pipeline (FORMAT.md 1.4); other keys holding an object with
+#: ``from_pretrained_arguments`` are components too.
+COMPONENT_KEYS = frozenset(
+    {
+        "model",
+        "transformer",
+        "transformer_2",
+        "vae",
+        "unet",
+        "text_encoder",
+        "text_encoder_2",
+        "text_encoder_3",
+        "tokenizer",
+        "tokenizer_2",
+        "tokenizer_3",
+        "image_encoder",
+        "feature_extractor",
+        "prompt_enhancer_head",
+    }
+)
+PIPELINE_KEYS = frozenset(
+    {
+        "configuration",
+        "from_pretrained_arguments",
+        "arguments",
+        "controlnet",
+        "loras",
+        "scheduler",
+        "audio_scheduler",
+        "shared_components",
+        "reused_components",
+        "seed",
+    }
+)
+UNSUPPORTED_PIPELINE_KEYS = {
+    "chain": "chained segment runs",
+    "remote_text_encoder": "remote text encoders",
+    "ip_adapter": "IP-Adapters",
+}
+CONFIGURATION_KEYS = frozenset(
+    {
+        "component_type",
+        "offload",
+        "exclude_from_cpu_offload",
+        "device",
+        "no_generator",
+        "enable_attention_slicing",
+        "disable_attention_slicing",
+        "attention_backend",
+        "preserve_device_placement",
+        "vae",
+        "unet",
+        "transformer",
+        "text_encoder",
+        "shared_components",
+        "reused_components",
+        "inversion",
+        "generate",
+        "components",
+    }
+)
+UNSUPPORTED_CONFIGURATION = {
+    "group_offload": "group offloading",
+    "prompt_weighting": "prompt weighting",
+    "pre_load_modules": "importing extra modules before loading",
+    "load_components": "modular pipelines",
+    "configs": "modular pipelines",
+    "components_manager": "modular pipelines",
+    "sdnq_optimize": "SDNQ quantized matmul",
+    "cache": "diffusers cache hooks",
+    "teacache": "TeaCache",
+    "enable_layerwise_casting": "layerwise casting",
+}
+#: Keys of ``configuration.vae`` / ``.unet`` / ``.transformer`` / ``.text_encoder`` that are
+#: applied; a nested ``configuration`` does nothing in dw and is ignored here too.
+SUB_CONFIGURATION = {
+    "vae": frozenset(
+        {"enable_slicing", "enable_tiling", "channels_last", "torch_dtype", "configuration"}
+    ),
+    "unet": frozenset(
+        {"enable_forward_chunking", "channels_last", "torch_dtype", "attn_processor_type"}
+    ),
+    "transformer": frozenset({"attn_processor_type"}),
+    "text_encoder": frozenset({"torch_dtype"}),
+}
+PLACEMENT_KEYS = frozenset({"device", "enable_tiling"})
+COMPONENT_CONFIGURATION = frozenset({"component_type", "device", "preserve_device_placement"})
+REFERENCE_CONFIGURATION = frozenset({"no_generator", "attention_backend", "inversion", "generate"})
+
+
+def is_component(key: str, value: Any) -> bool:
+    if key in COMPONENT_KEYS:
+        return isinstance(value, Mapping)
+    return (
+        key not in PIPELINE_KEYS
+        and isinstance(value, Mapping)
+        and ("from_pretrained_arguments" in value)
+    )
+
+
+def preflight(document: Mapping[str, Any], task_commands: Collection[str]) -> list[str]:
+    """Every reason this worker cannot run ``document`` as written (empty when it can)."""
+    problems: list[str] = []
+    problem = outputs.name_problem("the workflow id", document.get("id"))
+    if problem:
+        problems.append(problem)
+    steps = document.get("steps")
+    if not isinstance(steps, list) or not steps:
+        return [*problems, "the workflow has no steps"]
+    for index, step in enumerate(steps):
+        where = f"steps[{index}]"
+        if not isinstance(step, Mapping):
+            problems.append(f"{where} is not an object")
+            continue
+        problem = outputs.name_problem(f"{where}.name", step.get("name"))
+        if problem:
+            problems.append(problem)
+        else:
+            where = f"step {step['name']!r}"
+        kinds = [k for k in STEP_KINDS if k in step]
+        if len(kinds) != 1:
+            problems.append(f"{where} needs exactly one of {', '.join(STEP_KINDS)}")
+            continue
+        body = step[kinds[0]]
+        if not isinstance(body, Mapping):
+            problems.append(f"{where}: {kinds[0]} must be an object")
+            continue
+        checker = {
+            "pipeline": _pipeline,
+            "pipeline_reference": _reference,
+            "task": _task,
+            "workflow": _workflow,
+        }[kinds[0]]
+        problems.extend(f"{where}: {p}" for p in checker(body, task_commands))
+        result = step.get("result")
+        if result is not None:
+            problems.extend(f"{where}: {p}" for p in _result(result))
+    return problems
+
+
+def _unsupported(path: str, what: str) -> str:
+    return f"{path} ({what}) is not supported by this worker yet; remove it to run here"
+
+
+def _pipeline(pipeline: Mapping[str, Any], _commands: Collection[str]) -> list[str]:
+    problems: list[str] = []
+    for key, what in UNSUPPORTED_PIPELINE_KEYS.items():
+        if key in pipeline:
+            problems.append(_unsupported(f"pipeline.{key}", what))
+    configuration = pipeline.get("configuration")
+    if not isinstance(configuration, Mapping) or "component_type" not in configuration:
+        problems.append("pipeline.configuration.component_type is required")
+    else:
+        problems.extend(_configuration(configuration))
+    if not isinstance(pipeline.get("from_pretrained_arguments"), Mapping):
+        problems.append("pipeline.from_pretrained_arguments is required (an object)")
+    if not isinstance(pipeline.get("arguments"), Mapping):
+        problems.append("pipeline.arguments is required (an object)")
+    for key, value in pipeline.items():
+        if key == "controlnet" or is_component(key, value):
+            problems.extend(_component(f"pipeline.{key}", value))
+    loras = pipeline.get("loras")
+    if loras is not None and (
+        not isinstance(loras, list)
+        or not all(isinstance(x, Mapping) and "model_name" in x for x in loras)
+    ):
+        problems.append("pipeline.loras must be a list of objects with a model_name")
+    return problems
+
+
+def _configuration(configuration: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    for key, value in configuration.items():
+        path = f"pipeline.configuration.{key}"
+        if key in UNSUPPORTED_CONFIGURATION:
+            problems.append(_unsupported(path, UNSUPPORTED_CONFIGURATION[key]))
+        elif key not in CONFIGURATION_KEYS:
+            problems.append(f"{path} is not a configuration key (FORMAT.md 1.4.1)")
+        elif key in SUB_CONFIGURATION and isinstance(value, Mapping):
+            problems.extend(
+                _unsupported(f"{path}.{sub}", f"{key} option {sub!r}")
+                for sub in value
+                if sub not in SUB_CONFIGURATION[key]
+            )
+        elif key == "components" and isinstance(value, Mapping):
+            for name, entry in value.items():
+                if not isinstance(entry, Mapping):
+                    problems.append(f"{path}.{name} must be an object")
+                    continue
+                problems.extend(
+                    _unsupported(f"{path}.{name}.{sub}", f"component placement option {sub!r}")
+                    for sub in entry
+                    if sub not in PLACEMENT_KEYS
+                )
+    return problems
+
+
+def _component(path: str, block: Any) -> list[str]:
+    if not isinstance(block, Mapping):
+        return [f"{path} must be an object"]
+    problems: list[str] = []
+    if "quantization_config" in block:
+        problems.append(_unsupported(f"{path}.quantization_config", "quantized loading"))
+    configuration = block.get("configuration")
+    if not isinstance(configuration, Mapping) or "component_type" not in configuration:
+        problems.append(f"{path}.configuration.component_type is required")
+    else:
+        problems.extend(
+            _unsupported(f"{path}.configuration.{key}", f"component option {key!r}")
+            for key in configuration
+            if key not in COMPONENT_CONFIGURATION
+        )
+    if not isinstance(block.get("from_pretrained_arguments"), Mapping):
+        problems.append(f"{path}.from_pretrained_arguments is required (an object)")
+    return problems
+
+
+def _reference(reference: Mapping[str, Any], _commands: Collection[str]) -> list[str]:
+    problems: list[str] = []
+    if not isinstance(reference.get("reference_name"), str):
+        problems.append("pipeline_reference.reference_name is required")
+    if "chain" in reference:
+        problems.append(_unsupported("pipeline_reference.chain", "chained segment runs"))
+    configuration = reference.get("configuration", {})
+    if isinstance(configuration, Mapping):
+        problems.extend(
+            _unsupported(f"pipeline_reference.configuration.{key}", "a load-time option")
+            for key in configuration
+            if key not in REFERENCE_CONFIGURATION
+        )
+    return problems
+
+
+def _task(task: Mapping[str, Any], commands: Collection[str]) -> list[str]:
+    problems: list[str] = []
+    command = task.get("command")
+    if not isinstance(command, str):
+        problems.append("task.command is required")
+    elif command not in commands:
+        problems.append(f"task command {command!r} is not known to this worker")
+    if "pipeline_reference" in task:
+        problems.append(_unsupported("task.pipeline_reference", "tasks over a loaded processor"))
+    if ("arguments" in task) == ("inputs" in task):
+        problems.append("a task needs exactly one of arguments / inputs")
+    return problems
+
+
+def _workflow(workflow: Mapping[str, Any], _commands: Collection[str]) -> list[str]:
+    if not isinstance(workflow.get("path"), str) or not workflow["path"]:
+        return ["workflow.path is required (a file or builtin:NAME.json)"]
+    return []
+
+
+def _result(result: Any) -> list[str]:
+    if not isinstance(result, Mapping):
+        return ["result must be an object"]
+    content_type = result.get("content_type")
+    if not isinstance(content_type, str) or not content_type:
+        return ["result.content_type is required"]
+    problems: list[str] = []
+    if result.get("save", True) is not False:
+        writer = outputs.writer_problem(content_type)
+        if writer:
+            problems.append(f"result: {writer}")
+    base = result.get("file_base_name")
+    if base is not None:
+        problem = outputs.name_problem("result.file_base_name", base)
+        if problem:
+            problems.append(problem)
+    if result.get("embed_metadata") and content_type != "image/png":
+        problems.append(_unsupported("result.embed_metadata", f"metadata in {content_type}"))
+    return problems
