@@ -33,7 +33,7 @@ from dw_lsp.workflow.document import Document, Path, Span
 from dw_lsp.workflow.refs import CONSTANT_NAME_RE, is_escaped, is_type_key
 
 #: The worker resolves classes and functions under these module prefixes ...
-TRUSTED_MODULES = ("diffusers", "transformers", "dw_lsp.worker")
+TRUSTED_MODULES = ("diffusers", "transformers")
 #: ... and classes, dtypes and constants under these (dw_lsp.worker.values_types).
 DATA_MODULES = ("torch", "PIL", "numpy")
 #: The setting that extends the allowlist.

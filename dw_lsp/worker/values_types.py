@@ -24,7 +24,7 @@ from dw_lsp.workflow import refs
 ALLOWED_MODULES_SETTING = "worker.allowedModules"
 
 #: Module prefixes whose classes and functions may be resolved.
-TRUSTED_PREFIXES = ("diffusers", "transformers", "dw_lsp.worker")
+TRUSTED_PREFIXES = ("diffusers", "transformers")
 #: Module prefixes of which only data and classes may be resolved, never functions.
 DATA_PREFIXES = ("torch", "PIL", "numpy")
 
