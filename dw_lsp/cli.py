@@ -49,7 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # ``run F --repeat 2 prompt=x``: argparse stops collecting name=value pairs at the
+        # first option, so the later ones arrive here.
+        if args.command == "run" and all("=" in e and not e.startswith("-") for e in extra):
+            args.assignments = [*args.assignments, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     command = args.command or "serve"
     if command == "check":
         from dw_lsp.checkcmd import main as check_main

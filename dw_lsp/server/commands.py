@@ -133,6 +133,8 @@ class RunCommands:
         return [Path(p) for p in paths if p]
 
     def _log(self, level: int, message: str) -> None:
+        """To the server's log, and to the client (window/logMessage) from ``logLevel`` up."""
+        logger.log(level, message)
         threshold = self.session.settings.log_level if hasattr(self, "session") else "INFO"
         if level < logging.getLevelNamesMapping().get(threshold, logging.INFO):
             return

@@ -1,2 +1,23 @@
 """The Session every front end drives, and the WorkerClient it uses. asyncio; no LSP
-types, no torch."""
+types, no torch.
+
+- :mod:`.client`: :class:`WorkerClient`, the worker process and its state machine.
+- :mod:`.inputs`: the checks every user input passes before it reaches the worker.
+- :mod:`.session`: :class:`Session`, one method per user action.
+- :mod:`.report`: the plain results (:class:`RunReport`, :class:`SessionStatus`).
+"""
+
+from dw_lsp.session.client import WorkerClient, WorkerError, WorkerState
+from dw_lsp.session.inputs import InputError
+from dw_lsp.session.report import RunReport, SessionStatus
+from dw_lsp.session.session import Session
+
+__all__ = [
+    "InputError",
+    "RunReport",
+    "Session",
+    "SessionStatus",
+    "WorkerClient",
+    "WorkerError",
+    "WorkerState",
+]

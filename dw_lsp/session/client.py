@@ -1,0 +1,511 @@
+"""WorkerClient: spawn the worker process, talk JSON-RPC to it, watch it, stop it.
+
+The worker is a fresh interpreter started with the configured command line
+(``worker.command``); requests and responses travel one JSON object per line on its
+stdin/stdout (:mod:`dw_lsp.protocol`), and every line of its stderr goes to the log sink.
+The client has one explicit state (:class:`WorkerState`) and one method that changes it
+and logs the change (:meth:`WorkerClient._set_state`).
+
+What it guarantees:
+
+- **Exit is seen at once.** A reader task sees end-of-file on the worker's stdout, collects
+  the exit code or signal and the last lines of stderr, and fails every pending request with
+  that message. The client is then ``errored`` and the next :meth:`start` spawns a fresh one.
+- **A hung run is killed.** :meth:`execute` watches the time since the last ``progress``
+  notification; after ``timeout`` seconds without one the worker is killed and the run fails
+  saying so (dw waited on a silent queue and then dropped every loaded model).
+- **Cancel is cooperative, then forced.** :meth:`cancel` sends ``cancel``; a run that has not
+  stopped ``grace`` seconds later is killed.
+- **No orphans.** The worker runs in its own session (so the terminal's Ctrl-C reaches only
+  the front end, which turns it into a cancel), and it exits when its stdin closes, so a
+  front end that dies, even by SIGKILL, takes it down.
+
+The environment adds ``PYTHONUNBUFFERED=1`` and ``HF_HUB_OFFLINE=1`` (unless the user's
+environment sets ``HF_HUB_OFFLINE`` itself, which then wins). Tests substitute a misbehaving
+worker through the command line or the ``spawn`` factory. No LSP types, no torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import enum
+import itertools
+import json
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from dw_lsp import protocol
+from dw_lsp.protocol import ExecuteParams, ExecuteResult, MemoryStatus, Progress
+
+logger = logging.getLogger(__name__)
+
+#: Longest protocol line accepted from the worker (a run result with many outputs is long).
+LINE_LIMIT = 64 * 1024 * 1024
+#: How many stderr lines are kept to explain an exit.
+STDERR_TAIL = 12
+#: Seconds a request other than ``execute`` may take before it counts as unanswered.
+REQUEST_TIMEOUT = 30.0
+#: Seconds a run may take to stop after ``cancel`` before the worker is killed.
+CANCEL_GRACE = 10.0
+#: Seconds ``shutdown`` waits for the worker to exit before killing it.
+SHUTDOWN_GRACE = 5.0
+#: How often a waiting run checks its deadlines (seconds).
+_POLL = 0.25
+
+LogSink = Callable[[int, str], None]
+ProgressSink = Callable[[Progress], None]
+Spawn = Callable[[Sequence[str], Mapping[str, str]], Awaitable[asyncio.subprocess.Process]]
+
+
+class WorkerState(enum.Enum):
+    """Where the worker process is in its life."""
+
+    STOPPED = "stopped"  # no process (never started, or shut down on purpose)
+    STARTING = "starting"  # spawned, handshake not finished
+    READY = "ready"  # idle, models (if any) loaded
+    BUSY = "busy"  # running a workflow
+    ERRORED = "errored"  # died, was killed or failed its handshake; next start spawns anew
+
+
+class WorkerError(Exception):
+    """The worker could not do what was asked: it is gone, unanswering or refused."""
+
+
+class WorkerRequestError(WorkerError):
+    """The worker answered a request with a JSON-RPC error."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.data = data
+
+
+async def spawn_process(
+    command: Sequence[str], env: Mapping[str, str]
+) -> asyncio.subprocess.Process:
+    """Start ``command`` with pipes on stdin/stdout/stderr, in a session of its own."""
+    return await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(env),
+        limit=LINE_LIMIT,
+        start_new_session=True,
+    )
+
+
+def worker_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment the worker gets: ours, unbuffered, offline unless the user says."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    return env
+
+
+def describe_exit(returncode: int | None) -> str:
+    """``-9`` -> ``"was killed by signal SIGKILL"``; ``1`` -> ``"exited with code 1"``."""
+    if returncode is None:
+        return "closed its output"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = str(-returncode)
+        return f"was killed by signal {name}"
+    return f"exited with code {returncode}"
+
+
+class WorkerClient:
+    """One worker process at a time, restarted on demand."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        log: LogSink | None = None,
+        spawn: Spawn = spawn_process,
+        env: Mapping[str, str] | None = None,
+        initialize_params: Mapping[str, Any] | None = None,
+        start_timeout: float = 300.0,
+    ) -> None:
+        self.command = list(command)
+        self._log_sink = log
+        self._spawn = spawn
+        self._env = worker_environment(env)
+        self._initialize_params = dict(initialize_params or {})
+        self.start_timeout = start_timeout
+        self._state = WorkerState.STOPPED
+        self._proc: asyncio.subprocess.Process | None = None
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._stderr_reader: asyncio.Task[None] | None = None
+        self._start_task: asyncio.Task[None] | None = None
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
+        self._exit_reason: str | None = None  # set by a deliberate kill or stop
+        self._stopping = False  # an exit now is a shutdown, not a failure
+        self._progress_sink: ProgressSink | None = None
+        self._last_progress = 0.0
+        self._cancel_deadline: float | None = None
+        self.info: dict[str, Any] = {}  # the worker's answer to ``initialize``
+        self.last_exit: str | None = None  # why the previous process ended, if it did
+
+    # -- state -----------------------------------------------------------------------
+
+    @property
+    def state(self) -> WorkerState:
+        return self._state
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._state in (WorkerState.STARTING, WorkerState.READY, WorkerState.BUSY)
+
+    def _set_state(self, new: WorkerState, reason: str) -> None:
+        """The one place the state changes; every change is logged."""
+        if new is self._state:
+            return
+        old, self._state = self._state, new
+        level = logging.WARNING if new is WorkerState.ERRORED else logging.INFO
+        self._log(level, f"worker {old.value} -> {new.value}: {reason}")
+
+    def _log(self, level: int, message: str) -> None:
+        """To the sink when there is one (it decides where lines go), else to logging."""
+        if self._log_sink is not None:
+            self._log_sink(level, message)
+        else:
+            logger.log(level, message)
+
+    # -- starting --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Spawn the worker and finish the handshake, unless it is already up."""
+        if self._state in (WorkerState.READY, WorkerState.BUSY):
+            return
+        if self._start_task is None or self._start_task.done():
+            self._start_task = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._start_task)
+
+    async def _start(self) -> None:
+        await self._reap()
+        self._stderr_tail.clear()
+        self._exit_reason = None
+        self._stopping = False
+        self._set_state(WorkerState.STARTING, "spawning " + " ".join(self.command))
+        try:
+            self._proc = await self._spawn(self.command, self._env)
+        except OSError as exc:
+            message = f"Could not start the worker ({' '.join(self.command)}): {exc}"
+            self._set_state(WorkerState.ERRORED, message)
+            raise WorkerError(message) from exc
+        self._reader = asyncio.ensure_future(self._read_stdout(self._proc))
+        self._stderr_reader = asyncio.ensure_future(self._read_stderr(self._proc))
+        params = {"protocolVersion": protocol.PROTOCOL_VERSION, **self._initialize_params}
+        try:
+            self.info = await self._request(protocol.INITIALIZE, params, self.start_timeout)
+        except WorkerError as exc:
+            if self._state is WorkerState.STARTING:
+                await self.kill(f"The worker failed its handshake: {exc}")
+            raise
+        self._set_state(WorkerState.READY, f"pid {self.pid}, handshake done")
+
+    # -- reading ---------------------------------------------------------------------
+
+    async def _read_stdout(self, proc: asyncio.subprocess.Process) -> None:
+        """Dispatch protocol lines until end-of-file, then report the exit."""
+        assert proc.stdout is not None
+        while True:
+            try:
+                line = await proc.stdout.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                self._exit_reason = "The worker wrote a protocol line over the size limit"
+                _kill_process(proc)
+                break
+            if not line:
+                break
+            self._dispatch(line)
+        await self._on_exit(proc)
+
+    def _dispatch(self, line: bytes) -> None:
+        text = line.decode("utf-8", errors="replace").strip()
+        if not text:
+            return
+        try:
+            msg = json.loads(text)
+        except json.JSONDecodeError:
+            msg = None
+        if not isinstance(msg, dict):
+            self._log(logging.WARNING, f"worker wrote a non-protocol line: {text[:200]}")
+            return
+        method = msg.get("method")
+        if isinstance(method, str) and "id" not in msg:
+            self._notification(method, msg.get("params"))
+            return
+        msg_id = msg.get("id")
+        future = self._pending.pop(msg_id, None) if isinstance(msg_id, int) else None
+        if future is None or future.done():
+            self._log(logging.DEBUG, f"worker answer to no pending request: {text[:200]}")
+            return
+        error = msg.get("error")
+        if isinstance(error, dict):
+            future.set_exception(
+                WorkerRequestError(
+                    int(error.get("code", protocol.INTERNAL_ERROR)),
+                    str(error.get("message", "worker error")),
+                    error.get("data"),
+                )
+            )
+        else:
+            future.set_result(msg.get("result"))
+
+    def _notification(self, method: str, params: Any) -> None:
+        if method == protocol.PROGRESS and isinstance(params, dict):
+            self._last_progress = asyncio.get_running_loop().time()
+            known = Progress.__dataclass_fields__
+            try:
+                progress = Progress(**{k: v for k, v in params.items() if k in known})
+            except TypeError:
+                self._log(logging.WARNING, f"malformed progress from worker: {params!r}")
+                return
+            if self._progress_sink is not None:
+                self._progress_sink(progress)
+        elif method == protocol.LOG and isinstance(params, dict):
+            level = logging.getLevelName(str(params.get("level", "INFO")).upper())
+            self._log(level if isinstance(level, int) else logging.INFO, str(params.get("message")))
+
+    async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        """Forward stderr line by line; ``\\r`` (progress bars) also ends a line."""
+        assert proc.stderr is not None
+        buffer = b""
+        while True:
+            chunk = await proc.stderr.read(65536)
+            if not chunk:
+                break
+            buffer += chunk.replace(b"\r", b"\n")
+            *lines, buffer = buffer.split(b"\n")
+            for raw in lines:
+                self._stderr_line(raw)
+        self._stderr_line(buffer)
+
+    def _stderr_line(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", errors="replace").rstrip()
+        if text:
+            self._stderr_tail.append(text)
+            self._log(logging.DEBUG, f"worker: {text}")
+
+    async def _on_exit(self, proc: asyncio.subprocess.Process) -> None:
+        """The worker's stdout closed: wait for the exit, explain it, fail what is pending."""
+        try:
+            returncode: int | None = await asyncio.wait_for(proc.wait(), SHUTDOWN_GRACE)
+        except TimeoutError:
+            _kill_process(proc)
+            returncode = await proc.wait()
+        if self._stderr_reader is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._stderr_reader), 1.0)
+        how = f"The worker process (pid {proc.pid}) {describe_exit(returncode)}"
+        if self._exit_reason is not None:
+            message = f"{self._exit_reason} ({how[0].lower()}{how[1:]})"
+        else:
+            message = how
+            tail = list(self._stderr_tail)[-5:]
+            if tail:
+                message += ". Last output:\n" + "\n".join(tail)
+        self.last_exit = message
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(WorkerError(message))
+        self._pending.clear()
+        if self._proc is proc:
+            self._proc = None
+            new = WorkerState.STOPPED if self._stopping else WorkerState.ERRORED
+            self._set_state(new, message)
+
+    # -- requests --------------------------------------------------------------------
+
+    def _send(self, method: str, params: Any) -> asyncio.Future[Any]:
+        proc = self._proc
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if proc is None or proc.stdin is None or proc.stdin.is_closing():
+            future.set_exception(WorkerError(self.last_exit or "The worker is not running"))
+            return future
+        msg_id = next(self._ids)
+        self._pending[msg_id] = future
+        # A request given up on (timed out) may fail later: never warn that nobody looked.
+        future.add_done_callback(_retrieve)
+        # On a broken pipe the reader task sees the exit and fails the future with the reason.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proc.stdin.write(protocol.request(msg_id, method, params).encode("utf-8"))
+        return future
+
+    async def _request(self, method: str, params: Any, timeout: float) -> Any:
+        future = self._send(method, params)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            raise WorkerError(f"The worker did not answer {method} within {timeout:g} s") from None
+
+    async def request(
+        self, method: str, params: Any = None, timeout: float = REQUEST_TIMEOUT
+    ) -> Any:
+        """Send one request to a started worker (``ping``, ``memoryStatus`` ...)."""
+        await self.start()
+        return await self._request(method, params, timeout)
+
+    async def memory_status(self) -> MemoryStatus:
+        data = await self.request(protocol.MEMORY_STATUS)
+        return memory_from_json(data)
+
+    async def clear_memory(self) -> MemoryStatus:
+        data = await self.request(protocol.CLEAR_MEMORY, timeout=120.0)
+        return memory_from_json(data)
+
+    # -- running ---------------------------------------------------------------------
+
+    async def execute(
+        self, params: ExecuteParams, on_progress: ProgressSink | None, timeout: float
+    ) -> ExecuteResult:
+        """Run a workflow; kill the worker after ``timeout`` seconds without progress."""
+        await self.start()
+        self._check_idle()
+        loop = asyncio.get_running_loop()
+        self._set_state(WorkerState.BUSY, f"run {params.runId}")
+        self._progress_sink = on_progress
+        self._last_progress = loop.time()
+        self._cancel_deadline = None
+        try:
+            future = self._send(protocol.EXECUTE, params)
+            try:
+                data = await self._watch(future, timeout)
+            except asyncio.CancelledError:
+                # Our caller went away (server shutting down): do not leave the run going.
+                with contextlib.suppress(WorkerError):
+                    await self.cancel(params.runId)
+                raise
+            if not isinstance(data, dict):
+                raise WorkerError(f"The worker answered execute with {data!r}")
+            return protocol.execute_result_from_json(data)
+        finally:
+            self._progress_sink = None
+            self._cancel_deadline = None
+            if self._state is WorkerState.BUSY:
+                self._set_state(WorkerState.READY, f"run {params.runId} finished")
+
+    def _check_idle(self) -> None:
+        if self._state is WorkerState.BUSY:
+            raise WorkerError("The worker is already running a workflow")
+
+    async def _watch(self, future: asyncio.Future[Any], timeout: float) -> Any:
+        loop = asyncio.get_running_loop()
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=_POLL)
+            if done:
+                return future.result()
+            now = loop.time()
+            if self._cancel_deadline is not None and now >= self._cancel_deadline:
+                grace = CANCEL_GRACE
+                await self.kill(f"The run did not stop within {grace:g} s of being cancelled")
+            elif now - self._last_progress >= timeout:
+                await self.kill(
+                    f"The run reported no progress for {timeout:g} s (setting run.timeout), "
+                    "so the worker was killed"
+                )
+            else:
+                continue
+            await asyncio.wait({future})
+            return future.result()
+
+    async def cancel(self, run_id: str, grace: float = CANCEL_GRACE) -> bool:
+        """Ask the running workflow to stop; kill the worker if it has not ``grace`` s later.
+
+        Returns whether a run was in progress."""
+        if self._state is not WorkerState.BUSY:
+            return False
+        loop = asyncio.get_running_loop()
+        if self._cancel_deadline is None:
+            self._cancel_deadline = loop.time() + grace
+        self._log(logging.INFO, f"cancelling run {run_id}")
+        try:
+            await self._request(protocol.CANCEL, {"runId": run_id}, min(grace, REQUEST_TIMEOUT))
+        except WorkerError as exc:
+            self._log(logging.WARNING, f"cancel: {exc}")
+        return True
+
+    # -- stopping --------------------------------------------------------------------
+
+    async def kill(self, reason: str) -> None:
+        """Kill the worker now; pending requests fail with ``reason``."""
+        proc = self._proc
+        if proc is None:
+            return
+        self._exit_reason = reason
+        self._log(logging.WARNING, f"killing worker pid {proc.pid}: {reason}")
+        _kill_process(proc)
+        await self._reap()
+
+    async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Shut the worker down politely (``shutdown``, close stdin), then by force."""
+        if self._start_task is not None and not self._start_task.done():
+            with contextlib.suppress(WorkerError, asyncio.CancelledError):
+                await self._start_task
+        proc = self._proc
+        if proc is None:
+            await self._reap()
+            self._set_state(WorkerState.STOPPED, "not running")
+            return
+        self._stopping = True
+        self._exit_reason = "The worker was shut down"
+        with contextlib.suppress(WorkerError):
+            await self._request(protocol.SHUTDOWN, None, grace)
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+        except TimeoutError:
+            _kill_process(proc)
+        await self._reap()
+        self._set_state(WorkerState.STOPPED, "shut down")
+
+    async def _reap(self) -> None:
+        """Wait for the reader tasks of the previous process to finish."""
+        for task in (self._reader, self._stderr_reader):
+            if task is not None and not task.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._reader = self._stderr_reader = None
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _kill_process(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL the worker, and its process group when it leads one (``ssh``, wrappers)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGKILL)
+            return
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+
+
+def memory_from_json(data: Any) -> MemoryStatus:
+    """A ``memoryStatus`` / ``clearMemory`` answer -> :class:`MemoryStatus`."""
+    if not isinstance(data, dict):
+        raise WorkerError(f"The worker answered a memory request with {data!r}")
+    known = MemoryStatus.__dataclass_fields__
+    try:
+        return MemoryStatus(**{k: v for k, v in data.items() if k in known})
+    except TypeError as exc:
+        raise WorkerError(f"Malformed memory status from the worker: {exc}") from exc

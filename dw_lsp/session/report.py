@@ -1,0 +1,118 @@
+"""Plain results of Session actions: what a run did, and where the session stands.
+
+Front ends render these (the REPL prints them, the LSP commands turn them into camelCase
+JSON with :func:`run_report_json` and friends). No LSP types, no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dw_lsp import protocol
+from dw_lsp.protocol import CacheReport, MemoryStatus, Timings
+from dw_lsp.validation.problem import Problem
+
+
+@dataclass
+class RunReport:
+    """The outcome of :meth:`Session.run`. ``refused`` is true when the run never reached
+    the worker because an input was refused (a bad path, argument or workflow)."""
+
+    status: str  # protocol.OK | ERROR | CANCELLED
+    workflow: str = ""
+    name: str = ""
+    run_id: str = ""
+    outputs: list[str] = field(default_factory=list)
+    error: str | None = None
+    traceback: str | None = None
+    timings: Timings = field(default_factory=Timings)
+    cache: CacheReport = field(default_factory=CacheReport)
+    runs: int = 0
+    memory: MemoryStatus | None = None
+    warnings: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    file_changed: bool = False
+    refused: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == protocol.OK
+
+
+@dataclass
+class SessionStatus:
+    """Where the session stands (``status`` / ``dw.status``)."""
+
+    workflow: str | None
+    name: str | None
+    arguments: dict[str, Any]
+    worker_state: str
+    worker_pid: int | None
+    running: bool
+    run_id: str | None
+    runs: dict[str, int]
+    last_exit: str | None
+    output_dir: str
+    workflow_dir: str
+
+
+def memory_json(memory: MemoryStatus | None) -> dict[str, Any] | None:
+    """``dw.memory``'s JSON: the worker's figures, plus a ``note`` when there is no CUDA."""
+    if memory is None:
+        return None
+    data = asdict(memory)
+    if not memory.cuda:
+        data["note"] = "No CUDA device: the figures are host memory."
+    return data
+
+
+def problem_json(problem: Problem) -> dict[str, Any]:
+    return {
+        "code": problem.code,
+        "severity": problem.severity.label,
+        "message": problem.message,
+        "start": problem.start,
+        "end": problem.end,
+    }
+
+
+def run_report_json(report: RunReport) -> dict[str, Any]:
+    """``dw.run``'s JSON result (camelCase keys, plain values)."""
+    error = None
+    if report.error is not None:
+        error = {"message": report.error, "traceback": report.traceback}
+    return {
+        "status": report.status,
+        "workflow": report.workflow,
+        "name": report.name,
+        "runId": report.run_id,
+        "outputs": list(report.outputs),
+        "error": error,
+        "timings": asdict(report.timings),
+        "cache": asdict(report.cache),
+        "runs": report.runs,
+        "memory": memory_json(report.memory),
+        "warnings": list(report.warnings),
+        "problems": [problem_json(p) for p in report.problems],
+        "fileChanged": report.file_changed,
+    }
+
+
+def status_json(status: SessionStatus) -> dict[str, Any]:
+    """``dw.status``'s JSON result."""
+    return {
+        "workflow": status.workflow,
+        "name": status.name,
+        "arguments": dict(status.arguments),
+        "worker": {
+            "state": status.worker_state,
+            "pid": status.worker_pid,
+            "lastExit": status.last_exit,
+        },
+        "running": status.running,
+        "runId": status.run_id,
+        "runs": dict(status.runs),
+        "outputDir": status.output_dir,
+        "workflowDir": status.workflow_dir,
+    }
