@@ -81,7 +81,7 @@ def test_duplicate_keys_keep_the_last_value_like_json_loads():
         ('{"a": tru}', "DW001", "tru", {}),
         ('{"a": True}', "DW001", "True", {}),
         ("{'a': 1}", "DW001", "'a'", {"a": 1}),
-        ('{a: 1}', "DW001", "a", {"a": 1}),
+        ("{a: 1}", "DW001", "a", {"a": 1}),
         ('{"a": 01}', "DW001", "01", {}),
         ("", "DW010", "", None),
         ("   \n ", "DW010", "", None),

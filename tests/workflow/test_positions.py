@@ -41,5 +41,5 @@ def test_one_based_for_compiler_messages():
 
 
 def test_only_lsp_line_breaks_count():
-    text = 'a\u2028b\x0cc\nd'
+    text = "a\u2028b\x0cc\nd"
     assert LineIndex.fast(text).starts == LineIndex(text).starts == [0, 6]
