@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob as globbing
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,21 +56,33 @@ def url_list(command: str, urls: Any) -> list[str]:
     return [check_url(url) for url in urls]
 
 
-def gather_images(arguments: Any, context: TaskContext) -> list[Any]:
+def gather(
+    arguments: Any,
+    context: TaskContext,
+    kind: str,
+    extensions: Sequence[str],
+    load: Callable[[str, Path], Any],
+) -> list[Any]:
+    """Media of one ``kind`` from a ``glob`` (path-checked files) and ``urls``; an error
+    when nothing is found (dw's ``gather_images`` / ``gather_videos``)."""
     values = take(context.command, arguments, {"glob": None, "urls": None})
-    images: list[Any] = []
+    found: list[Any] = []
     if values["glob"] is not None:
         for path in glob_files(values["glob"], context.base_dir, context.command):
-            check_extension(path, IMAGE_EXTENSIONS, "image")
-            images.append(load_image_location(str(path), context.base_dir))
+            check_extension(path, extensions, kind)
+            found.append(load(str(path), context.base_dir))
     for url in url_list(context.command, values["urls"]):
-        images.append(load_image_location(url, context.base_dir))
-    if not images:
+        found.append(load(url, context.base_dir))
+    if not found:
         raise ValueError(
-            f"task '{context.command}' found no images (glob {values['glob']!r}, "
+            f"task '{context.command}' found no {kind}s (glob {values['glob']!r}, "
             f"urls {values['urls']!r})"
         )
-    return images
+    return found
+
+
+def gather_images(arguments: Any, context: TaskContext) -> list[Any]:
+    return gather(arguments, context, "image", IMAGE_EXTENSIONS, load_image_location)
 
 
 def get_dict_value(arguments: Any, context: TaskContext) -> Any:

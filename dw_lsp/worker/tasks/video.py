@@ -23,8 +23,8 @@ from dw_lsp.worker.tasks.common import (
     to_uint8,
     whole,
 )
-from dw_lsp.worker.tasks.data import glob_files, url_list
-from dw_lsp.worker.values_media import VIDEO_EXTENSIONS, check_extension, load_video_location
+from dw_lsp.worker.tasks.data import gather
+from dw_lsp.worker.values_media import VIDEO_EXTENSIONS, load_video_location
 
 #: Commands that join or cut audio; this worker has no audio muxing.
 AUDIO_COMMANDS = ("concat_videos", "slice_audio", "crossfade_audio", "pair_audio")
@@ -103,20 +103,7 @@ def video_frames(arguments: Any, context: TaskContext) -> np.ndarray:
 
 
 def gather_videos(arguments: Any, context: TaskContext) -> list[list[Image.Image]]:
-    values = take(context.command, arguments, {"glob": None, "urls": None})
-    videos: list[list[Image.Image]] = []
-    if values["glob"] is not None:
-        for path in glob_files(values["glob"], context.base_dir, context.command):
-            check_extension(path, VIDEO_EXTENSIONS, "video")
-            videos.append(load_video_location(str(path), context.base_dir))
-    for url in url_list(context.command, values["urls"]):
-        videos.append(load_video_location(url, context.base_dir))
-    if not videos:
-        raise ValueError(
-            f"task '{context.command}' found no videos (glob {values['glob']!r}, "
-            f"urls {values['urls']!r})"
-        )
-    return videos
+    return gather(arguments, context, "video", VIDEO_EXTENSIONS, load_video_location)
 
 
 def refuse_audio(arguments: Any, context: TaskContext) -> Any:
