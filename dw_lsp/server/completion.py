@@ -43,6 +43,7 @@ from dw_lsp.server.schema_nav import (
 )
 from dw_lsp.workflow.document import Document, Path
 from dw_lsp.workflow.positions import Encoding
+from dw_lsp.workflow.refs import is_escaped, is_type_key
 from dw_lsp.workflow.tolerant import Node
 
 _KINDS = {
@@ -198,9 +199,12 @@ def _type_label(schemas: list[Schema]) -> str | None:
 def _argument_snippet(arg: ArgumentCandidate) -> tuple[str, str]:
     if not arg.has_default:
         return "$1", ""
-    text = json.dumps(arg.default)
-    if isinstance(arg.default, str):
-        return '"${1:' + escape_snippet(arg.default) + '}"', text
+    default = arg.default
+    if isinstance(default, str) and is_type_key(arg.name) and not is_escaped(default):
+        default = "{" + default + "}"  # a string category under a *_type key (FORMAT 1.9.6)
+    text = json.dumps(default)
+    if isinstance(default, str):
+        return '"${1:' + escape_snippet(default) + '}"', text
     if isinstance(arg.default, bool):
         other = "false" if arg.default else "true"
         return "${1|" + text + "," + other + "|}", text

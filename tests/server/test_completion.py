@@ -179,7 +179,8 @@ def test_pipeline_call_arguments_from_the_catalog():
     guidance = next(i for i in items if i.label == "guidance_scale")
     assert guidance.text_edit.new_text == '"guidance_scale": ${1:7.5},'
     output = next(i for i in items if i.label == "output_type")
-    assert output.text_edit.new_text == '"output_type": "${1:pil}",'
+    # A string category under a *_type key must be escaped, or dw imports it (DW222).
+    assert output.text_edit.new_text == '"output_type": "${1:{pil\\}}",'
 
 
 def test_pipeline_reference_arguments_use_the_referenced_pipeline():
