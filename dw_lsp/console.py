@@ -18,16 +18,25 @@ BAR_WIDTH = 28
 
 
 class ProgressBar:
-    """A one-line bar, ``[#####-----]  42% denoising step 3/8``, redrawn in place."""
+    """A one-line bar, ``[#####-----]  42% denoising step 3/8``, redrawn in place on a
+    terminal. Into a pipe or a log file it writes one plain line per step, load and save
+    instead (no carriage returns; denoising only at its first step and each quarter)."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._percent = 0.0
         self._shown = False
         self._width = 0
+        isatty = getattr(stream, "isatty", None)
+        self._tty = bool(isatty and isatty())
 
     def update(self, event: Progress) -> None:
         self._percent = max(self._percent, min(100.0, event.percent))
+        if not self._tty:
+            if event.phase in ("step", "load", "save") or _milestone(event):
+                self._stream.write(f"{self._percent:3.0f}% {event.message}\n")
+                self._stream.flush()
+            return
         filled = int(BAR_WIDTH * self._percent / 100)
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
         columns = shutil.get_terminal_size((100, 20)).columns
@@ -46,6 +55,14 @@ class ProgressBar:
         self._shown = False
         self._percent = 0.0
         self._width = 0
+
+
+def _milestone(event: Progress) -> bool:
+    """The first, each quarter and the last denoising step of an iteration."""
+    step, total = event.denoiseStep, event.denoiseTotal
+    if event.phase != "denoise" or total <= 0:
+        return False
+    return step in (1, total) or (step * 4) // total != ((step - 1) * 4) // total
 
 
 def memory_lines(memory: MemoryStatus) -> list[str]:
