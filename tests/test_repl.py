@@ -142,7 +142,7 @@ def test_session_with_the_real_worker(repl: PtyRepl) -> None:
         "Starting worker process...",
         "Worker process started",
         "Running workflow: tiny-sd",
-        "Workflow file changed - reloading models...",
+        "Loading models (this worker has not run this workflow yet)...",
         "% denoising step",
         "Output: ",
         "GPU Memory Status:",

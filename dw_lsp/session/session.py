@@ -274,12 +274,13 @@ class Session:
             report.status = protocol.CANCELLED
             return report
         self._say(f"Running workflow: {workflow.name}")
-        warm = self._warm_hash.get(workflow.path) == (self.client.pid, workflow.sha256)
-        self._say(
-            "Reusing loaded models from cache"
-            if warm
-            else "Workflow file changed - reloading models..."
-        )
+        previous = self._warm_hash.get(workflow.path)
+        if previous == (self.client.pid, workflow.sha256):
+            self._say("Reusing loaded models from cache")
+        elif previous is not None and previous[0] == self.client.pid:
+            self._say("Workflow file changed - reloading models...")
+        else:
+            self._say("Loading models (this worker has not run this workflow yet)...")
         params = ExecuteParams(
             workflowPath=str(workflow.path),
             outputDir=str(self.output_dir),

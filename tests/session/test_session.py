@@ -49,12 +49,21 @@ async def test_run_twice_messages_and_arguments(
             "Starting worker process...",
             "Worker process started",
             "Running workflow: fake_test",
-            "Workflow file changed - reloading models...",
+            "Loading models (this worker has not run this workflow yet)...",
         ]
         said.clear()
         second = await session.run({"steps": "4"})
         assert second.ok and second.runs == 2
         assert said == ["Running workflow: fake_test", "Reusing loaded models from cache"]
+        said.clear()
+        draw = workspace / "draw.json"
+        draw.write_text(draw.read_text().replace("{", '{"description": "edited", ', 1))
+        third = await session.run()
+        assert third.ok, third.error
+        assert said == [
+            "Running workflow: fake_test",
+            "Workflow file changed - reloading models...",
+        ]
         assert session.arguments() == {"prompt": "a cat"}  # per-run values are not stored
         status = session.status()
         assert status.worker_state == "ready" and status.name == "fake_test"
