@@ -78,3 +78,27 @@ def test_run_commands_need_a_trusted_workspace(manifest: dict[str, Any]) -> None
     commands = {command["command"]: command for command in manifest["contributes"]["commands"]}
     for command in ("dwLsp.run", "dwLsp.runWithArguments"):
         assert commands[command]["enablement"] == "isWorkspaceTrusted"
+
+
+def test_status_answer_has_the_fields_the_extension_reads():
+    """editor/vscode/src/results.ts parseStatus reads state, workflow, runs (per workflow)
+    and arguments from dw.status; its unit test uses this same shape."""
+    from dw_lsp.session.report import SessionStatus, status_json
+
+    status = SessionStatus(
+        workflow="/ws/workflows/a.json",
+        name="a",
+        arguments={"prompt": "a cat"},
+        worker_state="ready",
+        worker_pid=42,
+        running=False,
+        run_id=None,
+        runs={"/ws/workflows/a.json": 2},
+        last_exit=None,
+        output_dir="/ws/outputs",
+        workflow_dir="/ws/workflows",
+    )
+    answer = status_json(status)
+    assert answer["state"] == "ready"
+    assert answer["runs"][answer["workflow"]] == 2
+    assert answer["arguments"] == {"prompt": "a cat"}

@@ -102,6 +102,7 @@ def run_report_json(report: RunReport) -> dict[str, Any]:
 def status_json(status: SessionStatus) -> dict[str, Any]:
     """``dw.status``'s JSON result."""
     return {
+        "state": status.worker_state,
         "workflow": status.workflow,
         "name": status.name,
         "arguments": dict(status.arguments),

@@ -139,10 +139,13 @@ export function parseStatus(raw: unknown): StatusReport | undefined {
   if (!isRecord(raw) || typeof raw.state !== 'string' || !WORKER_STATES.includes(raw.state)) {
     return undefined;
   }
+  const workflow = str(raw.workflow);
+  // The server counts runs per workflow file: {"/path/a.json": 2}; older answers: a number.
+  const runs = isRecord(raw.runs) && workflow !== undefined ? num(raw.runs[workflow]) : num(raw.runs);
   return {
     state: raw.state as WorkerState,
-    workflow: str(raw.workflow),
-    runs: num(raw.runs),
+    workflow,
+    runs,
     arguments: isRecord(raw.arguments) ? raw.arguments : {},
   };
 }

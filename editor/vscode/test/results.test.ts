@@ -105,6 +105,26 @@ test('status is read and formatted', () => {
   });
 });
 
+test("the server's dw.status answer (per-workflow run counts) is read", () => {
+  // The shape dw_lsp.session.report.status_json returns.
+  const answer = {
+    state: 'ready',
+    workflow: '/ws/workflows/a.json',
+    name: 'a',
+    arguments: { prompt: 'a cat' },
+    worker: { state: 'ready', pid: 42, lastExit: null },
+    running: false,
+    runId: null,
+    runs: { '/ws/workflows/a.json': 2, '/ws/workflows/b.json': 5 },
+    outputDir: '/ws/outputs',
+    workflowDir: '/ws/workflows',
+  };
+  const status = parseStatus(answer);
+  assert.ok(status !== undefined);
+  assert.equal(status.runs, 2);
+  assert.equal(formatStatus(status), 'Worker ready, workflow /ws/workflows/a.json, 2 runs, arguments prompt');
+});
+
 test('the status bar shows state and memory', () => {
   assert.match(statusBarView(undefined, undefined).text, /dw$/);
   const ready = statusBarView(parseStatus({ state: 'ready' }), parseMemory(CUDA_MEMORY));
