@@ -8,30 +8,40 @@ load"), from a substituted and type-resolved ``pipeline`` object.
 4. attention slicing; ``vae`` / ``unet`` / ``transformer`` / ``text_encoder`` options;
 5. ``scheduler`` then ``audio_scheduler``;
 6. publish ``shared_components`` (by the caller, from the loaded object);
-7. LoRAs (needs ``peft``; refused before loading when it is missing);
+7. LoRAs (FORMAT.md 1.4.5; need ``peft``, refused before loading when it is missing): each
+   ``loras[]`` entry is loaded with ``load_lora_weights`` under its ``adapter_name`` (default:
+   its index as a string), extra keys passed on; then all are activated together with their
+   ``scale`` (``float()``, default 1.0) by ``set_adapters``. ``model_name`` is a built-in
+   tiny LoRA, a local file or folder (relative to the workflow's folder and inside it, or
+   the top-level workflow's folder, as media paths) or a hub id;
 8. placement: offload on CUDA (a logged note and no offload on a CPU), else ``.to(device)``
    unless ``preserve_device_placement``; then ``configuration.components`` entries.
 
-Model names ``builtin:tiny-sd`` / ``builtin:tiny-ddpm`` map to the embedded tiny models.
+Model names ``builtin:tiny-sd`` / ``builtin:tiny-ddpm`` map to the embedded tiny models, and
+``builtin:tiny-lora`` / ``builtin:tiny-lora-b`` (in ``loras[]``) to the tiny LoRAs.
 Keys this worker cannot honour never reach here: :mod:`support` refuses them first.
 May import torch and diffusers; never the transport, the session or the server.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from dw_lsp.worker import support, tiny
+from dw_lsp.worker import support, tiny, values
 
 log = logging.getLogger("dw_lsp.worker.loading")
 
 SCHEDULER_KEYS = ("scheduler", "audio_scheduler")
+#: File endings that make a LoRA ``model_name`` a local file rather than a hub id.
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 
 
 class LoadError(RuntimeError):
@@ -49,11 +59,14 @@ def check_loadable(pipeline: Mapping[str, Any]) -> None:
             f"configuration.component_type {component_type.__name__} is a modular pipeline; "
             "modular pipelines are not supported by this worker yet"
         )
-    if pipeline.get("loras") and importlib.util.find_spec("peft") is None:
-        raise LoadError(
-            "pipeline.loras needs the 'peft' package, which is not installed in the worker's "
-            "environment (pip install peft); no model was loaded"
-        )
+    if pipeline.get("loras"):
+        if not support.peft_available():
+            raise LoadError(f"{support.PEFT_MISSING}; no model was loaded")
+        if not hasattr(component_type, "load_lora_weights"):
+            raise LoadError(
+                f"pipeline.loras: {component_type.__name__} does not take LoRAs "
+                "(it has no load_lora_weights); no model was loaded"
+            )
 
 
 def construct(kind: Any, arguments: Mapping[str, Any], what: str) -> Any:
@@ -62,6 +75,10 @@ def construct(kind: Any, arguments: Mapping[str, Any], what: str) -> Any:
     name = getattr(kind, "__name__", repr(kind))
     if "model_name" in args:
         source = args.pop("model_name")
+        if tiny.is_builtin_lora(source):
+            raise LoadError(
+                f"{what}: {source} is a LoRA; name it in pipeline.loras[].model_name instead"
+            )
         if tiny.is_builtin_model(source):
             source = tiny.resolve_model_name(source)
         if not hasattr(kind, "from_pretrained"):
@@ -127,18 +144,112 @@ def _apply_schedulers(pipe: Any, pipeline: Mapping[str, Any]) -> None:
             current.set_shift(float(spec["shift"]))
 
 
-def _apply_loras(pipe: Any, loras: list[Mapping[str, Any]]) -> None:
-    names: list[str] = []
-    weights: list[float] = []
+def _looks_local(name: str, base_dir: Path) -> bool:
+    """Is a LoRA ``model_name`` a path (rather than a hub id ``name`` / ``owner/name``)?"""
+    text = name.replace("\\", "/")
+    if (
+        Path(text).is_absolute()
+        or text.startswith((".", "~"))
+        or "\0" in text
+        or text.count("/") > 1
+        or text.lower().endswith(WEIGHT_SUFFIXES)
+    ):
+        return True
+    try:
+        return (base_dir / text).exists()
+    except (OSError, ValueError):  # NUL bytes, over-long names: the path rules will say
+        return True
+
+
+def lora_source(value: Any, where: str, base_dir: Path | None, roots: Sequence[Path] = ()) -> str:
+    """What ``load_lora_weights`` gets for a ``loras[].model_name``: a built-in LoRA's
+    directory, a local path checked by the path rules (relative to ``base_dir``, inside it
+    or one of ``roots``), or the hub id unchanged. Without ``base_dir`` a path is passed on
+    as given."""
+    if not isinstance(value, str) or not value:
+        raise LoadError(f"{where}.model_name must be a non-empty string, not {value!r}")
+    if tiny.is_builtin_model(value):
+        if not tiny.is_builtin_lora(value):
+            known = ", ".join(tiny.PREFIX + n for n in sorted(tiny.LORA_RECIPES))
+            raise LoadError(f"{where}.model_name {value!r} is not a LoRA (built-in LoRAs: {known})")
+        return tiny.resolve_model_name(value)
+    if base_dir is None or not _looks_local(value, base_dir):
+        return value
+    try:
+        return str(values.check_path(value, base_dir, roots=roots))
+    except ValueError as exc:
+        raise LoadError(f"{where}.model_name: {exc}") from exc
+
+
+def _check_weight_file(
+    given: str,
+    source: str,
+    options: Mapping[str, Any],
+    where: str,
+    base_dir: Path | None,
+    roots: Sequence[Path],
+) -> None:
+    """``subfolder`` / ``weight_name`` of a local LoRA folder must stay inside it too."""
+    if base_dir is None or not os.path.isdir(source):
+        return
+    parts = [str(options[k]) for k in ("subfolder", "weight_name") if options.get(k)]
+    if not parts:
+        return
+    try:
+        values.check_path(
+            os.path.join(given, *parts),
+            base_dir,
+            must_exist="weight_name" in options,
+            roots=roots,
+        )
+    except ValueError as exc:
+        raise LoadError(f"{where}: {'/'.join(parts)}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class LoraLoad:
+    """One ``loras[]`` entry, checked and resolved before any weights load."""
+
+    where: str
+    given: str
+    source: str
+    adapter: str
+    scale: float
+    options: dict[str, Any]
+
+
+def plan_loras(
+    loras: list[Mapping[str, Any]], base_dir: Path | None, roots: Sequence[Path] = ()
+) -> list[LoraLoad]:
+    """Check every ``loras[]`` entry and resolve its source (FORMAT.md 1.4.5)."""
+    planned: list[LoraLoad] = []
     for index, lora in enumerate(loras):
+        where = f"pipeline.loras[{index}]"
         options = dict(lora)
-        source = options.pop("model_name")
-        scale = float(options.pop("scale", 1.0))
+        given = options.pop("model_name", None)
+        raw_scale = options.pop("scale", 1.0)
+        try:
+            scale = float(raw_scale)
+        except (TypeError, ValueError):
+            raise LoadError(f"{where}.scale {raw_scale!r} is not a number") from None
         adapter = str(options.pop("adapter_name", index))
-        pipe.load_lora_weights(source, adapter_name=adapter, **options)
-        names.append(adapter)
-        weights.append(scale)
-    pipe.set_adapters(names, adapter_weights=weights)
+        if any(p.adapter == adapter for p in planned):
+            raise LoadError(f"{where}.adapter_name {adapter!r} is used by an earlier LoRA")
+        source = lora_source(given, where, base_dir, roots)
+        _check_weight_file(str(given), source, options, where, base_dir, roots)
+        planned.append(LoraLoad(where, str(given), source, adapter, scale, options))
+    return planned
+
+
+def _apply_loras(pipe: Any, planned: list[LoraLoad]) -> None:
+    """Load every LoRA under its adapter name, then activate them all with their scales."""
+    for lora in planned:
+        log.info("loading %s: %r as adapter %r", lora.where, lora.given, lora.adapter)
+        try:
+            pipe.load_lora_weights(lora.source, adapter_name=lora.adapter, **lora.options)
+        except Exception as exc:
+            raise LoadError(f"{lora.where} ({lora.given}): {exc}") from exc
+    pipe.set_adapters([p.adapter for p in planned], adapter_weights=[p.scale for p in planned])
 
 
 def _place(
@@ -184,9 +295,17 @@ def load_pipeline(
     shared: Mapping[str, Any],
     reused: list[str],
     note: Callable[[str], None],
+    base_dir: Path | None = None,
+    roots: Sequence[Path] = (),
 ) -> Any:
-    """Load the pipeline a resolved ``pipeline`` object describes, placed on ``device``."""
+    """Load the pipeline a resolved ``pipeline`` object describes, placed on ``device``.
+
+    ``base_dir`` is the folder of the workflow file the step is in and ``roots`` the other
+    folders local paths may lie in (the top-level workflow's); local LoRA paths resolve
+    against them.
+    """
     check_loadable(pipeline)
+    loras = plan_loras(list(pipeline.get("loras") or []), base_dir, roots)
     configuration = pipeline["configuration"]
     device = str(configuration.get("device") or device)
     arguments = dict(pipeline["from_pretrained_arguments"])
@@ -211,8 +330,8 @@ def load_pipeline(
         pipe.enable_attention_slicing()
     _apply_sub_configuration(pipe, configuration)
     _apply_schedulers(pipe, pipeline)
-    if pipeline.get("loras"):
-        _apply_loras(pipe, list(pipeline["loras"]))
+    if loras:
+        _apply_loras(pipe, loras)
     _place(pipe, configuration, device, note)
     entries = configuration.get("components")
     if isinstance(entries, Mapping):

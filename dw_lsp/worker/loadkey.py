@@ -77,17 +77,22 @@ def _names(pipeline: Mapping[str, Any], key: str) -> list[str]:
     return names
 
 
-def load_key(pipeline: Mapping[str, Any], reused_from: Mapping[str, str] | None = None) -> str:
+def load_key(
+    pipeline: Mapping[str, Any],
+    reused_from: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> str:
     """The load key of a substituted ``pipeline`` object.
 
     ``reused_from`` maps each reused component's name to the load key of the pipeline that
-    published it in this run.
+    published it in this run; relative local model paths resolve against ``base_dir`` (the
+    workflow's folder), as the loader resolves them.
     """
     subtree = load_subtree(pipeline)
     identity = {
         "subtree": subtree,
         "reused": dict(sorted((reused_from or {}).items())),
-        "sources": sorted(_source_identities(subtree)),
+        "sources": sorted(_source_identities(subtree, base_dir)),
     }
     text = json.dumps(identity, sort_keys=True, default=_opaque, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -99,25 +104,27 @@ def _opaque(value: Any) -> str:
     return f"<{type(value).__name__} {id(value)}>"
 
 
-def _source_identities(node: Any) -> list[str]:
+def _source_identities(node: Any, base_dir: Path | None) -> list[str]:
     found: list[str] = []
     if isinstance(node, Mapping):
         for key, value in node.items():
             if key in SOURCE_KEYS and isinstance(value, str):
-                found.append(source_identity(value))
+                found.append(source_identity(value, base_dir))
             else:
-                found.extend(_source_identities(value))
+                found.extend(_source_identities(value, base_dir))
     elif isinstance(node, list):
         for item in node:
-            found.extend(_source_identities(item))
+            found.extend(_source_identities(item, base_dir))
     return found
 
 
-def source_identity(name: str) -> str:
+def source_identity(name: str, base_dir: Path | None = None) -> str:
     """A string that changes when the weights behind ``name`` change on this machine."""
     if tiny.is_builtin_model(name):
         return f"{name}@{tiny.VERSION}"
     path = Path(name).expanduser()
+    if base_dir is not None and not path.is_absolute():
+        path = base_dir / path
     try:
         if not path.exists():
             return name  # a hub id: the name is all we know

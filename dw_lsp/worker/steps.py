@@ -123,7 +123,7 @@ def run_pipeline(
     """A ``pipeline`` step: acquire (reuse or load) its pipeline, then call it."""
     spec = step["pipeline"]
     reused = loadkey.reused_component_names(spec)
-    key = loadkey.load_key(spec, {n: state.shared_keys.get(n, "") for n in reused})
+    key = loadkey.load_key(spec, {n: state.shared_keys.get(n, "") for n in reused}, base_dir)
     configuration = resolved["configuration"]
     device = str(configuration.get("device") or state.device)
 
@@ -131,7 +131,13 @@ def run_pipeline(
         message = f"loading the pipeline of step {step['name']!r}"
         with state.reporter.heartbeat(position, "load", message):
             return loading.load_pipeline(
-                resolved, device=state.device, shared=state.shared, reused=reused, note=state.note
+                resolved,
+                device=state.device,
+                shared=state.shared,
+                reused=reused,
+                note=state.note,
+                base_dir=base_dir,
+                roots=[state.top_dir],
             )
 
     pipe = provider.acquire(label, key, load, state)

@@ -4,14 +4,16 @@ A key the worker cannot honour yet fails the run *before any model loads*, namin
 nothing is silently ignored that dw would act on. :func:`preflight` walks a substituted
 workflow document and returns every problem at once: unsupported keys (``chain``,
 ``quantization_config``, modular pipelines, ``remote_text_encoder``, ``ip_adapter``,
-``cache`` / ``teacache``, ``group_offload`` ...), unsafe output names (``id``, step names,
+``cache`` / ``teacache``, ``group_offload`` ...), LoRAs when ``peft`` is not installed
+or an entry is malformed (FORMAT.md 1.4.5), unsafe output names (``id``, step names,
 ``file_base_name``), result content types without a writer here, unknown task commands and
 malformed step objects. Pure: imports only :mod:`dw_lsp.worker.outputs` (whose heavy imports
-are lazy) and the reference helpers.
+are lazy) and the reference helpers; whether ``peft`` is installed is asked without importing it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -109,6 +111,18 @@ COMPONENT_CONFIGURATION = frozenset({"component_type", "device", "preserve_devic
 REFERENCE_CONFIGURATION = frozenset({"no_generator", "attention_backend", "inversion", "generate"})
 
 
+#: Why LoRAs cannot load here (``pipeline.loras`` without ``peft``).
+PEFT_MISSING = (
+    "pipeline.loras needs the 'peft' package, which is not installed in the worker's "
+    "environment (pip install peft)"
+)
+
+
+def peft_available() -> bool:
+    """Is ``peft`` (which diffusers needs to load LoRAs) importable in this environment?"""
+    return importlib.util.find_spec("peft") is not None
+
+
 def is_component(key: str, value: Any) -> bool:
     if key in COMPONENT_KEYS:
         return isinstance(value, Mapping)
@@ -180,12 +194,41 @@ def _pipeline(pipeline: Mapping[str, Any], _commands: Collection[str]) -> list[s
     for key, value in pipeline.items():
         if key == "controlnet" or is_component(key, value):
             problems.extend(_component(f"pipeline.{key}", value))
-    loras = pipeline.get("loras")
-    if loras is not None and (
-        not isinstance(loras, list)
-        or not all(isinstance(x, Mapping) and "model_name" in x for x in loras)
+    if "loras" in pipeline:
+        problems.extend(_loras(pipeline["loras"]))
+    return problems
+
+
+def _loras(loras: Any) -> list[str]:
+    """``loras[]`` after variable substitution (FORMAT.md 1.4.5)."""
+    if loras is None:
+        return []
+    if not isinstance(loras, list) or not all(
+        isinstance(x, Mapping) and "model_name" in x for x in loras
     ):
-        problems.append("pipeline.loras must be a list of objects with a model_name")
+        return ["pipeline.loras must be a list of objects with a model_name"]
+    if not loras:
+        return []
+    problems: list[str] = [] if peft_available() else [PEFT_MISSING]
+    names: set[str] = set()
+    for index, lora in enumerate(loras):
+        where = f"pipeline.loras[{index}]"
+        model_name = lora["model_name"]
+        if not isinstance(model_name, str) or not model_name:
+            problems.append(f"{where}.model_name must be a non-empty string")
+        scale = lora.get("scale", 1.0)
+        try:
+            float(scale)
+        except (TypeError, ValueError):
+            problems.append(
+                f"{where}.scale {scale!r} is not a number (dw converts it with float())"
+            )
+        adapter = str(lora.get("adapter_name", index))
+        if adapter in names:
+            problems.append(
+                f"{where}.adapter_name {adapter!r} is used by an earlier LoRA of this pipeline"
+            )
+        names.add(adapter)
     return problems
 
 

@@ -8,6 +8,11 @@ directory beside it, then renamed), and from then on loaded by the ordinary ``fr
 path. A workflow names one as ``"model_name": "builtin:tiny-sd"`` (or ``builtin:tiny-ddpm``);
 :func:`resolve_model_name` maps that name to the directory.
 
+Tiny LoRAs for the tiny-sd UNet (``builtin:tiny-lora``, ``builtin:tiny-lora-b``: same shape,
+different seeds) are named in ``loras[].model_name``; they are materialised the same way, as a
+directory holding ``pytorch_lora_weights.safetensors`` (``save_lora_weights``), and need
+``peft`` to build.
+
 The images are noise; the sizes, timings, caching and memory behaviour are real. May import
 torch, diffusers and transformers; never the session, the server or the executor.
 """
@@ -71,12 +76,11 @@ def _tiny_clip() -> tuple[Any, Any]:
     return tokenizer, CLIPTextModel(config)
 
 
-def build_tiny_sd() -> Any:
-    """A tiny :class:`StableDiffusionPipeline`: 64x64 images from 32x32 latents."""
+def _tiny_sd_unet() -> Any:
     import diffusers
 
     lib: Any = diffusers  # its constructors are untyped
-    unet = lib.UNet2DConditionModel(
+    return lib.UNet2DConditionModel(
         sample_size=32,
         in_channels=4,
         out_channels=4,
@@ -88,6 +92,14 @@ def build_tiny_sd() -> Any:
         attention_head_dim=8,
         norm_num_groups=32,
     )
+
+
+def build_tiny_sd() -> Any:
+    """A tiny :class:`StableDiffusionPipeline`: 64x64 images from 32x32 latents."""
+    import diffusers
+
+    lib: Any = diffusers  # its constructors are untyped
+    unet = _tiny_sd_unet()
     vae = lib.AutoencoderKL(
         in_channels=3,
         out_channels=3,
@@ -144,6 +156,17 @@ RECIPES: dict[str, Callable[[], Any]] = {
     "tiny-sd": build_tiny_sd,
     "tiny-ddpm": build_tiny_ddpm,
 }
+#: LoRA recipe name -> the seed of its weights (all are rank-2 LoRAs of the tiny-sd UNet).
+LORA_RECIPES: dict[str, int] = {"tiny-lora": 1, "tiny-lora-b": 2}
+#: The file a materialised LoRA directory holds (diffusers' default ``weight_name``).
+LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+LORA_RANK = 2
+LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+def _unknown(name: str) -> ValueError:
+    known = ", ".join(PREFIX + n for n in sorted([*RECIPES, *LORA_RECIPES]))
+    return ValueError(f"Unknown built-in model {PREFIX}{name!r}; known: {known}")
 
 
 def build(name: str) -> Any:
@@ -151,30 +174,76 @@ def build(name: str) -> Any:
     import torch
 
     if name not in RECIPES:
-        known = ", ".join(PREFIX + n for n in sorted(RECIPES))
-        raise ValueError(f"Unknown built-in model {PREFIX}{name!r}; known: {known}")
+        raise _unknown(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         return RECIPES[name]()
 
 
+def build_lora(name: str) -> dict[str, Any]:
+    """The UNet LoRA state dict of LoRA recipe ``name`` (deterministic; needs ``peft``).
+
+    ``init_lora_weights=False`` gives both LoRA matrices random values, so the LoRA changes
+    the output from the first load; ``lora_alpha`` equals the rank, which is also what
+    diffusers assumes for a file without adapter metadata, so the scaling is 1.
+    """
+    import torch
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    if name not in LORA_RECIPES:
+        raise _unknown(name)
+    with torch.random.fork_rng(devices=[]):
+        unet = _tiny_sd_unet()  # only its shapes matter: the LoRA is drawn after the seed
+        torch.manual_seed(LORA_RECIPES[name])
+        unet.add_adapter(
+            LoraConfig(
+                r=LORA_RANK,
+                lora_alpha=LORA_RANK,
+                target_modules=list(LORA_TARGETS),
+                init_lora_weights=False,
+            )
+        )
+        state: dict[str, Any] = get_peft_model_state_dict(unet)
+    return {key: tensor.detach().clone().contiguous() for key, tensor in state.items()}
+
+
+def _marker(name: str) -> str:
+    """The file whose presence means recipe ``name`` is completely materialised."""
+    return LORA_WEIGHT_NAME if name in LORA_RECIPES else "model_index.json"
+
+
+def _save(name: str, folder: Path) -> None:
+    if name in LORA_RECIPES:
+        import diffusers
+
+        lib: Any = diffusers
+        lib.StableDiffusionPipeline.save_lora_weights(
+            folder, unet_lora_layers=build_lora(name), weight_name=LORA_WEIGHT_NAME
+        )
+    else:
+        build(name).save_pretrained(folder, safe_serialization=True)
+
+
 def materialize(name: str, root: Path | None = None) -> Path:
     """The directory of recipe ``name``, saving it there first if it is not there yet."""
+    if name not in RECIPES and name not in LORA_RECIPES:
+        raise _unknown(name)  # before touching the disk
     root = root if root is not None else cache_root()
     target = root / f"{name}-{VERSION}"
+    marker = _marker(name)
     with _lock:
-        if (target / "model_index.json").is_file():
+        if (target / marker).is_file():
             return target
-        pipeline = build(name)  # validates the name before touching the disk
         root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
         try:
-            pipeline.save_pretrained(staging, safe_serialization=True)
+            _save(name, staging)
             try:
                 staging.rename(target)
             except OSError:
                 # Another process materialised it first; theirs is as good as ours.
-                if not (target / "model_index.json").is_file():
+                if not (target / marker).is_file():
                     raise
         finally:
             if staging.exists():
@@ -186,8 +255,14 @@ def is_builtin_model(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX) and not value.endswith(".json")
 
 
+def is_builtin_lora(value: object) -> bool:
+    """Does ``value`` name one of the tiny LoRAs (``builtin:tiny-lora``, ...)?"""
+    return is_builtin_model(value) and str(value)[len(PREFIX) :] in LORA_RECIPES
+
+
 def resolve_model_name(value: str, root: Path | None = None) -> str:
-    """``"builtin:tiny-sd"`` -> the materialised directory; any other name unchanged."""
+    """``"builtin:tiny-sd"`` / ``"builtin:tiny-lora"`` -> the materialised directory; any
+    other name unchanged."""
     if not is_builtin_model(value):
         return value
     return str(materialize(value[len(PREFIX) :], root))

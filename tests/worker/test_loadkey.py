@@ -87,6 +87,17 @@ def test_a_local_model_directory_changes_the_key_when_its_files_change(tmp_path:
     assert load_key(pipeline) != before
 
 
+def test_a_relative_local_file_resolves_against_the_workflow_folder(tmp_path: Path) -> None:
+    lora = tmp_path / "styles" / "ink.safetensors"
+    lora.parent.mkdir()
+    lora.write_bytes(b"one")
+    pipeline = edited(lambda p: p.update(loras=[{"model_name": "styles/ink.safetensors"}]))
+    before = load_key(pipeline, None, tmp_path)
+    lora.write_bytes(b"two!")
+    os.utime(lora, ns=(1, 1))
+    assert load_key(pipeline, None, tmp_path) != before
+
+
 def test_a_hub_id_is_its_own_identity() -> None:
     assert source_identity("stabilityai/sdxl-does-not-exist-here") == (
         "stabilityai/sdxl-does-not-exist-here"
