@@ -1,10 +1,13 @@
 """``dw-lsp check PATH...``: check workflow files like a compiler does.
 
-Files are checked as given; folders contribute every ``*.json`` below them (sorted, hidden
-folders skipped). Output is one ``file:line:col: severity CODE message`` line per problem
-(1-based lines and code-point columns) and a summary, or with ``--format json`` a JSON
-list of ``{file, line, column, endLine, endColumn, severity, code, message, data}``. Exit
-status: 1 when any error was found, 0 otherwise, 2 when a path does not exist.
+Files are checked as given; folders contribute every ``*.json`` below them that is a
+workflow by the language server's rules (:mod:`dw_lsp.workflow.files`: our ``$schema``, the
+default ``workflowFiles`` globs, or a top-level ``steps`` array; or a root array of such
+objects), sorted, skipping hidden folders and ``node_modules``; the summary says how many
+other JSON files were passed over. Output is one ``file:line:col: severity CODE message``
+line per problem (1-based lines and code-point columns) and a summary, or with
+``--format json`` a JSON list of ``{file, line, column, endLine, endColumn, severity,
+code, message, data}``. Exit status: 1 when any error was found, 0 otherwise, 2 when a path does not exist.
 
 A file whose root is an array of workflow objects (dw's ``tests.json`` test data) is
 checked element by element, each element as the workflow it is. A file that is not UTF-8
@@ -20,9 +23,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from dw_lsp.settings import Settings
 from dw_lsp.validation.check import CheckContext, check_document
 from dw_lsp.validation.problem import Problem, Severity
 from dw_lsp.workflow.document import Document, parse
+from dw_lsp.workflow.files import has_steps, is_workflow
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,14 @@ def main(args: argparse.Namespace) -> int:
     if missing:
         return 2
     allowed = tuple(args.allowed_module or ())
-    results = [check_file(path, allowed) for path in collect_files(paths)]
+    results: list[FileResult] = []
+    skipped = 0
+    for path, folder in collect_files(paths):
+        result = check_file(path, allowed)
+        if folder is not None and not _is_workflow_file(result, folder):
+            skipped += 1
+            continue
+        results.append(result)
     if args.format == "json":
         print(json.dumps([_as_json(r, p) for r in results for p in r.problems], indent=2))
     else:
@@ -51,27 +63,40 @@ def main(args: argparse.Namespace) -> int:
                     f"{result.path}:{line}:{col}: {problem.severity.label} {problem.code} "
                     f"{problem.message}"
                 )
-        print(_summary(results))
+        print(_summary(results, skipped))
     errors = any(p.severity == Severity.ERROR for r in results for p in r.problems)
     return 1 if errors else 0
 
 
-def collect_files(paths: list[Path]) -> list[Path]:
-    """The files to check: files as given, folders expanded to their ``*.json``."""
-    files: list[Path] = []
+def collect_files(paths: list[Path]) -> list[tuple[Path, Path | None]]:
+    """The files to check, each with the folder it was found in (None: named directly)."""
+    files: list[tuple[Path, Path | None]] = []
     for path in paths:
         if path.is_dir():
-            files.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*.json")
-                    if p.is_file()
-                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            found = sorted(
+                p
+                for p in path.rglob("*.json")
+                if p.is_file()
+                and not any(
+                    part.startswith(".") or part == "node_modules"
+                    for part in p.relative_to(path).parts
                 )
             )
+            files.extend((p, path) for p in found)
         else:
-            files.append(path)
+            files.append((path, None))
     return files
+
+
+def _is_workflow_file(result: FileResult, folder: Path) -> bool:
+    """Whether a JSON file found in a folder is a workflow (or an array of workflows)."""
+    value = result.doc.value
+    if isinstance(value, list) and value and all(has_steps(v) for v in value):
+        return True
+    if result.doc.value is None and result.problems:
+        return True  # unreadable, not UTF-8 or not JSON: say so rather than pass over it
+    uri = result.path.absolute().as_uri()
+    return is_workflow(uri, result.doc, Settings().workflow_files, [folder.absolute()])
 
 
 def check_file(path: Path, allowed_modules: tuple[str, ...] = ()) -> FileResult:
@@ -149,7 +174,7 @@ def _as_json(result: FileResult, problem: Problem) -> dict[str, Any]:
     }
 
 
-def _summary(results: list[FileResult]) -> str:
+def _summary(results: list[FileResult], skipped: int = 0) -> str:
     errors = sum(1 for r in results for p in r.problems if p.severity == Severity.ERROR)
     warnings = sum(1 for r in results for p in r.problems if p.severity == Severity.WARNING)
     files = len(results)
@@ -157,4 +182,5 @@ def _summary(results: list[FileResult]) -> str:
         f"{errors} error{'s' if errors != 1 else ''}, "
         f"{warnings} warning{'s' if warnings != 1 else ''} "
         f"in {files} file{'s' if files != 1 else ''}"
+        + (f" ({skipped} other JSON file{'s' if skipped != 1 else ''} skipped)" if skipped else "")
     )

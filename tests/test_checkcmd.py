@@ -66,6 +66,21 @@ def test_folders_are_walked_sorted_and_hidden_folders_skipped(tmp_path: Path) ->
     assert done.stdout.splitlines()[-1] == "2 errors, 0 warnings in 2 files"
 
 
+def test_folders_pass_over_json_that_is_not_a_workflow(tmp_path: Path) -> None:
+    (tmp_path / "node_modules" / "x").mkdir(parents=True)
+    (tmp_path / "node_modules" / "x" / "w.json").write_text(BROKEN, encoding="utf-8")
+    (tmp_path / "package.json").write_text('{"name": "x", "version": "1"}', encoding="utf-8")
+    (tmp_path / "flow.json").write_text(BROKEN, encoding="utf-8")
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "no-steps.json").write_text('{"id": "x"}', encoding="utf-8")
+    done = run(".", cwd=tmp_path)
+    files = [line.split(":")[0] for line in done.stdout.splitlines()[:-1]]
+    assert files == ["flow.json", "workflows/no-steps.json"]
+    assert done.stdout.splitlines()[-1].endswith("in 2 files (1 other JSON file skipped)")
+    named = run("package.json", cwd=tmp_path)  # a file named on the command line is checked
+    assert "DW101" in named.stdout and named.returncode == 1
+
+
 def test_json_format(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text(BROKEN, encoding="utf-8")
     done = run("--format", "json", "broken.json", cwd=tmp_path)

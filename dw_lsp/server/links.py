@@ -15,7 +15,7 @@ from pathlib import Path as FsPath
 from lsprotocol import types
 
 from dw_lsp.server.convert import to_range
-from dw_lsp.server.files import path_to_uri
+from dw_lsp.workflow.files import path_to_uri
 from dw_lsp.server.knowledge import Knowledge
 from dw_lsp.server.outline import content_span
 from dw_lsp.workflow.document import Document, Path

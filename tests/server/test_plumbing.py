@@ -14,7 +14,7 @@ from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.configuration import combine, pushed_section
 from dw_lsp.server.diagnostics import Debouncer
 from dw_lsp.server.documents import DocumentStore, apply_changes
-from dw_lsp.server.files import is_workflow, matches_globs, uri_to_path
+from dw_lsp.workflow.files import is_workflow, matches_globs, uri_to_path
 from dw_lsp.server.schema_nav import SchemaNav, value_snippet
 from dw_lsp.validation.check import CheckContext
 from dw_lsp.validation.schema import load_schema
