@@ -49,10 +49,10 @@ from dw_lsp.server.configuration import combine
 from dw_lsp.server.convert import to_diagnostics
 from dw_lsp.server.diagnostics import Debouncer, check_context, problems_of
 from dw_lsp.server.documents import DocumentStore, OpenDocument
-from dw_lsp.workflow.files import is_workflow, uri_to_path
 from dw_lsp.server.handlers import register_features
 from dw_lsp.server.knowledge import Knowledge
 from dw_lsp.settings import SECTION, Settings
+from dw_lsp.workflow.files import is_workflow, uri_to_path
 from dw_lsp.workflow.positions import Encoding
 
 logger = logging.getLogger(__name__)
