@@ -7,7 +7,8 @@ objects), sorted, skipping hidden folders and ``node_modules``; the summary says
 other JSON files were passed over. Output is one ``file:line:col: severity CODE message``
 line per problem (1-based lines and code-point columns) and a summary, or with
 ``--format json`` a JSON list of ``{file, line, column, endLine, endColumn, severity,
-code, message, data}``. Exit status: 1 when any error was found, 0 otherwise, 2 when a path does not exist.
+code, message, data}``. Exit status: 1 when any error was found, 0 otherwise, 2 when a
+path does not exist.
 
 A file whose root is an array of workflow objects (dw's ``tests.json`` test data) is
 checked element by element, each element as the workflow it is. A file that is not UTF-8
