@@ -6,6 +6,7 @@ load"), from a substituted and type-resolved ``pipeline`` object.
 3. construct: ``from_pretrained`` with ``model_name``, ``from_single_file``, or the class
    called with the arguments (a pipeline assembled from shared components);
 4. attention slicing; ``vae`` / ``unet`` / ``transformer`` / ``text_encoder`` options;
+   ``enable_layerwise_casting`` on the denoiser; ``sdnq_optimize`` (where it can run);
 5. ``scheduler`` then ``audio_scheduler``;
 6. publish ``shared_components`` (by the caller, from the loaded object);
 7. LoRAs (FORMAT.md 1.4.5; need ``peft``, refused before loading when it is missing): each
@@ -14,12 +15,17 @@ load"), from a substituted and type-resolved ``pipeline`` object.
    ``scale`` (``float()``, default 1.0) by ``set_adapters``. ``model_name`` is a built-in
    tiny LoRA, a local file or folder (relative to the workflow's folder and inside it, or
    the top-level workflow's folder, as media paths) or a hub id;
-8. placement: offload on CUDA (a logged note and no offload on a CPU), else ``.to(device)``
-   unless ``preserve_device_placement``; then ``configuration.components`` entries.
+8. placement (:mod:`placement`): ``group_offload`` on an accelerator or ``offload`` on CUDA
+   (each skipped with a logged note on a CPU), else ``.to(device)`` unless
+   ``preserve_device_placement``; then the ``configuration.components`` entries
+   (``truncate_layers``, ``remove_modules``, ``attention_backend``, ``enable_tiling``,
+   ``device``, ``residency``, ``group_offload``).
 
 Model names ``builtin:tiny-sd`` / ``builtin:tiny-ddpm`` map to the embedded tiny models, and
 ``builtin:tiny-lora`` / ``builtin:tiny-lora-b`` (in ``loras[]``) to the tiny LoRAs.
-Keys this worker cannot honour never reach here: :mod:`support` refuses them first.
+Keys this worker cannot honour never reach here: :mod:`support` refuses them first, and
+:func:`check_loadable` refuses, before any weights load, what needs the resolved classes or
+the device (``residency: on_demand`` on an accelerator).
 May import torch and diffusers; never the transport, the session or the server.
 """
 
@@ -35,7 +41,7 @@ from typing import Any
 
 import torch
 
-from dw_lsp.worker import support, tiny, values
+from dw_lsp.worker import memory, placement, support, tiny, values
 
 log = logging.getLogger("dw_lsp.worker.loading")
 
@@ -48,9 +54,14 @@ class LoadError(RuntimeError):
     """A pipeline cannot be loaded as described (the message says which key and why)."""
 
 
-def check_loadable(pipeline: Mapping[str, Any]) -> None:
-    """Refusals that need the resolved classes but must come before any weights load."""
+def check_loadable(pipeline: Mapping[str, Any], device: str | None = None) -> None:
+    """Refusals that need the resolved classes or the device (by default the worker's)
+    but must come before any weights load."""
     configuration = pipeline["configuration"]
+    target = str(configuration.get("device") or device or memory.default_device())
+    problems = placement.refusals(configuration, target)
+    if problems:
+        raise LoadError(f"{'; '.join(problems)}; no model was loaded")
     component_type = configuration["component_type"]
     if not callable(component_type):
         raise LoadError(f"configuration.component_type {component_type!r} is not a class")
@@ -252,42 +263,6 @@ def _apply_loras(pipe: Any, planned: list[LoraLoad]) -> None:
     pipe.set_adapters([p.adapter for p in planned], adapter_weights=[p.scale for p in planned])
 
 
-def _place(
-    pipe: Any, configuration: Mapping[str, Any], device: str, note: Callable[[str], None]
-) -> None:
-    offload = configuration.get("offload")
-    if offload:
-        if not device.startswith("cuda"):
-            note(f"configuration.offload {offload!r} has no effect on {device}: skipped")
-        else:
-            exclude = configuration.get("exclude_from_cpu_offload")
-            if exclude:
-                pipe._exclude_from_cpu_offload = list(exclude)
-            if offload == "sequential":
-                pipe.enable_sequential_cpu_offload(device=device)
-            else:
-                pipe.enable_model_cpu_offload(device=device)
-            return
-    if not configuration.get("preserve_device_placement") and hasattr(pipe, "to"):
-        pipe.to(device)
-
-
-def _place_components(pipe: Any, entries: Mapping[str, Any]) -> None:
-    for dotted, entry in entries.items():
-        target: Any = pipe
-        for part in str(dotted).split("."):
-            target = getattr(target, part, None)
-            if target is None:
-                raise LoadError(f"configuration.components: the pipeline has no {dotted!r}")
-        if entry.get("device"):
-            target.to(entry["device"])
-        tiling = entry.get("enable_tiling")
-        if tiling:
-            if not hasattr(target, "enable_tiling"):
-                raise LoadError(f"configuration.components.{dotted}: it has no enable_tiling()")
-            target.enable_tiling(**(tiling if isinstance(tiling, Mapping) else {}))
-
-
 def load_pipeline(
     pipeline: Mapping[str, Any],
     *,
@@ -304,7 +279,7 @@ def load_pipeline(
     folders local paths may lie in (the top-level workflow's); local LoRA paths resolve
     against them.
     """
-    check_loadable(pipeline)
+    check_loadable(pipeline, device)
     loras = plan_loras(list(pipeline.get("loras") or []), base_dir, roots)
     configuration = pipeline["configuration"]
     device = str(configuration.get("device") or device)
@@ -329,13 +304,15 @@ def load_pipeline(
     if slicing and hasattr(pipe, "enable_attention_slicing"):
         pipe.enable_attention_slicing()
     _apply_sub_configuration(pipe, configuration)
+    casting = configuration.get("enable_layerwise_casting")
+    if casting:
+        placement.apply_layerwise_casting(pipe, casting, device)
+    if configuration.get("sdnq_optimize"):
+        placement.apply_sdnq_optimize(pipe, configuration["sdnq_optimize"], device, note)
     _apply_schedulers(pipe, pipeline)
     if loras:
         _apply_loras(pipe, loras)
-    _place(pipe, configuration, device, note)
-    entries = configuration.get("components")
-    if isinstance(entries, Mapping):
-        _place_components(pipe, entries)
+    placement.place(pipe, configuration, device, note, reused)
     return pipe
 
 

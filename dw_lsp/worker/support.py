@@ -3,12 +3,17 @@
 A key the worker cannot honour yet fails the run *before any model loads*, naming the key;
 nothing is silently ignored that dw would act on. :func:`preflight` walks a substituted
 workflow document and returns every problem at once: unsupported keys (``chain``,
-``quantization_config``, modular pipelines, ``remote_text_encoder``, ``ip_adapter``,
-``cache`` / ``teacache``, ``group_offload`` ...), LoRAs when ``peft`` is not installed
-or an entry is malformed (FORMAT.md 1.4.5), unsafe output names (``id``, step names,
-``file_base_name``), result content types without a writer here, unknown task commands and
-malformed step objects. Pure: imports only :mod:`dw_lsp.worker.outputs` (whose heavy imports
-are lazy) and the reference helpers; whether ``peft`` is installed is asked without importing it.
+``quantization_config``, modular pipelines and ``components_manager``, ``remote_text_encoder``,
+``ip_adapter``, ``cache`` / ``teacache``, ``prompt_weighting``, ``components.<name>.compile``
+...), malformed values of the configuration keys that are honoured (``group_offload``,
+``enable_layerwise_casting``, ``sdnq_optimize``, the ``components`` entries, FORMAT.md
+1.4.1), LoRAs when ``peft`` is not installed or an entry is malformed (FORMAT.md 1.4.5),
+unsafe output names (``id``, step names, ``file_base_name``), result content types without a
+writer here, unknown task commands and malformed step objects. Device-dependent keys
+(``offload``, ``group_offload``, ``residency``, ``sdnq_optimize``) pass here: where they cannot
+apply they are skipped with a note at load time (:mod:`placement`), as dw does.
+Pure: imports only :mod:`dw_lsp.worker.outputs` (whose heavy imports are lazy) and the
+reference helpers; whether ``peft`` is installed is asked without importing it.
 """
 
 from __future__ import annotations
@@ -80,19 +85,19 @@ CONFIGURATION_KEYS = frozenset(
         "inversion",
         "generate",
         "components",
+        "group_offload",
+        "sdnq_optimize",
+        "enable_layerwise_casting",
     }
 )
 UNSUPPORTED_CONFIGURATION = {
-    "group_offload": "group offloading",
     "prompt_weighting": "prompt weighting",
     "pre_load_modules": "importing extra modules before loading",
     "load_components": "modular pipelines",
     "configs": "modular pipelines",
     "components_manager": "modular pipelines",
-    "sdnq_optimize": "SDNQ quantized matmul",
     "cache": "diffusers cache hooks",
     "teacache": "TeaCache",
-    "enable_layerwise_casting": "layerwise casting",
 }
 #: Keys of ``configuration.vae`` / ``.unet`` / ``.transformer`` / ``.text_encoder`` that are
 #: applied; a nested ``configuration`` does nothing in dw and is ignored here too.
@@ -106,7 +111,18 @@ SUB_CONFIGURATION = {
     "transformer": frozenset({"attn_processor_type"}),
     "text_encoder": frozenset({"torch_dtype"}),
 }
-PLACEMENT_KEYS = frozenset({"device", "enable_tiling"})
+PLACEMENT_KEYS = frozenset(
+    {
+        "device",
+        "enable_tiling",
+        "group_offload",
+        "residency",
+        "attention_backend",
+        "truncate_layers",
+        "remove_modules",
+    }
+)
+RESIDENCIES = ("resident", "on_demand")
 COMPONENT_CONFIGURATION = frozenset({"component_type", "device", "preserve_device_placement"})
 REFERENCE_CONFIGURATION = frozenset({"no_generator", "attention_backend", "inversion", "generate"})
 
@@ -246,16 +262,63 @@ def _configuration(configuration: Mapping[str, Any]) -> list[str]:
                 for sub in value
                 if sub not in SUB_CONFIGURATION[key]
             )
-        elif key == "components" and isinstance(value, Mapping):
-            for name, entry in value.items():
-                if not isinstance(entry, Mapping):
-                    problems.append(f"{path}.{name} must be an object")
-                    continue
-                problems.extend(
-                    _unsupported(f"{path}.{name}.{sub}", f"component placement option {sub!r}")
-                    for sub in entry
-                    if sub not in PLACEMENT_KEYS
-                )
+        elif key == "components":
+            problems.extend(_components(path, value))
+        elif key == "group_offload":
+            problems.extend(_group_offload(path, value))
+        elif key == "enable_layerwise_casting" and not (
+            isinstance(value, Mapping) and {"storage_dtype", "compute_dtype"} <= value.keys()
+        ):
+            problems.append(f"{path} must be an object with storage_dtype and compute_dtype")
+        elif key == "sdnq_optimize" and not _strings(value):
+            problems.append(f"{path} must be a list of component names")
+    return problems
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+
+
+def _group_offload(path: str, value: Any) -> list[str]:
+    if isinstance(value, Mapping) and isinstance(value.get("offload_type"), str):
+        return []
+    return [f"{path} must be an object with an offload_type (e.g. block_level, leaf_level)"]
+
+
+def _components(path: str, entries: Any) -> list[str]:
+    """``configuration.components``: entry shapes (FORMAT.md 1.4.1)."""
+    if not isinstance(entries, Mapping):
+        return [f"{path} must be an object"]
+    problems: list[str] = []
+    for name, entry in entries.items():
+        where = f"{path}.{name}"
+        if not isinstance(entry, Mapping):
+            problems.append(f"{where} must be an object")
+            continue
+        problems.extend(
+            _unsupported(f"{where}.{sub}", f"component placement option {sub!r}")
+            for sub in entry
+            if sub not in PLACEMENT_KEYS
+        )
+        if "group_offload" in entry:
+            problems.extend(_group_offload(f"{where}.group_offload", entry["group_offload"]))
+        residency = entry.get("residency", "resident")
+        if residency not in RESIDENCIES:
+            problems.append(f"{where}.residency must be resident or on_demand, not {residency!r}")
+        elif residency == "on_demand" and entry.get("group_offload"):
+            problems.append(f"{where}: group_offload cannot be combined with residency on_demand")
+        truncate = entry.get("truncate_layers", {})
+        if not isinstance(truncate, Mapping) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in truncate.values()
+        ):
+            problems.append(
+                f"{where}.truncate_layers must map module paths to a number of layers >= 1"
+            )
+        if not _strings(entry.get("remove_modules", [])):
+            problems.append(f"{where}.remove_modules must be a list of module paths")
+        backend = entry.get("attention_backend", "native")
+        if not isinstance(backend, str) or not backend:
+            problems.append(f"{where}.attention_backend must be a backend name")
     return problems
 
 

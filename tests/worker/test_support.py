@@ -60,9 +60,9 @@ def test_a_plain_document_passes() -> None:
         ),
         (
             lambda d: d["steps"][0]["pipeline"]["configuration"].update(
-                components={"vae": {"residency": "on_demand"}}
+                components={"vae": {"compile": {"mode": "default"}}}
             ),
-            "pipeline.configuration.components.vae.residency",
+            "pipeline.configuration.components.vae.compile",
         ),
         (
             lambda d: d["steps"][0]["pipeline"]["configuration"].update(ofload="model"),
