@@ -200,7 +200,13 @@ class ResultWriter:
         from diffusers.utils.export_utils import export_to_video
 
         frames = getattr(artifact, "frames", artifact)
-        export_to_video(frames, str(path), fps=int(self.result.get("fps", 8)))
+        if hasattr(frames, "save") or not hasattr(frames, "__len__") or len(frames) == 0:
+            raise OutputError(
+                f"content type {self.content_type!r} needs a video (a list of frames), but "
+                f"this result is a {type(frames).__name__}; save it as an image type, or "
+                "make the step return frames"
+            )
+        export_to_video(list(frames), str(path), fps=int(self.result.get("fps", 8)))
 
     def _write_audio(self, path: Path, artifact: Any) -> None:
         problem = writer_problem(self.content_type)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ from PIL import Image
 from dw_lsp.worker.outputs import OutputError, ResultWriter, safe_path
 from dw_lsp.worker.support import preflight
 
-NO_VIDEO_WRITER = not any(importlib.util.find_spec(m) for m in ("imageio", "cv2"))
 COMMANDS = frozenset({"gather_inputs", "get_image_size"})
 DOCUMENT: dict[str, Any] = {
     "id": "doc",
@@ -69,11 +67,6 @@ def test_a_plain_document_passes() -> None:
             "not a configuration key",
         ),
         (lambda d: d["steps"][1]["task"].update(command="face_detector"), "face_detector"),
-        pytest.param(
-            lambda d: d["steps"][0]["result"].update(content_type="video/mp4"),
-            "video/mp4",
-            marks=pytest.mark.skipif(NO_VIDEO_WRITER is False, reason="a video writer exists"),
-        ),
         (
             lambda d: d["steps"][0]["result"].update(
                 embed_metadata=True, content_type="image/jpeg"

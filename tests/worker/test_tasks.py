@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -482,12 +483,22 @@ def test_frames_of_a_pipeline_output() -> None:
     assert run_task("get_last_frame", {"video": output}).getpixel((0, 0))[0] == 120
 
 
-def test_gather_videos_needs_a_decoder(tmp_path: Path) -> None:
+def test_gather_videos_needs_a_decoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "clip.mp4").write_bytes(b"not really a video")
-    if any(importlib.util.find_spec(name) for name in ("av", "imageio")):
-        pytest.skip("a video decoder is installed")
+    for name in ("av", "imageio", "imageio.v3"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
     with pytest.raises(ValueError, match="pip install av"):
         run_task("gather_videos", {"glob": "*.mp4"}, base_dir=tmp_path)
+
+
+def test_gather_videos_decodes_each_file(tmp_path: Path) -> None:
+    from diffusers.utils.export_utils import export_to_video
+
+    for count in (3, 4):
+        clip = [Image.new("RGB", (16, 16), (60 * i, 0, 0)) for i in range(count)]
+        export_to_video(clip, str(tmp_path / f"clip{count}.mp4"), fps=4)
+    videos = run_task("gather_videos", {"glob": "*.mp4"}, base_dir=tmp_path)
+    assert [len(v) for v in videos] == [3, 4]
 
 
 # --- built-in sub-workflows ------------------------------------------------------------------
