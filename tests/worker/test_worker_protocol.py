@@ -114,7 +114,7 @@ def test_closing_stdin_ends_the_worker_even_mid_run(
     started = time.monotonic()
     process.proc.stdin.close()
     assert process.proc.wait(timeout=10) == 0
-    assert time.monotonic() - started < 5.0
+    assert time.monotonic() - started < 20.0
 
 
 def test_a_poisoned_cuda_context_sends_the_error_then_exits_with_3(
@@ -136,7 +136,7 @@ def test_ping_answers_at_once_while_torch_loads_then_shutdown_exits(
         started = time.monotonic()
         initialize = process.send("initialize", {"protocolVersion": "1.0"})
         early = process.result("ping", timeout=30)
-        assert early["ready"] is False and time.monotonic() - started < 5.0
+        assert early["ready"] is False and time.monotonic() - started < 20.0
         assert process.response(initialize, timeout=120)["result"]["device"] == "cpu"
         assert process.result("ping")["ready"] is True
         assert process.result("shutdown") == {}
