@@ -2,14 +2,17 @@
 types, no torch.
 
 - :mod:`.client`: :class:`WorkerClient`, the worker process and its state machine.
+- :mod:`.process`: spawning, reading, killing the worker process and explaining its exit.
+- :mod:`.rpc`: the JSON-RPC requests waiting for the worker's answers, and its errors.
 - :mod:`.inputs`: the checks every user input passes before it reaches the worker.
 - :mod:`.session`: :class:`Session`, one method per user action.
 - :mod:`.report`: the plain results (:class:`RunReport`, :class:`SessionStatus`).
 """
 
-from dw_lsp.session.client import WorkerClient, WorkerError, WorkerState
+from dw_lsp.session.client import WorkerClient, WorkerState
 from dw_lsp.session.inputs import InputError
 from dw_lsp.session.report import RunReport, SessionStatus
+from dw_lsp.session.rpc import WorkerError
 from dw_lsp.session.session import Session
 
 __all__ = [

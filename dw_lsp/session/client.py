@@ -20,9 +20,10 @@ What it guarantees:
   the front end, which turns it into a cancel), and it exits when its stdin closes, so a
   front end that dies, even by SIGKILL, takes it down.
 
-The environment adds ``PYTHONUNBUFFERED=1`` and ``HF_HUB_OFFLINE=1`` (unless the user's
-environment sets ``HF_HUB_OFFLINE`` itself, which then wins). Tests substitute a misbehaving
-worker through the command line or the ``spawn`` factory. No LSP types, no torch.
+Spawning, killing and explaining the process is :mod:`.process`; numbering requests and
+settling their answers is :mod:`.rpc`. Tests substitute a misbehaving worker through the
+command line or the ``spawn`` factory. No LSP types, no torch; never imports the server or
+the worker.
 """
 
 from __future__ import annotations
@@ -31,21 +32,24 @@ import asyncio
 import collections
 import contextlib
 import enum
-import itertools
-import json
 import logging
-import os
-import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dw_lsp import protocol
 from dw_lsp.protocol import ExecuteParams, ExecuteResult, MemoryStatus, Progress
+from dw_lsp.session.process import (
+    Spawn,
+    explain_exit,
+    kill_process,
+    read_stderr,
+    spawn_process,
+    worker_environment,
+)
+from dw_lsp.session.rpc import PendingRequests, WorkerError, decode, memory_from_json
 
 logger = logging.getLogger(__name__)
 
-#: Longest protocol line accepted from the worker (a run result with many outputs is long).
-LINE_LIMIT = 64 * 1024 * 1024
 #: How many stderr lines are kept to explain an exit.
 STDERR_TAIL = 12
 #: Seconds a request other than ``execute`` may take before it counts as unanswered.
@@ -59,7 +63,6 @@ _POLL = 0.25
 
 LogSink = Callable[[int, str], None]
 ProgressSink = Callable[[Progress], None]
-Spawn = Callable[[Sequence[str], Mapping[str, str]], Awaitable[asyncio.subprocess.Process]]
 
 
 class WorkerState(enum.Enum):
@@ -70,55 +73,6 @@ class WorkerState(enum.Enum):
     READY = "ready"  # idle, models (if any) loaded
     BUSY = "busy"  # running a workflow
     ERRORED = "errored"  # died, was killed or failed its handshake; next start spawns anew
-
-
-class WorkerError(Exception):
-    """The worker could not do what was asked: it is gone, unanswering or refused."""
-
-
-class WorkerRequestError(WorkerError):
-    """The worker answered a request with a JSON-RPC error."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.data = data
-
-
-async def spawn_process(
-    command: Sequence[str], env: Mapping[str, str]
-) -> asyncio.subprocess.Process:
-    """Start ``command`` with pipes on stdin/stdout/stderr, in a session of its own."""
-    return await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=dict(env),
-        limit=LINE_LIMIT,
-        start_new_session=True,
-    )
-
-
-def worker_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment the worker gets: ours, unbuffered, offline unless the user says."""
-    env = dict(os.environ if base is None else base)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("HF_HUB_OFFLINE", "1")
-    return env
-
-
-def describe_exit(returncode: int | None) -> str:
-    """``-9`` -> ``"was killed by signal SIGKILL"``; ``1`` -> ``"exited with code 1"``."""
-    if returncode is None:
-        return "closed its output"
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = str(-returncode)
-        return f"was killed by signal {name}"
-    return f"exited with code {returncode}"
 
 
 class WorkerClient:
@@ -142,8 +96,7 @@ class WorkerClient:
         self.start_timeout = start_timeout
         self._state = WorkerState.STOPPED
         self._proc: asyncio.subprocess.Process | None = None
-        self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._requests = PendingRequests()
         self._reader: asyncio.Task[None] | None = None
         self._stderr_reader: asyncio.Task[None] | None = None
         self._start_task: asyncio.Task[None] | None = None
@@ -208,7 +161,7 @@ class WorkerClient:
             self._set_state(WorkerState.ERRORED, message)
             raise WorkerError(message) from exc
         self._reader = asyncio.ensure_future(self._read_stdout(self._proc))
-        self._stderr_reader = asyncio.ensure_future(self._read_stderr(self._proc))
+        self._stderr_reader = asyncio.ensure_future(read_stderr(self._proc, self._stderr_line))
         params = {"protocolVersion": protocol.PROTOCOL_VERSION, **self._initialize_params}
         try:
             self.info = await self._request(protocol.INITIALIZE, params, self.start_timeout)
@@ -228,7 +181,7 @@ class WorkerClient:
                 line = await proc.stdout.readline()
             except (ValueError, asyncio.LimitOverrunError):
                 self._exit_reason = "The worker wrote a protocol line over the size limit"
-                _kill_process(proc)
+                kill_process(proc)
                 break
             if not line:
                 break
@@ -239,33 +192,16 @@ class WorkerClient:
         text = line.decode("utf-8", errors="replace").strip()
         if not text:
             return
-        try:
-            msg = json.loads(text)
-        except json.JSONDecodeError:
-            msg = None
-        if not isinstance(msg, dict):
+        msg = decode(text)
+        if msg is None:
             self._log(logging.WARNING, f"worker wrote a non-protocol line: {text[:200]}")
             return
         method = msg.get("method")
         if isinstance(method, str) and "id" not in msg:
             self._notification(method, msg.get("params"))
             return
-        msg_id = msg.get("id")
-        future = self._pending.pop(msg_id, None) if isinstance(msg_id, int) else None
-        if future is None or future.done():
+        if not self._requests.settle(msg):
             self._log(logging.DEBUG, f"worker answer to no pending request: {text[:200]}")
-            return
-        error = msg.get("error")
-        if isinstance(error, dict):
-            future.set_exception(
-                WorkerRequestError(
-                    int(error.get("code", protocol.INTERNAL_ERROR)),
-                    str(error.get("message", "worker error")),
-                    error.get("data"),
-                )
-            )
-        else:
-            future.set_result(msg.get("result"))
 
     def _notification(self, method: str, params: Any) -> None:
         if method == protocol.PROGRESS and isinstance(params, dict):
@@ -282,49 +218,24 @@ class WorkerClient:
             level = logging.getLevelName(str(params.get("level", "INFO")).upper())
             self._log(level if isinstance(level, int) else logging.INFO, str(params.get("message")))
 
-    async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
-        """Forward stderr line by line; ``\\r`` (progress bars) also ends a line."""
-        assert proc.stderr is not None
-        buffer = b""
-        while True:
-            chunk = await proc.stderr.read(65536)
-            if not chunk:
-                break
-            buffer += chunk.replace(b"\r", b"\n")
-            *lines, buffer = buffer.split(b"\n")
-            for raw in lines:
-                self._stderr_line(raw)
-        self._stderr_line(buffer)
-
-    def _stderr_line(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", errors="replace").rstrip()
-        if text:
-            self._stderr_tail.append(text)
-            self._log(logging.DEBUG, f"worker: {text}")
+    def _stderr_line(self, text: str) -> None:
+        """Keep the line for explaining an exit, and log it."""
+        self._stderr_tail.append(text)
+        self._log(logging.DEBUG, f"worker: {text}")
 
     async def _on_exit(self, proc: asyncio.subprocess.Process) -> None:
         """The worker's stdout closed: wait for the exit, explain it, fail what is pending."""
         try:
             returncode: int | None = await asyncio.wait_for(proc.wait(), SHUTDOWN_GRACE)
         except TimeoutError:
-            _kill_process(proc)
+            kill_process(proc)
             returncode = await proc.wait()
         if self._stderr_reader is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(self._stderr_reader), 1.0)
-        how = f"The worker process (pid {proc.pid}) {describe_exit(returncode)}"
-        if self._exit_reason is not None:
-            message = f"{self._exit_reason} ({how[0].lower()}{how[1:]})"
-        else:
-            message = how
-            tail = list(self._stderr_tail)[-5:]
-            if tail:
-                message += ". Last output:\n" + "\n".join(tail)
+        message = explain_exit(proc.pid, returncode, self._exit_reason, self._stderr_tail)
         self.last_exit = message
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(WorkerError(message))
-        self._pending.clear()
+        self._requests.fail_all(message)
         if self._proc is proc:
             self._proc = None
             new = WorkerState.STOPPED if self._stopping else WorkerState.ERRORED
@@ -334,14 +245,11 @@ class WorkerClient:
 
     def _send(self, method: str, params: Any) -> asyncio.Future[Any]:
         proc = self._proc
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if proc is None or proc.stdin is None or proc.stdin.is_closing():
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             future.set_exception(WorkerError(self.last_exit or "The worker is not running"))
             return future
-        msg_id = next(self._ids)
-        self._pending[msg_id] = future
-        # A request given up on (timed out) may fail later: never warn that nobody looked.
-        future.add_done_callback(_retrieve)
+        msg_id, future = self._requests.open()
         # On a broken pipe the reader task sees the exit and fails the future with the reason.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             proc.stdin.write(protocol.request(msg_id, method, params).encode("utf-8"))
@@ -449,7 +357,7 @@ class WorkerClient:
             return
         self._exit_reason = reason
         self._log(logging.WARNING, f"killing worker pid {proc.pid}: {reason}")
-        _kill_process(proc)
+        kill_process(proc)
         await self._reap()
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
@@ -472,7 +380,7 @@ class WorkerClient:
         try:
             await asyncio.wait_for(proc.wait(), grace)
         except TimeoutError:
-            _kill_process(proc)
+            kill_process(proc)
         await self._reap()
         self._set_state(WorkerState.STOPPED, "shut down")
 
@@ -483,29 +391,3 @@ class WorkerClient:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._reader = self._stderr_reader = None
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
-def _kill_process(proc: asyncio.subprocess.Process) -> None:
-    """SIGKILL the worker, and its process group when it leads one (``ssh``, wrappers)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.getpgid(proc.pid) == proc.pid:
-            os.killpg(proc.pid, signal.SIGKILL)
-            return
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-
-
-def memory_from_json(data: Any) -> MemoryStatus:
-    """A ``memoryStatus`` / ``clearMemory`` answer -> :class:`MemoryStatus`."""
-    if not isinstance(data, dict):
-        raise WorkerError(f"The worker answered a memory request with {data!r}")
-    known = MemoryStatus.__dataclass_fields__
-    try:
-        return MemoryStatus(**{k: v for k, v in data.items() if k in known})
-    except TypeError as exc:
-        raise WorkerError(f"Malformed memory status from the worker: {exc}") from exc

@@ -35,14 +35,7 @@ from typing import Any
 
 from dw_lsp import protocol
 from dw_lsp.protocol import ExecuteParams, MemoryStatus
-from dw_lsp.session.client import (
-    LogSink,
-    ProgressSink,
-    WorkerClient,
-    WorkerError,
-    WorkerRequestError,
-    WorkerState,
-)
+from dw_lsp.session.client import LogSink, ProgressSink, WorkerClient, WorkerState
 from dw_lsp.session.inputs import (
     ArgumentValue,
     CheckedWorkflow,
@@ -52,6 +45,7 @@ from dw_lsp.session.inputs import (
     read_workflow,
 )
 from dw_lsp.session.report import RunReport, SessionStatus
+from dw_lsp.session.rpc import WorkerError, WorkerRequestError
 from dw_lsp.settings import Settings, parse_settings
 
 logger = logging.getLogger(__name__)

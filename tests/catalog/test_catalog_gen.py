@@ -8,7 +8,7 @@ import enum
 import json
 
 from dw_lsp.catalog import Catalog
-from dw_lsp.worker import catalog_gen as gen
+from dw_lsp.worker import catalog_classes, catalog_format, catalog_source, catalog_text
 
 DOC = """Run the pipeline.
 
@@ -28,22 +28,22 @@ DOC = """Run the pipeline.
 
 
 def test_args_section() -> None:
-    docs = gen.parse_args_section(DOC)
+    docs = catalog_text.parse_args_section(DOC)
     assert docs == {
         "prompt": "The prompt or prompts to guide the image generation. "
         "Second line of the same paragraph.",
         "num_inference_steps": "The number of denoising steps.",
         "ip_adapter_image": "Optional image input.",
     }
-    assert gen.parse_args_section("No sections here.") == {}
-    assert gen.parse_args_section(None) == {}
+    assert catalog_text.parse_args_section("No sections here.") == {}
+    assert catalog_text.parse_args_section(None) == {}
 
 
 def test_clip_keeps_a_sentence_or_word() -> None:
-    assert gen._clip("One.  Two   three.", 100) == "One. Two three."
+    assert catalog_text.clip("One.  Two   three.", 100) == "One. Two three."
     long = "First sentence is here. " + "word " * 100
-    assert gen._clip(long, 40) == "First sentence is here."
-    assert gen._clip("x" * 10 + " " + "y" * 100, 50).endswith(" …")
+    assert catalog_text.clip(long, 40) == "First sentence is here."
+    assert catalog_text.clip("x" * 10 + " " + "y" * 100, 50).endswith(" …")
 
 
 class Colour(enum.Enum):
@@ -51,11 +51,11 @@ class Colour(enum.Enum):
 
 
 def test_defaults_are_stable() -> None:
-    assert gen._default(Colour.RED) == "Colour.RED"
-    assert gen._default({"b", "a"}) == "{'a', 'b'}"
-    assert gen._default(len) == "len"
-    assert gen._default(object()) == "<object>"
-    assert len(gen._default("x" * 500)) == gen.DEFAULT_LIMIT
+    assert catalog_text.format_default(Colour.RED) == "Colour.RED"
+    assert catalog_text.format_default({"b", "a"}) == "{'a', 'b'}"
+    assert catalog_text.format_default(len) == "len"
+    assert catalog_text.format_default(object()) == "<object>"
+    assert len(catalog_text.format_default("x" * 500)) == catalog_text.DEFAULT_LIMIT
 
 
 def ignores_kwargs(prompt: str, **kwargs: object) -> None:
@@ -68,9 +68,9 @@ def passes_kwargs(prompt: str, **kwargs: object) -> dict[str, object]:
 
 
 def test_kwargs_use_from_source() -> None:
-    assert gen._kwargs_keys(ignores_kwargs, "kwargs") == ["callback"]
-    assert gen._kwargs_keys(passes_kwargs, "kwargs") is None
-    sig = gen._signature(ignores_kwargs, {})
+    assert catalog_classes.kwargs_keys(ignores_kwargs, "kwargs") == ["callback"]
+    assert catalog_classes.kwargs_keys(passes_kwargs, "kwargs") is None
+    sig = catalog_classes.signature(ignores_kwargs, {})
     assert sig["var_keyword"] is False and sig["kwargs_keys"] == ["callback"]
     assert sig["parameters"] == [{"name": "prompt", "annotation": "str"}]
 
@@ -108,12 +108,12 @@ except ImportError:
 
 
 def test_module_scan_finds_public_names() -> None:
-    names = gen._scan(MODULE)
+    names = catalog_source.scan(MODULE)
     expected = {"Base", "ModelA", "Alias", "CONSTANT", "typed", "Public", "function"}
     expected |= {"CudaThing", "GUARDED", "FALLBACK"}
     assert expected <= names
     assert not {"inner", "method", "Lazy", "DEEP", "torch", "xformers"} & names
-    assert {"Base", "ModelA", "Alias", "Public", "CudaThing", "DEEP"} <= gen._collect(
+    assert {"Base", "ModelA", "Alias", "Public", "CudaThing", "DEEP"} <= catalog_source.collect(
         ast.parse(MODULE).body
     )
 
@@ -121,7 +121,7 @@ def test_module_scan_finds_public_names() -> None:
 def test_layout_is_read_lazily_by_the_loader() -> None:
     payload = {
         "format": 1,
-        "generator": gen.GENERATOR,
+        "generator": catalog_format.GENERATOR,
         "diffusers_version": "9.9.9",
         "kinds": {"APipeline": "pipeline", "BModel": "model"},
         "classes": {
@@ -134,7 +134,7 @@ def test_layout_is_read_lazily_by_the_loader() -> None:
             },
         },
     }
-    text = gen.dumps(payload, "classes")
+    text = catalog_format.dumps(payload, "classes")
     assert json.loads(text) == payload
     lines = text.splitlines()
     assert lines[-3].startswith('"APipeline": ') and lines[-2].startswith('"BModel": ')

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from dw_lsp.protocol import ExecuteParams, Progress
-from dw_lsp.session.client import WorkerClient, WorkerError, WorkerState, describe_exit
+from dw_lsp.session.client import WorkerClient, WorkerState
+from dw_lsp.session.process import describe_exit
+from dw_lsp.session.rpc import WorkerError
 
 
 def _params(tmp_path: Path, run_id: str = "r1") -> ExecuteParams:
