@@ -6,15 +6,18 @@ document path: declared variables after ``variable:``, earlier steps after
 ``pipeline_reference``, pipeline and model classes for ``component_type`` (catalog),
 schedulers for ``scheduler_type``, ``torch.*`` dtypes for ``*_dtype`` keys, ``builtin:``
 names for a sub-workflow ``path``, ``content_type`` values, task commands, and the schema's
-enums and examples. :func:`argument_candidates` lists the keys an ``arguments`` map takes:
-the pipeline's call parameters (catalog), a task's arguments, a sub-workflow's variables.
-Pure: plain data in and out.
+enums and examples. :func:`file_candidates` lists the folder entries a sub-workflow
+``path`` or a media path may name (FORMAT.md 1.7, 1.9.7), never outside the workflow's
+folder (4.8). :func:`argument_candidates` lists the keys an ``arguments`` map takes: the
+pipeline's call parameters (catalog), a task's arguments, a sub-workflow's variables.
+Pure apart from listing folders: plain data in and out.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
@@ -23,11 +26,32 @@ from dw_lsp.server.knowledge import CONTENT_TYPES, TORCH_DTYPES, Knowledge
 from dw_lsp.server.outline import Outline, Step
 from dw_lsp.server.schema_nav import Schema, describe_schemas, enum_of, types_of
 from dw_lsp.workflow.document import Path
-from dw_lsp.workflow.refs import BUILTIN, PREVIOUS_RESULT, VARIABLE, builtin_name, is_type_key
+from dw_lsp.workflow.refs import (
+    BUILTIN,
+    CONSTANT,
+    MEDIA_IMAGE_EXTENSIONS,
+    MEDIA_VIDEO_EXTENSIONS,
+    PREVIOUS_RESULT,
+    VARIABLE,
+    builtin_name,
+    is_type_key,
+    media_kind_of_key,
+)
 
 #: Candidate kinds; completion maps them to CompletionItemKind.
 VARIABLE_KIND, STEP_KIND, CLASS_KIND, CONSTANT_KIND = "variable", "step", "class", "constant"
 FILE_KIND, ENUM_KIND, VALUE_KIND, COMMAND_KIND = "file", "enum", "value", "command"
+FOLDER_KIND = "folder"
+
+#: At most this many folder entries are offered, and this many are looked at.
+FILE_LIMIT = 200
+SCAN_LIMIT = 5000
+_EXTENSIONS = {
+    "image": MEDIA_IMAGE_EXTENSIONS,
+    "video": MEDIA_VIDEO_EXTENSIONS,
+    "workflow": (".json",),
+}
+_NOT_PATHS = (VARIABLE, PREVIOUS_RESULT, CONSTANT, BUILTIN, "http://", "https://", "~")
 
 
 @dataclass(frozen=True)
@@ -198,6 +222,86 @@ def value_candidates(path: Path, prefix: str, outline: Outline, know: Knowledge)
             for c in step_candidates(outline, path, PREVIOUS_RESULT)
         ]
     return out
+
+
+# -- file paths ------------------------------------------------------------------------
+def _is_workflow_path(path: Path) -> bool:
+    return len(path) == 4 and path[0] == "steps" and path[2:] == ("workflow", "path")
+
+
+def _last_key(path: Path) -> str | None:
+    """The innermost key of ``path``, list indices skipped (lists of media paths)."""
+    return next((p for p in reversed(path) if isinstance(p, str)), None)
+
+
+def path_kind(path: Path, media_type: object = None) -> str | None:
+    """``"workflow"``, ``"image"`` or ``"video"`` when the string at ``path`` names a file:
+    a sub-workflow ``path`` (FORMAT.md 1.7), or a media path (1.9.7) under an ``image`` /
+    ``*_image`` / ``video`` / ``*_video`` key, in a list under one, or as the ``location``
+    of an object under one or with an explicit ``media_type`` (passed as ``media_type``)."""
+    if _is_workflow_path(path):
+        return "workflow"
+    key = _last_key(path)
+    if key is None:
+        return None
+    if key == "location" and path[-1] == "location":
+        if media_type in ("image", "video"):
+            return str(media_type)
+        key = _last_key(path[:-1])
+        return media_kind_of_key(key) if key is not None else None
+    return media_kind_of_key(key)
+
+
+def _inside(path: FsPath, root: FsPath) -> bool:
+    return path == root or root in path.parents
+
+
+def file_candidates(kind: str, typed: str, base_dir: FsPath | None) -> list[Candidate]:
+    """Entries of the folder named by ``typed`` (the path typed so far, relative to
+    ``base_dir``) whose names start with what follows its last ``/``: sub-folders first
+    (with a trailing ``/``), then files with the extensions ``kind`` allows. Hidden entries,
+    names dw's path check rejects (``..``) and anything that resolves outside ``base_dir``
+    (FORMAT.md 4.8) are left out; nothing for an unsaved buffer (``base_dir`` None)."""
+    extensions = _EXTENSIONS.get(kind)
+    if base_dir is None or extensions is None or typed.startswith(_NOT_PATHS):
+        return []
+    normal = typed.replace("\\", "/")
+    if ".." in normal or "~/" in normal or "\x00" in normal:
+        return []
+    cut = max(typed.rfind("/"), typed.rfind("\\")) + 1
+    head, stem = typed[:cut], normal[cut:].casefold()
+    try:
+        root = base_dir.resolve()
+        folder = (root / normal[:cut]).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return []
+    if not _inside(folder, root):
+        return []
+    folders: list[str] = []
+    files: list[str] = []
+    try:
+        with os.scandir(folder) as entries:
+            for count, entry in enumerate(entries):
+                if count >= SCAN_LIMIT:
+                    break
+                name = entry.name
+                if name.startswith(".") or ".." in name or not name.casefold().startswith(stem):
+                    continue
+                try:
+                    if entry.is_symlink() and not _inside(FsPath(entry.path).resolve(), root):
+                        continue
+                    if entry.is_dir():
+                        folders.append(name)
+                    elif entry.is_file() and name.lower().endswith(extensions):
+                        files.append(name)
+                except (OSError, RuntimeError):
+                    continue
+    except (OSError, ValueError):
+        return []
+    detail = {"workflow": "workflow file", "image": "image file", "video": "video file"}[kind]
+    out = [Candidate(head + name + "/", FOLDER_KIND, "folder", rank=0) for name in sorted(folders)]
+    out += [Candidate(head + name, FILE_KIND, detail, rank=0) for name in sorted(files)]
+    return out[:FILE_LIMIT]
 
 
 # -- argument maps ---------------------------------------------------------------------

@@ -5,7 +5,10 @@ on broken JSON) and answers with items whose ``textEdit`` replaces exactly the t
 typed: a key (quotes included) becomes ``"key": <value snippet>``; inside a string only the
 content between the quotes is replaced, so ``"variable:pr|"`` completes to
 ``"variable:prompt"``. A comma is added when the new member needs one. Snippets are used
-only when the client supports them. Imports lsprotocol; no pygls server.
+only when the client supports them. Inside a sub-workflow ``path`` or a media path the
+entries of the folder typed so far are offered (:func:`file_candidates`); an empty document
+or an empty root object offers a "New workflow" skeleton. Imports lsprotocol; no pygls
+server.
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ from dw_lsp.server.candidates import (
     CONSTANT_KIND,
     ENUM_KIND,
     FILE_KIND,
+    FOLDER_KIND,
     STEP_KIND,
     VARIABLE_KIND,
     ArgumentCandidate,
     Candidate,
     argument_candidates,
+    file_candidates,
+    path_kind,
     value_candidates,
 )
 from dw_lsp.server.clientcaps import ClientFeatures
@@ -52,10 +58,12 @@ _KINDS = {
     CLASS_KIND: types.CompletionItemKind.Class,
     CONSTANT_KIND: types.CompletionItemKind.Constant,
     FILE_KIND: types.CompletionItemKind.File,
+    FOLDER_KIND: types.CompletionItemKind.Folder,
     ENUM_KIND: types.CompletionItemKind.EnumMember,
     COMMAND_KIND: types.CompletionItemKind.Function,
 }
 _WORD_BEFORE = re.compile(r"[\w.:/\-{}]*\Z")
+_BLANK = " \t\r\n\ufeff"
 
 
 class _Ctx:
@@ -102,16 +110,21 @@ def complete(
 ) -> list[types.CompletionItem]:
     """Completion items at ``offset`` (empty when nothing fits)."""
     hit = doc.node_at(offset)
-    if hit is None:
-        return []
     ctx = _Ctx(doc, offset, know, client, encoding, base_dir)
+    if hit is None:
+        blank = not doc.text.strip(_BLANK)
+        return [_skeleton_item(ctx, offset, offset)] if blank and offset <= len(doc.text) else []
     if hit.part == "key" and hit.node is not None and hit.member is not None:
         colon = hit.member.colon >= 0
         return _key_items(
             ctx, hit.path[:-1], hit.node, hit.span, hit.member.key, with_value=not colon
         )
     if hit.part == "inside" and hit.node is not None and hit.node.kind == "object":
-        return _key_items(ctx, hit.path, hit.node, (offset, offset), None, with_value=True)
+        items = _key_items(ctx, hit.path, hit.node, (offset, offset), None, with_value=True)
+        root = hit.node
+        if not hit.path and not root.members and root.start < offset:
+            items.insert(0, _skeleton_item(ctx, root.start, root.end))
+        return items
     if hit.part == "value":
         node = hit.node
         if node is not None and node.kind == "string":
@@ -271,10 +284,52 @@ def _string_items(ctx: _Ctx, path: Path, node: Node) -> list[types.CompletionIte
         return []
     prefix = ctx.text[start : ctx.offset]
     span = ctx.range(start, end)
+    found = _file_candidates(ctx, path, prefix)
+    found += value_candidates(path, prefix, ctx.outline, ctx.know)
     return [
         _value_item(ctx, c, json.dumps(c.value, ensure_ascii=False)[1:-1], span, i)
-        for i, c in enumerate(value_candidates(path, prefix, ctx.outline, ctx.know))
+        for i, c in enumerate(found)
     ]
+
+
+def _file_candidates(ctx: _Ctx, path: Path, prefix: str) -> list[Candidate]:
+    """Folder entries for a sub-workflow path or a media path (FORMAT.md 1.7, 1.9.7)."""
+    if ctx.base_dir is None:
+        return []
+    media_type = None
+    if path and path[-1] == "location":
+        parent = _node_at_path(ctx.doc.tree, path[:-1])
+        member = parent.member("media_type") if parent and parent.kind == "object" else None
+        media_type = member.value.value if member and member.value else None
+    kind = path_kind(path, media_type)
+    if kind is None:
+        return []
+    return file_candidates(kind, _decoded(prefix), ctx.base_dir)
+
+
+def _decoded(raw: str) -> str:
+    """The value of a string's raw text so far (escapes resolved where they are complete)."""
+    if "\\" not in raw:
+        return raw
+    try:
+        value = json.loads('"' + raw + '"')
+    except ValueError:
+        return raw
+    return value if isinstance(value, str) else raw
+
+
+def _node_at_path(node: Node | None, path: Path) -> Node | None:
+    for part in path:
+        if node is None:
+            return None
+        if isinstance(part, str):
+            member = node.member(part) if node.kind == "object" else None
+            node = member.value if member else None
+        elif node.kind == "array" and 0 <= part < len(node.items):
+            node = node.items[part]
+        else:
+            return None
+    return node
 
 
 def _literal_items(ctx: _Ctx, path: Path, span: tuple[int, int]) -> list[types.CompletionItem]:
@@ -332,4 +387,59 @@ def _value_item(
         filter_text=new_text,
         insert_text_format=types.InsertTextFormat.PlainText,
         text_edit=types.TextEdit(range=rng, new_text=new_text),
+    )
+
+
+# -- a new document ----------------------------------------------------------------------
+#: A minimal workflow that checks clean (FORMAT.md 1.2-1.4, 1.8, 1.9.1).
+SKELETON = """{
+  "id": "${1:my-workflow}",
+  "description": "${2:What this workflow makes.}",
+  "variables": {
+    "prompt": "${3:a lighthouse on a cliff at dawn}"
+  },
+  "steps": [
+    {
+      "name": "${4:generate}",
+      "pipeline": {
+        "configuration": {
+          "component_type": "${5:StableDiffusionPipeline}"
+        },
+        "from_pretrained_arguments": {
+          "model_name": "${6:stable-diffusion-v1-5/stable-diffusion-v1-5}"
+        },
+        "arguments": {
+          "prompt": "variable:prompt"$0
+        }
+      },
+      "result": {
+        "content_type": "image/png"
+      }
+    }
+  ]
+}"""
+_PLACEHOLDER = re.compile(r"\$\{\d+:([^}]*)\}|\$\d+")
+
+
+def skeleton_text() -> str:
+    """:data:`SKELETON` with every placeholder at its default (for plain-text clients)."""
+    return _PLACEHOLDER.sub(lambda m: m.group(1) or "", SKELETON)
+
+
+def _skeleton_item(ctx: _Ctx, start: int, end: int) -> types.CompletionItem:
+    plain = skeleton_text()
+    use_snippet = ctx.client.snippets
+    new_text = SKELETON if use_snippet else plain
+    return types.CompletionItem(
+        label="New workflow",
+        kind=types.CompletionItemKind.Snippet,
+        detail="id, a prompt variable and one Stable Diffusion step",
+        documentation=ctx.doc_markup("```json\n" + plain + "\n```"),
+        sort_text="0",
+        filter_text=ctx.text[start : ctx.offset] + "New workflow",
+        preselect=True,
+        insert_text_format=(
+            types.InsertTextFormat.Snippet if use_snippet else types.InsertTextFormat.PlainText
+        ),
+        text_edit=types.TextEdit(range=ctx.range(start, end), new_text=new_text),
     )

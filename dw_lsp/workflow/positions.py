@@ -50,7 +50,8 @@ class LineIndex:
         for line in text.splitlines(keepends=True):
             pos += len(line)
             starts.append(pos)
-        if starts[-1] == len(text) and not (text.endswith("\n") or text.endswith("\r")):
+        last_line_ended = text.endswith("\n") or text.endswith("\r")
+        if len(starts) > 1 and starts[-1] == len(text) and not last_line_ended:
             starts.pop()
         self.starts = starts
         return self

@@ -3,12 +3,18 @@ catalog and the task table, with text edits that replace exactly what is being t
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 from lsprotocol import types
 from server_samples import SAMPLE, cursor, knowledge
 
+from dw_lsp.server.candidates import FILE_LIMIT
 from dw_lsp.server.clientcaps import ClientFeatures
-from dw_lsp.server.completion import complete
+from dw_lsp.server.completion import SKELETON, complete, skeleton_text
+from dw_lsp.validation.check import check_text
 from dw_lsp.workflow.document import parse
 
 SNIPPETS = ClientFeatures(snippets=True, completion_markdown=True)
@@ -16,10 +22,15 @@ PLAIN = ClientFeatures()
 KNOW = knowledge()
 
 
-def items_at(text: str, client: ClientFeatures = SNIPPETS, encoding: str = "utf-16"):
+def items_at(
+    text: str,
+    client: ClientFeatures = SNIPPETS,
+    encoding: str = "utf-16",
+    base_dir: Path | None = None,
+):
     text, offset = cursor(text)
     doc = parse(text)
-    return doc, complete(doc, offset, KNOW, client, encoding)  # type: ignore[arg-type]
+    return doc, complete(doc, offset, KNOW, client, encoding, base_dir)  # type: ignore[arg-type]
 
 
 def labels(items: list[types.CompletionItem]) -> list[str]:
@@ -28,6 +39,9 @@ def labels(items: list[types.CompletionItem]) -> list[str]:
 
 def apply(text: str, item: types.CompletionItem, doc_text: str | None = None) -> str:
     """Apply an item's text edit (and additional edits) to the document text."""
+    if not text:
+        assert isinstance(item.text_edit, types.TextEdit)
+        return item.text_edit.new_text
     doc = parse(text)
     edits = [item.text_edit, *(item.additional_text_edits or [])]
     spans = []
@@ -228,8 +242,8 @@ def test_cursor_before_a_string_or_outside_the_document_offers_nothing():
     text = '{"id": |"x"}'
     _, items = items_at(text)
     assert items == []
-    doc = parse("")
-    assert complete(doc, 0, KNOW, SNIPPETS) == []
+    _, items = items_at('{"id": "x"} |')
+    assert items == []
 
 
 def test_emoji_columns_in_utf16_and_utf8():
@@ -243,3 +257,223 @@ def test_emoji_columns_in_utf16_and_utf8():
         _, items = items_at(line, encoding=encoding)
         rng = items[0].text_edit.range
         assert rng.start.character == start + 2 * (width - 1)
+
+
+# -- file paths ----------------------------------------------------------------------------
+def media_at(value: str, key: str = "image") -> str:
+    return (
+        '{"steps": [{"name": "a", "task": {"command": "image_to_text", '
+        f'"arguments": {{"{key}": "{value}"}}}}}}]}}'
+    )
+
+
+def sub_workflow_at(value: str) -> str:
+    return f'{{"steps": [{{"name": "a", "workflow": {{"path": "{value}"}}}}]}}'
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A workflow folder: media, sibling workflows, sub-folders and things to skip."""
+    base = tmp_path / "wf"
+    for name in ("inputs/cat.png", "inputs/car.JPG", "inputs/cat.txt", "inputs/clip.mp4"):
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / name).write_text("x")
+    (base / "inputs" / "cats").mkdir()
+    (base / "inputs" / ".hidden.png").write_text("x")
+    (base / "inputs" / ".git").mkdir()
+    (base / "inputs" / "v1..2.png").write_text("x")
+    (base / "child.json").write_text("{}")
+    (base / "notes.md").write_text("x")
+    (base / "photo.webp").write_text("x")
+    (tmp_path / "outside.png").write_text("x")
+    (tmp_path / "outside").mkdir()
+    return base
+
+
+def test_media_paths_list_folders_first_and_filter_extensions(folder: Path):
+    _, items = items_at(media_at("|"), base_dir=folder)
+    names = labels(items)
+    assert names[:2] == ["inputs/", "photo.webp"]
+    assert "child.json" not in names and "notes.md" not in names
+    assert items[0].kind == types.CompletionItemKind.Folder
+    assert items[1].kind == types.CompletionItemKind.File
+    _, items = items_at(media_at("inputs/ca|"), base_dir=folder)
+    assert [n for n in labels(items) if n.startswith("inputs/")] == [
+        "inputs/cats/",
+        "inputs/car.JPG",
+        "inputs/cat.png",
+    ]
+
+
+def test_video_keys_list_videos(folder: Path):
+    _, items = items_at(media_at("inputs/|", key="control_video"), base_dir=folder)
+    assert [n for n in labels(items) if n.startswith("inputs/")] == [
+        "inputs/cats/",
+        "inputs/clip.mp4",
+    ]
+
+
+def test_path_edit_replaces_the_string_content(folder: Path):
+    text = media_at("inputs/ca|t")
+    doc, items = items_at(text, base_dir=folder)
+    cat = next(i for i in items if i.label == "inputs/cat.png")
+    clean, offset = cursor(text)
+    start = clean.rindex('"', 0, offset) + 1
+    assert cat.text_edit.range.start == types.Position(*doc.lines.position(start))
+    assert apply(clean, cat) == media_at("inputs/cat.png").replace("|", "")
+
+
+def test_path_range_is_in_utf16_units(folder: Path):
+    (folder / "🐱").mkdir()
+    (folder / "🐱" / "cat.png").write_text("x")
+    text = '{"id": "🐶", ' + media_at("🐱/|")[1:]
+    _, items = items_at(text, base_dir=folder)
+    cat = next(i for i in items if i.label == "🐱/cat.png")
+    clean, _offset = cursor(text)
+    start = clean.index('"🐱/') + 1
+    assert cat.text_edit.range.start.character == start + 1  # the 🐶 takes two units
+    assert cat.text_edit.range.end.character == start + 4  # 🐱/ is three units
+    assert apply(clean, cat) == clean.replace('"🐱/"', '"🐱/cat.png"')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        media_at("inputs/|", key="image"),
+        media_at("inputs/|", key="ref_image"),
+        '{"variables": {"image": "inputs/|"}, "steps": []}',
+        '{"steps": [{"name": "a", "task": {"arguments": {"image": ["x.png", "inputs/|"]}}}]}',
+        '{"steps": [{"name": "a", "task": {"arguments": {"image": {"location": "inputs/|"}}}}]}',
+        '{"steps": [{"name": "a", "pipeline": {"arguments": {"x": '
+        '{"media_type": "image", "location": "inputs/|"}}}}]}',
+    ],
+)
+def test_media_positions(folder: Path, text: str):
+    _, items = items_at(text, base_dir=folder)
+    assert "inputs/cat.png" in labels(items)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        media_at("inputs/|", key="images"),
+        media_at("inputs/|", key="prompt"),
+        '{"steps": [{"name": "a", "task": {"arguments": {"x": {"location": "inputs/|"}}}}]}',
+        '{"steps": [{"name": "a", "task": {"arguments": {"image": {"other": "inputs/|"}}}}]}',
+    ],
+)
+def test_no_paths_elsewhere(folder: Path, text: str):
+    _, items = items_at(text, base_dir=folder)
+    assert not any(i.label.startswith("inputs/") for i in items)
+
+
+def test_explicit_media_type_picks_the_extensions(folder: Path):
+    text = (
+        '{"steps": [{"name": "a", "pipeline": {"arguments": {"image": '
+        '{"media_type": "video", "location": "inputs/|"}}}}]}'
+    )
+    _, items = items_at(text, base_dir=folder)
+    assert "inputs/clip.mp4" in labels(items) and "inputs/cat.png" not in labels(items)
+
+
+def test_sub_workflow_path_lists_json_files_and_builtins(folder: Path):
+    _, items = items_at(sub_workflow_at("|"), base_dir=folder)
+    names = labels(items)
+    assert names[:2] == ["inputs/", "child.json"]
+    assert "builtin:test.json" in names and "photo.webp" not in names
+    _, items = items_at(sub_workflow_at("builtin:|"), base_dir=folder)
+    assert "child.json" not in labels(items) and "builtin:test.json" in labels(items)
+
+
+@pytest.mark.parametrize(
+    "value", ["../|", "inputs/../|", "inputs/../../|", "~/|", "variable:|", "https://x/|"]
+)
+def test_paths_never_leave_the_workflow_folder(folder: Path, value: str):
+    _, items = items_at(media_at(value), base_dir=folder)
+    assert not any(
+        i.kind in (types.CompletionItemKind.File, types.CompletionItemKind.Folder) for i in items
+    )
+
+
+def test_absolute_paths_outside_the_folder_list_nothing(folder: Path):
+    outside = folder.parent.as_posix()
+    _, items = items_at(media_at(outside + "/|"), base_dir=folder)
+    assert not any("outside" in i.label for i in items)
+    _, items = items_at(media_at(folder.as_posix() + "/inputs/c|"), base_dir=folder)
+    assert folder.as_posix() + "/inputs/cat.png" in labels(items)
+
+
+def test_symlinks_out_of_the_folder_are_skipped(folder: Path):
+    try:
+        (folder / "link").symlink_to(folder.parent / "outside", target_is_directory=True)
+        (folder / "pic.png").symlink_to(folder.parent / "outside.png")
+    except OSError:
+        pytest.skip("no symlinks here")
+    _, items = items_at(media_at("|"), base_dir=folder)
+    assert "link/" not in labels(items) and "pic.png" not in labels(items)
+    _, items = items_at(media_at("link/|"), base_dir=folder)
+    assert items == [] or not any(i.label.startswith("link/") for i in items)
+
+
+def test_no_paths_for_an_unsaved_buffer():
+    _, items = items_at(media_at("|"))
+    assert not any(i.kind == types.CompletionItemKind.Folder for i in items)
+    _, items = items_at(sub_workflow_at("|"))
+    assert all(i.label.startswith("builtin:") for i in items)
+
+
+def test_file_list_is_capped(tmp_path: Path):
+    for n in range(FILE_LIMIT + 50):
+        (tmp_path / f"img{n:03d}.png").write_text("x")
+    _, items = items_at(media_at("|"), base_dir=tmp_path)
+    assert sum(i.kind == types.CompletionItemKind.File for i in items) == FILE_LIMIT
+
+
+def test_escaped_backslashes_are_read_as_separators(folder: Path):
+    _, items = items_at(media_at("inputs\\\\ca|"), base_dir=folder)
+    cat = next(i for i in items if i.label == "inputs\\cat.png")
+    assert cat.text_edit.new_text == "inputs\\\\cat.png"
+
+
+# -- a new document ------------------------------------------------------------------------
+def test_skeleton_in_an_empty_document():
+    for text in ("|", "\n  |\n"):
+        _, items = items_at(text)
+        assert labels(items) == ["New workflow"]
+        item = items[0]
+        assert item.insert_text_format == types.InsertTextFormat.Snippet
+        assert item.text_edit.new_text == SKELETON
+        clean, offset = cursor(text)
+        assert item.text_edit.range.start == item.text_edit.range.end
+        assert apply(clean, item) == clean[:offset] + SKELETON + clean[offset:]
+
+
+def test_skeleton_replaces_an_empty_root_object():
+    text = "{\n  |\n}"
+    _, items = items_at(text, PLAIN)
+    assert items[0].label == "New workflow"
+    assert "steps" in labels(items)  # the keys are still there
+    clean, _ = cursor(text)
+    result = apply(clean, items[0])
+    assert result == skeleton_text()
+    assert json.loads(result)["steps"][0]["pipeline"]["arguments"] == {"prompt": "variable:prompt"}
+
+
+def test_no_skeleton_once_the_root_has_members_or_below_the_root():
+    _, items = items_at('{"id": "x", |}')
+    assert "New workflow" not in labels(items)
+    _, items = items_at('{"steps": [{"name": "a", "result": {|}}]}')
+    assert "New workflow" not in labels(items)
+
+
+def test_skeleton_checks_clean_with_its_defaults():
+    expanded = re.sub(r"\$\{\d+:([^}]*)\}|\$\d+", lambda m: m.group(1) or "", SKELETON)
+    assert expanded == skeleton_text()
+    value = json.loads(expanded)
+    assert value["steps"][0]["pipeline"]["configuration"] == {
+        "component_type": "StableDiffusionPipeline"
+    }
+    assert value["steps"][0]["result"] == {"content_type": "image/png"}
+    assert set(value) == {"id", "description", "variables", "steps"}
+    _, problems = check_text(expanded)
+    assert problems == []

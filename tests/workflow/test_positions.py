@@ -43,3 +43,9 @@ def test_one_based_for_compiler_messages():
 def test_only_lsp_line_breaks_count():
     text = "a\u2028b\x0cc\nd"
     assert LineIndex.fast(text).starts == LineIndex(text).starts == [0, 6]
+
+
+def test_empty_text_has_one_line():
+    for index in (LineIndex(""), LineIndex.fast("")):
+        assert index.starts == [0]
+        assert index.position(0) == (0, 0) and index.offset(0, 0) == 0
