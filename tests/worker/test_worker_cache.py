@@ -3,7 +3,6 @@ edit, sharing across workflows, clearMemory (dw's bug) and the memory figures.""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -118,20 +117,6 @@ def test_a_model_chosen_by_a_variable_reloads_when_the_argument_changes(
     assert cache_of(same) == (["draw@var.json"], [], [])
     other = worker.execute(workflow, tmp_path / "out", {"dtype": "torch.bfloat16"})
     assert cache_of(other) == ([], ["draw@var.json"], ["draw@var.json"])
-
-
-@pytest.mark.skipif(importlib.util.find_spec("peft") is not None, reason="peft is installed")
-def test_a_lora_without_peft_fails_clearly_before_any_model_loads(
-    worker: WorkerProcess, tmp_path: Path
-) -> None:
-    worker.result("clearMemory")
-    step = tiny_sd_step("styled", loras=[{"model_name": "some/lora", "scale": 0.8}])
-    workflow = write_workflow(tmp_path / "lora.json", [tiny_ddpm_step("first"), step])
-    result = worker.execute(workflow, tmp_path / "out")
-    assert result["status"] == "error"
-    assert "loras" in result["error"] and "peft" in result["error"]
-    assert result["cache"]["loaded"] == []
-    assert worker.result("memoryStatus")["pipelines"] == []
 
 
 def test_a_second_workflow_with_the_same_model_shares_the_pipeline(
