@@ -30,6 +30,10 @@ class CheckContext:
     open_documents: Mapping[Path, str] = field(default_factory=dict)
 
 
+#: The near-miss spelling hint, which defers to any other problem on the same range.
+NEAR_MISS = "DW234"
+
+
 def check_document(doc: Document, ctx: CheckContext | None = None) -> list[Problem]:
     """Every problem of ``doc``, sorted by position, without duplicates."""
     from dw_lsp.validation.schema import check_schema
@@ -62,9 +66,14 @@ def _rule_sets() -> list[Callable[[Document, CheckContext], list[Problem]]]:
 
 
 def _unique_sorted(problems: list[Problem]) -> list[Problem]:
+    """Sorted, without repeats; a near-miss hint (DW234) gives way to another problem on
+    the same range (e.g. the catalog's unknown-argument warning with its own did-you-mean)."""
     seen: set[tuple[str, int, int, str]] = set()
+    covered = {(p.start, p.end) for p in problems if p.code != NEAR_MISS}
     out: list[Problem] = []
     for p in sorted(problems, key=Problem.sort_key):
+        if p.code == NEAR_MISS and (p.start, p.end) in covered:
+            continue
         key = (p.code, p.start, p.end, p.message)
         if key not in seen:
             seen.add(key)

@@ -385,6 +385,15 @@ def test_one_problem_per_type_value_in_the_whole_check() -> None:
     assert len(spans) == 2 and len(set(spans)) == 2
 
 
+def test_a_misspelt_call_argument_gets_one_problem_not_two() -> None:
+    """The near-miss hint (DW234) gives way to the catalog's DW302 on the same key."""
+    text = workflow(pipeline("StableDiffusionPipeline", {"num_inference_step": 4}))
+    _, problems = check_text(text)
+    on_key = [p for p in problems if text[p.start : p.end] == '"num_inference_step"']
+    assert [p.code for p in on_key] == ["DW302"]
+    assert on_key[0].data == {"replacements": ["num_inference_steps"]}
+
+
 def test_broken_documents_are_fine() -> None:
     for text in (
         "",
