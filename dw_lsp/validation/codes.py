@@ -33,6 +33,7 @@ _TABLE: tuple[Code, ...] = (
     Code("DW008", E, "Document too large"),
     Code("DW009", E, "Document nested too deeply"),
     Code("DW010", E, "Empty document"),
+    Code("DW011", W, "Duplicate key in an object"),
     Code("DW012", E, "Missing colon after key"),
     Code("DW013", E, "Content after the end of the document"),
     # --- DW1xx: the schema -------------------------------------------------------------

@@ -59,6 +59,7 @@ class Document:
         self.strict = False
         self._tree: Node | None = None
         self._tree_built = False
+        self._tree_ranges = False  # answer range queries from the tree (broken JSON, dup keys)
         self._spans: dict[Path, Span | None] = {}
         self._parse()
 
@@ -75,13 +76,18 @@ class Document:
             self._tree_built = True
             return
         try:
-            self.value = _loads_bounded(text)
+            self.value, duplicates = _loads_bounded(text)
             self.strict = True
-            return
         except (ValueError, RecursionError):
             pass
+        else:
+            if duplicates:  # rare: the tree says where (DW011) and gives last-wins ranges
+                self._tree, problems = parse_tree(text)
+                self._tree_built = self._tree_ranges = True
+                self.problems = [p for p in problems if p.code == "DW011"]
+            return
         self._tree, self.problems = parse_tree(text)
-        self._tree_built = True
+        self._tree_built = self._tree_ranges = True
         self.value = self._tree.to_python() if self._tree is not None else None
 
     @property
@@ -103,7 +109,7 @@ class Document:
     # -- ranges --------------------------------------------------------------------------
     def value_span(self, path: Path) -> Span | None:
         """Offsets of the value at ``path``, or None when there is none."""
-        if not self.strict:
+        if self._tree_ranges:
             node = self._node(path)
             return (node.start, node.end) if node is not None else None
         if path not in self._spans:
@@ -118,7 +124,7 @@ class Document:
         """Offsets of the key string (with its quotes) of the member at ``path``."""
         if not path or not isinstance(path[-1], str):
             return None
-        if not self.strict:
+        if self._tree_ranges:
             parent = self._node(path[:-1])
             member = parent.member(path[-1]) if parent and parent.kind == "object" else None
             return (member.key_start, member.key_end) if member else None
@@ -192,9 +198,10 @@ def parse(text: str) -> Document:
     return Document(text)
 
 
-def _loads_bounded(text: str) -> Any:
+def _loads_bounded(text: str) -> tuple[Any, bool]:
     """``json.loads`` that refuses nesting deeper than about MAX_DEPTH (RecursionError),
-    by lowering the interpreter's recursion limit around the C decoder's recursion."""
+    by lowering the interpreter's recursion limit around the C decoder's recursion; also
+    says whether some object repeats a key (which ``json.loads`` silently collapses)."""
     depth = 0
     frame = sys._getframe()
     while frame is not None:
@@ -202,8 +209,17 @@ def _loads_bounded(text: str) -> Any:
         frame = frame.f_back  # type: ignore[assignment]
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(depth + MAX_DEPTH + 50)
+    duplicates = False
+
+    def pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal duplicates
+        built = dict(pairs)
+        if len(built) != len(pairs):
+            duplicates = True
+        return built
+
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=pairs_to_dict), duplicates
     finally:
         sys.setrecursionlimit(old)
 
@@ -230,9 +246,8 @@ class _Index:
         """(key start, key end, value start) of member ``key`` of the object at ``start``.
 
         Members are scanned only as far as the first one named ``key`` (later lookups
-        resume the scan), so finding ``steps`` does not decode the values after it. With
-        duplicate keys the range is the first occurrence's (``json.loads`` keeps the last
-        value; such a file gets no other warning from this path)."""
+        resume the scan), so finding ``steps`` does not decode the values after it. A
+        document with duplicate keys never gets here: its ranges come from the tree."""
         entry = self.objects.get(start)
         if entry is None:
             i = _skip_ws(self.text, start + 1)

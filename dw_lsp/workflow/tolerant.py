@@ -87,6 +87,16 @@ class _Parser:
             self.unclosed_reported = True
             self.report("DW007", message, start, start + 1)
 
+    def duplicate(self, text: str, earlier: Member, later: Member) -> None:
+        line = text.count("\n", 0, earlier.key_start) + 1
+        message = (
+            f"Duplicate key {later.key!r}: JSON keeps only this last value, and the one on "
+            f"line {line} is ignored. Remove one of them."
+        )
+        self.problems.append(
+            Problem("DW011", Severity.WARNING, message, later.key_start, later.key_end)
+        )
+
     def ws(self, i: int) -> int:
         text = self.text
         while True:
@@ -213,6 +223,9 @@ class _Parser:
                 continue
             name, kstart, kend = key
             member = Member(name, kstart, kend, None)
+            earlier = node.member(name)
+            if earlier is not None:
+                self.duplicate(text, earlier, member)
             node.members.append(member)
             i = self.ws(kend)
             if i < n and text[i] == ":":

@@ -57,11 +57,16 @@ def test_strict_value_matches_json_loads():
     assert doc.problems == []
 
 
-def test_duplicate_keys_keep_the_last_value_like_json_loads():
-    text = '{"a": 1, "a": 2}'
+def test_duplicate_keys_keep_the_last_value_and_warn():
+    text = '{"a": 1, "b": {"c": 0}, "a": 2}'
     for doc in (parse(text), parse(text + " ,")):
-        assert doc.value == {"a": 2}
-        assert doc.text[slice(*doc.value_span(("a",)))] in ("1", "2")
+        assert doc.value == {"a": 2, "b": {"c": 0}}
+        assert doc.text[slice(*doc.value_span(("a",)))] == "2"
+        assert doc.key_span(("a",)) == (24, 27)
+        dups = [p for p in doc.problems if p.code == "DW011"]
+        assert [(p.start, p.end, p.severity.label) for p in dups] == [(24, 27, "warning")]
+        assert "line 1" in dups[0].message
+    assert parse(text).strict
 
 
 @pytest.mark.parametrize(
