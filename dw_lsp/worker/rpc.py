@@ -41,6 +41,21 @@ EXIT_POISONED = 3
 _EXECUTE_FIELDS = {f.name for f in fields(protocol.ExecuteParams)}
 
 
+#: Libraries the worker needs, installed by the package's ``worker`` extra.
+WORKER_LIBRARIES = ("torch", "diffusers", "transformers", "accelerate", "safetensors", "PIL")
+
+
+def startup_reason(exc: BaseException) -> str:
+    """One line saying why the runtime could not start, with the fix for a missing library."""
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in WORKER_LIBRARIES:
+        return (
+            f"{exc} in the worker's Python ({sys.executable}); install the worker's "
+            "libraries there: pip install 'dw-lsp[worker]' (or point the setting "
+            "worker.command at a Python that has them)"
+        )
+    return f"{type(exc).__name__}: {exc}"
+
+
 class Channel:
     """The private protocol stream: whole lines, written under a lock, flushed at once."""
 
@@ -96,6 +111,7 @@ class Server:
         self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
         self._state_lock = threading.Lock()
         self._executing = False
+        self._runtime_reason = ""
 
     # -- threads -------------------------------------------------------------------------
 
@@ -106,8 +122,9 @@ class Server:
     def _host(self) -> None:
         try:
             self._runtime = self._factory()
-        except BaseException:
+        except BaseException as exc:
             self._runtime_error = traceback.format_exc()
+            self._runtime_reason = startup_reason(exc)
             log.error("The worker runtime failed to start:\n%s", self._runtime_error)
         finally:
             self._ready.set()
@@ -274,7 +291,9 @@ class Server:
         self._ready.wait()
         if self._runtime is None:
             raise RpcError(
-                protocol.INTERNAL_ERROR, "the worker runtime failed to start", self._runtime_error
+                protocol.INTERNAL_ERROR,
+                f"the worker runtime failed to start: {self._runtime_reason}",
+                self._runtime_error,
             )
         return self._runtime
 

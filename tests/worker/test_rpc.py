@@ -128,3 +128,18 @@ def test_the_adapter_and_the_entry_point_import_no_machine_learning_library() ->
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_missing_library_fails_the_handshake_with_the_fix() -> None:
+    def factory() -> Any:
+        raise ModuleNotFoundError("No module named 'diffusers'", name="diffusers")
+
+    recorder = Recorder()
+    server = Server(Channel(recorder), factory)
+    server.start()
+    send(server, 1, "initialize", {"protocolVersion": protocol.PROTOCOL_VERSION})
+    _, answer = recorder.wait_for_id(1)
+    message = answer["error"]["message"]
+    assert "No module named 'diffusers'" in message
+    assert "pip install 'dw-lsp[worker]'" in message and "worker.command" in message
+    assert "Traceback" in answer["error"]["data"]
