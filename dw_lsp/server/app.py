@@ -10,6 +10,15 @@ Diagnostics are pushed (debounced per document, published with the version they 
 computed for) to clients that do not pull; a client that declares pull diagnostics
 (``textDocument/diagnostic``) pulls them and gets no pushes, so no problem shows twice.
 
+A workflow's diagnostics also depend on the sub-workflows it calls. Each check records the
+document's dependency set in ``ls.dependencies``; when a file changes (an open buffer is
+opened, edited, saved or closed, or the client reports a change on disk through
+``workspace/didChangeWatchedFiles``, registered dynamically for ``**/*.json`` where the
+client allows it), :meth:`DwLanguageServer.recheck_dependents` marks the open documents that
+depend on it stale and checks them again: pushed through the same debounce (so at their
+current version), or, for pull clients, announced with ``workspace/diagnostic/refresh``.
+A re-check never triggers further re-checks, so cycles cannot loop.
+
 Interface for other modules (the ``dw.*`` commands of :mod:`dw_lsp.server.commands`):
 ``ls.settings`` (current :class:`~dw_lsp.settings.Settings`), ``ls.documents`` (open
 buffers; ``is_dirty(uri)``), and four hook lists; a hook may be sync or async, and an
@@ -47,7 +56,13 @@ from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.commands import register_commands
 from dw_lsp.server.configuration import combine
 from dw_lsp.server.convert import to_diagnostics
-from dw_lsp.server.diagnostics import Debouncer, check_context, problems_of
+from dw_lsp.server.diagnostics import (
+    Debouncer,
+    DependencyIndex,
+    check_context,
+    dependencies_of,
+    problems_of,
+)
 from dw_lsp.server.documents import DocumentStore, OpenDocument
 from dw_lsp.server.handlers import register_features
 from dw_lsp.server.knowledge import Knowledge
@@ -61,6 +76,13 @@ Hook = Callable[..., object]
 
 #: How long ``shutdown`` waits for the ``on_shutdown`` hooks.
 SHUTDOWN_HOOK_TIMEOUT_S = 10.0
+
+#: The files whose changes on disk the server asks the client to report.
+WATCHED_FILES = "**/*.json"
+#: The registration id of that watcher.
+WATCHER_ID = "dw-lsp.watchedFiles"
+#: The debouncer's key for ``workspace/diagnostic/refresh`` (no URI looks like it).
+_REFRESH_KEY = "\0workspace/diagnostic/refresh"
 
 
 def _version() -> str:
@@ -127,6 +149,8 @@ class DwLanguageServer(LanguageServer):
         self.client: ClientFeatures = ClientFeatures()
         self.encoding: Encoding = "utf-16"
         self.debouncer = Debouncer()
+        self.dependencies = DependencyIndex()
+        self.watch_files_dynamically = False
         self.on_settings_changed: list[Hook] = []
         self.on_workflow_opened: list[Hook] = []
         self.on_workflow_saved: list[Hook] = []
@@ -134,7 +158,7 @@ class DwLanguageServer(LanguageServer):
         self._announced: set[str] = set()
         self.published: set[str] = set()
         self._generation = 0
-        self._cache: dict[str, tuple[tuple[int | None, int], list[types.Diagnostic]]] = {}
+        self._cache: dict[str, tuple[tuple[int | None, int, int], list[types.Diagnostic]]] = {}
         self._background: set[asyncio.Future[Any]] = set()
 
     # -- documents ---------------------------------------------------------------------
@@ -157,12 +181,15 @@ class DwLanguageServer(LanguageServer):
         return doc if doc is not None and self.is_workflow(doc) else None
 
     def close_document(self, uri: str) -> None:
-        """Forget a closed document: its pending check, its cache, its diagnostics."""
+        """Forget a closed document: its pending check, its cache, its diagnostics, its
+        dependencies; the documents that read it now read the disk, so check them again."""
         self.debouncer.cancel(uri)
         self.documents.close(uri)
         self._cache.pop(uri, None)
+        self.dependencies.forget(uri)
         if uri in self.published:
             self.clear_diagnostics(uri)
+        self.recheck_dependents([uri])
 
     def base_dir(self, uri: str) -> Path | None:
         path = uri_to_path(uri)
@@ -178,20 +205,27 @@ class DwLanguageServer(LanguageServer):
         return not self.client.pull_diagnostics
 
     def diagnostics_for(self, doc: OpenDocument) -> list[types.Diagnostic]:
-        """The diagnostics of ``doc``'s current text (cached per version and settings)."""
-        key = (doc.version, self._generation)
+        """The diagnostics of ``doc``'s current text (cached per version, revision and
+        settings); records the files they depend on in ``self.dependencies``."""
+        key = (doc.version, doc.revision, self._generation)
         cached = self._cache.get(doc.uri)
         if cached is not None and cached[0] == key:
             return cached[1]
         open_texts = {p: d.text for d in self.documents if (p := uri_to_path(d.uri)) is not None}
-        ctx = check_context(uri_to_path(doc.uri), self.settings, open_texts)
+        path = uri_to_path(doc.uri)
+        reads: dict[Path, str] = {}
+        ctx = check_context(path, self.settings, open_texts, reads)
         problems = problems_of(doc.document, ctx)
         result = to_diagnostics(problems, doc.document.lines, self.encoding)
         self._cache[doc.uri] = (key, result)
+        try:
+            self.dependencies.update(doc.uri, dependencies_of(doc.document, path, reads))
+        except Exception:  # the index is an optimisation; never lose the diagnostics
+            logger.exception("Could not record the dependencies of %s", doc.uri)
         return result
 
     def result_id(self, doc: OpenDocument) -> str:
-        return f"{self._generation}:{doc.version}"
+        return f"{self._generation}:{doc.version}:{doc.revision}"
 
     def schedule_check(self, uri: str, delay_s: float | None = None) -> None:
         """Publish ``uri``'s diagnostics after the debounce (a later call cancels this)."""
@@ -206,6 +240,7 @@ class DwLanguageServer(LanguageServer):
         if doc is None:
             return
         if not self.is_workflow(doc):
+            self.dependencies.forget(uri)
             if uri in self.published:
                 self.clear_diagnostics(uri)
             return
@@ -230,6 +265,57 @@ class DwLanguageServer(LanguageServer):
                 self.schedule_check(doc.uri)
         elif self.client.diagnostic_refresh and len(self.documents):
             self.workspace_diagnostic_refresh(None)
+
+    def recheck_dependents(self, changed: list[str], origin: str | None = None) -> list[str]:
+        """Check again the open documents that depend on the files ``changed`` (URIs),
+        directly or transitively, except ``origin`` (the edited buffer, checked anyway):
+        their cached diagnostics and result ids go stale; push clients get them through
+        the debounce, pull clients a (debounced) ``workspace/diagnostic/refresh``. Returns
+        the URIs re-checked."""
+        paths = [p for p in (uri_to_path(u) for u in changed) if p is not None]
+        if not paths or not len(self.dependencies):
+            return []
+        stale: list[str] = []
+        for uri in self.dependencies.dependents(paths, uri_to_path):
+            doc = self.documents.get(uri)
+            if doc is None:
+                self.dependencies.forget(uri)
+                continue
+            if uri == origin:
+                continue
+            doc.invalidate()
+            self._cache.pop(uri, None)
+            stale.append(uri)
+            self.schedule_check(uri)
+        if stale:
+            logger.debug("%s changed; checking %s again", ", ".join(changed), ", ".join(stale))
+            if not self.pushes_diagnostics and self.client.diagnostic_refresh:
+                delay = self.settings.diagnostics_debounce_ms / 1000
+                self.debouncer.schedule(_REFRESH_KEY, delay, self._refresh_pulled)
+        return stale
+
+    def _refresh_pulled(self) -> None:
+        self.workspace_diagnostic_refresh(None)
+
+    async def watch_files(self) -> None:
+        """Ask the client to report changes of ``**/*.json`` on disk (when it supports
+        the dynamic registration of ``workspace/didChangeWatchedFiles``)."""
+        if not self.watch_files_dynamically:
+            return
+        options = types.DidChangeWatchedFilesRegistrationOptions(
+            watchers=[types.FileSystemWatcher(glob_pattern=WATCHED_FILES)]
+        )
+        registration = types.Registration(
+            id=WATCHER_ID,
+            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+            register_options=options,
+        )
+        try:
+            await self.client_register_capability_async(
+                types.RegistrationParams(registrations=[registration])
+            )
+        except Exception as exc:
+            logger.warning("The client did not register the file watcher: %s", exc)
 
     # -- settings and hooks --------------------------------------------------------------
     def apply_settings(self, section: Any) -> None:

@@ -19,13 +19,16 @@ from dw_lsp.workflow.positions import Encoding, LineIndex
 
 @dataclass
 class OpenDocument:
-    """One open editor buffer. ``dirty`` is true between an edit and the next save."""
+    """One open editor buffer. ``dirty`` is true between an edit and the next save.
+    ``revision`` grows whenever the buffer's diagnostics may have changed: its text (even
+    without a new version, as a save with text can do) or a file it depends on."""
 
     uri: str
     version: int | None
     text: str
     language_id: str = "json"
     dirty: bool = False
+    revision: int = 0
     _parsed: Document | None = field(default=None, repr=False)
 
     @property
@@ -39,6 +42,12 @@ class OpenDocument:
         self.text = text
         self.version = version
         self._parsed = None
+        self.revision += 1
+
+    def invalidate(self) -> None:
+        """Mark the diagnostics stale although the text did not change (a sub-workflow
+        it calls changed)."""
+        self.revision += 1
 
 
 def apply_changes(

@@ -45,16 +45,24 @@ def _location(ls: DwLanguageServer, doc: OpenDocument, span: Span) -> types.Loca
 
 
 # -- lifecycle and settings --------------------------------------------------------------
+def _dynamic_file_watching(caps: types.ClientCapabilities | None) -> bool:
+    workspace = caps.workspace if caps is not None else None
+    watched = workspace.did_change_watched_files if workspace is not None else None
+    return bool(watched is not None and watched.dynamic_registration)
+
+
 def initialize(ls: DwLanguageServer, params: types.InitializeParams) -> None:
     """Read the client's capabilities, encoding and initialization options."""
     ls.client = ClientFeatures.from_capabilities(params.capabilities)
+    ls.watch_files_dynamically = _dynamic_file_watching(params.capabilities)
     ls.encoding = encoding_of(ls.workspace.position_encoding)
     ls.init_options = params.initialization_options
     ls.apply_settings(None)
 
 
 async def initialized(ls: DwLanguageServer, params: types.InitializedParams) -> None:
-    """Pull the ``dwLsp`` configuration section."""
+    """Register the file watcher (in the background) and pull the ``dwLsp`` section."""
+    ls.fire([ls.watch_files])
     await ls.pull_settings()
 
 
@@ -78,6 +86,7 @@ def text_document_did_open(ls: DwLanguageServer, params: types.DidOpenTextDocume
     item = params.text_document
     doc = ls.documents.open(item.uri, item.text, item.version, item.language_id)
     ls.schedule_check(item.uri, 0)
+    ls.recheck_dependents([item.uri], origin=item.uri)  # they read this buffer now
     if ls.is_workflow(doc):
         ls.fire(ls.on_workflow_opened, item.uri)
 
@@ -89,6 +98,7 @@ def text_document_did_change(
     changes = params.content_changes
     if ls.documents.change(uri, params.text_document.version, changes, ls.encoding) is not None:
         ls.schedule_check(uri)
+        ls.recheck_dependents([uri], origin=uri)
 
 
 def text_document_did_save(ls: DwLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
@@ -96,7 +106,7 @@ def text_document_did_save(ls: DwLanguageServer, params: types.DidSaveTextDocume
     doc = ls.documents.save(uri, params.text)
     if doc is None:
         return
-    ls.recheck_all()  # a saved file may be another workflow's sub-workflow
+    ls.recheck_dependents([uri], origin=uri)  # a saved file may be a sub-workflow
     ls.schedule_check(uri, 0)
     if ls.is_workflow(doc):
         ls.fire(ls.on_workflow_saved, uri)
@@ -104,6 +114,14 @@ def text_document_did_save(ls: DwLanguageServer, params: types.DidSaveTextDocume
 
 def text_document_did_close(ls: DwLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.close_document(params.text_document.uri)
+
+
+def workspace_did_change_watched_files(
+    ls: DwLanguageServer, params: types.DidChangeWatchedFilesParams
+) -> None:
+    """Files changed on disk (created, changed, deleted): check the open documents that
+    depend on them again."""
+    ls.recheck_dependents([change.uri for change in params.changes])
 
 
 def text_document_diagnostic(
@@ -273,6 +291,7 @@ def register_features(ls: DwLanguageServer) -> None:
             types.SaveOptions(include_text=False),
         ),
         (types.TEXT_DOCUMENT_DID_CLOSE, text_document_did_close, None),
+        (types.WORKSPACE_DID_CHANGE_WATCHED_FILES, workspace_did_change_watched_files, None),
         (
             types.TEXT_DOCUMENT_DIAGNOSTIC,
             text_document_diagnostic,

@@ -25,6 +25,11 @@ SERVER = [sys.executable, "-m", "dw_lsp"]
 INIT_OPTIONS = {"worker": {"prewarm": False}}
 
 
+def accept_registration(client: LanguageClient, params: types.RegistrationParams) -> None:
+    """Real editors accept client/registerCapability; pytest-lsp's client has no handler.
+    (A named, annotated function: pygls passes a lambda only one argument.)"""
+
+
 def recording_client() -> LanguageClient:
     """pytest-lsp's test client, also keeping every published diagnostics message."""
     client = LanguageClient(converter_factory=default_converter)
@@ -36,6 +41,7 @@ def recording_client() -> LanguageClient:
 
     features = dict(DEFAULT_CLIENT_FEATURES)
     features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = publish
+    features[types.CLIENT_REGISTER_CAPABILITY] = accept_registration
     register_lsp_features(client, features)
     return client
 
