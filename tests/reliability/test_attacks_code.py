@@ -330,7 +330,7 @@ def diffusers_utils_function(case: Path) -> list[dict[str, Any]]:
 
 
 def module_name(case: Path) -> list[dict[str, Any]]:
-    return [_pipeline("diffusers.utils.dynamic_modules_utils", {})]
+    return [_pipeline("transformers.dynamic_module_utils", {})]
 
 
 def python_file_argument(case: Path) -> list[dict[str, Any]]:
@@ -452,7 +452,7 @@ ATTACKS = [
     Attack(
         "a module as a type",
         module_name,
-        ("diffusers.utils.dynamic_modules_utils", "module"),
+        ("transformers.dynamic_module_utils", "is a module"),
         frozenset({"DW305"}),
     ),
     Attack(
@@ -566,3 +566,21 @@ def test_the_worker_still_runs_an_ordinary_workflow(
     assert hf_home.modules_files() == modules_before
     errors = [p for p in check_file(workflow).problems if p.severity is Severity.ERROR]
     assert errors == []
+
+
+def test_the_user_setting_lets_remote_code_arguments_through(
+    worker: Any, hf_home: HfHome, tmp_path: Path
+) -> None:
+    """``allowRemoteCode`` (the user-level ``worker.allowRemoteCode``) is what refusals name:
+    with it, the same worker runs a workflow that passes ``trust_remote_code`` (to a model
+    that ships no code), and the checker stops reporting it."""
+    step = _tiny()
+    step["pipeline"]["from_pretrained_arguments"]["trust_remote_code"] = True
+    workflow = HARNESS.write_workflow(tmp_path / "trusting.json", [step], seed=1)
+    refused = worker.result("execute", HARNESS.execute_params(workflow, tmp_path / "out"), 180)
+    assert refused["status"] == "error" and "worker.allowRemoteCode" in refused["error"]
+    params = HARNESS.execute_params(workflow, tmp_path / "out", allowRemoteCode=True)
+    allowed = worker.result("execute", params, 180)
+    assert allowed["status"] == "ok", allowed
+    codes = {p.code for p in check_file(workflow, allow_remote_code=True).problems}
+    assert "DW306" not in codes and "DW306" in {p.code for p in check_file(workflow).problems}
