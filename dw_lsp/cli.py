@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="extra module prefix the worker may import (like worker.allowedModules)",
     )
+    check.add_argument(
+        "--allow-remote-code",
+        action="store_true",
+        help="do not report trust_remote_code, custom_pipeline, ... (like worker.allowRemoteCode)",
+    )
 
     run = sub.add_parser("run", help="run a workflow in a worker and print the outputs")
     run.add_argument("file", help="the workflow file")
@@ -40,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=None, help="seconds without progress")
     run.add_argument("--repeat", type=int, default=1, help="run N times in one warm worker")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--allow-remote-code",
+        action="store_true",
+        help="let trust_remote_code, custom_pipeline, ... run model code (worker.allowRemoteCode)",
+    )
 
     repl = sub.add_parser("repl", help="the interactive shell (load, arg, run, memory, ...)")
     repl.add_argument("--workflow-dir", default=None)

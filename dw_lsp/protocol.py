@@ -52,6 +52,9 @@ class ExecuteParams:
 
     ``arguments`` maps declared variable names to values; strings are coerced to the
     declared default's type by the worker (a failed conversion is an error).
+    ``allowedModules`` adds module prefixes whose classes a workflow may name;
+    ``allowRemoteCode`` (only the JSON value ``true`` counts) lets loading arguments such as
+    ``trust_remote_code`` and ``custom_pipeline`` through. Both are user-level settings.
     """
 
     workflowPath: str
@@ -59,6 +62,7 @@ class ExecuteParams:
     arguments: dict[str, Any] = field(default_factory=dict)
     runId: str = ""
     allowedModules: list[str] = field(default_factory=list)
+    allowRemoteCode: bool = False
     growthWarningMb: float = 500.0
     headroomMb: float = 1024.0
 

@@ -42,6 +42,8 @@ async def _main(args: argparse.Namespace) -> int:
         options["outputDir"] = args.output_dir
     if args.timeout is not None:
         options["run.timeout"] = args.timeout
+    if getattr(args, "allow_remote_code", False):
+        options["worker.allowRemoteCode"] = True
     settings, messages = parse_settings(options)
     try:
         if messages:

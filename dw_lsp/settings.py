@@ -30,6 +30,7 @@ class Settings:
     worker_command: list[str] = field(default_factory=_default_worker_command)
     worker_prewarm: bool = True
     worker_allowed_modules: list[str] = field(default_factory=list)
+    worker_allow_remote_code: bool = False
     run_timeout: float = 300.0
     memory_growth_warning_mb: float = 500.0
     cache_headroom_mb: float = 1024.0
@@ -45,6 +46,7 @@ KEYS: dict[str, str] = {
     "worker.command": "worker_command",
     "worker.prewarm": "worker_prewarm",
     "worker.allowedModules": "worker_allowed_modules",
+    "worker.allowRemoteCode": "worker_allow_remote_code",
     "run.timeout": "run_timeout",
     "memory.growthWarningMb": "memory_growth_warning_mb",
     "cache.headroomMb": "cache_headroom_mb",
@@ -81,7 +83,7 @@ def _check(attr: str, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
             return list(value), None
         return None, "expected a non-empty list of strings (program and arguments)"
-    if attr == "worker_prewarm":
+    if attr in ("worker_prewarm", "worker_allow_remote_code"):
         if isinstance(value, bool):
             return value, None
         return None, "expected true or false"

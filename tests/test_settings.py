@@ -38,3 +38,12 @@ def test_base_is_kept_for_unset_keys():
     base, _ = parse_settings({"outputDir": "/tmp/o"})
     updated, _ = parse_settings({"logLevel": "debug"}, base)
     assert (updated.output_dir, updated.log_level) == ("/tmp/o", "DEBUG")
+
+
+def test_allow_remote_code_is_a_strict_boolean_and_off_by_default():
+    assert Settings().worker_allow_remote_code is False
+    on, messages = parse_settings({"worker": {"allowRemoteCode": True}})
+    assert on.worker_allow_remote_code is True and messages == []
+    kept, messages = parse_settings({"worker.allowRemoteCode": "yes"})
+    assert kept.worker_allow_remote_code is False
+    assert messages == ["dwLsp.worker.allowRemoteCode: expected true or false; using False"]

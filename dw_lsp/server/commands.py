@@ -164,7 +164,8 @@ class RunCommands:
 
     async def run(self, obj: dict[str, Any]) -> dict[str, Any]:
         path = _uri_path(obj)
-        assert path is not None
+        if path is None:  # not reached: the uri is required
+            raise CommandError("'uri' must be the file: URI of a saved workflow")
         arguments = _arguments(obj)
         token = obj.get("progressToken")
         if token is not None and not isinstance(token, str | int):

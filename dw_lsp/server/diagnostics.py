@@ -63,6 +63,7 @@ def check_context(
     return CheckContext(
         path=path,
         allowed_modules=tuple(settings.worker_allowed_modules),
+        allow_remote_code=settings.worker_allow_remote_code,
         read_text=read_text,
         open_documents=dict(open_documents),
     )

@@ -175,7 +175,7 @@ class WorkerClient:
 
     async def _read_stdout(self, proc: asyncio.subprocess.Process) -> None:
         """Dispatch protocol lines until end-of-file, then report the exit."""
-        assert proc.stdout is not None
+        assert proc.stdout is not None  # noqa: S101 - typing only: started with stdout=PIPE
         while True:
             try:
                 line = await proc.stdout.readline()

@@ -88,7 +88,10 @@ def find_workflow(name: str, workflow_dir: Path) -> Path:
 
 
 def read_workflow(
-    path: Path, roots: Iterable[Path], allowed_modules: Sequence[str] = ()
+    path: Path,
+    roots: Iterable[Path],
+    allowed_modules: Sequence[str] = (),
+    allow_remote_code: bool = False,
 ) -> CheckedWorkflow:
     """Resolve, read and check a saved workflow file; raise :class:`InputError` if unfit."""
     resolved = resolve_inside(path, roots)
@@ -105,7 +108,11 @@ def read_workflow(
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not UTF-8 text: {exc}") from exc
     doc = parse(text)
-    ctx = CheckContext(path=resolved, allowed_modules=tuple(allowed_modules))
+    ctx = CheckContext(
+        path=resolved,
+        allowed_modules=tuple(allowed_modules),
+        allow_remote_code=allow_remote_code,
+    )
     problems = check_document(doc, ctx)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors:

@@ -149,7 +149,12 @@ class Session:
 
     def load(self, path: str | Path) -> CheckedWorkflow:
         """Check a saved workflow file and make it the current one."""
-        workflow = read_workflow(Path(path), self.roots(), self.settings.worker_allowed_modules)
+        workflow = read_workflow(
+            Path(path),
+            self.roots(),
+            self.settings.worker_allowed_modules,
+            self.settings.worker_allow_remote_code,
+        )
         self.current = workflow
         return workflow
 
@@ -281,6 +286,7 @@ class Session:
             arguments=dict(values),
             runId=run_id,
             allowedModules=list(self.settings.worker_allowed_modules),
+            allowRemoteCode=self.settings.worker_allow_remote_code,
             growthWarningMb=self.settings.memory_growth_warning_mb,
             headroomMb=self.settings.cache_headroom_mb,
         )

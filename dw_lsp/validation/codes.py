@@ -1,7 +1,8 @@
 """The table of problem codes: one place, documented and tested.
 
 Ranges: DW0xx the document itself (syntax, size, shape); DW1xx the JSON Schema; DW2xx the
-semantic rules of FORMAT.md 1.11 (rule numbers in the comments); DW3xx the pipeline catalog.
+semantic rules of FORMAT.md 1.11 (rule numbers in the comments); DW3xx the pipeline catalog
+and what a workflow may name and load (DESIGN.md "Security").
 A code, once shipped, keeps its meaning. Pure data.
 """
 
@@ -91,6 +92,8 @@ _TABLE: tuple[Code, ...] = (
     Code("DW302", W, "Unknown call argument for this pipeline"),
     Code("DW303", W, "Module outside the worker's import allowlist"),
     Code("DW304", I, "Class resolvable only inside dw"),
+    Code("DW305", E, "Name a workflow may not use (function, module, utils, not a needed class)"),
+    Code("DW306", E, "Loading argument that runs code"),
 )
 
 CODES: dict[str, Code] = {c.code: c for c in _TABLE}

@@ -120,6 +120,7 @@ class Runtime:
             top_dir=path.parent,
             device=self.device,
             reporter=Reporter(params.runId, on_progress, self.token),
+            allow_remote_code=params.allowRemoteCode is True,
         )
         status, error, trace = OK, None, None
         try:
