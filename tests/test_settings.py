@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from dw_lsp.settings import KEYS, Settings, parse_settings
+from dw_lsp.settings import KEYS, USER_ONLY_KEYS, Settings, parse_settings, workspace_refusal
 
 
 def test_every_setting_has_a_client_name():
@@ -38,3 +38,38 @@ def test_base_is_kept_for_unset_keys():
     base, _ = parse_settings({"outputDir": "/tmp/o"})
     updated, _ = parse_settings({"logLevel": "debug"}, base)
     assert (updated.output_dir, updated.log_level) == ("/tmp/o", "DEBUG")
+
+
+def test_user_only_keys_are_declared_and_exist():
+    assert {"worker.command", "worker.allowedModules", "worker.allowRemoteCode"} <= USER_ONLY_KEYS
+    # Every user-only key is a setting, except one another branch adds (it joins KEYS there).
+    assert USER_ONLY_KEYS - set(KEYS) <= {"worker.allowRemoteCode"}
+
+
+def test_a_workspace_cannot_set_user_only_keys():
+    user, _ = parse_settings({"worker": {"command": ["mine"], "allowedModules": ["x"]}})
+    options = {
+        "worker": {"command": ["evil"], "allowedModules": ["os"], "allowRemoteCode": True},
+        "outputDir": "elsewhere",
+    }
+    settings, messages = parse_settings(options, user, scope="workspace")
+    assert settings.worker_command == ["mine"] and settings.worker_allowed_modules == ["x"]
+    assert settings.output_dir == "elsewhere"  # ordinary settings still apply
+    assert messages == [
+        workspace_refusal("worker.command"),
+        workspace_refusal("worker.allowedModules"),
+        workspace_refusal("worker.allowRemoteCode"),
+    ]
+    assert all("ignored in workspace settings" in m for m in messages)
+    # The same keys from the user (the default scope) apply.
+    applied, _ = parse_settings(options, user)
+    assert applied.worker_command == ["evil"] and applied.worker_allowed_modules == ["os"]
+
+
+def test_a_workspace_echoing_the_users_value_is_silent():
+    user, _ = parse_settings({"worker": {"command": ["mine"]}})
+    echoed = {"worker": {"command": ["mine"], "allowedModules": []}, "logLevel": "debug"}
+    settings, messages = parse_settings(echoed, user, scope="workspace")
+    assert messages == [] and settings.log_level == "DEBUG"
+    _, invalid = parse_settings({"worker.command": 5}, user, scope="workspace")
+    assert invalid == [workspace_refusal("worker.command")]
