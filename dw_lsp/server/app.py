@@ -19,8 +19,13 @@ depend on it stale and checks them again: pushed through the same debounce (so a
 current version), or, for pull clients, announced with ``workspace/diagnostic/refresh``.
 A re-check never triggers further re-checks, so cycles cannot loop.
 
+Bytes reach the server through :mod:`dw_lsp.server.transport` (stdio, or TCP with a token),
+not pygls's own reader; :class:`DwProtocol` enforces the LSP lifecycle. Settings from the
+workspace never set the user-only keys (:mod:`dw_lsp.server.configuration`), and
+``ls.trusted`` (``initializationOptions.trusted``) gates everything that starts the worker.
+
 Interface for other modules (the ``dw.*`` commands of :mod:`dw_lsp.server.commands`):
-``ls.settings`` (current :class:`~dw_lsp.settings.Settings`), ``ls.documents`` (open
+``ls.settings`` (current :class:`~dw_lsp.settings.Settings`), ``ls.trusted``, ``ls.documents`` (open
 buffers; ``is_dirty(uri)``), and four hook lists; a hook may be sync or async, and an
 exception in one is logged, never propagated:
 
