@@ -107,7 +107,10 @@ def dispatch(ls: DwLanguageServer, frame: bytes | FramingError) -> None:
     except Exception as exc:  # a response of the wrong shape: nobody waits for an answer
         logger.warning("Dropped a message that fits no JSON-RPC type: %s", exc)
         return
-    protocol.handle_message(structured)
+    try:
+        protocol.handle_message(structured)
+    except Exception:  # pygls answers a failing handler itself; never let one end the loop
+        logger.exception("Could not handle %s", message.get("method", "a response"))
 
 
 async def _session(ls: DwLanguageServer, reader: MessageReader) -> None:
@@ -138,8 +141,8 @@ async def _stdio(ls: DwLanguageServer) -> int:
     reader = MessageReader(BlockingSource(sys.stdin.buffer, ls.thread_pool))
     try:
         await _session(ls, reader)
-    except BrokenPipeError:
-        logger.error("The client is gone (broken pipe); stopping")
+    except OSError as exc:  # a broken pipe, a closed stdin
+        logger.error("The client is gone (%s); stopping", exc)
     return await _finish(ls)
 
 
