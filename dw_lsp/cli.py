@@ -18,9 +18,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the language server (default)")
     serve.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (default)")
-    serve.add_argument("--tcp", action="store_true", help="listen on a TCP port instead")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=2087)
+    serve.add_argument(
+        "--tcp", action="store_true", help="listen on a TCP port instead (loopback only)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="a loopback address (TCP)")
+    serve.add_argument("--port", type=int, default=2087, help="TCP port (0: any free one)")
+    serve.add_argument(
+        "--token",
+        default=None,
+        help="the token TCP clients must send (default: $DW_LSP_TOKEN, else a random one, "
+        "printed on stderr)",
+    )
     serve.add_argument("--log-level", default="INFO")
 
     check = sub.add_parser("check", help="check workflow files or folders")

@@ -19,8 +19,13 @@ depend on it stale and checks them again: pushed through the same debounce (so a
 current version), or, for pull clients, announced with ``workspace/diagnostic/refresh``.
 A re-check never triggers further re-checks, so cycles cannot loop.
 
+Bytes reach the server through :mod:`dw_lsp.server.transport` (stdio, or TCP with a token),
+not pygls's own reader; :class:`DwProtocol` enforces the LSP lifecycle. Settings from the
+workspace never set the user-only keys (:mod:`dw_lsp.server.configuration`), and
+``ls.trusted`` (``initializationOptions.trusted``) gates everything that starts the worker.
+
 Interface for other modules (the ``dw.*`` commands of :mod:`dw_lsp.server.commands`):
-``ls.settings`` (current :class:`~dw_lsp.settings.Settings`), ``ls.documents`` (open
+``ls.settings`` (current :class:`~dw_lsp.settings.Settings`), ``ls.trusted``, ``ls.documents`` (open
 buffers; ``is_dirty(uri)``), and four hook lists; a hook may be sync or async, and an
 exception in one is logged, never propagated:
 
@@ -39,6 +44,7 @@ import asyncio
 import importlib.metadata
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -66,6 +72,7 @@ from dw_lsp.server.diagnostics import (
 from dw_lsp.server.documents import DocumentStore, OpenDocument
 from dw_lsp.server.handlers import register_features
 from dw_lsp.server.knowledge import Knowledge
+from dw_lsp.server.transport import serve_stdio, serve_tcp, tcp_endpoint
 from dw_lsp.settings import SECTION, Settings
 from dw_lsp.workflow.files import is_workflow, uri_to_path
 from dw_lsp.workflow.positions import Encoding
@@ -81,6 +88,8 @@ SHUTDOWN_HOOK_TIMEOUT_S = 10.0
 WATCHED_FILES = "**/*.json"
 #: The registration id of that watcher.
 WATCHER_ID = "dw-lsp.watchedFiles"
+_SERVER_NOT_INITIALIZED = int(types.ErrorCodes.ServerNotInitialized)
+_INVALID_REQUEST = int(types.ErrorCodes.InvalidRequest)
 #: The debouncer's key for ``workspace/diagnostic/refresh`` (no URI looks like it).
 _REFRESH_KEY = "\0workspace/diagnostic/refresh"
 
@@ -97,11 +106,46 @@ class _Answered:
 
 
 class DwProtocol(LanguageServerProtocol):
-    """pygls's protocol, except that a request whose params do not fit its method is
-    answered with InvalidParams (pygls only logs it, leaving the client waiting), and a
-    change to a document that is not open is dropped instead of failing."""
+    """pygls's protocol, with the LSP lifecycle enforced and bad params answered:
+
+    * a request whose params do not fit its method is answered with InvalidParams (pygls
+      only logs it, leaving the client waiting);
+    * before ``initialize``, requests get ServerNotInitialized and notifications are dropped
+      (``exit`` excepted); a second ``initialize`` and requests after ``shutdown`` get
+      InvalidRequest;
+    * ``exit`` ends the session with :attr:`exit_code` 0 after ``shutdown``, else 1, for the
+      transport to return (pygls raises SystemExit, which its stdio loop turned into 0);
+    * a change to a document that is not open is dropped instead of failing.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initialized = False
+        self.exit_code: int | None = None
+
+    @property
+    def shutdown_received(self) -> bool:
+        return bool(self._shutdown)
+
+    def _refuse(self, data: dict[str, Any], code: int, message: str) -> _Answered:
+        if "id" in data:
+            error = types.ResponseError(code=code, message=message)
+            self._send_response(data["id"], error=error)
+        else:
+            logger.warning("Dropped %s: %s", data.get("method"), message)
+        return _Answered()
 
     def structure_message(self, data: dict[str, Any]) -> Any:
+        method = data.get("method") if isinstance(data, dict) else None
+        if method is not None and method != types.EXIT:
+            if not self.initialized and method != types.INITIALIZE:
+                return self._refuse(
+                    data, _SERVER_NOT_INITIALIZED, f"{method}: the server is not initialized"
+                )
+            if self.initialized and method == types.INITIALIZE:
+                return self._refuse(data, _INVALID_REQUEST, "the server is already initialized")
+            if self._shutdown:
+                return self._refuse(data, _INVALID_REQUEST, f"{method}: the server is shut down")
         try:
             return super().structure_message(data)
         except JsonRpcException as exc:
@@ -118,7 +162,16 @@ class DwProtocol(LanguageServerProtocol):
     def handle_message(self, message: Any) -> None:
         if isinstance(message, _Answered):
             return
+        if getattr(message, "method", None) == types.INITIALIZE:
+            self.initialized = True
         super().handle_message(message)
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
+        """End the session: the transport stops reading and exits with :attr:`exit_code`."""
+        self.exit_code = 0 if self._shutdown else 1
+        logger.info("exit%s", "" if self._shutdown else " without shutdown: exit code 1")
+        yield from ()
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(
@@ -135,6 +188,8 @@ class DwProtocol(LanguageServerProtocol):
 class DwLanguageServer(LanguageServer):
     """The dw-lsp language server: settings, open documents, knowledge, hooks."""
 
+    protocol: DwProtocol
+
     def __init__(self, knowledge: Knowledge | None = None) -> None:
         super().__init__(
             names.SERVER_NAME,
@@ -144,6 +199,9 @@ class DwLanguageServer(LanguageServer):
         )
         self.settings: Settings = Settings()
         self.init_options: Any = None
+        #: The client's workspace trust (``initializationOptions.trusted``): without it the
+        #: ``dw.*`` commands that need the worker are refused and nothing starts one.
+        self.trusted = True
         self.documents = DocumentStore()
         self.knowledge: Knowledge = knowledge or Knowledge.default()
         self.client: ClientFeatures = ClientFeatures()
@@ -323,21 +381,27 @@ class DwLanguageServer(LanguageServer):
         ``section``; warn about invalid values (each message once); run the hooks on a
         change."""
         settings, messages = combine(self.init_options, section)
-        fresh = [m for m in messages if m not in self._announced]
-        if fresh:
-            self._announced.update(fresh)
-            self.window_show_message(
-                types.ShowMessageParams(
-                    type=types.MessageType.Warning,
-                    message="dw-lsp settings: " + "; ".join(fresh),
-                )
-            )
+        self.warn_once(messages)
         if settings == self.settings:
             return
         self.settings = settings
         logging.getLogger("dw_lsp").setLevel(settings.log_level)
         self.recheck_all()
         self.fire(self.on_settings_changed, settings)
+
+    def warn_once(self, messages: list[str]) -> None:
+        """Log each message and show it to the user as a warning, once per session."""
+        fresh = [m for m in messages if m not in self._announced]
+        if not fresh:
+            return
+        self._announced.update(fresh)
+        for message in fresh:
+            logger.warning("%s", message)
+        self.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Warning, message="dw-lsp settings: " + "; ".join(fresh)
+            )
+        )
 
     async def pull_settings(self) -> None:
         """Ask the client for the ``dwLsp`` section and apply it."""
@@ -394,7 +458,7 @@ def create_server(knowledge: Knowledge | None = None) -> DwLanguageServer:
     """A server with every LSP feature and the ``dw.*`` commands registered."""
     ls = DwLanguageServer(knowledge)
     register_features(ls)
-    commands = register_commands(ls)
+    commands = register_commands(ls, trusted=lambda: ls.trusted)
     ls.on_settings_changed.append(commands.settings_changed)
     ls.on_workflow_opened.append(commands.workflow_opened)
     ls.on_shutdown.append(commands.shutdown)
@@ -402,7 +466,8 @@ def create_server(knowledge: Knowledge | None = None) -> DwLanguageServer:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run the server over stdio (default) or TCP (``--tcp --host --port``)."""
+    """Run the server over stdio (default) or TCP (``--tcp --host --port --token``); returns
+    the process's exit code."""
     level = str(getattr(args, "log_level", "INFO") or "INFO").upper()
     logging.basicConfig(
         stream=sys.stderr,
@@ -411,9 +476,10 @@ def serve(args: argparse.Namespace) -> int:
     )
     # pygls logs every message it sends at INFO; keep that for DEBUG sessions only.
     logging.getLogger("pygls").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
-    ls = create_server()
-    if getattr(args, "tcp", False):
-        ls.start_tcp(args.host, args.port)
-    else:
-        ls.start_io()
-    return 0
+    if not getattr(args, "tcp", False):
+        return serve_stdio(create_server())
+    endpoint = tcp_endpoint(args.host, getattr(args, "token", None), os.environ)
+    if isinstance(endpoint, str):
+        print(f"dw-lsp: {endpoint}", file=sys.stderr)
+        return 2
+    return serve_tcp(create_server(), endpoint.host, args.port, endpoint.token, endpoint.announce)

@@ -12,6 +12,10 @@ plain JSON object; each is a thin translation onto the :class:`Session`.
   :mod:`dw_lsp.session.session`).
 - ``dw.cancel {}`` and cancelling the run's progress both cancel it.
 - The others return ``{"status": "ok", ...}`` or ``{"status": "error", "error": {...}}``.
+- **An untrusted workspace** (the ``trusted`` callable says no) gets no worker: ``dw.run``,
+  ``dw.memory``, ``dw.clear`` and ``dw.restartWorker`` are refused with
+  :data:`UNTRUSTED_MESSAGE` and ``worker.prewarm`` does nothing; ``dw.status``, ``dw.cancel``
+  and the argument commands, which start nothing, still work.
 
 Handlers are async and await the worker without blocking the event loop, so diagnostics,
 completion and hover are answered during a run. pygls unpacks command arguments into
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,10 @@ from dw_lsp.settings import Settings
 logger = logging.getLogger(__name__)
 
 DIRTY_WARNING = "The editor buffer has unsaved changes: running the saved version."
+UNTRUSTED_MESSAGE = (
+    "This workspace is not trusted: dw-lsp runs no workflow and starts no worker in it "
+    "(diagnostics and editing still work). Trust the workspace to run workflows."
+)
 
 _MESSAGE_TYPES = {
     logging.DEBUG: types.MessageType.Log,
@@ -98,8 +106,14 @@ def _arguments(obj: Mapping[str, Any]) -> dict[str, Any]:
 class RunCommands:
     """The command handlers, over one :class:`Session` per server."""
 
-    def __init__(self, ls: LanguageServer, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        ls: LanguageServer,
+        settings: Settings | None = None,
+        trusted: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._ls = ls
+        self._trusted = trusted
         self._tasks: set[asyncio.Task[Any]] = set()
         self.session = Session(
             settings or Settings(),
@@ -115,8 +129,13 @@ class RunCommands:
         self.session.update_settings(settings)
 
     def workflow_opened(self, uri: str) -> None:
-        """Start the worker early (``worker.prewarm``) once a workflow is open."""
-        self.session.prewarm()
+        """Start the worker early (``worker.prewarm``) once a workflow is open, if trusted."""
+        if self._trusted():
+            self.session.prewarm()
+
+    def _require_trust(self) -> None:
+        if not self._trusted():
+            raise CommandError(UNTRUSTED_MESSAGE)
 
     async def shutdown(self) -> None:
         await self.session.shutdown()
@@ -163,6 +182,7 @@ class RunCommands:
     # -- commands ----------------------------------------------------------------------
 
     async def run(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._require_trust()
         path = _uri_path(obj)
         if path is None:  # not reached: the uri is required
             raise CommandError("'uri' must be the file: URI of a saved workflow")
@@ -190,10 +210,12 @@ class RunCommands:
         return run_report_json(report)
 
     async def memory(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._require_trust()
         status = await self.session.memory()
         return {"status": protocol.OK, **(memory_json(status) or {})}
 
     async def clear(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._require_trust()
         status = await self.session.clear()
         if status is None:
             return {
@@ -221,6 +243,7 @@ class RunCommands:
         return {"status": protocol.OK, "arguments": {}}
 
     async def restart_worker(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._require_trust()
         await self.session.restart_worker()
         return {"status": protocol.OK, **status_json(self.session.status())}
 
@@ -242,12 +265,17 @@ async def _guarded(handler: Any, args: tuple[Any, ...]) -> dict[str, Any]:
     return result
 
 
-def register_commands(ls: LanguageServer, settings: Settings | None = None) -> RunCommands:
-    """Register the ``dw.*`` commands on ``ls``; returns the object the server keeps."""
+def register_commands(
+    ls: LanguageServer,
+    settings: Settings | None = None,
+    trusted: Callable[[], bool] = lambda: True,
+) -> RunCommands:
+    """Register the ``dw.*`` commands on ``ls``; returns the object the server keeps.
+    ``trusted`` says, each time it matters, whether the workspace may run anything."""
     if settings is None:
         current = getattr(ls, "settings", None)
         settings = current if isinstance(current, Settings) else None
-    commands = RunCommands(ls, settings)
+    commands = RunCommands(ls, settings, trusted)
     table = {
         names.RUN: commands.run,
         names.MEMORY: commands.memory,

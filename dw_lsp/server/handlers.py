@@ -8,6 +8,7 @@ Never imports the worker, torch, diffusers or transformers.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -16,7 +17,7 @@ from pygls.exceptions import JsonRpcException
 from dw_lsp.server.actions import code_actions, workspace_edit
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.completion import complete
-from dw_lsp.server.configuration import pushed_section
+from dw_lsp.server.configuration import pushed_section, trust_of
 from dw_lsp.server.convert import SOURCE, encoding_of, to_offset, to_range
 from dw_lsp.server.documents import OpenDocument
 from dw_lsp.server.hover import hover
@@ -28,6 +29,8 @@ from dw_lsp.workflow.document import Span
 
 if TYPE_CHECKING:
     from dw_lsp.server.app import DwLanguageServer
+
+logger = logging.getLogger(__name__)
 
 #: Characters after which clients should ask for completion.
 TRIGGER_CHARACTERS = ['"', ":"]
@@ -52,11 +55,16 @@ def _dynamic_file_watching(caps: types.ClientCapabilities | None) -> bool:
 
 
 def initialize(ls: DwLanguageServer, params: types.InitializeParams) -> None:
-    """Read the client's capabilities, encoding and initialization options."""
+    """Read the client's capabilities, encoding, workspace trust and initialization options."""
     ls.client = ClientFeatures.from_capabilities(params.capabilities)
     ls.watch_files_dynamically = _dynamic_file_watching(params.capabilities)
     ls.encoding = encoding_of(ls.workspace.position_encoding)
     ls.init_options = params.initialization_options
+    ls.trusted, problem = trust_of(ls.init_options)
+    if problem is not None:
+        ls.warn_once([problem])
+    if not ls.trusted:
+        logger.info("The client does not trust this workspace: no runs, no worker")
     ls.apply_settings(None)
 
 
