@@ -22,8 +22,9 @@ Coupling with the server (:mod:`dw_lsp.server.app`): it calls :func:`register_co
 while constructing the server and keeps the returned :class:`RunCommands`; it calls
 :meth:`RunCommands.settings_changed` when its settings change,
 :meth:`RunCommands.workflow_opened` when a workflow document opens (``worker.prewarm``) and
-:meth:`RunCommands.shutdown` on LSP ``shutdown``. Buffers and workspace folders are read
-from pygls's own workspace. Never imports the worker or torch.
+:meth:`RunCommands.shutdown` on LSP ``shutdown``. Open buffers are read from the server's
+document store (``ls.documents``), workspace folders from pygls's workspace. Never imports
+the worker or torch.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.uris import from_fs_path, to_fs_path
+from pygls.uris import to_fs_path
 
 from dw_lsp import protocol
 from dw_lsp.server import names
+from dw_lsp.server.documents import DocumentStore
 from dw_lsp.server.run_progress import RunProgress
 from dw_lsp.session import InputError, Session, WorkerError
 from dw_lsp.session.report import RunReport, memory_json, run_report_json, status_json
@@ -98,8 +100,14 @@ def _arguments(obj: Mapping[str, Any]) -> dict[str, Any]:
 class RunCommands:
     """The command handlers, over one :class:`Session` per server."""
 
-    def __init__(self, ls: LanguageServer, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        ls: LanguageServer,
+        settings: Settings | None = None,
+        documents: DocumentStore | None = None,
+    ) -> None:
         self._ls = ls
+        self._documents = documents
         self._tasks: set[asyncio.Task[Any]] = set()
         self.session = Session(
             settings or Settings(),
@@ -147,18 +155,15 @@ class RunCommands:
         task.add_done_callback(self._tasks.discard)
 
     def _buffer_is_dirty(self, path: Path) -> bool:
-        uri = from_fs_path(str(path))
-        try:
-            document = self._ls.workspace.text_documents.get(uri) if uri else None
-        except RuntimeError:
-            return False
+        """Whether the open buffer of ``path`` differs from the file on disk."""
+        document = self._documents.find(path) if self._documents is not None else None
         if document is None:
             return False
         try:
             saved = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return False
-        return bool(document.source != saved)
+        return document.text != saved
 
     # -- commands ----------------------------------------------------------------------
 
@@ -241,12 +246,18 @@ async def _guarded(handler: Any, args: tuple[Any, ...]) -> dict[str, Any]:
     return result
 
 
-def register_commands(ls: LanguageServer, settings: Settings | None = None) -> RunCommands:
-    """Register the ``dw.*`` commands on ``ls``; returns the object the server keeps."""
+def register_commands(
+    ls: LanguageServer, settings: Settings | None = None, documents: DocumentStore | None = None
+) -> RunCommands:
+    """Register the ``dw.*`` commands on ``ls``; returns the object the server keeps.
+    ``settings`` and ``documents`` (the open buffers) default to the server's own."""
     if settings is None:
         current = getattr(ls, "settings", None)
         settings = current if isinstance(current, Settings) else None
-    commands = RunCommands(ls, settings)
+    if documents is None:
+        store = getattr(ls, "documents", None)
+        documents = store if isinstance(store, DocumentStore) else None
+    commands = RunCommands(ls, settings, documents)
     table = {
         names.RUN: commands.run,
         names.MEMORY: commands.memory,
