@@ -15,10 +15,11 @@ of the client's final text; no request waits more than :data:`MAX_WAIT_S`; the s
 neither dies nor logs an error. A request's wait is measured as the CPU time the server
 spends while the client waits (from ``/proc``; wall time where there is no ``/proc``): on
 the shared two-core machine that runs the suite, other processes' load would otherwise
-decide the result. The slowest wall time is printed too. Sessions alternate between a push client speaking UTF-16
-(VS Code's capabilities) and a pull client speaking UTF-8 (Neovim's), several documents
-edited at once in each. Deterministic (seeded); the counts go to the reliability tally
-(suite ``lsp: edit fuzz``).
+decide the result. The slowest wall time is printed too.
+
+Sessions alternate between a push client speaking UTF-16 (VS Code's capabilities) and a
+pull client speaking UTF-8 (Neovim's), several documents edited at once in each.
+Deterministic (seeded); the counts go to the reliability tally (suite ``lsp: edit fuzz``).
 """
 
 from __future__ import annotations
