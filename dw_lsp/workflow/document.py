@@ -43,7 +43,12 @@ _decoder = json.JSONDecoder()
 #: surrogates, and the count of those past the limit.
 _STRICT_CODES = ("DW011", "DW014", TOO_MANY)
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_SURROGATE_HINT = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+#: One escape: a whole surrogate pair, half of one (group 1), or any other.
+_ESCAPES = re.compile(
+    r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|(u[dD][89a-fA-F][0-9a-fA-F]{2})|.)",
+    re.DOTALL,
+)
 _WS = " \t\n\r"
 
 
@@ -94,7 +99,7 @@ class Document:
         except (ValueError, RecursionError):
             pass
         else:
-            lone = _may_hold_lone_surrogates(text) and _holds_lone_surrogates(self.value)
+            lone = _holds_lone_surrogates(text)
             if duplicates:  # rare: the tree says where (DW011, and DW014 if any) and gives
                 # last-wins ranges
                 self._tree, problems = parse_tree(text)
@@ -218,9 +223,16 @@ def parse(text: str) -> Document:
     return Document(text)
 
 
-def _may_hold_lone_surrogates(text: str) -> bool:
-    """A cheap look: a surrogate in the text, or a ``\\uD800``-``\\uDFFF`` escape."""
-    return _SURROGATE_HINT.search(text) is not None
+def _holds_lone_surrogates(text: str) -> bool:
+    """Whether the JSON ``text`` spells half a surrogate pair: a raw one, or a
+    ``\\uD800``-``\\uDFFF`` escape not paired with its other half. C-speed searches
+    first (one regex with both alternatives is 20 times slower than two); escapes are then
+    read in order, so an escaped backslash is never taken for the start of one."""
+    if not text.isascii() and LONE_SURROGATE.search(text) is not None:
+        return True
+    if _SURROGATE_ESCAPE.search(text) is None:
+        return False
+    return any(m.group(1) for m in _ESCAPES.finditer(text))
 
 
 def _without_lone_surrogates(value: Any) -> Any:
@@ -241,7 +253,7 @@ def _lone_surrogate_problems(text: str) -> list[Problem]:
     hidden, first = 0, (0, 0)
     for m in _JSON_STRING.finditer(text):
         raw = m.group()
-        if _SURROGATE_HINT.search(raw) is None:
+        if not _holds_lone_surrogates(raw):
             continue
         problem = lone_surrogate(json.loads(raw), m.start(), m.end())
         if problem is None:
@@ -254,23 +266,6 @@ def _lone_surrogate_problems(text: str) -> list[Problem]:
     if hidden:
         problems.append(too_many(hidden, *first))
     return problems
-
-
-def _holds_lone_surrogates(value: Any) -> bool:
-    """Whether some key or string in ``value`` holds half of a surrogate pair (the
-    decoder joins whole pairs, so any surrogate left is a lone one)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if LONE_SURROGATE.search(item):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
 
 
 def _loads_bounded(text: str) -> tuple[Any, bool]:

@@ -209,3 +209,25 @@ def test_many_members_parse_in_linear_time():
         "hidden": 49_001
     }  # 48,999 duplicates, 2 for the bare x
     assert doc.value == {"k": 49_999}
+
+
+@pytest.mark.parametrize(
+    ("text", "lone"),
+    [
+        ('{"a": "\\ud800"}', True),
+        ('{"a": "\\ud83d\\ude00"}', False),  # a whole pair
+        ('{"a": "\\uDBFF\\uDFFF"}', False),
+        ('{"a": "\\uDFFF\\uDBFF"}', True),  # the halves the wrong way round
+        ('{"a": "\\\\ud800"}', False),  # an escaped backslash, then text
+        ('{"a": "\\\\ud83d\\ude00"}', True),  # the low half alone after one
+        ('{"a": "\\\\\\ud800"}', True),
+        ('{"a": "\udfaa"}', True),  # raw
+        ('{"a": "😀"}', False),
+    ],
+)
+def test_strict_documents_find_exactly_the_lone_surrogates(text, lone):
+    doc = parse(text)
+    assert doc.strict and ("DW014" in {p.code for p in doc.problems}) is lone
+    assert doc.value == {
+        "a": json.loads(text)["a"].encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    }
