@@ -6,6 +6,7 @@ the editor's), a lone surrogate (it turned off every semantic check), and 50,000
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -66,15 +67,23 @@ async def test_a_lone_surrogate_keeps_every_other_check(vscode: LanguageClient, 
     assert lone.range == types.Range(types.Position(0, 1), types.Position(0, 9))
 
 
+def server_cpu(client: LanguageClient) -> float:
+    """The server process's CPU time so far (user + system, from /proc)."""
+    assert client._server is not None
+    stat = Path(f"/proc/{client._server.pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @pytest.mark.parametrize(("stray", "count"), [("😀", 1), ("😀 ", 1), ("😀\n", 1001)])
 async def test_fifty_thousand_emoji_are_answered_at_once(
     vscode: LanguageClient, workspace: Path, stray: str, count: int
 ):
     text = '{"id": "t", "steps": [], ' + stray * 50_000 + '"x": 1}'
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), server_cpu(vscode)
     uri = open_document(vscode, workspace / "emoji.json", text)
     found = await published(vscode, uri, version=1)
-    waited = time.perf_counter() - began
+    waited, worked = time.perf_counter() - began, server_cpu(vscode) - cpu
     assert len(found.diagnostics) == count
     last = found.diagnostics[-1]
     if count > 1:  # one per line, capped: 1,000 and one that counts the rest
@@ -89,5 +98,6 @@ async def test_fifty_thousand_emoji_are_answered_at_once(
         5,
     )
     assert hover is not None
-    print(f"{stray!r} x 50,000: diagnostics after {waited:.3f} s")
-    assert waited < 1.5, f"diagnostics took {waited:.2f} s"
+    print(f"{stray!r} x 50,000: diagnostics after {waited:.3f} s, {worked:.3f} s of server CPU")
+    # The server's own time (the shared test machine's load decides the wall time).
+    assert worked < 1.0, f"the server worked {worked:.2f} s for these diagnostics"

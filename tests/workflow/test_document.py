@@ -201,7 +201,7 @@ def test_many_members_parse_in_linear_time():
     text = "{" + ", ".join(f'"k": {i}' for i in range(50_000)) + ", x}"
     began = time.perf_counter()
     doc = parse(text)
-    assert time.perf_counter() - began < 5  # was quadratic: minutes
+    assert time.perf_counter() - began < 30  # about 1 s; quadratic, it took minutes
     dups = [p for p in doc.problems if p.code == "DW011"]
     assert len(dups) == MAX_PROBLEMS and "line 1" in dups[-1].message
     summary = doc.problems[-1]  # the parser keeps 1,000 and counts the rest
