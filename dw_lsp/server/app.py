@@ -1,23 +1,21 @@
 """The language server: :class:`DwLanguageServer`, its protocol, and how it starts.
 
-The server holds the state (settings, open documents, client features, the debounce) in
-typed attributes; :func:`create_server` registers the LSP handlers of
+The server holds the state (settings, open documents, client features) in typed
+attributes; :func:`create_server` registers the LSP handlers of
 :mod:`~dw_lsp.server.handlers` (thin translations onto the feature modules) and the
 ``dw.*`` commands of :mod:`~dw_lsp.server.commands`. Documents that are not workflows get
 empty answers, never errors; malformed requests get InvalidParams.
 
-Diagnostics are pushed (debounced per document, published with the version they were
-computed for) to clients that do not pull; a client that declares pull diagnostics
+Open documents live in one store, ``ls.documents``
+(:class:`~dw_lsp.server.documents.DocumentStore`, which says why it is not pygls's
+workspace): :class:`DwProtocol` keeps didOpen/didChange/didClose away from pygls's
+workspace, which holds only the workspace folders and the negotiated position encoding.
+``ls.diagnostics`` (:class:`~dw_lsp.server.diagnostics.Diagnostics`) checks, caches,
+debounces and publishes the diagnostics, and re-checks the documents that depend on a file
+when it changes (an open buffer is opened, edited, saved or closed, or the client reports a
+change on disk through ``workspace/didChangeWatchedFiles``, registered dynamically for
+``**/*.json`` where the client allows it). A client that declares pull diagnostics
 (``textDocument/diagnostic``) pulls them and gets no pushes, so no problem shows twice.
-
-A workflow's diagnostics also depend on the sub-workflows it calls. Each check records the
-document's dependency set in ``ls.dependencies``; when a file changes (an open buffer is
-opened, edited, saved or closed, or the client reports a change on disk through
-``workspace/didChangeWatchedFiles``, registered dynamically for ``**/*.json`` where the
-client allows it), :meth:`DwLanguageServer.recheck_dependents` marks the open documents that
-depend on it stale and checks them again: pushed through the same debounce (so at their
-current version), or, for pull clients, announced with ``workspace/diagnostic/refresh``.
-A re-check never triggers further re-checks, so cycles cannot loop.
 
 Bytes reach the server through :mod:`dw_lsp.server.transport` (stdio, or TCP with a token),
 not pygls's own reader; :class:`DwProtocol` enforces the LSP lifecycle. Settings from the
@@ -25,8 +23,8 @@ workspace never set the user-only keys (:mod:`dw_lsp.server.configuration`), and
 ``ls.trusted`` (``initializationOptions.trusted``) gates everything that starts the worker.
 
 Interface for other modules (the ``dw.*`` commands of :mod:`dw_lsp.server.commands`):
-``ls.settings`` (current :class:`~dw_lsp.settings.Settings`), ``ls.trusted``, ``ls.documents`` (open
-buffers; ``is_dirty(uri)``), and four hook lists; a hook may be sync or async, and an
+``ls.settings`` (current :class:`~dw_lsp.settings.Settings`), ``ls.trusted``, ``ls.documents``
+(open buffers), and four hook lists; a hook may be sync or async, and an
 exception in one is logged, never propagated:
 
 * ``ls.on_settings_changed``: ``hook(settings)`` after the settings changed;
@@ -49,7 +47,6 @@ import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -61,14 +58,7 @@ from dw_lsp.server import names
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.commands import register_commands
 from dw_lsp.server.configuration import combine
-from dw_lsp.server.convert import to_diagnostics
-from dw_lsp.server.diagnostics import (
-    Debouncer,
-    DependencyIndex,
-    check_context,
-    dependencies_of,
-    problems_of,
-)
+from dw_lsp.server.diagnostics import Diagnostics
 from dw_lsp.server.documents import DocumentStore, OpenDocument
 from dw_lsp.server.handlers import register_features
 from dw_lsp.server.knowledge import Knowledge
@@ -90,8 +80,6 @@ WATCHED_FILES = "**/*.json"
 WATCHER_ID = "dw-lsp.watchedFiles"
 _SERVER_NOT_INITIALIZED = int(types.ErrorCodes.ServerNotInitialized)
 _INVALID_REQUEST = int(types.ErrorCodes.InvalidRequest)
-#: The debouncer's key for ``workspace/diagnostic/refresh`` (no URI looks like it).
-_REFRESH_KEY = "\0workspace/diagnostic/refresh"
 
 
 def _version() -> str:
@@ -113,6 +101,8 @@ class DwProtocol(LanguageServerProtocol):
     * before ``initialize``, requests get ServerNotInitialized and notifications are dropped
       (``exit`` excepted); a second ``initialize`` and requests after ``shutdown`` get
       InvalidRequest;
+    * document synchronisation goes to the server's own store alone: pygls's workspace never
+      sees a document (see :mod:`dw_lsp.server.documents` for why);
     * ``exit`` ends the session with :attr:`exit_code` 0 after ``shutdown``, else 1, for the
       transport to return (pygls raises SystemExit, which its stdio loop turned into 0);
     * a change to a document that is not open is dropped instead of failing.
@@ -173,16 +163,29 @@ class DwProtocol(LanguageServerProtocol):
         logger.info("exit%s", "" if self._shutdown else " without shutdown: exit code 1")
         yield from ()
 
+    def _handlers_of(self, method: str, params: Any) -> Generator[Any, Any, None]:
+        if (handler := self.fm.features.get(method)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(
+        self, params: types.DidOpenTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        """Straight to the handler (and the server's store), not to pygls's workspace."""
+        yield from self._handlers_of(types.TEXT_DOCUMENT_DID_OPEN, params)
+
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(
         self, params: types.DidChangeTextDocumentParams
     ) -> Generator[Any, Any, None]:
-        """pygls's change handler, except that a change to a document that was never
-        opened (a client bug) is logged and dropped rather than raising KeyError."""
-        if unquote(params.text_document.uri) not in self.workspace.text_documents:
-            logger.warning("Ignoring a change to %s, which is not open", params.text_document.uri)
-            return
-        yield from super().lsp_text_document__did_change(params)
+        """Straight to the handler: pygls's workspace would clamp the ranges in place."""
+        yield from self._handlers_of(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(
+        self, params: types.DidCloseTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        yield from self._handlers_of(types.TEXT_DOCUMENT_DID_CLOSE, params)
 
 
 class DwLanguageServer(LanguageServer):
@@ -206,17 +209,13 @@ class DwLanguageServer(LanguageServer):
         self.knowledge: Knowledge = knowledge or Knowledge.default()
         self.client: ClientFeatures = ClientFeatures()
         self.encoding: Encoding = "utf-16"
-        self.debouncer = Debouncer()
-        self.dependencies = DependencyIndex()
+        self.diagnostics = Diagnostics(self)
         self.watch_files_dynamically = False
         self.on_settings_changed: list[Hook] = []
         self.on_workflow_opened: list[Hook] = []
         self.on_workflow_saved: list[Hook] = []
         self.on_shutdown: list[Hook] = []
         self._announced: set[str] = set()
-        self.published: set[str] = set()
-        self._generation = 0
-        self._cache: dict[str, tuple[tuple[int | None, int, int], list[types.Diagnostic]]] = {}
         self._background: set[asyncio.Future[Any]] = set()
 
     # -- documents ---------------------------------------------------------------------
@@ -239,15 +238,9 @@ class DwLanguageServer(LanguageServer):
         return doc if doc is not None and self.is_workflow(doc) else None
 
     def close_document(self, uri: str) -> None:
-        """Forget a closed document: its pending check, its cache, its diagnostics, its
-        dependencies; the documents that read it now read the disk, so check them again."""
-        self.debouncer.cancel(uri)
+        """Forget a closed document (its diagnostics too)."""
         self.documents.close(uri)
-        self._cache.pop(uri, None)
-        self.dependencies.forget(uri)
-        if uri in self.published:
-            self.clear_diagnostics(uri)
-        self.recheck_dependents([uri])
+        self.diagnostics.closed(uri)
 
     def base_dir(self, uri: str) -> Path | None:
         path = uri_to_path(uri)
@@ -258,102 +251,9 @@ class DwLanguageServer(LanguageServer):
         return set(self.protocol.fm.commands)
 
     # -- diagnostics -------------------------------------------------------------------
-    @property
-    def pushes_diagnostics(self) -> bool:
-        return not self.client.pull_diagnostics
-
-    def diagnostics_for(self, doc: OpenDocument) -> list[types.Diagnostic]:
-        """The diagnostics of ``doc``'s current text (cached per version, revision and
-        settings); records the files they depend on in ``self.dependencies``."""
-        key = (doc.version, doc.revision, self._generation)
-        cached = self._cache.get(doc.uri)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        open_texts = {p: d.text for d in self.documents if (p := uri_to_path(d.uri)) is not None}
-        path = uri_to_path(doc.uri)
-        reads: dict[Path, str] = {}
-        ctx = check_context(path, self.settings, open_texts, reads)
-        problems = problems_of(doc.document, ctx)
-        result = to_diagnostics(problems, doc.document.lines, self.encoding)
-        self._cache[doc.uri] = (key, result)
-        try:
-            self.dependencies.update(doc.uri, dependencies_of(doc.document, path, reads))
-        except Exception:  # the index is an optimisation; never lose the diagnostics
-            logger.exception("Could not record the dependencies of %s", doc.uri)
-        return result
-
-    def result_id(self, doc: OpenDocument) -> str:
-        return f"{self._generation}:{doc.version}:{doc.revision}"
-
-    def schedule_check(self, uri: str, delay_s: float | None = None) -> None:
-        """Publish ``uri``'s diagnostics after the debounce (a later call cancels this)."""
-        if not self.pushes_diagnostics:
-            return
-        delay = self.settings.diagnostics_debounce_ms / 1000 if delay_s is None else delay_s
-        self.debouncer.schedule(uri, delay, lambda: self.publish(uri))
-
-    def publish(self, uri: str) -> None:
-        """Push the current diagnostics of ``uri`` (or clear them if not a workflow)."""
-        doc = self.documents.get(uri)
-        if doc is None:
-            return
-        if not self.is_workflow(doc):
-            self.dependencies.forget(uri)
-            if uri in self.published:
-                self.clear_diagnostics(uri)
-            return
-        diagnostics = self.diagnostics_for(doc)
-        self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version)
-        )
-        self.published.add(uri)
-
-    def clear_diagnostics(self, uri: str) -> None:
-        self.published.discard(uri)
-        self._cache.pop(uri, None)
-        self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
-        )
-
     def recheck_all(self) -> None:
-        """Check every open document again (settings or a file on disk changed)."""
-        self._generation += 1
-        if self.pushes_diagnostics:
-            for doc in self.documents:
-                self.schedule_check(doc.uri)
-        elif self.client.diagnostic_refresh and len(self.documents):
-            self.workspace_diagnostic_refresh(None)
-
-    def recheck_dependents(self, changed: list[str], origin: str | None = None) -> list[str]:
-        """Check again the open documents that depend on the files ``changed`` (URIs),
-        directly or transitively, except ``origin`` (the edited buffer, checked anyway):
-        their cached diagnostics and result ids go stale; push clients get them through
-        the debounce, pull clients a (debounced) ``workspace/diagnostic/refresh``. Returns
-        the URIs re-checked."""
-        paths = [p for p in (uri_to_path(u) for u in changed) if p is not None]
-        if not paths or not len(self.dependencies):
-            return []
-        stale: list[str] = []
-        for uri in self.dependencies.dependents(paths, uri_to_path):
-            doc = self.documents.get(uri)
-            if doc is None:
-                self.dependencies.forget(uri)
-                continue
-            if uri == origin:
-                continue
-            doc.invalidate()
-            self._cache.pop(uri, None)
-            stale.append(uri)
-            self.schedule_check(uri)
-        if stale:
-            logger.debug("%s changed; checking %s again", ", ".join(changed), ", ".join(stale))
-            if not self.pushes_diagnostics and self.client.diagnostic_refresh:
-                delay = self.settings.diagnostics_debounce_ms / 1000
-                self.debouncer.schedule(_REFRESH_KEY, delay, self._refresh_pulled)
-        return stale
-
-    def _refresh_pulled(self) -> None:
-        self.workspace_diagnostic_refresh(None)
+        """Check every open document again (the settings changed)."""
+        self.diagnostics.recheck_all()
 
     async def watch_files(self) -> None:
         """Ask the client to report changes of ``**/*.json`` on disk (when it supports
@@ -435,7 +335,7 @@ class DwLanguageServer(LanguageServer):
             logger.error("Hook failed", exc_info=task.exception())
 
     async def run_shutdown_hooks(self) -> None:
-        self.debouncer.cancel_all()
+        self.diagnostics.debouncer.cancel_all()
         pending = []
         for hook in list(self.on_shutdown):
             try:

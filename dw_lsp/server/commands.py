@@ -26,8 +26,9 @@ Coupling with the server (:mod:`dw_lsp.server.app`): it calls :func:`register_co
 while constructing the server and keeps the returned :class:`RunCommands`; it calls
 :meth:`RunCommands.settings_changed` when its settings change,
 :meth:`RunCommands.workflow_opened` when a workflow document opens (``worker.prewarm``) and
-:meth:`RunCommands.shutdown` on LSP ``shutdown``. Buffers and workspace folders are read
-from pygls's own workspace. Never imports the worker or torch.
+:meth:`RunCommands.shutdown` on LSP ``shutdown``. Open buffers are read from the server's
+document store (``ls.documents``), workspace folders from pygls's workspace. Never imports
+the worker or torch.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.uris import from_fs_path, to_fs_path
+from pygls.uris import to_fs_path
 
 from dw_lsp import protocol
 from dw_lsp.server import names
+from dw_lsp.server.documents import DocumentStore
 from dw_lsp.server.run_progress import RunProgress
 from dw_lsp.session import InputError, Session, WorkerError
 from dw_lsp.session.report import RunReport, memory_json, run_report_json, status_json
@@ -111,9 +113,11 @@ class RunCommands:
         ls: LanguageServer,
         settings: Settings | None = None,
         trusted: Callable[[], bool] = lambda: True,
+        documents: DocumentStore | None = None,
     ) -> None:
         self._ls = ls
         self._trusted = trusted
+        self._documents = documents
         self._tasks: set[asyncio.Task[Any]] = set()
         self.session = Session(
             settings or Settings(),
@@ -166,18 +170,15 @@ class RunCommands:
         task.add_done_callback(self._tasks.discard)
 
     def _buffer_is_dirty(self, path: Path) -> bool:
-        uri = from_fs_path(str(path))
-        try:
-            document = self._ls.workspace.text_documents.get(uri) if uri else None
-        except RuntimeError:
-            return False
+        """Whether the open buffer of ``path`` differs from the file on disk."""
+        document = self._documents.find(path) if self._documents is not None else None
         if document is None:
             return False
         try:
             saved = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return False
-        return bool(document.source != saved)
+        return document.text != saved
 
     # -- commands ----------------------------------------------------------------------
 
@@ -269,13 +270,18 @@ def register_commands(
     ls: LanguageServer,
     settings: Settings | None = None,
     trusted: Callable[[], bool] = lambda: True,
+    documents: DocumentStore | None = None,
 ) -> RunCommands:
     """Register the ``dw.*`` commands on ``ls``; returns the object the server keeps.
-    ``trusted`` says, each time it matters, whether the workspace may run anything."""
+    ``trusted`` says, each time it matters, whether the workspace may run anything;
+    ``settings`` and ``documents`` (the open buffers) default to the server's own."""
     if settings is None:
         current = getattr(ls, "settings", None)
         settings = current if isinstance(current, Settings) else None
-    commands = RunCommands(ls, settings, trusted)
+    if documents is None:
+        store = getattr(ls, "documents", None)
+        documents = store if isinstance(store, DocumentStore) else None
+    commands = RunCommands(ls, settings, trusted, documents)
     table = {
         names.RUN: commands.run,
         names.MEMORY: commands.memory,

@@ -93,8 +93,8 @@ async def workspace_did_change_configuration(
 def text_document_did_open(ls: DwLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
     item = params.text_document
     doc = ls.documents.open(item.uri, item.text, item.version, item.language_id)
-    ls.schedule_check(item.uri, 0)
-    ls.recheck_dependents([item.uri], origin=item.uri)  # they read this buffer now
+    ls.diagnostics.schedule(item.uri, 0)
+    ls.diagnostics.recheck_dependents([item.uri], origin=item.uri)  # they read this buffer now
     if ls.is_workflow(doc):
         ls.fire(ls.on_workflow_opened, item.uri)
 
@@ -104,9 +104,11 @@ def text_document_did_change(
 ) -> None:
     uri = params.text_document.uri
     changes = params.content_changes
-    if ls.documents.change(uri, params.text_document.version, changes, ls.encoding) is not None:
-        ls.schedule_check(uri)
-        ls.recheck_dependents([uri], origin=uri)
+    if ls.documents.change(uri, params.text_document.version, changes, ls.encoding) is None:
+        logger.warning("Ignoring a change to %s, which is not open", uri)
+        return
+    ls.diagnostics.schedule(uri)
+    ls.diagnostics.recheck_dependents([uri], origin=uri)
 
 
 def text_document_did_save(ls: DwLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
@@ -114,8 +116,8 @@ def text_document_did_save(ls: DwLanguageServer, params: types.DidSaveTextDocume
     doc = ls.documents.save(uri, params.text)
     if doc is None:
         return
-    ls.recheck_dependents([uri], origin=uri)  # a saved file may be a sub-workflow
-    ls.schedule_check(uri, 0)
+    ls.diagnostics.recheck_dependents([uri], origin=uri)  # a saved file may be a sub-workflow
+    ls.diagnostics.schedule(uri, 0)
     if ls.is_workflow(doc):
         ls.fire(ls.on_workflow_saved, uri)
 
@@ -129,7 +131,7 @@ def workspace_did_change_watched_files(
 ) -> None:
     """Files changed on disk (created, changed, deleted): check the open documents that
     depend on them again."""
-    ls.recheck_dependents([change.uri for change in params.changes])
+    ls.diagnostics.recheck_dependents([change.uri for change in params.changes])
 
 
 def text_document_diagnostic(
@@ -139,10 +141,10 @@ def text_document_diagnostic(
     doc = ls.documents.get(params.text_document.uri)
     if doc is None or not ls.is_workflow(doc):
         return types.RelatedFullDocumentDiagnosticReport(items=[])
-    result_id = ls.result_id(doc)
+    result_id = ls.diagnostics.result_id(doc)
     if params.previous_result_id == result_id:
         return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
-    items = ls.diagnostics_for(doc)
+    items = ls.diagnostics.of(doc)
     return types.RelatedFullDocumentDiagnosticReport(items=items, result_id=result_id)
 
 

@@ -37,6 +37,8 @@ _TABLE: tuple[Code, ...] = (
     Code("DW011", W, "Duplicate key in an object"),
     Code("DW012", E, "Missing colon after key"),
     Code("DW013", E, "Content after the end of the document"),
+    Code("DW014", E, "Lone surrogate in a string"),
+    Code("DW015", W, "Too many problems: the rest are not shown"),
     # --- DW1xx: the schema -------------------------------------------------------------
     Code("DW101", E, "Required key missing"),
     Code("DW102", E, "Key not allowed here"),
