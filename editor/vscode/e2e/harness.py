@@ -105,6 +105,9 @@ class CodeServer:
             "XDG_STATE_HOME": str(self.home / ".local" / "state"),
             "HF_HUB_OFFLINE": "1",
             "PYTHONUNBUFFERED": "1",
+            # The worker's torch would spin one thread per core; on a small, busy machine (CI's
+            # two cores) that made the tiny pipeline's 8 steps take 16-24 s instead of ~1 s.
+            "OMP_NUM_THREADS": "1",
         }
 
     @property

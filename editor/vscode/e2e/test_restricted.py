@@ -40,7 +40,7 @@ FILES = {
     "evil-python": EVIL_INTERPRETER,
     ".vscode/settings.json": json.dumps(WORKSPACE_SETTINGS, indent=2),
 }
-QUIET_S = 5.0
+QUIET_S = 3.0
 
 
 def _configure(server: CodeServer) -> None:
