@@ -59,6 +59,7 @@ def not_for_client(record: logging.LogRecord) -> bool:
     tags every stderr line ``[error]``), so writing them there as well doubled each line."""
     return not getattr(record, SENT_TO_CLIENT, False)
 
+
 _MESSAGE_TYPES = {
     logging.DEBUG: types.MessageType.Log,
     logging.INFO: types.MessageType.Info,

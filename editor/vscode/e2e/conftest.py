@@ -35,12 +35,24 @@ def _chromium() -> str:
     pytest.fail("Chromium is not installed (Debian: apt-get install chromium)", pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def code_server_root() -> Path:
+_INSTALLED = pytest.StashKey[Path | SetupError]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Install code-server before the first test: a cold install takes minutes, longer than
+    a test may take (pytest-timeout); later sessions find it in the cache at once."""
     try:
-        return ensure_installed()
+        session.config.stash[_INSTALLED] = ensure_installed()
     except SetupError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        session.config.stash[_INSTALLED] = exc
+
+
+@pytest.fixture(scope="session")
+def code_server_root(request: pytest.FixtureRequest) -> Path:
+    installed = request.config.stash.get(_INSTALLED, None) or ensure_installed()
+    if isinstance(installed, SetupError):
+        pytest.fail(str(installed), pytrace=False)
+    return installed
 
 
 @pytest.fixture(scope="session")

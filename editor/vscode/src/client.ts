@@ -257,7 +257,8 @@ export class ServerClient implements vscode.Disposable {
         },
         // vscode-languageclient registers each server command as a VS Code command, which a
         // keybinding or another extension can invoke; those that run or start the worker need
-        // trust. (The extension's own calls go through `executeCommand` below, not this.)
+        // trust. (The extension's own requests, `ServerClient.executeCommand`, bypass this:
+        // its commands check trust themselves.)
         executeCommand: (command, args, next): vscode.ProviderResult<unknown> => {
           if (NEEDS_TRUST.includes(command) && !trustedOrWarn()) {
             return undefined;
