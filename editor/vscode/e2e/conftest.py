@@ -40,7 +40,9 @@ _INSTALLED = pytest.StashKey[Path | SetupError]()
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Install code-server before the first test: a cold install takes minutes, longer than
-    a test may take (pytest-timeout); later sessions find it in the cache at once."""
+    a test may take (pytest-timeout); later sessions find it in the cache at once. Clears
+    the previous session's failure artifacts."""
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
     try:
         session.config.stash[_INSTALLED] = ensure_installed()
     except SetupError as exc:
