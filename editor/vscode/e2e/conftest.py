@@ -139,9 +139,13 @@ def launch(
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
     outcome = yield
     report = outcome.get_result()
-    if report.when != "call" or not report.failed:
+    if report.when == "teardown" or not report.failed:
         return
-    funcargs = getattr(item, "funcargs", {})
+    funcargs = dict(getattr(item, "funcargs", {}))
+    session = funcargs.get("session")
+    if isinstance(session, tuple) and len(session) == 2:  # a module's (server, bench)
+        funcargs.setdefault("server", session[0])
+        funcargs.setdefault("bench", session[1])
     folder = ARTIFACTS / item.name
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
 #: The extension's status bar item: `<extension id>.<item id>`.
 STATUS_ITEM = "#dw-lsp\\.dw-lsp\\.dwLsp\\.worker"
 UI_TIMEOUT_MS = 30_000
+QUICK_INPUT = ".quick-input-widget input"
+#: Tries, and the time each may take, for a quick input that something else may close.
+ATTEMPTS = 3
+ATTEMPT_TIMEOUT_MS = 5_000
 #: Where the mouse rests: over the empty part of the explorer, where it raises no hover.
 NEUTRAL_SPOT = (150, 700)
 
@@ -75,14 +81,7 @@ class Workbench:
 
     def open_file(self, name: str) -> None:
         """Open a workspace file with Quick Open and wait until its editor is active."""
-        self.page.keyboard.press("Control+P")
-        box = self.page.locator(".quick-input-widget input")
-        box.wait_for(timeout=UI_TIMEOUT_MS)
-        box.fill(name)
-        row = self.page.locator(".quick-input-list .monaco-list-row", has_text=name).first
-        row.wait_for(timeout=UI_TIMEOUT_MS)
-        row.click()
-        self.page.mouse.move(*NEUTRAL_SPOT)
+        self._choose("Control+P", name, lambda row: name in row.inner_text())
         self.page.locator(
             ".editor-group-container.active .tab.active", has_text=re.compile(re.escape(name))
         ).wait_for(timeout=UI_TIMEOUT_MS)
@@ -96,31 +95,55 @@ class Workbench:
         self.command("View: Close All Editor Groups")
         self.clear_notifications()
 
-    # -- command palette -----------------------------------------------------------------
+    # -- quick input: Quick Open, the command palette, Go to Line -------------------------
+
+    def _quick_input(self, key: str, text: str) -> Locator:
+        """Open a quick input with ``key`` and type ``text`` into it, again if something
+        (an editor opening beside, a notification) took the focus and closed it."""
+        box = self.page.locator(QUICK_INPUT)
+        for attempt in range(ATTEMPTS):
+            self.page.keyboard.press(key)
+            try:
+                box.fill(text, timeout=ATTEMPT_TIMEOUT_MS)
+                return box
+            except PlaywrightError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+                self.page.keyboard.press("Escape")
+        raise AssertionError("unreachable")
+
+    def _choose(self, key: str, text: str, matches: Callable[[Locator], bool]) -> None:
+        """Open a quick input, type ``text`` and click the first row that ``matches``."""
+        rows = self.page.locator(".quick-input-list .monaco-list-row")
+        for _ in range(ATTEMPTS):
+            box = self._quick_input(key, text)
+            deadline = time.monotonic() + ATTEMPT_TIMEOUT_MS / 1000 * 2
+            while time.monotonic() < deadline and box.is_visible():
+                try:
+                    for row in rows.all():
+                        if matches(row):
+                            row.click(timeout=ATTEMPT_TIMEOUT_MS)
+                            self.page.mouse.move(*NEUTRAL_SPOT)
+                            return
+                except PlaywrightError:
+                    pass  # the list changed under us (still filling in, or closed): look again
+                time.sleep(0.1)
+        raise AssertionError(f"nothing to choose for {text!r}")
 
     def _palette(self, text: str) -> Locator:
-        self.page.keyboard.press("F1")
-        box = self.page.locator(".quick-input-widget input")
-        box.wait_for(timeout=UI_TIMEOUT_MS)
-        box.fill(f">{text}")
+        self._quick_input("F1", f">{text}")
         return self.page.locator(".quick-input-list .monaco-list-row")
 
     def command(self, title: str) -> None:
         """Run a command from the palette by its full title (``dw-lsp: Run Workflow``)."""
-        rows = self._palette(title)
-        deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
-        while True:
+
+        def exact(row: Locator) -> bool:
             # The exact title: a longer one ("... with Arguments...") also matches the text,
             # and a recently used command is listed first.
-            for row in rows.all():
-                label = row.locator(".label-name")
-                if label.count() and label.first.inner_text().strip() == title:
-                    row.click()
-                    self.page.mouse.move(*NEUTRAL_SPOT)
-                    return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the command palette has no {title!r}")
-            time.sleep(0.1)
+            label = row.locator(".label-name")
+            return bool(label.count()) and label.first.inner_text().strip() == title
+
+        self._choose("F1", f">{title}", exact)
 
     def palette_titles(self, text: str) -> list[str]:
         """The titles the palette lists for ``text`` (then closes it)."""
@@ -139,10 +162,7 @@ class Workbench:
     def go_to(self, line: int, column: int) -> None:
         """Move the cursor (Go to Line/Column)."""
         self.focus_editor()
-        self.page.keyboard.press("Control+G")
-        box = self.page.locator(".quick-input-widget input")
-        box.wait_for(timeout=UI_TIMEOUT_MS)
-        box.fill(f":{line}:{column}")
+        self._quick_input("Control+G", f":{line}:{column}")
         self.page.keyboard.press("Enter")
         self.page.locator(".quick-input-widget").wait_for(state="hidden", timeout=UI_TIMEOUT_MS)
 
