@@ -56,7 +56,7 @@ from pygls.protocol.language_server import lsp_method
 
 from dw_lsp.server import names
 from dw_lsp.server.clientcaps import ClientFeatures
-from dw_lsp.server.commands import register_commands
+from dw_lsp.server.commands import not_for_client, register_commands
 from dw_lsp.server.configuration import combine
 from dw_lsp.server.diagnostics import Diagnostics
 from dw_lsp.server.documents import DocumentStore, OpenDocument
@@ -377,6 +377,9 @@ def serve(args: argparse.Namespace) -> int:
     # pygls logs every message it sends at INFO; keep that for DEBUG sessions only.
     logging.getLogger("pygls").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
     if not getattr(args, "tcp", False):
+        # The stdio client shows stderr too: what it got as window/logMessage is not repeated.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(not_for_client)
         return serve_stdio(create_server())
     endpoint = tcp_endpoint(args.host, getattr(args, "token", None), os.environ)
     if isinstance(endpoint, str):

@@ -59,6 +59,17 @@ UNTRUSTED_MESSAGE = (
     "(diagnostics and editing still work). Trust the workspace to run workflows."
 )
 
+#: Marks a log record the client also got as ``window/logMessage`` (see :func:`not_for_client`).
+SENT_TO_CLIENT = "dw_lsp_sent_to_client"
+
+
+def not_for_client(record: logging.LogRecord) -> bool:
+    """A logging filter that drops the records the client already got as
+    ``window/logMessage``. Over stdio the client shows the server's stderr too (VS Code
+    tags every stderr line ``[error]``), so writing them there as well doubled each line."""
+    return not getattr(record, SENT_TO_CLIENT, False)
+
+
 _MESSAGE_TYPES = {
     logging.DEBUG: types.MessageType.Log,
     logging.INFO: types.MessageType.Info,
@@ -156,10 +167,12 @@ class RunCommands:
         return [Path(p) for p in paths if p]
 
     def _log(self, level: int, message: str) -> None:
-        """To the server's log, and to the client (window/logMessage) from ``logLevel`` up."""
-        logger.log(level, message)
+        """To the client (window/logMessage) from ``logLevel`` up, and to the server's log,
+        marked as sent (:data:`SENT_TO_CLIENT`) when the client got it."""
         threshold = self.session.settings.log_level if hasattr(self, "session") else "INFO"
-        if level < logging.getLevelNamesMapping().get(threshold, logging.INFO):
+        sent = level >= logging.getLevelNamesMapping().get(threshold, logging.INFO)
+        logger.log(level, message, extra={SENT_TO_CLIENT: sent})
+        if not sent:
             return
         kind = _MESSAGE_TYPES.get(min(level, logging.ERROR) // 10 * 10, types.MessageType.Info)
         self._ls.window_log_message(types.LogMessageParams(type=kind, message=message))
