@@ -49,7 +49,7 @@ test('extension-only settings are removed from what the server is sent', () => {
 });
 
 test('the execution settings are the machine-scoped server settings', () => {
-  assert.deepEqual(executionSettingKeys(manifest).sort(), ['worker.allowedModules', 'worker.command']);
+  assert.deepEqual(executionSettingKeys(manifest).sort(), ['worker.allowRemoteCode', 'worker.allowedModules', 'worker.command']);
   assert.deepEqual(executionSettingKeys({}), []);
 });
 
