@@ -64,7 +64,7 @@ def default_client_factory(settings: Settings, log: LogSink) -> WorkerClient:
         settings.worker_command,
         log=log,
         initialize_params={"logLevel": settings.log_level},
-        start_timeout=settings.run_timeout,
+        start_timeout=settings.worker_start_timeout,
     )
 
 
@@ -356,6 +356,7 @@ class Session:
         old, self.settings = self.settings, settings
         if any(getattr(old, k) != getattr(settings, k) for k in _WORKER_SETTINGS):
             self._client_stale = True
+        self.client.start_timeout = settings.worker_start_timeout
 
     def prewarm(self) -> None:
         """Start the worker in the background (``worker.prewarm``), if it is not running."""

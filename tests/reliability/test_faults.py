@@ -438,8 +438,10 @@ async def test_sigkilled_server_takes_its_worker_down(place: Place, tally: Any) 
 # -- the fake worker: what the channel must survive ---------------------------------------
 
 
-def _fake_session(place: Place, mode: str, once: Path) -> Session:
-    command = [sys.executable, str(FAKE_WORKER), "--mode", mode, "--once", str(once)]
+def _fake_session(place: Place, mode: str, folder: Path) -> Session:
+    """A session on the fake worker, misbehaving once; its pid lands in ``folder/pid``."""
+    command = [sys.executable, str(FAKE_WORKER), "--mode", mode]
+    command += ["--once", str(folder / "misbehaved"), "--pidfile", str(folder / "pid")]
     return place.session(worker_command=command, run_timeout=30.0)
 
 
@@ -462,7 +464,7 @@ MALFORMED = [
 async def test_a_malformed_message_fails_the_run_and_restarts_the_worker(
     place: Place, tally: Any, mode: str, tmp_path: Path
 ) -> None:
-    session = _fake_session(place, mode, tmp_path / "misbehaved")
+    session = _fake_session(place, mode, tmp_path)
     before = snapshot(place.root)
     problems: list[str] = []
     percentages: list[int] = []
@@ -476,8 +478,8 @@ async def test_a_malformed_message_fails_the_run_and_restarts_the_worker(
         took = time.monotonic() - started
         if took > 10.0:
             problems.append(f"the malformed message took {took:.1f} s to settle the run")
-        first_pid = session.status().worker_pid
-        if first_pid is not None and _alive(first_pid):
+        first_pid = int((tmp_path / "pid").read_text())
+        if _alive(first_pid):
             problems.append(f"the worker {first_pid} that sent it was left running")
         if await session.cancel():
             problems.append("dw.cancel still found a run in progress")
@@ -491,7 +493,7 @@ async def test_a_malformed_message_fails_the_run_and_restarts_the_worker(
 async def test_noise_on_the_worker_stdout_loses_no_message(
     place: Place, tally: Any, mode: str, tmp_path: Path
 ) -> None:
-    session = _fake_session(place, mode, tmp_path / "misbehaved")
+    session = _fake_session(place, mode, tmp_path)
     before = snapshot(place.root)
     problems: list[str] = []
     percentages: list[int] = []
@@ -517,7 +519,7 @@ async def test_noise_on_the_worker_stdout_loses_no_message(
 async def test_a_malformed_handshake_is_a_clear_error(
     place: Place, tally: Any, tmp_path: Path
 ) -> None:
-    session = _fake_session(place, "bad-init", tmp_path / "misbehaved")
+    session = _fake_session(place, "bad-init", tmp_path)
     before = snapshot(place.root)
     try:
         report = await _run(session, place)
