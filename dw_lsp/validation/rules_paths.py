@@ -1,16 +1,19 @@
 """Path rules shared by media locations and sub-workflow paths (FORMAT.md 4.8, 1.9.7).
 
-:func:`path_violation` applies dw's static path check (no NUL, no ``..`` anywhere, no
-``~/``, not under ``/dev``, ``/proc`` or ``/sys``, length limits); :func:`resolve` finds a
-relative path against the referencing workflow's folder. Neither touches the disk except
-``resolve`` when asked whether the file exists. Pure: imports no pygls, lsprotocol, torch
-or diffusers.
+:func:`path_violation` applies dw's static path check (no character that
+:func:`~dw_lsp.workflow.refs.unsafe_character` refuses: NUL, other controls, bidi controls;
+no ``..`` anywhere, no ``~/``, not under ``/dev``, ``/proc`` or ``/sys``, length limits);
+:func:`resolve` finds a relative path against the referencing workflow's folder. Neither
+touches the disk except ``resolve`` when asked whether the file exists. Pure: imports no
+pygls, lsprotocol, torch or diffusers.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from dw_lsp.workflow.refs import unsafe_character
 
 PATH_MAX = 4096
 NAME_MAX = 255
@@ -21,8 +24,9 @@ def path_violation(value: str) -> str | None:
     """Why dw's path check rejects ``value`` (a phrase), or None when it passes."""
     if not value:
         return "is empty"
-    if "\x00" in value:
-        return "contains a NUL character"
+    why = unsafe_character(value)
+    if why is not None:
+        return f"contains {why}"
     if len(value) > PATH_MAX:
         return f"is longer than {PATH_MAX} characters"
     normal = value.replace("\\", "/")
