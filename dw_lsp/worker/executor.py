@@ -7,8 +7,9 @@ For each file (the top level, then each sub-workflow when its step is reached):
    (a failed conversion is an error), realized, and every ``variable:`` substituted;
 3. preflight, before anything loads: unsupported keys, unsafe output names, unwritable
    content types, unknown task commands, for this file and its statically known
-   sub-workflows; then every pipeline step's load-time types are resolved (the import
-   allowlist refuses ``os.system`` here) and checked (modular classes, LoRAs without peft);
+   sub-workflows (none of which may lie in the output directory); then every pipeline
+   step's load-time types are resolved (the import allowlist refuses ``os.system`` here)
+   and checked (modular classes, LoRAs without peft);
 4. the seed: the file's ``seed``, else the one the calling step passes down, else random;
 5. steps in order, each its own share of the progress; results saved with dw's naming;
    results no later step mentions are dropped; ``release_pipeline`` releases; a
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import dw_lsp
-from dw_lsp.worker import loading, memory, outputs, steps, support, tasks, values
+from dw_lsp.worker import loading, memory, output_files, outputs, steps, support, tasks, values
 from dw_lsp.worker.progress import Position, RunCancelled
 from dw_lsp.worker.run_state import (
     LoadedStep,
@@ -105,6 +106,9 @@ class Executor:
     # -- run start ------------------------------------------------------------------------
 
     def read(self, path: Path) -> dict[str, Any]:
+        apart = output_files.apart_problem(self.state.out_dir, path)
+        if apart is not None:  # a sub-workflow named by a variable, found only now
+            raise output_files.OutputError(apart)
         data, document = read_document(path)
         self.state.files[path] = hashlib.sha256(data).hexdigest()
         return document
@@ -171,6 +175,9 @@ class Executor:
             except (OSError, ValueError) as exc:
                 problems.append(f"step {step.get('name')!r}: workflow.path {target!r}: {exc}")
                 continue
+            apart = output_files.apart_problem(self.state.out_dir, child)
+            if apart is not None:
+                problems.append(f"step {step.get('name')!r}: {apart}")
             if child in seen or len(seen) > MAX_DEPTH:
                 continue
             found = support.preflight(raw, tasks.TASK_COMMANDS)

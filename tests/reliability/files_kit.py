@@ -73,7 +73,8 @@ def damage(before: Snapshot, after: Snapshot, out_dir: Path | None) -> Damage:
         if path not in after:
             found.problems.append(f"{path} was removed")
         elif after[path] != print_:
-            found.problems.append(f"{path} was overwritten")
+            why = None if path.is_symlink() else complete(path)
+            found.problems.append(f"{path} was overwritten" + (f" and {why}" if why else ""))
     out = out_dir.resolve() if out_dir is not None else None
     for path in sorted(set(after) - set(before)):
         if out is None or path.parent.resolve() != out:
