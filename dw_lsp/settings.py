@@ -37,6 +37,7 @@ class Settings:
     worker_prewarm: bool = True
     worker_allowed_modules: list[str] = field(default_factory=list)
     worker_allow_remote_code: bool = False
+    worker_start_timeout: float = 120.0
     run_timeout: float = 300.0
     memory_growth_warning_mb: float = 500.0
     cache_headroom_mb: float = 1024.0
@@ -53,6 +54,7 @@ KEYS: dict[str, str] = {
     "worker.prewarm": "worker_prewarm",
     "worker.allowedModules": "worker_allowed_modules",
     "worker.allowRemoteCode": "worker_allow_remote_code",
+    "worker.startTimeout": "worker_start_timeout",
     "run.timeout": "run_timeout",
     "memory.growthWarningMb": "memory_growth_warning_mb",
     "cache.headroomMb": "cache_headroom_mb",
@@ -107,7 +109,12 @@ def _check(attr: str, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
             return list(value), None
         return None, "expected a list of strings"
-    if attr in ("run_timeout", "memory_growth_warning_mb", "cache_headroom_mb"):
+    if attr in (
+        "run_timeout",
+        "worker_start_timeout",
+        "memory_growth_warning_mb",
+        "cache_headroom_mb",
+    ):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             return float(value), None
         return None, "expected a positive number"

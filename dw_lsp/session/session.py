@@ -47,6 +47,7 @@ from dw_lsp.session.inputs import (
 from dw_lsp.session.report import RunReport, SessionStatus
 from dw_lsp.session.rpc import WorkerError, WorkerRequestError
 from dw_lsp.settings import Settings, parse_settings
+from dw_lsp.validation.rules_paths import holds_workflow, output_dir_violation
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def default_client_factory(settings: Settings, log: LogSink) -> WorkerClient:
         settings.worker_command,
         log=log,
         initialize_params={"logLevel": settings.log_level},
-        start_timeout=settings.run_timeout,
+        start_timeout=settings.worker_start_timeout,
     )
 
 
@@ -260,6 +261,9 @@ class Session:
             return RunReport(
                 status=protocol.ERROR, error=str(exc), problems=exc.problems, refused=True
             )
+        refusal = self._output_dir_refusal(workflow.path)
+        if refusal is not None:
+            return RunReport(status=protocol.ERROR, error=refusal, refused=True)
         report = RunReport(
             status=protocol.ERROR, workflow=str(workflow.path), name=workflow.name, run_id=run_id
         )
@@ -321,6 +325,15 @@ class Session:
             self._runs[workflow.path] = result.runs
         return report
 
+    def _output_dir_refusal(self, workflow: Path) -> str | None:
+        """Why results of ``workflow`` may not go to the output directory: the setting is
+        not a folder path, or the folder holds the workflow (the worker also checks its
+        sub-workflows before anything loads)."""
+        why = output_dir_violation(self.settings.output_dir)
+        if why is not None:
+            return f"The output directory {self.settings.output_dir!r} {why} (setting outputDir)."
+        return holds_workflow(self.output_dir, workflow)
+
     async def cancel(self) -> bool:
         """Cancel the run in progress; returns whether there was one."""
         if self._running is None:
@@ -362,6 +375,7 @@ class Session:
         old, self.settings = self.settings, settings
         if any(getattr(old, k) != getattr(settings, k) for k in _WORKER_SETTINGS):
             self._client_stale = True
+        self.client.start_timeout = settings.worker_start_timeout
 
     def prewarm(self) -> None:
         """Start the worker in the background (``worker.prewarm``), if it is not running."""

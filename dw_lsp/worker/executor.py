@@ -8,8 +8,9 @@ For each file (the top level, then each sub-workflow when its step is reached):
 3. preflight, before anything loads: unsupported keys, unsafe output names, unwritable
    content types, unknown task commands, loading arguments that would run code and names a
    workflow may not use (:mod:`guard`: ``trust_remote_code``, ``numpy.memmap``, functions,
-   modules), for this file and its statically known sub-workflows; then every pipeline
-   step's load-time types are resolved and checked (modular classes, LoRAs without peft);
+   modules), for this file and its statically known sub-workflows (none of which may lie in
+   the output directory); then every pipeline step's load-time types are resolved and
+   checked (modular classes, LoRAs without peft);
 4. the seed: the file's ``seed``, else the one the calling step passes down, else random;
 5. steps in order, each its own share of the progress; results saved with dw's naming;
    results no later step mentions are dropped; ``release_pipeline`` releases; a
@@ -32,7 +33,17 @@ from pathlib import Path
 from typing import Any
 
 import dw_lsp
-from dw_lsp.worker import guard, loading, memory, outputs, steps, support, tasks, values
+from dw_lsp.worker import (
+    guard,
+    loading,
+    memory,
+    output_files,
+    outputs,
+    steps,
+    support,
+    tasks,
+    values,
+)
 from dw_lsp.worker.progress import Position, RunCancelled
 from dw_lsp.worker.run_state import (
     LoadedStep,
@@ -106,6 +117,9 @@ class Executor:
     # -- run start ------------------------------------------------------------------------
 
     def read(self, path: Path) -> dict[str, Any]:
+        apart = output_files.apart_problem(self.state.out_dir, path)
+        if apart is not None:  # a sub-workflow named by a variable, found only now
+            raise output_files.OutputError(apart)
         data, document = read_document(path)
         self.state.files[path] = hashlib.sha256(data).hexdigest()
         return document
@@ -174,6 +188,9 @@ class Executor:
             except (OSError, ValueError) as exc:
                 problems.append(f"step {step.get('name')!r}: workflow.path {target!r}: {exc}")
                 continue
+            apart = output_files.apart_problem(self.state.out_dir, child)
+            if apart is not None:
+                problems.append(f"step {step.get('name')!r}: {apart}")
             if child in seen or len(seen) > MAX_DEPTH:
                 continue
             found = support.preflight(raw, tasks.TASK_COMMANDS)

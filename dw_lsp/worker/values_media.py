@@ -57,8 +57,9 @@ def check_path(
     """
     if not isinstance(path, str) or not path:
         raise ValueError("path is empty")
-    if "\0" in path:
-        raise ValueError(f"path {path!r} contains a NUL byte")
+    why = refs.unsafe_character(path)
+    if why is not None:
+        raise ValueError(f"path {path!r} contains {why}")
     if len(path) > PATH_MAX:
         raise ValueError(f"path is longer than {PATH_MAX} characters")
     text = path.replace("\\", "/")

@@ -291,3 +291,36 @@ async def test_remote_code_needs_the_user_setting(
         assert [getattr(p, "allowRemoteCode", None) for p in sent] == [True]
     finally:
         await session.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("output_dir", "complaint"),
+    [
+        (".", "contains the workflow"),
+        ("..", "contains the workflow"),
+        ("file:///tmp/out", "is a URL"),
+        ("out\x9b", "U+009B"),
+    ],
+)
+async def test_an_output_dir_holding_the_workflow_or_unfit_is_refused_before_the_worker(
+    workspace: Path, fake_command: Callable[..., list[str]], output_dir: str, complaint: str
+) -> None:
+    session, _said = _session(workspace, fake_command())
+    session.configure("outputDir", output_dir)
+    try:
+        report = await session.run(None, workspace / "draw.json")
+        assert report.refused and complaint in (report.error or ""), report.error
+        assert session.client.state is WorkerState.STOPPED
+    finally:
+        await session.shutdown()
+
+
+async def test_a_lone_surrogate_argument_is_a_clear_refusal(
+    workspace: Path, fake_command: Callable[..., list[str]]
+) -> None:
+    session, _said = _session(workspace, fake_command())
+    try:
+        report = await session.run({"prompt": "a \ud800 cat"}, workspace / "draw.json")
+        assert report.refused and "lone surrogate U+D800" in (report.error or "")
+    finally:
+        await session.shutdown()

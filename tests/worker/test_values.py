@@ -119,6 +119,11 @@ def test_media_and_type_variables_keep_their_value(name: str, default: Any, give
         ({"a": "y" * 10_001}, "at most 10000"),
         ({"a": "bell\x07"}, "control character"),
         ({"a": "nul\x00"}, "control character"),
+        ({"a": "del\x7f"}, "control character U+007F"),
+        ({"a": "csi\x9b"}, "control character U+009B"),
+        ({"a": "rlo\u202e"}, "bidirectional control U+202E"),
+        ({"a": "half\ud800"}, "lone surrogate U+D800"),
+        ({"a\n": "x"}, "not allowed"),
     ],
 )
 def test_coerce_refuses_bad_names_and_values(given: dict[str, Any], fragment: str) -> None:
