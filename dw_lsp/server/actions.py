@@ -26,10 +26,10 @@ from lsprotocol import types
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.convert import SOURCE, to_offset, to_range
 from dw_lsp.server.knowledge import Knowledge
-from dw_lsp.server.outline import build_outline
 from dw_lsp.server.schema_nav import value_snippet
 from dw_lsp.workflow.document import Document, Path
 from dw_lsp.workflow.positions import Encoding
+from dw_lsp.workflow.symbols import build_outline
 from dw_lsp.workflow.tolerant import Node
 
 

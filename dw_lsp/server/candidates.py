@@ -23,7 +23,6 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from dw_lsp.server.knowledge import CONTENT_TYPES, TORCH_DTYPES, Knowledge
-from dw_lsp.server.outline import Outline, Step
 from dw_lsp.server.schema_nav import Schema, describe_schemas, enum_of, types_of
 from dw_lsp.workflow.document import Path
 from dw_lsp.workflow.refs import (
@@ -37,6 +36,7 @@ from dw_lsp.workflow.refs import (
     is_type_key,
     media_kind_of_key,
 )
+from dw_lsp.workflow.symbols import Outline, Step
 
 #: Candidate kinds; completion maps them to CompletionItemKind.
 VARIABLE_KIND, STEP_KIND, CLASS_KIND, CONSTANT_KIND = "variable", "step", "class", "constant"

@@ -38,7 +38,6 @@ from dw_lsp.server.candidates import (
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.convert import to_range
 from dw_lsp.server.knowledge import Knowledge
-from dw_lsp.server.outline import Outline, build_outline, content_span
 from dw_lsp.server.schema_nav import (
     Schema,
     describe_schemas,
@@ -50,6 +49,7 @@ from dw_lsp.server.schema_nav import (
 from dw_lsp.workflow.document import Document, Path
 from dw_lsp.workflow.positions import Encoding
 from dw_lsp.workflow.refs import is_escaped, is_type_key
+from dw_lsp.workflow.symbols import Outline, build_outline, content_span
 from dw_lsp.workflow.tolerant import Node
 
 _KINDS = {

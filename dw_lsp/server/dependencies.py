@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.validation.rules_paths import resolve
-from dw_lsp.validation.rules_subworkflow import BUILTINS_DIR
+from dw_lsp.validation.rules.subworkflow import BUILTINS_DIR
 from dw_lsp.workflow.document import Document, parse
+from dw_lsp.workflow.paths import resolve
 from dw_lsp.workflow.refs import BUILTIN, BUILTIN_NAME_RE, VARIABLE
 
 

@@ -4,7 +4,7 @@
 :class:`CheckContext` built from the settings and the open buffers (sub-workflows are read
 from an open editor buffer before the disk). If a rule crashes, the syntax problems the
 parser found are still reported and the error goes to the log: one broken rule must not
-hide every diagnostic. At most :data:`~dw_lsp.validation.problem.MAX_PROBLEMS` problems per
+hide every diagnostic. At most :data:`~dw_lsp.workflow.problem.MAX_PROBLEMS` problems per
 document become diagnostics (then one "N more" diagnostic), so converting them to positions
 stays cheap whatever the text.
 
@@ -35,10 +35,10 @@ from dw_lsp.server.dependencies import DependencyIndex, dependencies_of, normali
 from dw_lsp.server.documents import DocumentStore, OpenDocument
 from dw_lsp.settings import Settings
 from dw_lsp.validation.check import CheckContext, check_document
-from dw_lsp.validation.problem import Problem, capped
 from dw_lsp.workflow.document import Document
 from dw_lsp.workflow.files import uri_to_path
 from dw_lsp.workflow.positions import Encoding
+from dw_lsp.workflow.problem import Problem, capped
 
 logger = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from dw_lsp.server.candidates import argument_candidates
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.convert import to_range
 from dw_lsp.server.knowledge import Knowledge
-from dw_lsp.server.outline import Outline, Step, build_outline
 from dw_lsp.server.schema_nav import describe_schemas, enum_of, types_of
 from dw_lsp.workflow.document import Document, Path, Span
 from dw_lsp.workflow.positions import Encoding
+from dw_lsp.workflow.symbols import Outline, Step, build_outline
 
 _CODE_LIMIT = 400
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from dw_lsp.server.outline import Outline, SymbolKind, build_outline
 from dw_lsp.workflow.document import Document, Span
 from dw_lsp.workflow.refs import VARIABLE_NAME_MAX, VARIABLE_NAME_RE, unsafe_output_name
+from dw_lsp.workflow.symbols import Outline, SymbolKind, build_outline
 
 
 class RenameError(ValueError):

@@ -15,9 +15,9 @@ import json
 from lsprotocol import types
 
 from dw_lsp.server.convert import to_range
-from dw_lsp.server.outline import Step, build_outline, content_span
 from dw_lsp.workflow.document import Document, Span
 from dw_lsp.workflow.positions import Encoding
+from dw_lsp.workflow.symbols import Step, build_outline, content_span
 from dw_lsp.workflow.tolerant import Node
 
 _STEP_SYMBOL = {

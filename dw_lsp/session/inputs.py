@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from dw_lsp.validation.check import CheckContext, check_document
-from dw_lsp.validation.problem import Problem, Severity
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.problem import Problem, Severity
 from dw_lsp.workflow.refs import (
     VALUE_CONTROLS,
     VARIABLE_NAME_MAX,

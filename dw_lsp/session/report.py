@@ -11,7 +11,7 @@ from typing import Any
 
 from dw_lsp import protocol
 from dw_lsp.protocol import CacheReport, MemoryStatus, Timings
-from dw_lsp.validation.problem import Problem
+from dw_lsp.workflow.problem import Problem
 
 
 @dataclass

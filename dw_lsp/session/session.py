@@ -47,7 +47,7 @@ from dw_lsp.session.inputs import (
 from dw_lsp.session.report import RunReport, SessionStatus
 from dw_lsp.session.rpc import WorkerError, WorkerRequestError
 from dw_lsp.settings import Settings, parse_settings
-from dw_lsp.validation.rules_paths import holds_workflow, output_dir_violation
+from dw_lsp.workflow.paths import holds_workflow, output_dir_violation
 
 logger = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from typing import Any
 
 from dw_lsp.settings import Settings
 from dw_lsp.validation.check import CheckContext, check_document
-from dw_lsp.validation.problem import Problem, Severity
 from dw_lsp.workflow.document import Document, parse
 from dw_lsp.workflow.files import has_steps, is_workflow
+from dw_lsp.workflow.problem import Problem, Severity
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,11 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from dw_lsp import console, protocol
+from dw_lsp import protocol
 from dw_lsp.session import InputError, Session, WorkerError
 from dw_lsp.session.inputs import find_workflow, parse_assignment
 from dw_lsp.settings import Settings, parse_settings
+from dw_lsp.terminal import console
 
 PROMPT = "dw> "
 HISTORY_FILE = Path("~/.dw_lsp_history").expanduser()

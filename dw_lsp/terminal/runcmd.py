@@ -20,10 +20,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dw_lsp import console, protocol
+from dw_lsp import protocol
 from dw_lsp.session import InputError, Session
 from dw_lsp.session.inputs import parse_assignment
 from dw_lsp.settings import parse_settings
+from dw_lsp.terminal import console
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 

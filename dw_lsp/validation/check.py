@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dw_lsp.validation.problem import Problem, Severity
 from dw_lsp.workflow.document import Document, parse
+from dw_lsp.workflow.problem import Problem, Severity
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,9 @@ def check_text(text: str, ctx: CheckContext | None = None) -> tuple[Document, li
 
 
 def _rule_sets() -> list[Callable[[Document, CheckContext], list[Problem]]]:
-    from dw_lsp.validation.catalog_rules import check_catalog
-    from dw_lsp.validation.rules_code import check_code_arguments
-    from dw_lsp.validation.semantic import check_semantics
+    from dw_lsp.validation.rules.catalog import check_catalog
+    from dw_lsp.validation.rules.code import check_code_arguments
+    from dw_lsp.validation.rules.semantic import check_semantics
 
     return [check_semantics, check_catalog, check_code_arguments]
 

@@ -23,8 +23,8 @@ from typing import Any
 from jsonschema_rs import ValidationError, ValidationErrorKind
 
 from dw_lsp.validation.codes import severity_of
-from dw_lsp.validation.problem import Problem
 from dw_lsp.workflow.document import Document, Path
+from dw_lsp.workflow.problem import Problem
 
 Span = tuple[int, int]
 

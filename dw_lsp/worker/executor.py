@@ -33,17 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import dw_lsp
-from dw_lsp.worker import (
-    guard,
-    loading,
-    memory,
-    output_files,
-    outputs,
-    steps,
-    support,
-    tasks,
-    values,
-)
+from dw_lsp.worker import guard, memory, steps, support, tasks, values
+from dw_lsp.worker.loading import loader as loading
+from dw_lsp.worker.outputs import files as output_files
+from dw_lsp.worker.outputs import save as outputs
 from dw_lsp.worker.progress import Position, RunCancelled
 from dw_lsp.worker.run_state import (
     LoadedStep,

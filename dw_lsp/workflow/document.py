@@ -21,8 +21,8 @@ from functools import cached_property
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, Literal
 
-from dw_lsp.validation.problem import MAX_PROBLEMS, TOO_MANY, Problem, Severity, too_many
 from dw_lsp.workflow.positions import LineIndex
+from dw_lsp.workflow.problem import MAX_PROBLEMS, TOO_MANY, Problem, Severity, too_many
 from dw_lsp.workflow.tolerant import (
     LONE_SURROGATE,
     MAX_DEPTH,

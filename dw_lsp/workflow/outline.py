@@ -18,9 +18,9 @@ from functools import cached_property
 from typing import Any
 
 from dw_lsp.validation.codes import severity_of
-from dw_lsp.validation.problem import Problem
 from dw_lsp.validation.suggest import close_matches
 from dw_lsp.workflow.document import Document, Path, Span
+from dw_lsp.workflow.problem import Problem
 from dw_lsp.workflow.refs import CONSTANT, PREVIOUS_RESULT, VARIABLE, is_type_key
 from dw_lsp.workflow.tolerant import MAX_DEPTH
 

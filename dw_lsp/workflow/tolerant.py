@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from dw_lsp.validation.problem import MAX_PROBLEMS, Problem, Severity, too_many
 from dw_lsp.workflow.positions import LineIndex
+from dw_lsp.workflow.problem import MAX_PROBLEMS, Problem, Severity, too_many
 
 #: Deeper nesting than this is reported (DW009) and skipped.
 MAX_DEPTH = 200

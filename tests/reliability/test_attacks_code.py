@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from dw_lsp.checkcmd import check_file
-from dw_lsp.validation.problem import Severity
+from dw_lsp.terminal.checkcmd import check_file
+from dw_lsp.workflow.problem import Severity
 
 pytestmark = pytest.mark.slow
 

@@ -42,8 +42,8 @@ from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 from dw_lsp.validation.check import CheckContext, check_document
-from dw_lsp.validation.problem import Problem, capped
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.problem import Problem, capped
 
 SUITE = "lsp: edit fuzz"
 SEED = 162028

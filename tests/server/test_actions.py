@@ -10,8 +10,8 @@ from server_samples import knowledge
 from dw_lsp.server.actions import code_actions, fixes_for
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.convert import SOURCE, to_diagnostic
-from dw_lsp.validation.problem import Problem, Severity
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.problem import Problem, Severity
 
 KNOW = knowledge()
 CLIENT = ClientFeatures(code_action_literals=True, document_changes=True)

@@ -23,7 +23,7 @@ from dw_lsp.server.dependencies import (
 from dw_lsp.server.diagnostics import check_context, problems_of
 from dw_lsp.server.documents import OpenDocument
 from dw_lsp.settings import Settings
-from dw_lsp.validation.rules_subworkflow import BUILTINS_DIR
+from dw_lsp.validation.rules.subworkflow import BUILTINS_DIR
 from dw_lsp.workflow.document import parse
 
 

@@ -13,9 +13,9 @@ from dw_lsp.server.completion import complete
 from dw_lsp.server.hover import hover
 from dw_lsp.server.links import document_links
 from dw_lsp.server.navigation import definition, references
-from dw_lsp.server.outline import build_outline
 from dw_lsp.server.symbols import document_symbols, folding_ranges, selection_ranges
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.symbols import build_outline
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "dw-examples"
 FILES = sorted(CORPUS.rglob("*.json")) if CORPUS.is_dir() else []

@@ -17,8 +17,8 @@ from dw_lsp.server.navigation import (
     references,
     rename,
 )
-from dw_lsp.server.outline import build_outline
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.symbols import build_outline
 
 DOC = parse(SAMPLE)
 KNOW = knowledge()

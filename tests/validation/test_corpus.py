@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from dw_lsp.checkcmd import FileResult, check_file
-from dw_lsp.validation.problem import Severity
+from dw_lsp.terminal.checkcmd import FileResult, check_file
+from dw_lsp.workflow.problem import Severity
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus" / "dw-examples"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dw_lsp.validation.check import CheckContext, check_text
-from dw_lsp.validation.problem import Severity
+from dw_lsp.workflow.problem import Severity
 
 
 def workflow(loading: dict[str, Any], variables: dict[str, Any] | None = None, **more: Any) -> str:

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dw_lsp.validation.codes import CODES
-from dw_lsp.validation.problem import Problem
 from dw_lsp.validation.schema import SchemaChecker, check_schema, load_schema
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.problem import Problem
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus" / "dw-examples"

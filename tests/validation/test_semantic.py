@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dw_lsp.validation.check import CheckContext
-from dw_lsp.validation.problem import Problem
-from dw_lsp.validation.semantic import check_semantics
+from dw_lsp.validation.rules.semantic import check_semantics
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.problem import Problem
 
 
 def pipe(name: str, args: str = '"prompt": "p"', conf: str = "", extra: str = "") -> str:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from dw_lsp.validation.problem import MAX_PROBLEMS
 from dw_lsp.workflow.document import MAX_BYTES, parse
+from dw_lsp.workflow.problem import MAX_PROBLEMS
 from dw_lsp.workflow.tolerant import MAX_DEPTH
 
 SAMPLE = """{

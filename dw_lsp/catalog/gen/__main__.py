@@ -1,6 +1,6 @@
 """Generates the pipeline catalog (:mod:`dw_lsp.catalog`) from the installed diffusers.
 
-``python -m dw_lsp.worker.catalog_gen [--check] [--output DIR]`` writes two JSON files:
+``python -m dw_lsp.catalog.gen [--check] [--output DIR]`` writes two JSON files:
 
 * ``diffusers.json`` (:mod:`.catalog_classes`): every public name of the ``diffusers`` top
   level, with its kind, module, docstring summary and, for classes, the parameters a
@@ -24,15 +24,15 @@ import sys
 import time
 from pathlib import Path
 
-from dw_lsp.worker.catalog_classes import build_classes
-from dw_lsp.worker.catalog_format import CLASSES_FILE, MODULES_FILE, dumps, stale
-from dw_lsp.worker.catalog_source import build_modules
+from dw_lsp.catalog.gen.classes import build_classes
+from dw_lsp.catalog.gen.layout import CLASSES_FILE, MODULES_FILE, dumps, stale
+from dw_lsp.catalog.gen.modules import build_modules
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "catalog"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dw_lsp.worker.catalog_gen")
+    parser = argparse.ArgumentParser(prog="python -m dw_lsp.catalog.gen")
     parser.add_argument("--check", action="store_true", help="exit 1 when the files are stale")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="output folder")
     args = parser.parse_args(argv)
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stale catalog: {problem}", file=sys.stderr)
         if problems:
             print(
-                "Regenerate it with: python -m dw_lsp.worker.catalog_gen (and commit the files)",
+                "Regenerate it with: python -m dw_lsp.catalog.gen (and commit the files)",
                 file=sys.stderr,
             )
             return 1

@@ -20,8 +20,8 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from dw_lsp.worker.catalog_format import FORMAT, GENERATOR, Json
-from dw_lsp.worker.catalog_text import (
+from dw_lsp.catalog.gen.layout import FORMAT, GENERATOR, Json
+from dw_lsp.catalog.gen.text import (
     DOC_LIMIT,
     clip,
     format_annotation,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = 1
-GENERATOR = "dw_lsp.worker.catalog_gen"
+GENERATOR = "dw_lsp.catalog.gen"
 CLASSES_FILE = "diffusers.json"
 MODULES_FILE = "diffusers_modules.json"
 

@@ -13,7 +13,7 @@ import ast
 import re
 from pathlib import Path
 
-from dw_lsp.worker.catalog_format import FORMAT, GENERATOR, Json
+from dw_lsp.catalog.gen.layout import FORMAT, GENERATOR, Json
 
 _COMPOUND = ("if ", "if(", "elif ", "else:", "try:", "except", "finally:")
 _STATEMENT_RE = re.compile(

@@ -4,7 +4,7 @@
   installed diffusers: a bare class-like name (``FluxPipelin``), or a dotted
   ``diffusers.…`` name whose module or attribute does not exist. Other bare words
   (``pil``, ``bfloat16``) are string categories: the unescaped-category rule (DW222 in
-  :mod:`dw_lsp.validation.rules_values`) reports them, so each value gets one problem.
+  :mod:`dw_lsp.validation.rules.values`) reports them, so each value gets one problem.
 * **DW302** (warning): a key of a pipeline step's ``arguments`` (or of a
   ``pipeline_reference`` to it) that the pipeline class's ``__call__`` does not take.
 * **DW303** (warning): a dotted name or a ``pre_load_modules`` entry outside the worker's
@@ -12,7 +12,7 @@
 * **DW304** (info): a ``dw.…`` name, which only diffusers-workflow itself can resolve.
 * **DW305** (error): a type name a workflow may not use at all - a function, a module,
   anything under ``utils``, a class of torch/PIL/numpy, a class the format does not need
-  (:mod:`dw_lsp.validation.name_rules`); the worker refuses it whatever the settings.
+  (:mod:`dw_lsp.validation.rules.names`); the worker refuses it whatever the settings.
 
 Warnings, not errors: the catalog is generated from one diffusers version and the user's
 may differ. Dotted names are reported once per distinct name (DW303: per module) per file,
@@ -30,8 +30,7 @@ from typing import Any
 from dw_lsp.catalog import MODEL, PIPELINE_KINDS, SCHEDULER, Catalog, PipelineInfo, load_catalog
 from dw_lsp.validation.check import CheckContext
 from dw_lsp.validation.codes import severity_of
-from dw_lsp.validation.name_rules import REFUSED_DIFFUSERS_CLASSES, name_refusal
-from dw_lsp.validation.problem import Problem
+from dw_lsp.validation.rules.names import REFUSED_DIFFUSERS_CLASSES, name_refusal
 from dw_lsp.validation.suggest import close_matches
 from dw_lsp.workflow.code_rules import (
     ALLOWED_MODULES_SETTING,
@@ -41,11 +40,12 @@ from dw_lsp.workflow.code_rules import (
     normalise_prefixes,
 )
 from dw_lsp.workflow.document import Document, Path, Span
+from dw_lsp.workflow.problem import Problem
 from dw_lsp.workflow.refs import CONSTANT_NAME_RE, is_escaped, is_type_key
 
 #: The worker resolves classes (each by its rule) under these module prefixes ...
 TRUSTED_MODULES = CLASS_LIBRARIES + QUANTIZATION_PACKAGES
-#: ... and dtypes and enum values under these (dw_lsp.worker.values_types).
+#: ... and dtypes and enum values under these (dw_lsp.worker.values.typenames).
 DATA_MODULES = DATA_LIBRARIES
 #: Names that only diffusers-workflow can resolve (``dw.community_pipelines.…``).
 DW_PACKAGE = "dw"

@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from dw_lsp.validation.check import CheckContext
-from dw_lsp.validation.problem import Problem
-from dw_lsp.validation.rules_base import Reporter
 from dw_lsp.workflow.code_rules import ALLOW_REMOTE_CODE_SETTING, code_arguments
 from dw_lsp.workflow.document import Document
+from dw_lsp.workflow.outline import Reporter
+from dw_lsp.workflow.problem import Problem
 
 CODE = "DW306"
 

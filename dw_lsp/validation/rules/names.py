@@ -1,7 +1,7 @@
 """DW305: a ``*_type`` value that names something a workflow may not name (DESIGN.md
 "Security"), decided from the name alone, without importing anything.
 
-The worker decides on the object (:mod:`dw_lsp.worker.nameable`); this module reports, as an
+The worker decides on the object (:mod:`dw_lsp.worker.values.nameable`); this module reports, as an
 error in the editor and in ``dw-lsp check``, what the name already shows:
 
 * anything under a ``utils`` package (``diffusers.utils.export_to_video``);

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dw_lsp.validation.rules_base import Facts, Region, Reporter, StepInfo
 from dw_lsp.workflow.document import Path
+from dw_lsp.workflow.outline import Facts, Region, Reporter, StepInfo
 from dw_lsp.workflow.refs import PREVIOUS_RESULT, VARIABLE, split_previous_result
 
 CARTESIAN_LIMIT = 10_000

@@ -32,15 +32,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dw_lsp.validation.problem import Problem
-from dw_lsp.validation.rules_base import Reporter, collect
-from dw_lsp.validation.rules_pipeline import check_pipelines
-from dw_lsp.validation.rules_steps import check_steps
-from dw_lsp.validation.rules_subworkflow import check_subworkflows
-from dw_lsp.validation.rules_tasks import check_tasks
-from dw_lsp.validation.rules_values import check_values
-from dw_lsp.validation.rules_variables import check_variables
+from dw_lsp.validation.rules.pipeline import check_pipelines
+from dw_lsp.validation.rules.steps import check_steps
+from dw_lsp.validation.rules.subworkflow import check_subworkflows
+from dw_lsp.validation.rules.tasks import check_tasks
+from dw_lsp.validation.rules.values import check_values
+from dw_lsp.validation.rules.variables import check_variables
 from dw_lsp.workflow.document import Document
+from dw_lsp.workflow.outline import Reporter, collect
+from dw_lsp.workflow.problem import Problem
 
 if TYPE_CHECKING:
     from dw_lsp.validation.check import CheckContext

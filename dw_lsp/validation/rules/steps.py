@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dw_lsp.validation.rules_base import (
+from dw_lsp.workflow.document import Path
+from dw_lsp.workflow.outline import (
     Facts,
     Region,
     Reporter,
@@ -19,7 +20,6 @@ from dw_lsp.validation.rules_base import (
     close_names,
     quoted,
 )
-from dw_lsp.workflow.document import Path
 from dw_lsp.workflow.refs import (
     PREVIOUS_RESULT,
     VARIABLE,

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dw_lsp
-from dw_lsp.validation.problem import Problem, Severity
-from dw_lsp.validation.rules_base import Facts, Reporter, StepInfo, close_names, quoted
-from dw_lsp.validation.rules_paths import path_violation, resolve
 from dw_lsp.workflow.document import Document, parse
+from dw_lsp.workflow.outline import Facts, Reporter, StepInfo, close_names, quoted
+from dw_lsp.workflow.paths import path_violation, resolve
+from dw_lsp.workflow.problem import Problem, Severity
 from dw_lsp.workflow.refs import BUILTIN, BUILTIN_NAME_RE, VARIABLE
 
 if TYPE_CHECKING:

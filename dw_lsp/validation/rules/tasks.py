@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dw_lsp.validation.rules_base import Facts, Reporter, StepInfo, quoted
 from dw_lsp.validation.tasks_spec import TASKS, TaskSpec, close_commands
 from dw_lsp.workflow.document import Path
+from dw_lsp.workflow.outline import Facts, Reporter, StepInfo, quoted
 from dw_lsp.workflow.refs import VARIABLE
 
 

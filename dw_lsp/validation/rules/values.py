@@ -13,14 +13,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.validation.rules_base import (
+from dw_lsp.workflow.outline import (
     DESCRIPTION_FORMS,
     NEAR_MISSES,
     Facts,
     Media,
     Reporter,
 )
-from dw_lsp.validation.rules_paths import path_violation, resolve, url_violation
+from dw_lsp.workflow.paths import path_violation, resolve, url_violation
 from dw_lsp.workflow.refs import (
     CONSTANT,
     CONSTANT_NAME_MAX,

@@ -9,7 +9,7 @@ pygls, lsprotocol, torch or diffusers.
 
 from __future__ import annotations
 
-from dw_lsp.validation.rules_base import Facts, Region, Reporter, close_names, media_kind, quoted
+from dw_lsp.workflow.outline import Facts, Region, Reporter, close_names, media_kind, quoted
 from dw_lsp.workflow.refs import VARIABLE, VARIABLE_NAME_MAX, VARIABLE_NAME_RE
 
 

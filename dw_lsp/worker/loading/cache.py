@@ -1,4 +1,4 @@
-"""The warm pipeline cache, keyed by load key (see :mod:`dw_lsp.worker.loadkey`).
+"""The warm pipeline cache, keyed by load key (see :mod:`dw_lsp.worker.loading.loadkey`).
 
 Not keyed by file or step name: two workflows (or two steps) whose pipelines resolve to the
 same load key share one loaded pipeline, and several workflows stay warm at once. Each entry

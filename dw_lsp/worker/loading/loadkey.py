@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.worker import tiny
+from dw_lsp.worker.loading import tiny
 
 #: Pipeline keys that only matter when the pipeline is called (``reused_components`` is
 #: accounted for by the publishers' keys instead).

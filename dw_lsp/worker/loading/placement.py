@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-log = logging.getLogger("dw_lsp.worker.placement")
+log = logging.getLogger("dw_lsp.worker.loading.placement")
 
 Note = Callable[[str], None]
 DENOISERS = ("transformer", "unet")

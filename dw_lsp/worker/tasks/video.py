@@ -24,7 +24,7 @@ from dw_lsp.worker.tasks.common import (
     whole,
 )
 from dw_lsp.worker.tasks.data import gather
-from dw_lsp.worker.values_media import VIDEO_EXTENSIONS, load_video_location
+from dw_lsp.worker.values.media import VIDEO_EXTENSIONS, load_video_location
 
 #: Commands that join or cut audio; this worker has no audio muxing.
 AUDIO_COMMANDS = ("concat_videos", "slice_audio", "crossfade_audio", "pair_audio")

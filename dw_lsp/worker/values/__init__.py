@@ -17,32 +17,32 @@ them. Never imports the session, the server or LSP types.
 
 from __future__ import annotations
 
-from dw_lsp.worker.values_iterations import (
+from dw_lsp.worker.values.iterations import (
     MAX_ITERATIONS,
     artifacts,
     clean_string,
     expand_iterations,
 )
-from dw_lsp.worker.values_media import (
+from dw_lsp.worker.values.media import (
     ALLOW_URLS_ENV,
     MediaError,
     check_path,
     decode_video,
     open_image,
 )
-from dw_lsp.worker.values_realize import (
+from dw_lsp.worker.values.realize import (
     EscapedString,
     is_media_object,
     realize,
     resolve_type_strings,
 )
-from dw_lsp.worker.values_types import (
+from dw_lsp.worker.values.typenames import (
     ALLOWED_MODULES_SETTING,
     DisallowedImport,
     TypeResolver,
     UnresolvedName,
 )
-from dw_lsp.worker.values_variables import (
+from dw_lsp.worker.values.variables import (
     coerce_arguments,
     coerce_value,
     substitute_variables,

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dw_lsp.worker.values_realize import (
+from dw_lsp.worker.values.realize import (
     FROM_ARGUMENTS,
     FROM_PREVIOUS_RESULT,
     check_result_description,

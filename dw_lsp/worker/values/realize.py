@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.worker.values_media import (
+from dw_lsp.worker.values.media import (
     ANY_MEDIA_EXTENSIONS,
     MediaError,
     check_extension,
@@ -26,7 +26,7 @@ from dw_lsp.worker.values_media import (
     load_video_location,
     looks_like_url,
 )
-from dw_lsp.worker.values_types import TypeResolver
+from dw_lsp.worker.values.typenames import TypeResolver
 from dw_lsp.workflow import refs
 
 FROM_FILE = "from_file"

@@ -20,7 +20,7 @@ import importlib
 import types
 from collections.abc import Sequence
 
-from dw_lsp.worker import nameable
+from dw_lsp.worker.values import nameable
 from dw_lsp.workflow import refs
 from dw_lsp.workflow.code_rules import (
     ALLOWED_MODULES_SETTING,

@@ -41,9 +41,10 @@ from typing import Any
 
 import torch
 
-from dw_lsp.worker import memory, placement, support, tiny, values
+from dw_lsp.worker import memory, support, values
+from dw_lsp.worker.loading import placement, tiny
 
-log = logging.getLogger("dw_lsp.worker.loading")
+log = logging.getLogger("dw_lsp.worker.loading.loader")
 
 SCHEDULER_KEYS = ("scheduler", "audio_scheduler")
 #: File endings that make a LoRA ``model_name`` a local file rather than a hub id.
