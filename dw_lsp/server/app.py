@@ -64,7 +64,8 @@ from dw_lsp.server.handlers import register_features
 from dw_lsp.server.knowledge import Knowledge
 from dw_lsp.server.transport import serve_stdio, serve_tcp, tcp_endpoint
 from dw_lsp.settings import SECTION, Settings
-from dw_lsp.workflow.files import is_workflow, uri_to_path
+from dw_lsp.workflow.detection import is_workflow
+from dw_lsp.workflow.files import uri_to_path
 from dw_lsp.workflow.positions import Encoding
 
 logger = logging.getLogger(__name__)

@@ -47,9 +47,10 @@ from dw_lsp.server.schema_nav import (
     value_snippet,
 )
 from dw_lsp.workflow.document import Document, Path
+from dw_lsp.workflow.outline import Outline, outline_of
 from dw_lsp.workflow.positions import Encoding
 from dw_lsp.workflow.refs import is_escaped, is_type_key
-from dw_lsp.workflow.symbols import Outline, build_outline, content_span
+from dw_lsp.workflow.symbols import content_span
 from dw_lsp.workflow.tolerant import Node
 
 _KINDS = {
@@ -90,7 +91,8 @@ class _Ctx:
     @property
     def outline(self) -> Outline:
         if self._outline is None:
-            self._outline = build_outline(self.doc)
+            value = self.doc.value
+            self._outline = outline_of(value if isinstance(value, dict) else {})
         return self._outline
 
     def range(self, start: int, end: int) -> types.Range:
@@ -279,7 +281,7 @@ def _key_item(
 
 # -- values ------------------------------------------------------------------------------
 def _string_items(ctx: _Ctx, path: Path, node: Node) -> list[types.CompletionItem]:
-    start, end = content_span(ctx.text, node)
+    start, end = content_span(ctx.text, (node.start, node.end))
     if not start <= ctx.offset <= end:
         return []
     prefix = ctx.text[start : ctx.offset]

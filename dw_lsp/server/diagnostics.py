@@ -34,7 +34,8 @@ from dw_lsp.server.convert import to_diagnostics
 from dw_lsp.server.dependencies import DependencyIndex, dependencies_of, normalized
 from dw_lsp.server.documents import DocumentStore, OpenDocument
 from dw_lsp.settings import Settings
-from dw_lsp.validation.check import CheckContext, check_document
+from dw_lsp.validation.check import check_document
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import Document
 from dw_lsp.workflow.files import uri_to_path
 from dw_lsp.workflow.positions import Encoding

@@ -1,7 +1,7 @@
 """``dw-lsp check PATH...``: check workflow files like a compiler does.
 
 Files are checked as given; folders contribute every ``*.json`` below them that is a
-workflow by the language server's rules (:mod:`dw_lsp.workflow.files`: our ``$schema``, the
+workflow by the language server's rules (:mod:`dw_lsp.workflow.detection`: our ``$schema``, the
 default ``workflowFiles`` globs, or a top-level ``steps`` array; or a root array of such
 objects), sorted, skipping hidden folders and ``node_modules``; the summary says how many
 other JSON files were passed over. Output is one ``file:line:col: severity CODE message``
@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from dw_lsp.settings import Settings
-from dw_lsp.validation.check import CheckContext, check_document
+from dw_lsp.validation.check import check_document
+from dw_lsp.validation.context import CheckContext
+from dw_lsp.validation.fixes import fix_data, moved, parse_fix_data
+from dw_lsp.workflow.detection import has_steps, is_workflow
 from dw_lsp.workflow.document import Document, parse
-from dw_lsp.workflow.files import has_steps, is_workflow
 from dw_lsp.workflow.problem import Problem, Severity
 
 
@@ -145,18 +147,8 @@ def check_workflow_file(doc: Document, ctx: CheckContext) -> list[Problem]:
 
 def _shifted(problem: Problem, offset: int, index: int) -> Problem:
     """A problem of an array element, moved to its place in the whole file."""
-    data = problem.data
-    if data is not None:
-        data = dict(data)
-        if isinstance(data.get("edit"), dict):
-            edit = dict(data["edit"])
-            edit["start"] += offset
-            edit["end"] += offset
-            data["edit"] = edit
-        if isinstance(data.get("insertKey"), dict):
-            insert = dict(data["insertKey"])
-            insert["object"] = [index, *insert["object"]]
-            data["insertKey"] = insert
+    fixes = [moved(fix, offset, (index,)) for fix in parse_fix_data(problem.data)]
+    data = fix_data(*fixes) if problem.data is not None else None
     return replace(problem, start=problem.start + offset, end=problem.end + offset, data=data)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from jsonschema_rs import ValidationError, ValidationErrorKind
 
 from dw_lsp.validation.codes import severity_of
+from dw_lsp.validation.fixes import AddKey, FixData, fix_data, replacing
 from dw_lsp.workflow.document import Document, Path
 from dw_lsp.workflow.problem import Problem
 
@@ -110,7 +111,7 @@ class ErrorMapper:
         msg = f"Add the required key '{key}' to {self._where(path)}"
         if example is not None:
             msg += f" (e.g. {example})"
-        return [self._problem("DW101", msg, self._anchor(path), {"missingKey": key})]
+        return [self._problem("DW101", msg, self._anchor(path), AddKey(path, key))]
 
     def _unknown_key(self, error: ValidationError, path: Path, key: str) -> Problem:
         node = self._schema_node(error.schema_path[:-1])
@@ -119,17 +120,15 @@ class ErrorMapper:
         if key in RENAMED_KEYS:
             new = RENAMED_KEYS[key]
             msg = f"'{key}' is no longer accepted; it was renamed '{new}'"
-            return self._problem(
-                "DW102", msg, self._key_range(path + (key,)), {"replacements": [new]}
-            )
+            return self._problem("DW102", msg, self._key_range(path + (key,)), replacing([new]))
         close = difflib.get_close_matches(key, allowed, n=3, cutoff=0.6)
         if close:
             msg = f"Unknown key '{key}' in {where}; did you mean '{close[0]}'?"
-            data: dict[str, Any] | None = {"replacements": close}
+            fix = replacing(close)
         else:
             msg = f"Unknown key '{key}' in {where}; only the documented keys are allowed here"
-            data = None
-        return self._problem("DW102", msg, self._key_range(path + (key,)), data)
+            fix = None
+        return self._problem("DW102", msg, self._key_range(path + (key,)), fix)
 
     def _type(self, path: Path, types: Sequence[str]) -> Problem:
         value = self._value(path)
@@ -174,8 +173,7 @@ class ErrorMapper:
         if isinstance(value, str) and value.startswith("variable:"):
             msg += "; a 'variable:' reference cannot be used here"
         replacements = close + [n for n in names if n not in close]
-        data = {"replacements": replacements} if replacements else None
-        return self._problem("DW104", msg, self._value_range(path), data)
+        return self._problem("DW104", msg, self._value_range(path), replacing(replacements))
 
     def _bound(self, error: ValidationError, path: Path) -> str | None:
         """The DW106 message for a bound or form error; None if it is not one."""
@@ -251,7 +249,7 @@ class ErrorMapper:
             msg = f"Add {options} to {self._where(path)}"
             return [self._problem("DW101", msg, self._anchor(path))]
         msg = f"{self._subject(path)} needs exactly one of {options}"
-        return [self._problem(code, msg, self._anchor(path), {"missingKey": keys[0]})]
+        return [self._problem(code, msg, self._anchor(path), AddKey(path, keys[0]))]
 
     def _best_branch(
         self, error: ValidationError, path: Path, context: list[list[ValidationError]]
@@ -275,10 +273,8 @@ class ErrorMapper:
         return problems
 
     # -- ranges and words ------------------------------------------------------------------
-    def _problem(
-        self, code: str, message: str, span: Span, data: dict[str, Any] | None = None
-    ) -> Problem:
-        return Problem(code, severity_of(code), message, span[0], span[1], data)
+    def _problem(self, code: str, message: str, span: Span, fix: FixData | None = None) -> Problem:
+        return Problem(code, severity_of(code), message, span[0], span[1], fix_data(fix))
 
     def _value_range(self, path: Path) -> Span:
         return self.doc.value_span(path) or self._fallback()

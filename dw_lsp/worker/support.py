@@ -23,8 +23,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from dw_lsp.worker.outputs import save as outputs
-
-STEP_KINDS = ("pipeline", "pipeline_reference", "task", "workflow")
+from dw_lsp.workflow.outline import STEP_KINDS
 
 #: Named component blocks of a pipeline (FORMAT.md 1.4); other keys holding an object with
 #: ``from_pretrained_arguments`` are components too.

@@ -1,47 +1,47 @@
-"""What every semantic rule module shares: the one walk over a workflow, and the reporter.
+"""The outline of one workflow: its steps, its variables and every reference, from one walk
+over its value. The one model of a workflow that the semantic rules
+(:mod:`dw_lsp.validation.rules`) and the editor features (through :mod:`.symbols`, which adds
+source ranges) both read.
 
-:func:`collect` walks a workflow's value **once**, iteratively and depth-guarded, and keeps
-only what the rules of FORMAT.md 1.11 look at: whole-string references (``variable:``,
-``previous_result:``, ``constant:``) with the region they sit in, strings under type keys,
-media values, object descriptions, ``{"location": "variable:X"}`` and near-miss keys. No
-source range is computed during the walk; :class:`Reporter` asks the document for the
-range of a path only when a problem is reported, so a large valid workflow costs one pass
-over its value. Pure: imports no pygls, lsprotocol, torch or diffusers.
+:func:`outline_of` walks a workflow's value **once**, iteratively and depth-guarded, and
+keeps what the rules of FORMAT.md 1.11 and the editor look at: the steps (name, kind and
+body), the declared variables, whole-string references (``variable:``,
+``previous_result:``, ``constant:``) with the region they sit in, the step names written
+without a prefix (``reference_name``, a task's ``pipeline_reference``,
+``from_previous_result``), strings under type keys, media values, object descriptions,
+``{"location": "variable:X"}`` and any keys the caller asks to watch. Everything is
+addressed by document path; no source range is computed here, so a large valid workflow
+costs one pass over its value. Pure: imports no pygls, lsprotocol, torch or diffusers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import cached_property
 from typing import Any
 
-from dw_lsp.validation.codes import severity_of
-from dw_lsp.validation.suggest import close_matches
-from dw_lsp.workflow.document import Document, Path, Span
-from dw_lsp.workflow.problem import Problem
-from dw_lsp.workflow.refs import CONSTANT, PREVIOUS_RESULT, VARIABLE, is_type_key
-from dw_lsp.workflow.tolerant import MAX_DEPTH
+from dw_lsp.workflow.document import Path
+from dw_lsp.workflow.files import MAX_JSON_DEPTH
+from dw_lsp.workflow.refs import (
+    CONSTANT,
+    PREVIOUS_RESULT,
+    VARIABLE,
+    is_type_key,
+    media_kind_of_key,
+)
 
+#: The keys that make a step what it is (FORMAT.md 1.3); a step has exactly one.
 STEP_KINDS = ("pipeline", "pipeline_reference", "task", "workflow")
 DESCRIPTION_FORMS = ("from_file", "from_previous_result", "from_arguments")
-
-#: Near-miss spellings of real keyword arguments (rule 32). Kept small: each entry is a
-#: misspelling seen in real workflows or a one-letter slip of a common diffusers kwarg.
-NEAR_MISSES: dict[str, str] = {
-    "use_safe_tensors": "use_safetensors",
-    "use_safetensor": "use_safetensors",
-    "low_cpu_memory_usage": "low_cpu_mem_usage",
-    "num_inference_step": "num_inference_steps",
-    "guidence_scale": "guidance_scale",
-    "torch_type": "torch_dtype",
-}
 
 _FORMS = frozenset(DESCRIPTION_FORMS)
 _PREFIXES = (VARIABLE, PREVIOUS_RESULT, CONSTANT)
 _SUFFIXES = ("_type", "dtype", "image", "video")
 _MEDIA_SUFFIXES = ("image", "video")
+#: Keys whose plain string value names a step (see :attr:`Outline.name_refs`).
+_NAME_KEYS = frozenset({"from_previous_result", "reference_name", "pipeline_reference"})
 
 
 class Region(IntEnum):
@@ -77,8 +77,9 @@ REALIZED = IN_STEP | {Region.VARIABLES}
 
 @dataclass(frozen=True, slots=True)
 class Ref:
-    """A whole-string reference. ``path`` is the string's path; ``body`` the text after
-    the prefix; ``step`` the step index (-1 outside the steps)."""
+    """A reference. ``path`` is the string's path; ``body`` the text after the prefix (the
+    whole string for a step name written without one); ``step`` the step index (-1
+    outside the steps)."""
 
     path: Path
     body: str
@@ -105,36 +106,80 @@ class Found:
     step: int
 
 
+def step_kind(step: Mapping[str, Any]) -> str | None:
+    """The first of :data:`STEP_KINDS` whose value in ``step`` is an object."""
+    return next((k for k in STEP_KINDS if isinstance(step.get(k), dict)), None)
+
+
+def _string_at(node: Any, *keys: str) -> str | None:
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, str) else None
+
+
 @dataclass(frozen=True)
-class StepInfo:
+class Step:
+    """One object of ``steps``: its list index, document path, value, ``name`` (when a
+    string), ``kind`` (:func:`step_kind`) and ``body`` (the value under its kind)."""
+
     index: int
     path: Path
-    step: dict[str, Any]
+    value: dict[str, Any]
     name: str | None
     kind: str | None
     body: dict[str, Any]
 
     @property
     def released(self) -> bool:
-        return self.step.get("release_pipeline") is True
+        return self.value.get("release_pipeline") is True
+
+    @property
+    def component_type(self) -> str | None:
+        return _string_at(self.body, "configuration", "component_type")
+
+    @property
+    def reference_name(self) -> str | None:
+        return _string_at(self.body, "reference_name")
+
+    @property
+    def command(self) -> str | None:
+        return _string_at(self.body, "command")
+
+    @property
+    def content_type(self) -> str | None:
+        return _string_at(self.value, "result", "content_type")
+
+    @property
+    def workflow_path(self) -> str | None:
+        return _string_at(self.body, "path")
 
 
 @dataclass
-class Facts:
-    """Everything the rules need from one workflow value (at ``base`` in the document)."""
+class Outline:
+    """Everything one walk learns about a workflow value (at ``base`` in the document).
+
+    ``variables`` is the ``variables`` object (None when there is none or it is not an
+    object); ``name_refs`` are step names written without a prefix (``reference_name``, a
+    task's ``pipeline_reference``, ``from_previous_result``); ``watched`` holds the keys
+    inside steps that the caller asked :func:`outline_of` to watch."""
 
     base: Path
     root: dict[str, Any]
-    steps: list[StepInfo] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
     variables: dict[str, Any] | None = None
     variable_refs: list[Ref] = field(default_factory=list)
     previous_refs: list[Ref] = field(default_factory=list)
     constant_refs: list[Ref] = field(default_factory=list)
+    name_refs: list[Ref] = field(default_factory=list)
     type_values: list[Found] = field(default_factory=list)
     media: list[Media] = field(default_factory=list)
     descriptions: list[Found] = field(default_factory=list)
     location_variables: list[Found] = field(default_factory=list)
-    near_misses: list[Found] = field(default_factory=list)
+    watched: list[Found] = field(default_factory=list)
+
+    @property
+    def has_variables_block(self) -> bool:
+        return "variables" in self.root
 
     @cached_property
     def first_index(self) -> dict[str, int]:
@@ -149,15 +194,19 @@ class Facts:
         """The names of the steps before ``index``, as a cheap membership view."""
         return Earlier(self.first_index, index)
 
-    def before(self, index: int) -> list[StepInfo]:
+    def before(self, index: int) -> list[Step]:
         """The steps that run before the step at list index ``index``."""
         return [s for s in self.steps if s.index < index]
 
     def names_before(self, index: int) -> list[str]:
         return [s.name for s in self.steps if s.index < index and s.name is not None]
 
-    def step_at(self, index: int) -> StepInfo | None:
+    def step_at(self, index: int) -> Step | None:
         return next((s for s in self.steps if s.index == index), None)
+
+    def step(self, name: str) -> Step | None:
+        """The first step named ``name``."""
+        return next((s for s in self.steps if s.name == name), None)
 
     @property
     def names(self) -> list[str]:
@@ -189,14 +238,6 @@ class Earlier:
         return isinstance(name, str) and self.first.get(name, self.index) < self.index
 
 
-def media_kind(key: str) -> str | None:
-    if key == "image" or key.endswith("_image"):
-        return "image"
-    if key == "video" or key.endswith("_video"):
-        return "video"
-    return None
-
-
 def _child_region(region: Region, key: str | int) -> Region:
     """The region of a child of a container in a structural region."""
     if region == Region.TOP:
@@ -223,21 +264,24 @@ def _child_region(region: Region, key: str | int) -> Region:
 _STRUCTURAL = frozenset({Region.TOP, Region.STEPS, Region.STEP_OBJ, Region.BODY, Region.CHAIN})
 
 
-def collect(root: dict[str, Any], base: Path = ()) -> Facts:
-    """Walk ``root`` (a workflow object at ``base``) once and gather the facts."""
-    facts = Facts(base, root)
+def outline_of(
+    root: dict[str, Any], base: Path = (), watch: frozenset[str] = frozenset()
+) -> Outline:
+    """Walk ``root`` (a workflow object at ``base``) once and gather its outline; keys in
+    ``watch`` found inside a step are listed in :attr:`Outline.watched`."""
+    out = Outline(base, root)
     variables = root.get("variables")
-    facts.variables = variables if isinstance(variables, dict) else None
+    out.variables = variables if isinstance(variables, dict) else None
     steps = root.get("steps")
     if isinstance(steps, list):
         for i, step in enumerate(steps):
             if not isinstance(step, dict):
                 continue
             name = step.get("name")
-            kind = next((k for k in STEP_KINDS if isinstance(step.get(k), dict)), None)
+            kind = step_kind(step)
             body = step[kind] if kind else {}
-            facts.steps.append(
-                StepInfo(
+            out.steps.append(
+                Step(
                     i,
                     (*base, "steps", i),
                     step,
@@ -246,14 +290,13 @@ def collect(root: dict[str, Any], base: Path = ()) -> Facts:
                     body,
                 )
             )
-    _walk(facts, root, base)
-    return facts
+    _walk(out, root, base, watch)
+    return out
 
 
-def _walk(facts: Facts, root: dict[str, Any], base: Path) -> None:
-    refs = (facts.variable_refs, facts.previous_refs, facts.constant_refs)
-    near = facts.near_misses
-    limit = len(base) + MAX_DEPTH
+def _walk(out: Outline, root: dict[str, Any], base: Path, watch: frozenset[str]) -> None:
+    refs = (out.variable_refs, out.previous_refs, out.constant_refs)
+    limit = len(base) + MAX_JSON_DEPTH
     # (container, path, region, step, media kind of the key the container sits under)
     stack: list[tuple[Any, Path, Region, int, str | None]] = [(root, base, Region.TOP, -1, None)]
     pop, push = stack.pop, stack.append
@@ -270,12 +313,14 @@ def _walk(facts: Facts, root: dict[str, Any], base: Path) -> None:
                     if t is str:
                         if value.startswith(_PREFIXES):
                             _ref(refs, value, (*path, key), step, region)
+                        elif key == "from_previous_result":
+                            out.name_refs.append(Ref((*path, key), value, step, region))
                     elif t is dict or t is list:
                         r = _child_region(region, key) if structural else region
                         push((value, (*path, key), r, step, None))
                 continue
             if "location" in node or not _FORMS.isdisjoint(node):
-                _dict_facts(facts, node, path, step, mkind)
+                _dict_facts(out, node, path, step, mkind)
             in_step = region in IN_STEP
             for key, value in node.items():
                 t = type(value)
@@ -283,13 +328,15 @@ def _walk(facts: Facts, root: dict[str, Any], base: Path) -> None:
                     if value.startswith(_PREFIXES):
                         _ref(refs, value, (*path, key), step, region)
                     elif key.endswith(_SUFFIXES):
-                        _keyed_string(facts, node, key, value, (*path, key), step)
+                        _keyed_string(out, node, key, value, (*path, key), step)
+                    elif key in _NAME_KEYS and _names_step(path, key, region):
+                        out.name_refs.append(Ref((*path, key), value, step, region))
                 elif t is dict or t is list:
                     r = _child_region(region, key) if structural else region
-                    k = media_kind(key) if key.endswith(_MEDIA_SUFFIXES) else None
+                    k = media_kind_of_key(key) if key.endswith(_MEDIA_SUFFIXES) else None
                     push((value, (*path, key), r, step, k))
-                if key in NEAR_MISSES and in_step:
-                    near.append(Found((*path, key), key, step))
+                if key in watch and in_step:
+                    out.watched.append(Found((*path, key), key, step))
         elif type(node) is list:
             for index, value in enumerate(node):
                 t = type(value)
@@ -297,11 +344,25 @@ def _walk(facts: Facts, root: dict[str, Any], base: Path) -> None:
                     if value.startswith(_PREFIXES):
                         _ref(refs, value, (*path, index), step, region)
                     elif mkind is not None:
-                        facts.media.append(Media((*path, index), mkind, value, step))
+                        out.media.append(Media((*path, index), mkind, value, step))
                 elif t is dict or t is list:
                     r = _child_region(region, index) if structural else region
                     s = index if region == Region.STEPS else step
                     push((value, (*path, index), r, s, mkind))
+
+
+def _names_step(path: Path, key: str, region: Region) -> bool:
+    """Whether the string under ``key`` of the object at ``path`` is a step name:
+    ``from_previous_result`` anywhere, ``reference_name`` of a ``pipeline_reference`` step,
+    the task-level ``pipeline_reference`` of a ``task`` step."""
+    if key == "from_previous_result":
+        return True
+    if region != Region.BODY or not path:
+        return False
+    return (key, path[-1]) in (
+        ("reference_name", "pipeline_reference"),
+        ("pipeline_reference", "task"),
+    )
 
 
 def _ref(
@@ -320,18 +381,18 @@ def _ref(
 
 
 def _keyed_string(
-    facts: Facts, node: dict[str, Any], key: str, value: str, path: Path, step: int
+    out: Outline, node: dict[str, Any], key: str, value: str, path: Path, step: int
 ) -> None:
     """A plain string under a type key or a media key."""
-    kind = media_kind(key)
+    kind = media_kind_of_key(key)
     if kind is not None:
-        facts.media.append(Media(path, kind, value, step))
+        out.media.append(Media(path, kind, value, step))
     elif is_type_key(key) and not (key == "media_type" and "location" in node):
-        facts.type_values.append(Found(path, value, step))
+        out.type_values.append(Found(path, value, step))
 
 
 def _dict_facts(
-    facts: Facts, node: dict[str, Any], path: Path, step: int, mkind: str | None
+    out: Outline, node: dict[str, Any], path: Path, step: int, mkind: str | None
 ) -> None:
     """Media objects and object descriptions (FORMAT.md 1.9.3, 1.9.7)."""
     if "location" in node:
@@ -340,61 +401,13 @@ def _dict_facts(
         location = node["location"]
         if kind is not None and isinstance(location, str):
             if location.startswith(VARIABLE):
-                facts.location_variables.append(
+                out.location_variables.append(
                     Found((*path, "location"), location[len(VARIABLE) :], step)
                 )
             elif not location.startswith(_PREFIXES):
-                facts.media.append(Media((*path, "location"), kind, location, step))
+                out.media.append(Media((*path, "location"), kind, location, step))
     if not _FORMS.isdisjoint(node):
-        facts.descriptions.append(Found(path, node, step))
+        out.descriptions.append(Found(path, node, step))
         source = node.get("from_file")
         if isinstance(source, str) and not source.startswith(_PREFIXES):
-            facts.media.append(Media((*path, "from_file"), "file", source, step))
-
-
-class Reporter:
-    """Collects problems; computes a range only for what is reported."""
-
-    def __init__(self, doc: Document) -> None:
-        self.doc = doc
-        self.problems: list[Problem] = []
-
-    def value(
-        self, code: str, path: Path, message: str, data: dict[str, Any] | None = None
-    ) -> None:
-        """Report on the value at ``path`` (a string's range includes its quotes)."""
-        self.span(code, self._value_span(path), message, data)
-
-    def key(self, code: str, path: Path, message: str, data: dict[str, Any] | None = None) -> None:
-        """Report on the key of the member at ``path`` (falls back to its value)."""
-        span = self.doc.key_span(path)
-        self.span(code, span or self._value_span(path), message, data)
-
-    def span(self, code: str, span: Span, message: str, data: dict[str, Any] | None = None) -> None:
-        self.problems.append(Problem(code, severity_of(code), message, span[0], span[1], data))
-
-    def _value_span(self, path: Path) -> Span:
-        while True:
-            span = self.doc.value_span(path)
-            if span is not None:
-                return span
-            if not path:
-                return (0, 0)
-            if isinstance(path[-1], str):
-                key = self.doc.key_span(path)
-                if key is not None:
-                    return key
-            path = path[:-1]
-
-
-def close_names(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
-    """Candidates that look like ``name``, best first."""
-    return close_matches(name, candidates, n=limit)
-
-
-def quoted(names: Iterable[str]) -> str:
-    """``'a', 'b' or 'c'``."""
-    items = [f"'{n}'" for n in names]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " or " + items[-1]
+            out.media.append(Media((*path, "from_file"), "file", source, step))

@@ -4,9 +4,8 @@
 :func:`path_violation` applies dw's static path check (no character that
 :func:`~dw_lsp.workflow.refs.unsafe_character` refuses: NUL, other controls, bidi controls;
 no ``..`` anywhere, no ``~/``, not under ``/dev``, ``/proc`` or ``/sys``, length limits);
-:func:`resolve` finds a relative path against the referencing workflow's folder. Neither
-touches the disk except ``resolve`` when asked whether the file exists. Pure: imports no
-pygls, lsprotocol, torch or diffusers.
+:func:`holds_workflow` is the one check here that looks at the disk (it resolves symbolic
+links). Pure: imports no pygls, lsprotocol, torch or diffusers.
 """
 
 from __future__ import annotations
@@ -78,14 +77,3 @@ def url_violation(value: str) -> str | None:
     if not parts.hostname:
         return "has no host"
     return None
-
-
-def resolve(value: str, folder: Path | None) -> Path | None:
-    """The file ``value`` names: absolute as is, relative against ``folder`` (the
-    referencing workflow's folder); None when it is relative and there is no folder."""
-    path = Path(value)
-    if path.is_absolute():
-        return path
-    if folder is None:
-        return None
-    return folder / path

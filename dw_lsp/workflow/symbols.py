@@ -1,24 +1,28 @@
-"""The symbols of one workflow document: declared variables, steps, and every reference.
+"""The symbols of one workflow document, with their source ranges: declared variables,
+steps, and every reference to them. What navigation, rename, hover, symbols and
+completion read.
 
-Built from the document's offset tree (so it works on broken JSON too) in one walk. The
-reference forms of FORMAT.md 1.9 are recognised wherever they occur: ``"variable:x"``,
-``"previous_result:step[.prop]"`` (split as dw does, longest step-name prefix first),
-``reference_name`` of a ``pipeline_reference`` step, ``from_previous_result`` in an object
-description and the task-level ``pipeline_reference`` of ``batch_decode_post_process``.
-Navigation, rename, hover, symbols and completion all read this one model. Pure.
+It adds ranges to the workflow's :class:`~dw_lsp.workflow.outline.Outline` (the model the
+rules read too): a range is asked of the document (:meth:`Document.value_span`,
+:meth:`Document.key_span`, which work on broken JSON through the tolerant tree) only when a
+feature needs it. The reference forms of FORMAT.md 1.9 are the outline's:
+``"variable:x"``, ``"previous_result:step[.prop]"`` (split as dw does, longest step-name
+prefix first), ``reference_name`` of a ``pipeline_reference`` step, ``from_previous_result``
+in an object description and the task-level ``pipeline_reference`` of
+``batch_decode_post_process``. Pure.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
 
 from dw_lsp.workflow.document import Document, Path, Span
+from dw_lsp.workflow.outline import Outline, Ref, Step, outline_of
 from dw_lsp.workflow.refs import PREVIOUS_RESULT, VARIABLE, split_previous_result
-from dw_lsp.workflow.tolerant import Node
 
 SymbolKind = Literal["variable", "step"]
-STEP_KINDS = ("pipeline", "pipeline_reference", "task", "workflow")
 
 
 @dataclass(frozen=True)
@@ -28,27 +32,8 @@ class Variable:
     name: str
     name_span: Span
     key_span: Span
-    value: Node | None
-
-
-@dataclass(frozen=True)
-class Step:
-    """One item of ``steps``. ``name_span`` covers the name's text inside its quotes."""
-
-    index: int
-    node: Node
-    name: str | None
-    name_span: Span | None
-    kind: str | None
-    component_type: str | None = None
-    reference_name: str | None = None
-    command: str | None = None
-    content_type: str | None = None
-    workflow_path: str | None = None
-
-    @property
-    def span(self) -> Span:
-        return (self.node.start, self.node.end)
+    value: Any
+    value_span: Span | None
 
 
 @dataclass(frozen=True)
@@ -66,13 +51,92 @@ class Reference:
     step_index: int | None = None
 
 
-@dataclass
-class Outline:
-    variables: list[Variable] = field(default_factory=list)
-    steps: list[Step] = field(default_factory=list)
-    references: list[Reference] = field(default_factory=list)
-    has_variables_block: bool = False
-    variables_node: Node | None = None
+def content_span(text: str, span: Span) -> Span:
+    """The offsets of a string token's text between its quotes (an unterminated string
+    runs to its end)."""
+    start, end = span[0] + 1, span[1]
+    if span[1] - span[0] >= 2 and text[end - 1] == '"':
+        end -= 1
+    return (start, max(start, end))
+
+
+class Symbols:
+    """The variables, steps and references of one document, with ranges."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        value = doc.value if isinstance(doc.value, dict) else {}
+        self.outline: Outline = outline_of(value)
+
+    @property
+    def steps(self) -> list[Step]:
+        return self.outline.steps
+
+    @property
+    def has_variables_block(self) -> bool:
+        return self.outline.has_variables_block
+
+    @cached_property
+    def variables(self) -> list[Variable]:
+        out: list[Variable] = []
+        for name, value in (self.outline.variables or {}).items():
+            key = self.doc.key_span(("variables", name))
+            if key is None:
+                continue
+            name_span = (key[0] + 1, max(key[0] + 1, key[1] - 1))
+            out.append(
+                Variable(name, name_span, key, value, self.doc.value_span(("variables", name)))
+            )
+        return out
+
+    def step_span(self, step: Step) -> Span:
+        """The range of the step object."""
+        return self.doc.value_span(step.path) or (0, 0)
+
+    def name_span(self, step: Step) -> Span | None:
+        """The range of the step's name inside its quotes (None without a string name)."""
+        if step.name is None:
+            return None
+        span = self.doc.value_span((*step.path, "name"))
+        return content_span(self.doc.text, span) if span is not None else None
+
+    @cached_property
+    def references(self) -> list[Reference]:
+        names = self.outline.first_index
+        found: list[Reference] = []
+        for ref in self.outline.variable_refs:
+            made = self._reference("variable", ref, ref.body, len(VARIABLE), "variable", None)
+            if made is not None:
+                found.append(made)
+        for ref in self.outline.previous_refs:
+            step, prop = split_previous_result(ref.body, names)
+            made = self._reference("step", ref, step, len(PREVIOUS_RESULT), "previous_result", prop)
+            if made is not None:
+                found.append(made)
+        for ref in self.outline.name_refs:
+            made = self._reference("step", ref, ref.body, 0, str(ref.path[-1]), None)
+            if made is not None:
+                found.append(made)
+        found.sort(key=lambda r: r.string_span)
+        return found
+
+    def _reference(
+        self, kind: SymbolKind, ref: Ref, name: str, skip: int, form: str, prop: str | None
+    ) -> Reference | None:
+        string_span = self.doc.value_span(ref.path)
+        if string_span is None:
+            return None
+        start, end = content_span(self.doc.text, string_span)
+        raw = self.doc.text[start:end]
+        # Escapes make the raw text and the value differ: then the whole content.
+        exact = raw == self._value(ref)
+        span = (start + skip, start + skip + len(name)) if exact else (start, end)
+        index = ref.step if ref.step >= 0 else None
+        return Reference(kind, name, span, string_span, form, ref.path, prop, index)
+
+    def _value(self, ref: Ref) -> str:
+        value = self.outline.at(ref.path)
+        return value if isinstance(value, str) else ""
 
     def variable(self, name: str) -> Variable | None:
         for var in reversed(self.variables):
@@ -81,19 +145,10 @@ class Outline:
         return None
 
     def step(self, name: str) -> Step | None:
-        for step in self.steps:
-            if step.name == name:
-                return step
-        return None
+        return self.outline.step(name)
 
     def step_names(self) -> list[str]:
-        return [s.name for s in self.steps if s.name is not None]
-
-    def step_containing(self, offset: int) -> Step | None:
-        for step in self.steps:
-            if step.node.start <= offset <= step.node.end:
-                return step
-        return None
+        return self.outline.names
 
     def symbol_at(self, offset: int) -> tuple[SymbolKind, str, Span] | None:
         """The variable or step declared or referenced at ``offset``: kind, name, span
@@ -108,10 +163,9 @@ class Outline:
             if var.key_span[0] <= offset <= var.key_span[1]:
                 return "variable", var.name, var.name_span
         for step in self.steps:
-            if step.name is not None and step.name_span is not None:
-                start, end = step.name_span
-                if start - 1 <= offset <= end + 1:
-                    return "step", step.name, step.name_span
+            span = self.name_span(step)
+            if step.name is not None and span is not None and span[0] - 1 <= offset <= span[1] + 1:
+                return "step", step.name, span
         return None
 
     def declaration(self, kind: SymbolKind, name: str) -> Span | None:
@@ -119,139 +173,12 @@ class Outline:
             var = self.variable(name)
             return var.name_span if var else None
         step = self.step(name)
-        return step.name_span if step else None
+        return self.name_span(step) if step else None
 
     def references_to(self, kind: SymbolKind, name: str) -> list[Reference]:
         return [r for r in self.references if r.kind == kind and r.name == name]
 
 
-def content_span(text: str, node: Node) -> Span:
-    """The offsets of a string node's text between its quotes (an unterminated string
-    runs to its end)."""
-    start = node.start + 1
-    end = node.end
-    if end - node.start >= 2 and text[end - 1] == '"':
-        end -= 1
-    return (start, max(start, end))
-
-
-def _name_span(text: str, node: Node, skip: int, length: int) -> Span:
-    """Span of ``length`` characters after ``skip`` characters of a string's value;
-    the whole content when escapes make raw text and value differ."""
-    start, end = content_span(text, node)
-    if text[start:end] == node.value:
-        return (start + skip, start + skip + length)
-    return (start, end)
-
-
-def _string(node: Node | None) -> str | None:
-    return node.value if node is not None and node.kind == "string" else None
-
-
-def _member(node: Node | None, key: str) -> Node | None:
-    if node is None or node.kind != "object":
-        return None
-    member = node.member(key)
-    return member.value if member else None
-
-
-def _make_step(text: str, index: int, node: Node) -> Step:
-    name_node = _member(node, "name")
-    name = _string(name_node)
-    name_span = content_span(text, name_node) if name_node and name is not None else None
-    kind = next((k for k in STEP_KINDS if _member(node, k) is not None), None)
-    body = _member(node, kind) if kind else None
-    return Step(
-        index=index,
-        node=node,
-        name=name,
-        name_span=name_span,
-        kind=kind,
-        component_type=_string(_member(_member(body, "configuration"), "component_type")),
-        reference_name=_string(_member(body, "reference_name")),
-        command=_string(_member(body, "command")),
-        content_type=_string(_member(_member(node, "result"), "content_type")),
-        workflow_path=_string(_member(body, "path")),
-    )
-
-
-def build_outline(doc: Document) -> Outline:
-    """Variables, steps and references of ``doc`` (empty for a non-object document)."""
-    out = Outline()
-    root = doc.tree
-    if root is None or root.kind != "object":
-        return out
-    text = doc.text
-    variables = _member(root, "variables")
-    if root.member("variables") is not None:
-        out.has_variables_block = True
-        out.variables_node = variables
-    if variables is not None and variables.kind == "object":
-        for m in variables.members:
-            out.variables.append(
-                Variable(
-                    m.key,
-                    (m.key_start + 1, max(m.key_start + 1, m.key_end - 1)),
-                    (m.key_start, m.key_end),
-                    m.value,
-                )
-            )
-    steps = _member(root, "steps")
-    if steps is not None and steps.kind == "array":
-        for index, item in enumerate(steps.items):
-            if item.kind == "object":
-                out.steps.append(_make_step(text, index, item))
-    names = out.step_names()
-    _collect_references(text, root, names, out.references)
-    return out
-
-
-def _step_index(path: Path) -> int | None:
-    if len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int):
-        return path[1]
-    return None
-
-
-def _collect_references(text: str, root: Node, names: list[str], refs: list[Reference]) -> None:
-    stack: list[tuple[Node, Path]] = [(root, ())]
-    while stack:
-        node, path = stack.pop()
-        if node.kind == "object":
-            for m in reversed(node.members):
-                if m.value is not None:
-                    stack.append((m.value, path + (m.key,)))
-        elif node.kind == "array":
-            for i in range(len(node.items) - 1, -1, -1):
-                stack.append((node.items[i], path + (i,)))
-        elif node.kind == "string" and isinstance(node.value, str):
-            ref = _reference(text, node, path, names)
-            if ref is not None:
-                refs.append(ref)
-
-
-def _reference(text: str, node: Node, path: Path, names: list[str]) -> Reference | None:
-    value: str = node.value
-    string_span = (node.start, node.end)
-    index = _step_index(path)
-    if value.startswith(VARIABLE):
-        name = value[len(VARIABLE) :]
-        span = _name_span(text, node, len(VARIABLE), len(name))
-        return Reference("variable", name, span, string_span, "variable", path, None, index)
-    if value.startswith(PREVIOUS_RESULT):
-        target = value[len(PREVIOUS_RESULT) :]
-        step, prop = split_previous_result(target, names)
-        span = _name_span(text, node, len(PREVIOUS_RESULT), len(step))
-        return Reference("step", step, span, string_span, "previous_result", path, prop, index)
-    key = path[-1] if path else None
-    form: str | None = None
-    if key == "from_previous_result":
-        form = "from_previous_result"
-    elif index is not None and path[2:] in (
-        ("pipeline_reference", "reference_name"),
-        ("task", "pipeline_reference"),
-    ):
-        form = "reference_name" if path[-1] == "reference_name" else "pipeline_reference"
-    if form is None:
-        return None
-    span = _name_span(text, node, 0, len(value))
-    return Reference("step", value, span, string_span, form, path, None, index)
+def symbols_of(doc: Document) -> Symbols:
+    """The symbols of ``doc`` (none for a document whose root is not an object)."""
+    return Symbols(doc)

@@ -15,11 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from dw_lsp.workflow.files import MAX_JSON_DEPTH
 from dw_lsp.workflow.positions import LineIndex
 from dw_lsp.workflow.problem import MAX_PROBLEMS, Problem, Severity, too_many
-
-#: Deeper nesting than this is reported (DW009) and skipped.
-MAX_DEPTH = 200
 
 _WS = re.compile(r"[ \t\n\r\ufeff]*")
 _STRING = re.compile(r'"(?:[^"\\\n\r]|\\.)*"')
@@ -144,11 +142,11 @@ class _Parser:
             return None, i
         c = text[i]
         if c in "{[":
-            if depth >= MAX_DEPTH:
+            if depth >= MAX_JSON_DEPTH:
                 end = _skip_nested(text, i)
                 self.report(
                     "DW009",
-                    f"The document is nested more than {MAX_DEPTH} levels deep; "
+                    f"The document is nested more than {MAX_JSON_DEPTH} levels deep; "
                     "flatten it (this part is not checked).",
                     i,
                     i + 1,

@@ -23,8 +23,8 @@ from dw_lsp.server.dependencies import (
 from dw_lsp.server.diagnostics import check_context, problems_of
 from dw_lsp.server.documents import OpenDocument
 from dw_lsp.settings import Settings
-from dw_lsp.validation.rules.subworkflow import BUILTINS_DIR
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.files import BUILTINS_DIR
 
 
 def caller(*paths: str, arguments: dict[str, Any] | None = None) -> str:

@@ -13,7 +13,8 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 from server_samples import SAMPLE
 
-from dw_lsp.validation.check import CheckContext, check_document
+from dw_lsp.validation.check import check_document
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import parse
 
 NEW_STEP = (

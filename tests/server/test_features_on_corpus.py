@@ -15,7 +15,7 @@ from dw_lsp.server.links import document_links
 from dw_lsp.server.navigation import definition, references
 from dw_lsp.server.symbols import document_symbols, folding_ranges, selection_ranges
 from dw_lsp.workflow.document import parse
-from dw_lsp.workflow.symbols import build_outline
+from dw_lsp.workflow.symbols import symbols_of
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "dw-examples"
 FILES = sorted(CORPUS.rglob("*.json")) if CORPUS.is_dir() else []
@@ -30,7 +30,7 @@ def test_features_never_fail_on_real_workflows(path: Path):
     for text in (full, full[: len(full) // 3], full[: 2 * len(full) // 3]):
         doc = parse(text)
         lines = len(text.splitlines()) + 1
-        build_outline(doc)
+        assert all(0 <= r.span[0] <= r.span[1] <= len(text) for r in symbols_of(doc).references)
         for symbol in document_symbols(doc):
             assert symbol.range.end.line < lines
         for fold in folding_ranges(doc):

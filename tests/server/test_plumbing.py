@@ -15,10 +15,11 @@ from dw_lsp.server.configuration import combine, pushed_section
 from dw_lsp.server.diagnostics import Debouncer
 from dw_lsp.server.documents import DocumentStore, apply_changes
 from dw_lsp.server.schema_nav import SchemaNav, value_snippet
-from dw_lsp.validation.check import CheckContext
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.validation.schema import load_schema
+from dw_lsp.workflow.detection import is_workflow, matches_globs
 from dw_lsp.workflow.document import parse
-from dw_lsp.workflow.files import is_workflow, matches_globs, uri_to_path
+from dw_lsp.workflow.files import uri_to_path
 
 
 def change(sl: int, sc: int, el: int, ec: int, text: str) -> types.TextDocumentContentChangePartial:

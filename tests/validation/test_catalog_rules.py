@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from dw_lsp.catalog import load_catalog
-from dw_lsp.validation.check import CheckContext, check_text
+from dw_lsp.validation.check import check_text
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.validation.rules.catalog import DATA_MODULES, TRUSTED_MODULES, check_catalog
 from dw_lsp.workflow.document import parse
 from dw_lsp.workflow.problem import Problem, Severity

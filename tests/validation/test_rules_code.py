@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from dw_lsp.validation.check import CheckContext, check_text
+from dw_lsp.validation.check import check_text
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.problem import Severity
 
 

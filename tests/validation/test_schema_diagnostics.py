@@ -306,7 +306,7 @@ def test_renamed_key_names_the_new_key() -> None:
 def test_missing_key_message_and_data() -> None:
     (p,) = _problems(wf(GEN + ', "result": {}'))
     assert p.message == "Add the required key 'content_type' to 'result' (e.g. \"image/png\")"
-    assert p.data == {"missingKey": "content_type"}
+    assert p.data == {"missingKey": {"object": ["steps", 0, "result"], "key": "content_type"}}
 
 
 def test_enum_offers_the_allowed_values_closest_first() -> None:

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dw_lsp.catalog import MODEL, PIPELINE_KINDS, SCHEDULER, Catalog, PipelineInfo, load_catalog
-from dw_lsp.validation.check import CheckContext
 from dw_lsp.validation.codes import severity_of
+from dw_lsp.validation.context import CheckContext
+from dw_lsp.validation.fixes import FixData, NeedsSetting, Refused, fix_data, replacing
 from dw_lsp.validation.rules.names import REFUSED_DIFFUSERS_CLASSES, name_refusal
 from dw_lsp.validation.suggest import close_matches
 from dw_lsp.workflow.code_rules import (
@@ -77,7 +78,7 @@ class _Group:
     code: str
     path: Path
     message: str
-    data: dict[str, Any] | None
+    fix: FixData | None
     count: int = 1
 
 
@@ -105,11 +106,11 @@ class _Checker:
             if group.count > 1:
                 more = group.count - 1
                 message += f" ({more} more place{'s' if more > 1 else ''} in this file.)"
-            self.report(group.code, self.value_span(group.path), message, group.data)
+            self.report(group.code, self.value_span(group.path), message, group.fix)
 
     # --- type names -------------------------------------------------------------------
     def walk(self, node: Any, path: Path) -> None:
-        """Type names in document order (the parser bounds the depth at MAX_DEPTH)."""
+        """Type names in document order (the parser bounds the depth at MAX_JSON_DEPTH)."""
         if isinstance(node, list):
             for index, item in enumerate(node):
                 if isinstance(item, (dict, list)):
@@ -133,7 +134,7 @@ class _Checker:
             return
         if value in REFUSED_DIFFUSERS_CLASSES:
             message = name_refusal(value, self.catalog, self.allowed) or ""
-            self.once("DW305", value, path, message, {"name": value})
+            self.once("DW305", value, path, message, Refused(value))
             return
         if self.catalog.has_class(value) or not _CLASS_NAME.match(value):
             return
@@ -146,8 +147,7 @@ class _Checker:
                 "; a bare name is looked up in diffusers: write a dotted name "
                 f"(e.g. transformers.{value}) for another library's class."
             )
-        data = {"replacements": replacements} if replacements else None
-        self.report("DW301", self.value_span(path), message, data)
+        self.report("DW301", self.value_span(path), message, replacing(replacements))
 
     def dotted(self, value: str, path: Path) -> None:
         parts = value.split(".")
@@ -162,7 +162,7 @@ class _Checker:
         elif parts[0] != DW_PACKAGE and (
             refusal := name_refusal(value, self.catalog, self.allowed)
         ):
-            self.once("DW305", value, path, refusal, {"name": value})
+            self.once("DW305", value, path, refusal, Refused(value))
         elif _under(value, ("diffusers",)):
             found = self.catalog.lookup_dotted(value)
             if not found.found:
@@ -174,8 +174,7 @@ class _Checker:
                     message += f"; did you mean {found.candidates[0]}?"
                 else:
                     message += " (it may come from another diffusers version)."
-                data = {"replacements": list(found.candidates)} if found.candidates else None
-                self.once("DW301", value, path, message, data)
+                self.once("DW301", value, path, message, replacing(found.candidates))
         elif _under(value, self.allowed):
             return
         elif parts[0] == DW_PACKAGE:
@@ -207,8 +206,8 @@ class _Checker:
             f"refuse to load it. Add '{module}' to the setting {ALLOWED_MODULES_SETTING} if "
             "you trust it."
         )
-        data = {"module": module, "setting": ALLOWED_MODULES_SETTING}
-        self.once("DW303", module, path, message, data)
+        fix = NeedsSetting(ALLOWED_MODULES_SETTING, module=module)
+        self.once("DW303", module, path, message, fix)
 
     # --- call arguments -----------------------------------------------------------------
     def step_arguments(self, steps: list[Any], index: int, step: dict[str, Any]) -> None:
@@ -267,21 +266,21 @@ class _Checker:
                 if call.has_kwargs
                 else " The call fails with an unexpected-keyword error."
             )
-            data = {"replacements": replacements} if replacements else None
             span = self.doc.key_span((*path, "arguments", key)) or self.value_span(path)
-            self.report("DW302", span, message, data)
+            self.report("DW302", span, message, replacing(replacements))
 
     # --- reporting ------------------------------------------------------------------------
     def once(
-        self, code: str, name: str, path: Path, message: str, data: dict[str, Any] | None = None
+        self, code: str, name: str, path: Path, message: str, fix: FixData | None = None
     ) -> None:
         group = self.groups.get((code, name))
         if group is None:
-            self.groups[(code, name)] = _Group(code, path, message, data)
+            self.groups[(code, name)] = _Group(code, path, message, fix)
         else:
             group.count += 1
 
-    def report(self, code: str, span: Span, message: str, data: dict[str, Any] | None) -> None:
+    def report(self, code: str, span: Span, message: str, fix: FixData | None) -> None:
+        data = fix_data(fix)
         self.problems.append(Problem(code, severity_of(code), message, span[0], span[1], data))
 
     def value_span(self, path: Path) -> Span:

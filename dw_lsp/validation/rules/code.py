@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dw_lsp.validation.check import CheckContext
+from dw_lsp.validation.context import CheckContext
+from dw_lsp.validation.fixes import NeedsSetting
+from dw_lsp.validation.rules.base import Reporter
 from dw_lsp.workflow.code_rules import ALLOW_REMOTE_CODE_SETTING, code_arguments
 from dw_lsp.workflow.document import Document
-from dw_lsp.workflow.outline import Reporter
 from dw_lsp.workflow.problem import Problem
 
 CODE = "DW306"
@@ -42,6 +43,6 @@ def check_code_arguments(doc: Document, ctx: CheckContext) -> list[Problem]:
                 CODE,
                 ("steps", index, "pipeline", *argument.path),
                 argument.message(),
-                {"setting": ALLOW_REMOTE_CODE_SETTING, "argument": argument.key},
+                NeedsSetting(ALLOW_REMOTE_CODE_SETTING, argument=argument.key),
             )
     return report.problems

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from dw_lsp.validation.fixes import InsertKey, replacing
+from dw_lsp.validation.rules.base import Reporter
 from dw_lsp.workflow.document import Path
-from dw_lsp.workflow.outline import Facts, Region, Reporter, StepInfo
+from dw_lsp.workflow.outline import Outline, Region, Step
 from dw_lsp.workflow.refs import PREVIOUS_RESULT, VARIABLE, split_previous_result
 
 CARTESIAN_LIMIT = 10_000
@@ -21,8 +23,8 @@ SEGMENTS_LIMIT = 1_000
 _CAP = CARTESIAN_LIMIT**2
 
 
-def check_pipelines(facts: Facts, report: Reporter) -> None:
-    for step in facts.steps:
+def check_pipelines(outline: Outline, report: Reporter) -> None:
+    for step in outline.steps:
         if step.kind not in ("pipeline", "pipeline_reference"):
             continue
         base = (*step.path, step.kind)
@@ -34,7 +36,7 @@ def check_pipelines(facts: Facts, report: Reporter) -> None:
         chain = step.body.get("chain")
         if isinstance(chain, dict):
             _chain(report, chain, args, base)
-    _cartesian(facts, report)
+    _cartesian(outline, report)
 
 
 def _int(value: Any) -> int | None:
@@ -42,7 +44,7 @@ def _int(value: Any) -> int | None:
 
 
 def _configuration(
-    report: Reporter, step: StepInfo, config: dict[str, Any], args: dict[str, Any], path: Path
+    report: Reporter, step: Step, config: dict[str, Any], args: dict[str, Any], path: Path
 ) -> None:
     if "cache" in config and "teacache" in config:
         report.key(
@@ -153,7 +155,7 @@ def _chain(report: Reporter, chain: dict[str, Any], args: dict[str, Any], base: 
                 "DW229",
                 (*path, key),
                 f'{key} needs a frame rate: set chain "fps" or a frame_rate argument.',
-                {"insertKey": {"object": list(path), "key": "fps", "value": 24}},
+                InsertKey(path, "fps", 24),
             )
     if chain.get("match_audio") is True:
         _match_audio(report, args, path)
@@ -233,26 +235,26 @@ def _frame_snap(
         (*base, "arguments", "num_frames"),
         f"num_frames {frames} does not satisfy the chain's frame_snap ({rule})"
         + (f"; try {' or '.join(map(str, best))}." if best else "."),
-        {"replacements": [str(n) for n in best]} if best else None,
+        replacing(str(n) for n in best),
     )
 
 
-def _cartesian(facts: Facts, report: Reporter) -> None:
+def _cartesian(outline: Outline, report: Reporter) -> None:
     """Rule 22, as a lower-bound estimate: unknown counts are taken as 1."""
     artifacts: dict[str, int] = {}
     iterations: dict[str, int] = {}
     axes: dict[int, list[tuple[Path, str, bool]]] = {}
-    for ref in facts.previous_refs:
+    for ref in outline.previous_refs:
         if ref.region == Region.ARGUMENTS:
-            head, prop = split_previous_result(ref.body, facts.earlier(ref.step))
+            head, prop = split_previous_result(ref.body, outline.earlier(ref.step))
             axes.setdefault(ref.step, []).append((ref.path, head, prop is not None))
-    for desc in facts.descriptions:
+    for desc in outline.descriptions:
         name = desc.value.get("from_previous_result")
         if isinstance(name, str) and desc.step >= 0:
             axes.setdefault(desc.step, []).append(
                 ((*desc.path, "from_previous_result"), name, False)
             )
-    for step in facts.steps:
+    for step in outline.steps:
         runs = 1
         empty: list[tuple[Path, str]] = []
         for path, name, per_iteration in axes.get(step.index, ()):
@@ -282,10 +284,10 @@ def _cartesian(facts: Facts, report: Reporter) -> None:
             )
         if step.name is not None:
             iterations[step.name] = runs
-            artifacts[step.name] = min(runs * _per_run(facts, step), _CAP)
+            artifacts[step.name] = min(runs * _per_run(outline, step), _CAP)
 
 
-def _per_run(facts: Facts, step: StepInfo) -> int:
+def _per_run(outline: Outline, step: Step) -> int:
     """Artifacts one run of a step gives, where the file says (else 1)."""
     args = step.body.get("arguments")
     if not isinstance(args, dict):
@@ -297,8 +299,8 @@ def _per_run(facts: Facts, step: StepInfo) -> int:
         return 1
     for key in ("num_images_per_prompt", "num_videos_per_prompt"):
         value = args.get(key)
-        if isinstance(value, str) and value.startswith(VARIABLE) and facts.variables:
-            value = facts.variables.get(value[len(VARIABLE) :])
+        if isinstance(value, str) and value.startswith(VARIABLE) and outline.variables:
+            value = outline.variables.get(value[len(VARIABLE) :])
         count = _int(value)
         if count is not None and count >= 0:
             return count

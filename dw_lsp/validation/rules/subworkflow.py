@@ -13,21 +13,17 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import dw_lsp
+from dw_lsp.validation.context import CheckContext
+from dw_lsp.validation.fixes import InsertKey, Related, replacing
+from dw_lsp.validation.rules.base import Reporter, close_names, quoted
 from dw_lsp.workflow.document import Document, parse
-from dw_lsp.workflow.outline import Facts, Reporter, StepInfo, close_names, quoted
-from dw_lsp.workflow.paths import path_violation, resolve
+from dw_lsp.workflow.files import MAX_NESTING, builtin_file, builtin_names, resolve_relative
+from dw_lsp.workflow.outline import Outline, Step
+from dw_lsp.workflow.paths import path_violation
 from dw_lsp.workflow.problem import Problem, Severity
-from dw_lsp.workflow.refs import BUILTIN, BUILTIN_NAME_RE, VARIABLE
-
-if TYPE_CHECKING:
-    from dw_lsp.validation.check import CheckContext
-
-BUILTINS_DIR = Path(dw_lsp.__file__).resolve().parent / "builtins"
-#: Sub-workflows nested deeper than this are not checked (dw has no limit).
-MAX_NESTING = 8
+from dw_lsp.workflow.refs import BUILTIN, VARIABLE
 
 
 @dataclass(frozen=True)
@@ -52,25 +48,23 @@ class Child:
     label: str  # as the user wrote it
 
 
-def builtin_names() -> list[str]:
-    return sorted(p.name for p in BUILTINS_DIR.glob("*.json"))
-
-
-def check_subworkflows(facts: Facts, report: Reporter, ctx: CheckContext) -> dict[int, set[str]]:
+def check_subworkflows(
+    outline: Outline, report: Reporter, ctx: CheckContext
+) -> dict[int, set[str]]:
     """Check every ``workflow`` step; return step index -> the pipeline step names its
     child adds to the run's pipeline dict (for ``reference_name``)."""
     token = _RUN.set(_Run((), {})) if _RUN.get() is None else None
     try:
-        return _check_steps(facts, report, ctx)
+        return _check_steps(outline, report, ctx)
     finally:
         if token is not None:
             _RUN.reset(token)
 
 
-def _check_steps(facts: Facts, report: Reporter, ctx: CheckContext) -> dict[int, set[str]]:
+def _check_steps(outline: Outline, report: Reporter, ctx: CheckContext) -> dict[int, set[str]]:
     published: dict[int, set[str]] = {}
     folder = ctx.path.parent if ctx.path is not None else None
-    for step in facts.steps:
+    for step in outline.steps:
         if step.kind != "workflow":
             continue
         base = (*step.path, "workflow")
@@ -81,7 +75,7 @@ def _check_steps(facts: Facts, report: Reporter, ctx: CheckContext) -> dict[int,
                 'This workflow step has no "path"; the schema allows that, but dw fails with '
                 'a KeyError when the step runs. Add "path": "builtin:NAME.json" or a file '
                 "path.",
-                {"insertKey": {"object": list(base), "key": "path", "value": BUILTIN}},
+                InsertKey(base, "path", BUILTIN),
             )
             continue
         value = step.body["path"]
@@ -106,7 +100,8 @@ def _locate(
 ) -> Child | None:
     if value.startswith(BUILTIN):
         name = value[len(BUILTIN) :]
-        if not BUILTIN_NAME_RE.match(name):
+        builtin = builtin_file(name)
+        if builtin is None:
             report.value(
                 "DW236",
                 path,
@@ -114,7 +109,6 @@ def _locate(
                 "no / or \\ in NAME.",
             )
             return None
-        builtin = BUILTINS_DIR / name
         if not builtin.is_file():
             names = builtin_names()
             close = close_names(name, names) or names
@@ -122,7 +116,7 @@ def _locate(
                 "DW208",
                 path,
                 f"There is no built-in workflow '{name}'; the built-ins are {quoted(names)}.",
-                {"replacements": [BUILTIN + n for n in close]} if close else None,
+                replacing(BUILTIN + n for n in close),
             )
             return None
         return Child(builtin, value)
@@ -135,7 +129,7 @@ def _locate(
             "DW208", path, f"'{value}' is not a .json file; dw loads only .json sub-workflows."
         )
         return None
-    target = resolve(value, folder)
+    target = resolve_relative(value, folder)
     if target is None:
         return None  # a relative path in an unsaved buffer: nothing to resolve against
     if not target.is_file():
@@ -153,17 +147,13 @@ def _read(
     report: Reporter, path: tuple[str | int, ...], child: Child, ctx: CheckContext
 ) -> str | None:
     try:
-        if ctx.read_text is not None:
-            return ctx.read_text(child.path)
-        if child.path in ctx.open_documents:
-            return ctx.open_documents[child.path]
-        return child.path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        return ctx.read(child.path)
+    except (OSError, ValueError) as exc:
         report.value("DW208", path, f"The sub-workflow cannot be read: {exc}.")
         return None
 
 
-def _arguments(report: Reporter, step: StepInfo, child: dict[str, Any]) -> None:
+def _arguments(report: Reporter, step: Step, child: dict[str, Any]) -> None:
     arguments = step.body.get("arguments")
     if not isinstance(arguments, dict) or not arguments:
         return
@@ -189,7 +179,7 @@ def _arguments(report: Reporter, step: StepInfo, child: dict[str, Any]) -> None:
             (*path, name),
             f"'{name}' is not a variable of the sub-workflow, so the child fails at its "
             f"start. Its variables: {names}.",
-            {"replacements": close} if close else None,
+            replacing(close),
         )
 
 
@@ -210,8 +200,6 @@ def _pipelines(child: dict[str, Any]) -> set[str]:
 def _child_errors(
     report: Reporter, path: tuple[str | int, ...], child: Child, doc: Document, ctx: CheckContext
 ) -> None:
-    from dw_lsp.validation.check import check_document
-
     run = _RUN.get() or _Run((), {})
     me = child.path.resolve()
     current = ctx.path.resolve() if ctx.path is not None else None
@@ -225,13 +213,13 @@ def _child_errors(
             "dw would recurse until it fails. Break the cycle.",
         )
         return
-    if len(chain) > MAX_NESTING:
+    if len(chain) > MAX_NESTING or ctx.check is None:
         return
     errors = run.memo.get((me, doc.text))
     if errors is None:
         token = _RUN.set(_Run(chain, run.memo))
         try:
-            problems = check_document(doc, replace(ctx, path=child.path))
+            problems = ctx.check(doc, replace(ctx, path=child.path))
         finally:
             _RUN.reset(token)
         errors = [p for p in problems if p.severity == Severity.ERROR]
@@ -246,13 +234,5 @@ def _child_errors(
         path,
         f"The sub-workflow {child.label} has {count}; the first, at line {line}:{column}, is: "
         f"{first.code} {first.message} Open it to fix them.",
-        {
-            "related": {
-                "path": str(child.path),
-                "line": line,
-                "column": column,
-                "code": first.code,
-                "message": first.message,
-            }
-        },
+        Related(str(child.path), line, column, first.code, first.message),
     )

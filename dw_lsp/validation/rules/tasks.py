@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from dw_lsp.validation.fixes import InsertKey, replacing
+from dw_lsp.validation.rules.base import Reporter, quoted
 from dw_lsp.validation.tasks_spec import TASKS, TaskSpec, close_commands
 from dw_lsp.workflow.document import Path
-from dw_lsp.workflow.outline import Facts, Reporter, StepInfo, quoted
+from dw_lsp.workflow.outline import Outline, Step
 from dw_lsp.workflow.refs import VARIABLE
 
 
-def check_tasks(facts: Facts, report: Reporter) -> None:
-    for step in facts.steps:
+def check_tasks(outline: Outline, report: Reporter) -> None:
+    for step in outline.steps:
         if step.kind != "task":
             continue
         command = step.body.get("command")
@@ -34,7 +36,7 @@ def check_tasks(facts: Facts, report: Reporter) -> None:
                 (*base, "command"),
                 f"Unknown task command '{command}'; dw fails when this step runs (steps "
                 f"before it run first).{hint}",
-                {"replacements": close} if close else None,
+                replacing(close),
             )
             continue
         arguments = step.body.get("arguments")
@@ -44,7 +46,7 @@ def check_tasks(facts: Facts, report: Reporter) -> None:
         if isinstance(inputs, list):
             _inputs(report, spec, inputs, (*base, "inputs"))
         if command == "batch_decode_post_process":
-            _pipeline_reference(facts, report, step, base)
+            _pipeline_reference(outline, report, step, base)
 
 
 def _arguments(
@@ -56,15 +58,15 @@ def _arguments(
             continue
         arg = spec.arg(name)
         what = f" ({arg.description})" if arg else ""
-        data = {"insertKey": {"object": list(path), "key": name, "value": ""}}
+        fix = InsertKey(path, name, "")
         message = (
             f"Task '{spec.name}' needs the argument '{name}'{what}; without it the step "
             "fails when it runs."
         )
         if key:
-            report.key("DW219", path, message, data)
+            report.key("DW219", path, message, fix)
         else:
-            report.value("DW219", path, message, data)
+            report.value("DW219", path, message, fix)
     if "device" in arguments and not spec.device and not spec.extra_kwargs:
         report.key(
             "DW239",
@@ -87,8 +89,8 @@ def _inputs(report: Reporter, spec: TaskSpec, inputs: list[Any], path: Path) -> 
             )
 
 
-def _pipeline_reference(facts: Facts, report: Reporter, step: StepInfo, base: Path) -> None:
-    earlier = facts.before(step.index)
+def _pipeline_reference(outline: Outline, report: Reporter, step: Step, base: Path) -> None:
+    earlier = outline.before(step.index)
     usable = [s.name for s in earlier if s.kind == "pipeline" and s.name and not s.released]
     choices = f" (earlier pipeline steps: {quoted(usable)})" if usable else ""
     name = step.body.get("pipeline_reference")
@@ -99,13 +101,7 @@ def _pipeline_reference(facts: Facts, report: Reporter, step: StepInfo, base: Pa
             "batch_decode_post_process decodes with the processor of an earlier pipeline "
             'step: add a task-level "pipeline_reference" naming that step, beside '
             f'"command"{choices}.',
-            {
-                "insertKey": {
-                    "object": list(base),
-                    "key": "pipeline_reference",
-                    "value": usable[-1] if usable else "",
-                }
-            },
+            InsertKey(base, "pipeline_reference", usable[-1] if usable else ""),
         )
         return
     if not isinstance(name, str) or name.startswith(VARIABLE) or name in usable:
@@ -117,5 +113,5 @@ def _pipeline_reference(facts: Facts, report: Reporter, step: StepInfo, base: Pa
         (*base, "pipeline_reference"),
         f"pipeline_reference '{name}' {why}; batch_decode_post_process needs the processor "
         f"of an earlier pipeline step{choices}.",
-        {"replacements": usable} if usable else None,
+        replacing(usable),
     )

@@ -13,14 +13,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.workflow.outline import (
-    DESCRIPTION_FORMS,
-    NEAR_MISSES,
-    Facts,
-    Media,
-    Reporter,
-)
-from dw_lsp.workflow.paths import path_violation, resolve, url_violation
+from dw_lsp.validation.fixes import replacing
+from dw_lsp.validation.rules.base import Reporter
+from dw_lsp.workflow.files import resolve_relative
+from dw_lsp.workflow.outline import DESCRIPTION_FORMS, Media, Outline
+from dw_lsp.workflow.paths import path_violation, url_violation
 from dw_lsp.workflow.refs import (
     CONSTANT,
     CONSTANT_NAME_MAX,
@@ -33,6 +30,17 @@ from dw_lsp.workflow.refs import (
     is_escaped,
     is_url,
 )
+
+#: Near-miss spellings of real keyword arguments (rule 32). Kept small: each entry is a
+#: misspelling seen in real workflows or a one-letter slip of a common diffusers kwarg.
+NEAR_MISSES: dict[str, str] = {
+    "use_safe_tensors": "use_safetensors",
+    "use_safetensor": "use_safetensors",
+    "low_cpu_memory_usage": "low_cpu_mem_usage",
+    "num_inference_step": "num_inference_steps",
+    "guidence_scale": "guidance_scale",
+    "torch_type": "torch_dtype",
+}
 
 _EXTENSIONS = {
     "image": MEDIA_IMAGE_EXTENSIONS,
@@ -63,13 +71,13 @@ _TORCH_DTYPES = frozenset(
 )
 
 
-def check_values(facts: Facts, report: Reporter, folder: Path | None) -> None:
+def check_values(outline: Outline, report: Reporter, folder: Path | None) -> None:
     """``folder``: the workflow file's folder (media paths resolve there), or None."""
-    for found in facts.descriptions:
+    for found in outline.descriptions:
         _description(report, found.path, found.value)
-    for found in facts.type_values:
+    for found in outline.type_values:
         _type_string(report, found.path, str(found.value))
-    for ref in facts.constant_refs:
+    for ref in outline.constant_refs:
         if len(ref.body) > CONSTANT_NAME_MAX or not CONSTANT_NAME_RE.match(ref.body):
             report.value(
                 "DW223",
@@ -77,16 +85,16 @@ def check_values(facts: Facts, report: Reporter, folder: Path | None) -> None:
                 f"'{CONSTANT}{ref.body}' is not a dotted Python name (identifiers separated "
                 f"by dots, at most {CONSTANT_NAME_MAX} characters), so dw cannot resolve it.",
             )
-    for media in facts.media:
+    for media in outline.media:
         _media(report, media, folder)
-    for found in facts.near_misses:
+    for found in outline.watched:
         right = NEAR_MISSES[str(found.value)]
         report.key(
             "DW234",
             found.path,
             f"'{found.value}' is probably a misspelling of '{right}'; under this name the "
             "setting has no effect.",
-            {"replacements": [right]},
+            replacing([right]),
         )
 
 
@@ -160,7 +168,7 @@ def _description(report: Reporter, path: tuple[str | int, ...], node: dict[str, 
             (*path, "from_previous_result"),
             f"from_previous_result takes a bare step name, without the "
             f"'{PREVIOUS_RESULT}' prefix: write \"{bare}\".",
-            {"replacements": [bare]},
+            replacing([bare]),
         )
 
 
@@ -180,7 +188,7 @@ def _type_string(report: Reporter, path: tuple[str | int, ...], value: str) -> N
         f"Under '{key}', dw imports '{value}' as a type at run start and fails. For the "
         f'string itself, escape it: "{{{value}}}"'
         + (f'; for the dtype, write "torch.{value}".' if len(replacements) > 1 else "."),
-        {"replacements": replacements},
+        replacing(replacements),
     )
 
 
@@ -219,7 +227,7 @@ def _media(report: Reporter, media: Media, folder: Path | None) -> None:
             f"use one of {' '.join(allowed)}.",
         )
         return
-    target = resolve(value, folder) if folder is not None else None
+    target = resolve_relative(value, folder) if folder is not None else None
     if target is not None and not target.is_file():
         report.value(
             "DW224",

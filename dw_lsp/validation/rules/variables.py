@@ -9,17 +9,19 @@ pygls, lsprotocol, torch or diffusers.
 
 from __future__ import annotations
 
-from dw_lsp.workflow.outline import Facts, Region, Reporter, close_names, media_kind, quoted
-from dw_lsp.workflow.refs import VARIABLE, VARIABLE_NAME_MAX, VARIABLE_NAME_RE
+from dw_lsp.validation.fixes import Declare, Edit, Replace
+from dw_lsp.validation.rules.base import Reporter, close_names, quoted
+from dw_lsp.workflow.outline import Outline, Region
+from dw_lsp.workflow.refs import VARIABLE, VARIABLE_NAME_MAX, VARIABLE_NAME_RE, media_kind_of_key
 
 
-def check_variables(facts: Facts, report: Reporter) -> None:
-    has_block = "variables" in facts.root
-    if has_block and facts.variables is None:
+def check_variables(outline: Outline, report: Reporter) -> None:
+    has_block = "variables" in outline.root
+    if has_block and outline.variables is None:
         return  # a non-object "variables" is the schema's to report
-    declared = facts.variables or {}
-    _declarations(facts, report)
-    for ref in facts.variable_refs:
+    declared = outline.variables or {}
+    _declarations(outline, report)
+    for ref in outline.variable_refs:
         name = ref.body
         if ref.region == Region.VARIABLES:
             report.value(
@@ -35,29 +37,28 @@ def check_variables(facts: Facts, report: Reporter) -> None:
                 ref.path,
                 f"'variable:{name}' stays a literal string: dw substitutes variables only in "
                 f"a workflow that has a \"variables\" block. Declare '{name}' there.",
-                {"declare": name},
+                Declare(name),
             )
         elif name not in declared:
             close = close_names(name, declared)
             hint = f" Did you mean {quoted(close)}?" if close else ""
-            data: dict[str, object] = {"declare": name}
-            if close:
-                data["replacements"] = [VARIABLE + c for c in close]
+            replace = Replace(tuple(VARIABLE + c for c in close)) if close else None
             report.value(
                 "DW202",
                 ref.path,
                 f"Variable '{name}' is not declared; the run fails at its start. Declare it "
                 f'in "variables".{hint}',
-                data,
+                Declare(name),
+                replace,
             )
-    for found in facts.location_variables:
+    for found in outline.location_variables:
         name = str(found.value)
-        if name in declared and media_kind(name) is not None:
-            _location_variable(facts, report, found.path, name)
+        if name in declared and media_kind_of_key(name) is not None:
+            _location_variable(outline, report, found.path, name)
 
 
-def _declarations(facts: Facts, report: Reporter) -> None:
-    for name in facts.variables or {}:
+def _declarations(outline: Outline, report: Reporter) -> None:
+    for name in outline.variables or {}:
         if VARIABLE_NAME_RE.match(name) and len(name) <= VARIABLE_NAME_MAX:
             continue
         why = (
@@ -67,26 +68,26 @@ def _declarations(facts: Facts, report: Reporter) -> None:
         )
         report.key(
             "DW205",
-            (*facts.base, "variables", name),
+            (*outline.base, "variables", name),
             f"Variable name '{name}' {why}, so no caller (CLI, REPL or parent workflow) can "
             "set it; only its default is ever used. Rename it.",
         )
 
 
 def _location_variable(
-    facts: Facts, report: Reporter, path: tuple[str | int, ...], name: str
+    outline: Outline, report: Reporter, path: tuple[str | int, ...], name: str
 ) -> None:
     """``{"location": "variable:X"}`` with a media-named X (rule 21, FORMAT.md 3.3)."""
     obj = path[:-1]
     span = report.doc.value_span(obj)
-    data = None
-    if span is not None and isinstance(facts.at(obj), dict):
-        data = {"edit": {"start": span[0], "end": span[1], "newText": f'"{VARIABLE}{name}"'}}
+    edit = None
+    if span is not None and isinstance(outline.at(obj), dict):
+        edit = Edit(span[0], span[1], f'"{VARIABLE}{name}"')
     report.value(
         "DW227",
         path,
         f"'{name}' is media-named, so dw loads it when it is declared and then fails on "
         'this {"location": ...} wrapper ("Image specification must be a string"). Our '
         f'runner accepts it; for dw, write "variable:{name}" without the wrapper.',
-        data,
+        edit,
     )
