@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import (
+from dwtest_lsp import (
     doc_id,
     open_document,
     published,

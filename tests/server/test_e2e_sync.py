@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import doc_id, open_document, published, utf16_position
+from dwtest_lsp import doc_id, open_document, published, utf16_position
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from conftest import doc_id, open_document, published, utf16_position
+from dwtest_lsp import doc_id, open_document, published, utf16_position
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 from server_samples import SAMPLE

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from dwtest_corpus import corpus_files, corpus_id, require_corpus
 from server_samples import knowledge
 
 from dw_lsp.server.clientcaps import ClientFeatures
@@ -17,15 +18,13 @@ from dw_lsp.server.symbols import document_symbols, folding_ranges, selection_ra
 from dw_lsp.workflow.document import parse
 from dw_lsp.workflow.symbols import symbols_of
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "dw-examples"
-FILES = sorted(CORPUS.rglob("*.json")) if CORPUS.is_dir() else []
 KNOW = knowledge()
 CLIENT = ClientFeatures(snippets=True, hover_markdown=True, completion_markdown=True)
 
 
-@pytest.mark.skipif(not FILES, reason="the sample corpus is not present")
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", corpus_files(), ids=corpus_id)
 def test_features_never_fail_on_real_workflows(path: Path):
+    require_corpus()
     full = path.read_text(encoding="utf-8")
     for text in (full, full[: len(full) // 3], full[: 2 * len(full) // 3]):
         doc = parse(text)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "workflows" / "tiny-sd.json"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import pytest
+from dwtest_corpus import DW_EXAMPLES, require_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,8 +16,7 @@ from dw_lsp.validation.schema import SchemaChecker, check_schema, load_schema
 from dw_lsp.workflow.document import parse
 from dw_lsp.workflow.problem import Problem
 
-REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "corpus" / "dw-examples"
+CORPUS = DW_EXAMPLES
 
 PIPE = (
     '"pipeline": {"configuration": {"component_type": "FluxPipeline"%s}, '
@@ -393,8 +392,8 @@ def test_substantive_one_of_reports_the_intended_branch() -> None:
 # -- the corpus ---------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="sample corpus not present")
 def test_corpus_has_exactly_one_schema_problem() -> None:
+    require_corpus()
     found: list[tuple[str, str, str]] = []
     for path in sorted(CORPUS.rglob("*.json")):
         doc = parse(path.read_text(encoding="utf-8"))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import WorkerProcess, progress_of, tiny_sd_step, write_workflow
+from dwtest_worker import WorkerProcess, progress_of, tiny_sd_step, write_workflow
 from PIL import Image
 
 from dw_lsp.worker.loading import loader as loading

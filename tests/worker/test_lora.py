@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import WorkerProcess, tiny_ddpm_step, tiny_sd_step, write_workflow
+from dwtest_worker import WorkerProcess, tiny_ddpm_step, tiny_sd_step, write_workflow
 from PIL import Image
 
 from dw_lsp.worker import support

@@ -28,7 +28,7 @@ from dw_lsp.catalog.gen.classes import build_classes
 from dw_lsp.catalog.gen.layout import CLASSES_FILE, MODULES_FILE, dumps, stale
 from dw_lsp.catalog.gen.modules import build_modules
 
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "catalog"
+DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
