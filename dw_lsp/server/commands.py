@@ -22,8 +22,9 @@ completion and hover are answered during a run. pygls unpacks command arguments 
 parameters, so handlers take ``*args`` and read ``args[0]``; they return plain dicts
 (pygls drops snake_case keys of attrs objects).
 
-Coupling with the server (:mod:`dw_lsp.server.app`): it calls :func:`register_commands`
-while constructing the server and keeps the returned :class:`RunCommands`; it calls
+Coupling with the server: :func:`~dw_lsp.server.app.create_server` calls
+:func:`register_commands` and keeps the returned :class:`RunCommands` as ``ls.commands``;
+the server (:mod:`dw_lsp.server.language_server`) calls
 :meth:`RunCommands.settings_changed` when its settings change,
 :meth:`RunCommands.workflow_opened` when a workflow document opens (``worker.prewarm``) and
 :meth:`RunCommands.shutdown` on LSP ``shutdown``. Open buffers are read from the server's

@@ -37,7 +37,7 @@ from dw_lsp.settings import Settings
 from dw_lsp.validation.check import check_document
 from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import Document
-from dw_lsp.workflow.files import uri_to_path
+from dw_lsp.workflow.files import read_workflow_text, uri_to_path
 from dw_lsp.workflow.positions import Encoding
 from dw_lsp.workflow.problem import Problem, capped
 
@@ -65,7 +65,7 @@ def check_context(
                 by_normalized = {normalized(p): t for p, t in open_documents.items()}
             text = by_normalized.get(normalized(target))
         if text is None:
-            text = target.read_text(encoding="utf-8")
+            text = read_workflow_text(target)
         if reads is not None:
             reads[target] = text
         return text

@@ -5,7 +5,7 @@ Why our own store rather than pygls's workspace: pygls splits lines with
 lines for it although they do not for LSP, and it clamps an incoming change's range *in
 place*, on the params object that every later handler sees. Two stores fed from one params
 object drifted apart exactly there. So there is one copy: the protocol
-(:class:`~dw_lsp.server.app.DwProtocol`) never hands documents to pygls's workspace (it keeps
+(:class:`~dw_lsp.server.lifecycle.DwProtocol`) never hands documents to pygls's workspace (it keeps
 only the workspace folders and the negotiated encoding), and this store applies each change
 with LSP line semantics (only LF, CRLF and CR end a line) through the same
 :class:`~dw_lsp.workflow.positions.LineIndex` that every other conversion uses, reading the

@@ -308,16 +308,13 @@ class Session:
             else:
                 report.error = f"{exc}. The next run starts a fresh worker."
             return report
-        report.status = result.status
-        report.outputs = result.outputs
-        report.error = result.error
-        report.traceback = result.traceback
-        report.timings = result.timings
-        report.cache = result.cache
-        report.runs = result.runs
-        report.memory = result.memory
-        report.warnings.extend(result.warnings)
-        report.file_changed = result.fileChanged
+        report = RunReport.of(
+            result,
+            workflow=report.workflow,
+            name=report.name,
+            run_id=run_id,
+            warnings=[*report.warnings, *result.warnings],
+        )
         if result.status == protocol.ERROR and result.error is None:
             report.error = "The worker reported an error without a message."
         if result.status != protocol.ERROR:

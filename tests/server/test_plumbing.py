@@ -226,7 +226,8 @@ def test_a_crashing_rule_keeps_the_syntax_problems(monkeypatch: pytest.MonkeyPat
 
 def test_lenses_follow_the_command_registry():
     from dw_lsp.server import names
-    from dw_lsp.server.app import DwLanguageServer, create_server
+    from dw_lsp.server.app import create_server
+    from dw_lsp.server.language_server import DwLanguageServer
 
     assert DwLanguageServer().registered_commands() == set()
     assert {names.RUN, names.MEMORY, names.CLEAR} <= create_server().registered_commands()
