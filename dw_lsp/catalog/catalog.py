@@ -96,10 +96,6 @@ class ClassInfo:
     def available(self) -> bool:
         return not self.requires
 
-    @property
-    def qualified_name(self) -> str:
-        return f"{self.module}.{self.name}"
-
 
 @dataclass(frozen=True)
 class PipelineInfo(ClassInfo):

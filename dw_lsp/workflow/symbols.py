@@ -147,9 +147,6 @@ class Symbols:
     def step(self, name: str) -> Step | None:
         return self.outline.step(name)
 
-    def step_names(self) -> list[str]:
-        return self.outline.names
-
     def symbol_at(self, offset: int) -> tuple[SymbolKind, str, Span] | None:
         """The variable or step declared or referenced at ``offset``: kind, name, span
         of the name under the cursor."""

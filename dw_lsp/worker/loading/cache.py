@@ -117,10 +117,6 @@ class PipelineCache:
         with self._lock:
             return [e.pipeline for e in self._entries.values()]
 
-    def total_bytes(self) -> int:
-        with self._lock:
-            return sum(e.nbytes for e in self._entries.values())
-
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
