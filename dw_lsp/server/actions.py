@@ -32,8 +32,8 @@ from dw_lsp.server.knowledge import Knowledge
 from dw_lsp.server.schema_nav import value_snippet
 from dw_lsp.validation.fixes import AddKey, Declare, Edit, InsertKey, Replace, parse_fix_data
 from dw_lsp.workflow.document import Document, Path
+from dw_lsp.workflow.nodes import Node
 from dw_lsp.workflow.positions import Encoding
-from dw_lsp.workflow.tolerant import Node
 
 
 @dataclass(frozen=True)

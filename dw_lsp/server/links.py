@@ -18,10 +18,10 @@ from dw_lsp.server.convert import to_range
 from dw_lsp.server.knowledge import Knowledge
 from dw_lsp.workflow.document import Document, Path
 from dw_lsp.workflow.files import existing_builtin, path_to_uri
+from dw_lsp.workflow.nodes import Node
 from dw_lsp.workflow.positions import Encoding
 from dw_lsp.workflow.refs import builtin_name, is_media_key, is_url
 from dw_lsp.workflow.symbols import content_span
-from dw_lsp.workflow.tolerant import Node
 
 _REFERENCE_PREFIXES = ("variable:", "previous_result:", "constant:")
 

@@ -16,10 +16,10 @@ from lsprotocol import types
 
 from dw_lsp.server.convert import to_range
 from dw_lsp.workflow.document import Document, Span
+from dw_lsp.workflow.nodes import Node
 from dw_lsp.workflow.outline import Step
 from dw_lsp.workflow.positions import Encoding
 from dw_lsp.workflow.symbols import content_span, symbols_of
-from dw_lsp.workflow.tolerant import Node
 
 _STEP_SYMBOL = {
     "pipeline": types.SymbolKind.Class,

@@ -25,6 +25,7 @@ from dw_lsp.validation.check import check_document
 from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import parse
 from dw_lsp.workflow.files import WorkflowFileError, read_workflow_bytes
+from dw_lsp.workflow.paths import holds_workflow, output_dir_violation
 from dw_lsp.workflow.problem import Problem, Severity
 from dw_lsp.workflow.refs import (
     VALUE_CONTROLS,
@@ -143,6 +144,16 @@ def read_workflow(
         text=text,
         warnings=[p for p in problems if p.severity is not Severity.ERROR],
     )
+
+
+def output_dir_refusal(setting: str, output_dir: Path, workflow: Path) -> str | None:
+    """Why results of ``workflow`` may not go to ``output_dir`` (the setting ``outputDir``,
+    given as ``setting``, resolved): the setting is not a folder path, or the folder holds
+    the workflow (the worker also checks its sub-workflows before anything loads)."""
+    why = output_dir_violation(setting)
+    if why is not None:
+        return f"The output directory {setting!r} {why} (setting outputDir)."
+    return holds_workflow(output_dir, workflow)
 
 
 def format_problem(text: str, problem: Problem) -> str:

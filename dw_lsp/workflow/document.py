@@ -22,15 +22,10 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, Literal
 
 from dw_lsp.workflow.files import MAX_JSON_DEPTH, MAX_WORKFLOW_BYTES
+from dw_lsp.workflow.nodes import Member, Node
 from dw_lsp.workflow.positions import LineIndex
 from dw_lsp.workflow.problem import MAX_PROBLEMS, TOO_MANY, Problem, Severity, too_many
-from dw_lsp.workflow.tolerant import (
-    LONE_SURROGATE,
-    Member,
-    Node,
-    lone_surrogate,
-    parse_tree,
-)
+from dw_lsp.workflow.tolerant import LONE_SURROGATE, lone_surrogate, parse_tree
 
 Path = tuple[str | int, ...]
 Span = tuple[int, int]

@@ -19,8 +19,9 @@ from functools import cached_property
 from typing import Any, Literal
 
 from dw_lsp.workflow.document import Document, Path, Span
-from dw_lsp.workflow.outline import Outline, Ref, Step, outline_of
+from dw_lsp.workflow.outline import Outline, Ref, Step
 from dw_lsp.workflow.refs import PREVIOUS_RESULT, VARIABLE, split_previous_result
+from dw_lsp.workflow.walk import outline_of
 
 SymbolKind = Literal["variable", "step"]
 

@@ -1,7 +1,7 @@
 """The semantic rules of FORMAT.md 1.11 that can be decided without loading anything.
 
 :func:`check_semantics` walks the workflow value once
-(:func:`~dw_lsp.workflow.outline.outline_of`) and runs the rule modules over its outline:
+(:func:`~dw_lsp.workflow.walk.outline_of`) and runs the rule modules over its outline:
 
 - :mod:`.variables` DW202-DW205, DW227;
 - :mod:`.steps` DW201, DW210-DW215, DW217, DW233;
@@ -28,8 +28,8 @@ from dw_lsp.validation.rules.tasks import check_tasks
 from dw_lsp.validation.rules.values import NEAR_MISSES, check_values
 from dw_lsp.validation.rules.variables import check_variables
 from dw_lsp.workflow.document import Document
-from dw_lsp.workflow.outline import outline_of
 from dw_lsp.workflow.problem import Problem
+from dw_lsp.workflow.walk import outline_of
 
 _WATCHED = frozenset(NEAR_MISSES)
 
@@ -38,12 +38,12 @@ def check_semantics(doc: Document, ctx: CheckContext) -> list[Problem]:
     """The semantic problems of ``doc`` (unsorted; :func:`check_document` sorts)."""
     if not isinstance(doc.value, dict):
         return []
-    facts = outline_of(doc.value, watch=_WATCHED)
+    outline = outline_of(doc.value, watch=_WATCHED)
     report = Reporter(doc)
-    check_variables(facts, report)
-    published = check_subworkflows(facts, report, ctx)
-    check_steps(facts, report, published)
-    check_tasks(facts, report)
-    check_values(facts, report, ctx.path.parent if ctx.path is not None else None)
-    check_pipelines(facts, report)
+    check_variables(outline, report)
+    published = check_subworkflows(outline, report, ctx)
+    check_steps(outline, report, published)
+    check_tasks(outline, report)
+    check_values(outline, report, ctx.path.parent if ctx.path is not None else None)
+    check_pipelines(outline, report)
     return report.problems
