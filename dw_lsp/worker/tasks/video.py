@@ -3,8 +3,8 @@
 
 A video is a list of frames (PIL images or arrays), an (F, H, W[, C]) array, or an object
 with ``frames`` (a pipeline output of one video). Decoding files needs PyAV or imageio
-(see ``values_media``). Joining videos with audio and the audio commands are refused
-clearly: this worker does not mux audio. Imports PIL and numpy only.
+(see :mod:`dw_lsp.worker.values.media`). Joining videos with audio and the audio commands
+are refused clearly: this worker does not mux audio. Imports PIL and numpy only.
 """
 
 from __future__ import annotations

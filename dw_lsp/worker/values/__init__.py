@@ -1,15 +1,17 @@
 """The value mini-languages at run time (FORMAT.md 1.9): the worker's one entry point for
 turning a workflow's JSON values into Python objects.
 
-The work is split by concept, and this module only gathers the public names:
+The work is split by concept, and this package's ``__init__`` only gathers the public
+names:
 
-- ``values_types``: :class:`TypeResolver` (``*_type`` names and ``constant:`` inside an
-  allowlist of module prefixes) and :class:`DisallowedImport`;
-- ``values_variables``: :func:`coerce_arguments` and :func:`substitute_variables`;
-- ``values_media``: :func:`check_path` and the image / video loaders;
-- ``values_realize``: :func:`realize` (FORMAT.md 1.9.5 order) and
+- :mod:`.typenames`: :class:`TypeResolver` (``*_type`` names and ``constant:`` inside an
+  allowlist of module prefixes) and :class:`DisallowedImport`, deciding on the resolved
+  object with :mod:`.nameable`;
+- :mod:`.variables`: :func:`coerce_arguments` and :func:`substitute_variables`;
+- :mod:`.media`: :func:`check_path` and the image / video loaders;
+- :mod:`.realize`: :func:`realize` (FORMAT.md 1.9.5 order) and
   :func:`resolve_type_strings` for configuration blocks;
-- ``values_iterations``: :func:`expand_iterations` and :func:`artifacts`.
+- :mod:`.iterations`: :func:`expand_iterations` and :func:`artifacts`.
 
 Imports PIL and numpy; torch, diffusers and transformers load only when a workflow names
 them. Never imports the session, the server or LSP types.

@@ -6,7 +6,7 @@ forms under ``image``/``video`` keys (a path, a URL, ``{location: ...}`` - also 
 location is an already-loaded image from a variable, our fix of dw's bug in 1.9.1 - lists
 of those, ``null``), and building ``from_file`` / ``from_arguments`` objects;
 ``from_previous_result`` descriptions are only checked here and built per iteration by
-``values_iterations``. Every function returns a new structure; inputs are not mutated.
+:mod:`.iterations`. Every function returns a new structure; inputs are not mutated.
 """
 
 from __future__ import annotations
