@@ -32,7 +32,7 @@ from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.commands import RunCommands
 from dw_lsp.server.configuration import combine
 from dw_lsp.server.diagnostics import Diagnostics
-from dw_lsp.server.documents import DocumentStore, OpenDocument
+from dw_lsp.server.documents import DocumentStore, OpenDocument, workspace_roots
 from dw_lsp.server.knowledge import Knowledge
 from dw_lsp.server.lifecycle import DwProtocol
 from dw_lsp.settings import SECTION, Settings
@@ -89,13 +89,7 @@ class DwLanguageServer(LanguageServer):
     # -- documents ---------------------------------------------------------------------
     def roots(self) -> list[Path]:
         """Workspace folders as paths (for the workflowFiles globs)."""
-        try:
-            uris = [f.uri for f in self.workspace.folders.values()]
-            if self.workspace.root_uri:
-                uris.append(self.workspace.root_uri)
-        except RuntimeError:
-            return []
-        return [p for p in (uri_to_path(u) for u in uris) if p is not None]
+        return workspace_roots(self)
 
     def is_workflow(self, doc: OpenDocument) -> bool:
         return is_workflow(doc.uri, doc.document, self.settings.workflow_files, self.roots())

@@ -26,10 +26,9 @@ What it guarantees:
   the front end, which turns it into a cancel), and it exits when its stdin closes, so a
   front end that dies, even by SIGKILL, takes it down.
 
-Spawning, killing and explaining the process is :mod:`.process`; numbering requests and
-settling their answers is :mod:`.rpc`. Tests substitute a misbehaving worker through the
-command line or the ``spawn`` factory. No LSP types, no torch; never imports the server or
-the worker.
+Spawning, reading, killing and explaining the process is :mod:`.process`; settling answers
+is :mod:`.rpc`. Tests substitute a misbehaving worker through the command line or the
+``spawn`` factory. No LSP types, no torch; never imports the server or the worker.
 """
 
 from __future__ import annotations
@@ -313,8 +312,7 @@ class WorkerClient:
     ) -> ExecuteResult:
         """Run a workflow; kill the worker after ``timeout`` seconds without progress."""
         await self.start()
-        if self._state is WorkerState.BUSY:
-            raise WorkerError("The worker is already running a workflow")
+        self._check_idle()
         self._set_state(WorkerState.BUSY, f"run {params.runId}")
         self._run = RunWatch(timeout, on_progress)
         try:
@@ -335,6 +333,10 @@ class WorkerClient:
             self._run = None
             if self._state is WorkerState.BUSY:
                 self._set_state(WorkerState.READY, f"run {params.runId} finished")
+
+    def _check_idle(self) -> None:
+        if self._state is WorkerState.BUSY:
+            raise WorkerError("The worker is already running a workflow")
 
     async def cancel(self, run_id: str, grace: float = CANCEL_GRACE) -> bool:
         """Ask the running workflow to stop; kill the worker if it has not ``grace`` s later.
