@@ -147,8 +147,10 @@ def check_workflow_file(doc: Document, ctx: CheckContext) -> list[Problem]:
 
 def _shifted(problem: Problem, offset: int, index: int) -> Problem:
     """A problem of an array element, moved to its place in the whole file."""
-    fixes = [moved(fix, offset, (index,)) for fix in parse_fix_data(problem.data)]
-    data = fix_data(*fixes) if problem.data is not None else None
+    data = problem.data
+    if data is not None:  # fix data moves with it; anything else (a DW015 count) stays
+        fixes = [moved(fix, offset, (index,)) for fix in parse_fix_data(data)]
+        data = {**data, **(fix_data(*fixes) or {})}
     return replace(problem, start=problem.start + offset, end=problem.end + offset, data=data)
 
 

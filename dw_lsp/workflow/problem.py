@@ -26,9 +26,9 @@ class Severity(IntEnum):
 @dataclass(frozen=True)
 class Problem:
     """One finding. ``start``/``end`` are offsets into the document's text (Python str
-    indices, i.e. code points); ``data`` carries fix data for code actions, e.g.
-    ``{"replacements": ["model_name"]}`` (replace the range with one of these strings,
-    JSON-quoted when the range covers a string) or ``{"insert": {...}}``."""
+    indices, i.e. code points); ``data`` is the JSON object that travels in
+    ``Diagnostic.data``: the fix data of :mod:`dw_lsp.validation.fixes` (written and read
+    there, typed), or the parser's count of problems not shown (DW015)."""
 
     code: str
     severity: Severity

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dw_lsp.terminal.checkcmd import check_file
+
 CLEAN = """{
   "id": "clean",
   "variables": {"text": "hello"},
@@ -133,3 +135,35 @@ def test_a_lone_surrogate_is_reported_not_a_crash(tmp_path: Path) -> None:
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     codes = {p["code"] for p in json.loads(done.stdout)}
     assert {"DW014", "DW101"} <= codes  # the schema check still ran
+
+
+def test_fix_data_of_an_array_element_points_into_the_whole_file(tmp_path: Path) -> None:
+    """In a root array of workflows, an element's fixes name paths and offsets of the whole
+    file: a missing key's object gets the element's index, a prepared edit its offset."""
+    element = {
+        "id": "x",
+        "variables": {"image": "a.png"},
+        "steps": [
+            {
+                "name": "size",
+                "task": {
+                    "command": "get_image_size",
+                    "arguments": {"image": {"location": "variable:image"}},
+                },
+                "result": {},
+            }
+        ],
+    }
+    text = json.dumps([element, element], indent=1)
+    path = tmp_path / "tests.json"
+    path.write_text(text, encoding="utf-8")
+    problems = check_file(path).problems
+    required = [p.data for p in problems if p.code == "DW101"]
+    assert [d["missingKey"]["object"] for d in required if d] == [
+        [0, "steps", 0, "result"],
+        [1, "steps", 0, "result"],
+    ]
+    edits = [p.data["edit"] for p in problems if p.code == "DW227" and p.data]
+    assert len(edits) == 2
+    for edit in edits:
+        assert json.loads(text[edit["start"] : edit["end"]]) == {"location": "variable:image"}
