@@ -26,9 +26,10 @@ answer; "unchanged" from the request to its answer. The table shows our median, 
 the ratio and the targets of issue 11 (diagnostics at most 0.5x theirs; on 1.1 MB,
 completion, hover and documentSymbol at most 50 ms after an edit and 5 ms unchanged).
 
-``--profile DIR`` instead runs our server alone under ``py-spy record`` for the 1.1 MB
-edit+pull cycle and for completion+hover after edits, writes the collapsed stacks into DIR
-and prints where the time goes (``pip install py-spy``).
+``--profile DIR`` instead runs our server alone under ``py-spy record`` on the 1.1 MB
+document, for the edit+pull cycle and for completion+hover after edits and unchanged,
+writes the collapsed stacks into DIR and prints where the time goes (``pip install
+py-spy``; ``bench/pyspy_summary.py FILE`` summarises a saved one again).
 
 Run: ``.venv/bin/python bench/bench_editor.py [--quick] [--profile DIR]``
 Needs Node 20+ and npm (the first run installs the JSON server, about 100 MB).
@@ -445,26 +446,36 @@ def print_table(
     rows = list(dict.fromkeys(row for row, _ in samples))
     print(
         f"\nmedians in ms; diagnostics rounds per size {diag_reps}, feature rounds {feature_reps};"
-        f" ours = python -m dw_lsp, theirs = vscode-json-language-server {JSON_VERSION}"
+        f" ours = python -m dw_lsp, theirs = vscode-json-language-server {JSON_VERSION};"
+        "\n'paired' is the median of each round's ratio (both servers measured back to back),"
+        " steadier than the ratio of medians when the machine's load drifts"
     )
-    header = f"{'size':7} {'request':38} {'ours':>9} {'theirs':>9} {'ours/theirs':>12}  target"
+    header = (
+        f"{'size':7} {'request':38} {'ours':>8} {'theirs':>8} {'ours/theirs':>12}"
+        f" {'paired':>7}  target"
+    )
     print(header)
-    print("-" * (len(header) + 20))
+    print("-" * (len(header) + 22))
     for row in rows:
-        ours = statistics.median(samples[(row, "ours")])
-        theirs = statistics.median(samples[(row, "theirs")])
+        mine, other = samples[(row, "ours")], samples[(row, "theirs")]
+        ours, theirs = statistics.median(mine), statistics.median(other)
+        paired = statistics.median(a / b for a, b in zip(mine, other, strict=True))
         size, name = row.split("|")
         target = target_of(row)
         verdict = ""
         if target is not None:
             verdict = f"{target[0]:15} {'met' if target[1](ours, theirs) else 'NOT met'}"
-        print(f"{size:7} {name:38} {ours:9.1f} {theirs:9.1f} {ours / theirs:11.2f}x  {verdict}")
+        print(
+            f"{size:7} {name:38} {ours:8.1f} {theirs:8.1f} {ours / theirs:11.2f}x"
+            f" {paired:6.2f}x  {verdict}"
+        )
 
 
 # -- profile -----------------------------------------------------------------------------
 async def profile(out_dir: Path, quick: bool) -> None:
-    """Our server alone under py-spy: 1.1 MB edit+pull cycles, then completion and hover
-    right after edits; the collapsed stacks go to ``out_dir``."""
+    """Our server alone under py-spy on the 1.1 MB document: edit+pull cycles, completion
+    and hover right after edits, and the same on the unchanged document; the collapsed
+    stacks go to ``out_dir``."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         sys.exit("--profile needs py-spy: .venv/bin/pip install py-spy")
@@ -478,11 +489,16 @@ async def profile(out_dir: Path, quick: bool) -> None:
         (ed,) = await start_servers(work_dir, ours_only=True)
         try:
             await ed.open(path.as_uri(), work)
+            probe = work.probes["argument key"]
             loads = {
                 "edit-pull": [request("textDocument/diagnostic", True)],
                 "edit-completion-hover": [
-                    request("textDocument/completion", True, work.probes["argument key"]),
-                    request("textDocument/hover", True, work.probes["argument key"]),
+                    request("textDocument/completion", True, probe),
+                    request("textDocument/hover", True, probe),
+                ],
+                "unchanged-completion-hover": [
+                    request("textDocument/completion", False, probe),
+                    request("textDocument/hover", False, probe),
                 ],
             }
             for name, measures in loads.items():

@@ -4,8 +4,9 @@ Each line of the input is ``frame;frame;...;frame COUNT`` with frames written
 ``function (path:line)``, outermost first. :func:`summarise` keeps the samples of the
 event-loop thread (stacks through asyncio's ``_run_once``: py-spy leaves out its idle
 ``select`` but not an executor thread waiting for work) and prints the functions with the
-largest share of them, inclusive (anywhere on the stack; the trunk that every sample
-shares is left out) and self (the innermost frame), keyed by function and file.
+largest share of them: our files and functions inclusive (anywhere on the stack; the
+trunk that nearly every sample shares is left out), and any function self (the innermost
+frame), keyed by function and file without line numbers.
 
 Run on a saved profile: ``.venv/bin/python bench/pyspy_summary.py PROFILE.txt``
 Imports nothing from dw_lsp.
@@ -46,11 +47,12 @@ EVENT_LOOP = "BaseEventLoop._run_once (asyncio/base_events.py)"
 
 def parse(
     collapsed: str, repo: Path, focus: str = EVENT_LOOP
-) -> tuple[Counter[str], Counter[str], int]:
-    """(inclusive samples, self samples, total samples) per function, over the stacks
-    that pass through ``focus``."""
+) -> tuple[Counter[str], Counter[str], Counter[str], int]:
+    """(inclusive samples per function, self samples per function, inclusive samples per
+    file, total samples), over the stacks that pass through ``focus``."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    files: Counter[str] = Counter()
     total = 0
     for line in collapsed.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -64,18 +66,29 @@ def parse(
         own[frames[-1]] += count
         for key in set(frames):
             inclusive[key] += count
-    return inclusive, own, total
+        for name in {key.rpartition(" (")[2].rstrip(")") for key in frames}:
+            files[name] += count
+    return inclusive, own, files, total
 
 
-def summarise(collapsed: str, repo: Path, top: int = 20) -> str:
-    inclusive, own, total = parse(collapsed, repo)
+def summarise(collapsed: str, repo: Path, top: int = 20, package: str = "dw_lsp/") -> str:
+    """Our functions and files by inclusive share (without the trunk, on 95 % of the
+    samples or more), and every function by self share."""
+    inclusive, own, files, total = parse(collapsed, repo)
     if not total:
         return "no samples of the event-loop thread"
+
+    def ours(counter: Counter[str]) -> Counter[str]:
+        return Counter({k: n for k, n in counter.items() if package in k and n < 0.95 * total})
+
     lines = [f"{total} samples of the event-loop thread while busy"]
-    branches = Counter({k: n for k, n in inclusive.items() if n < 0.97 * total})
-    for title, counter in (("inclusive", branches), ("self", own)):
-        lines.append(f"  top {top} by {title} share:")
-        for key, count in counter.most_common(top):
+    for title, counter, limit in (
+        (f"{package} files, inclusive", ours(files), top // 2),
+        (f"{package} functions, inclusive", ours(inclusive), top),
+        ("functions, self", own, top),
+    ):
+        lines.append(f"  top {limit} {title}:")
+        for key, count in counter.most_common(limit):
             lines.append(f"    {100 * count / total:5.1f} %  {key}")
     return "\n".join(lines)
 
