@@ -352,7 +352,7 @@ def plan(quick: bool) -> tuple[dict[str, int], int, int]:
     """(diagnostic rounds per size, feature rounds on 1.1 MB, warm-up rounds)."""
     if quick:
         return {"2 KB": 10, "220 KB": 5, BIG: 3}, 3, 1
-    return {"2 KB": 40, "220 KB": 20, BIG: 15}, 15, 3
+    return {"2 KB": 60, "220 KB": 40, BIG: 30}, 15, 3
 
 
 FEATURES = (
