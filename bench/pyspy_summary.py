@@ -23,10 +23,13 @@ _FRAME = re.compile(r"^(?P<function>.*) \((?P<path>.*?)(?::(?P<line>\d+))?\)$")
 
 
 def short_path(path: str, repo: Path) -> str:
-    """``dw_lsp/validation/check.py`` for the repository, ``pygls/...`` for libraries."""
+    """``dw_lsp/validation/check.py`` for the repository, ``pygls/...`` for libraries
+    (py-spy already writes most paths relative to their ``sys.path`` entry)."""
+    if not Path(path).is_absolute():
+        return path
     try:
-        return str(Path(path).resolve().relative_to(repo))
-    except (ValueError, OSError):
+        return str(Path(path).relative_to(repo))
+    except ValueError:
         pass
     for marker in ("site-packages/", "dist-packages/", "lib/python3"):
         if marker in path:
