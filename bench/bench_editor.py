@@ -29,12 +29,9 @@ their ratio, the median of the per-round ratios ("paired", steadier when the loa
 drifts) and the targets of issue 11 (diagnostics at most 0.5x theirs; on 1.1 MB,
 completion, hover and documentSymbol at most 50 ms after an edit and 5 ms unchanged).
 
-``--profile DIR`` instead runs our server alone under ``py-spy record`` on the 1.1 MB
-document, for the edit+pull cycle and for completion+hover after edits and unchanged,
-writes the collapsed stacks into DIR and prints where the time goes (``pip install
-py-spy``; ``bench/pyspy_summary.py FILE`` summarises a saved one again).
+``bench/profile_editor.py`` profiles our server under the same load.
 
-Run: ``.venv/bin/python bench/bench_editor.py [--quick] [--profile DIR]``
+Run: ``.venv/bin/python bench/bench_editor.py [--quick]``
 Needs Node 20+ and npm (the first run installs the JSON server, about 100 MB).
 """
 
@@ -45,7 +42,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -58,7 +54,6 @@ from typing import Any
 
 from bench_check import build_workflow, with_errors
 from lsp_client import LspClient
-from pyspy_summary import summarise
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "schemas" / "workflow.schema.json"
@@ -474,73 +469,11 @@ def print_table(
         )
 
 
-# -- profile -----------------------------------------------------------------------------
-async def profile(out_dir: Path, quick: bool) -> None:
-    """Our server alone under py-spy on the 1.1 MB document: edit+pull cycles, completion
-    and hover right after edits, and the same on the unchanged document; the collapsed
-    stacks go to ``out_dir``."""
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        sys.exit("--profile needs py-spy: .venv/bin/pip install py-spy")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cycles = 10 if quick else 60
-    work = workloads()[2]
-    with tempfile.TemporaryDirectory(prefix="dw-bench-editor-") as tmp:
-        work_dir = prepare(Path(tmp))
-        path = work_dir / "workflows" / work.name
-        path.write_text(work.text, encoding="utf-8")
-        (ed,) = await start_servers(work_dir, ours_only=True)
-        try:
-            await ed.open(path.as_uri(), work)
-            probe = work.probes["argument key"]
-            loads = {
-                "edit-pull": [request("textDocument/diagnostic", True)],
-                "edit-completion-hover": [
-                    request("textDocument/completion", True, probe),
-                    request("textDocument/hover", True, probe),
-                ],
-                "unchanged-completion-hover": [
-                    request("textDocument/completion", False, probe),
-                    request("textDocument/hover", False, probe),
-                ],
-            }
-            for name, measures in loads.items():
-                for measure in measures:  # warm up
-                    await measure(ed)
-                target = out_dir / f"{name}.txt"
-                spy = subprocess.Popen(
-                    [py_spy, "record", "--pid", str(ed.client.pid), "--format", "raw"]
-                    + ["--rate", "200", "-o", str(target)],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
-                await asyncio.sleep(1.0)  # let py-spy attach
-                times = []
-                for _ in range(cycles):
-                    for measure in measures:
-                        times.append(await measure(ed))
-                spy.send_signal(signal.SIGINT)
-                _, err = spy.communicate(timeout=60)
-                if not target.is_file():
-                    sys.exit(f"py-spy wrote no profile: {err.decode(errors='replace')[-500:]}")
-                print(
-                    f"\n== {name}: {cycles} cycles on {BIG}, median {statistics.median(times):.0f}"
-                    f" ms per request (slowed by sampling); stacks in {target}"
-                )
-                print(summarise(target.read_text(encoding="utf-8"), REPO))
-        finally:
-            await ed.client.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few rounds: a smoke run")
-    parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy our server instead")
     options = parser.parse_args()
-    if options.profile is not None:
-        asyncio.run(profile(options.profile, options.quick))
-    else:
-        asyncio.run(benchmark(options.quick))
+    asyncio.run(benchmark(options.quick))
 
 
 if __name__ == "__main__":
