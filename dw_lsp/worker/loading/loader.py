@@ -42,7 +42,7 @@ from typing import Any
 import torch
 
 from dw_lsp.worker import memory, support, values
-from dw_lsp.worker.loading import placement, tiny
+from dw_lsp.worker.loading import compiling, hooks, modular, placement, tiny
 
 log = logging.getLogger("dw_lsp.worker.loading.loader")
 
@@ -66,11 +66,9 @@ def check_loadable(pipeline: Mapping[str, Any], device: str | None = None) -> No
     component_type = configuration["component_type"]
     if not callable(component_type):
         raise LoadError(f"configuration.component_type {component_type!r} is not a class")
-    if hasattr(component_type, "update_components"):
-        raise LoadError(
-            f"configuration.component_type {component_type.__name__} is a modular pipeline; "
-            "modular pipelines are not supported by this worker yet"
-        )
+    problems = modular.refusals(configuration, component_type)
+    if problems:
+        raise LoadError(f"{'; '.join(problems)}; no model was loaded")
     if pipeline.get("loras"):
         if not support.peft_available():
             raise LoadError(f"{support.PEFT_MISSING}; no model was loaded")
@@ -285,9 +283,10 @@ def load_pipeline(
     configuration = pipeline["configuration"]
     device = str(configuration.get("device") or device)
     arguments = dict(pipeline["from_pretrained_arguments"])
+    ready: dict[str, Any] = {}  # loaded components and reused ones, by name
     for key, value in pipeline.items():
         if key == "controlnet" or support.is_component(key, value):
-            arguments[key] = load_component(f"pipeline.{key}", value, device)
+            ready[key] = load_component(f"pipeline.{key}", value, device)
     for name in reused:
         if name not in shared:
             published = ", ".join(sorted(shared)) or "none"
@@ -295,8 +294,18 @@ def load_pipeline(
                 f"reused_components: {name!r} was not published by an earlier step's "
                 f"shared_components in this run (published: {published})"
             )
-        arguments[name] = shared[name]
-    pipe = construct(configuration["component_type"], arguments, "pipeline")
+        ready[name] = shared[name]
+    kind = configuration["component_type"]
+    if modular.is_modular(kind):
+        # A modular pipeline reads only its index here; its components are registered
+        # (ready ones first, so no second copy loads) and pulled by modular.finish_load.
+        manager = modular.components_manager(configuration, device, note)
+        if manager is not None:
+            arguments["components_manager"] = manager
+        pipe = construct(kind, arguments, "pipeline")
+        modular.finish_load(pipe, configuration, ready, note)
+    else:
+        pipe = construct(kind, {**arguments, **ready}, "pipeline")
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)
     slicing = configuration.get("enable_attention_slicing")
@@ -310,10 +319,16 @@ def load_pipeline(
         placement.apply_layerwise_casting(pipe, casting, device)
     if configuration.get("sdnq_optimize"):
         placement.apply_sdnq_optimize(pipe, configuration["sdnq_optimize"], device, note)
+    if configuration.get("cache") is not None:
+        hooks.enable_cache(pipe, configuration["cache"])
     _apply_schedulers(pipe, pipeline)
     if loras:
         _apply_loras(pipe, loras)
+    if modular.auto_offload_active(configuration, device):
+        # The components manager moves each component onto the device as it runs.
+        configuration = {**configuration, "preserve_device_placement": True}
     placement.place(pipe, configuration, device, note, reused)
+    compiling.apply(pipe, configuration.get("components"), device, note, reused)
     return pipe
 
 
