@@ -78,7 +78,7 @@ def problems(spec: Any) -> list[str]:
         try:
             allowed[key](value)
         except (TypeError, ValueError):
-            found.append(f"{where}.{key} {value!r} is not a {allowed[key].__name__}")
+            found.append(f"{where}.{key} {value!r} is not a valid {allowed[key].__name__}")
     if kind == "mag" and spec.get("mag_ratios") is None and not spec.get("calibrate"):
         found.append(
             f"{where}: the mag cache needs mag_ratios (a list, or a preset such as 'flux') "
