@@ -6,14 +6,15 @@ workflow document and returns every problem at once: unsupported keys (``chain``
 ``quantization_config``, ``remote_text_encoder``, ``ip_adapter``, ``prompt_weighting`` ...),
 malformed values of the configuration keys that are honoured (``group_offload``,
 ``enable_layerwise_casting``, ``sdnq_optimize``, ``cache`` (:func:`hooks.problems`: its type,
-parameters and the ``mag`` calibration rule), the ``components`` entries and their
-``compile``, FORMAT.md 1.4.1), LoRAs when ``peft`` is not installed or an entry is malformed (FORMAT.md 1.4.5),
-unsafe output names (``id``, step names, ``file_base_name``), result content types without a
-writer here, unknown task commands and malformed step objects. Device-dependent keys
+parameters and the ``mag`` calibration rule), the ``components`` entries and their ``compile``,
+FORMAT.md 1.4.1), LoRAs when ``peft`` is not installed or an entry is malformed (FORMAT.md
+1.4.5), unsafe output names (``id``, step names, ``file_base_name``), result content types
+without a writer here, unknown task commands and malformed step objects. Device-dependent keys
 (``offload``, ``group_offload``, ``residency``, ``sdnq_optimize``) pass here: where they cannot
 apply they are skipped with a note at load time (:mod:`placement`), as dw does.
 Pure: imports only :mod:`dw_lsp.worker.outputs.save` and :mod:`dw_lsp.worker.loading.hooks`
-(whose heavy imports are lazy) and the reference helpers; whether ``peft`` is installed is asked without importing it.
+(whose heavy imports are lazy) and the reference helpers; whether ``peft`` is installed is
+asked without importing it.
 """
 
 from __future__ import annotations

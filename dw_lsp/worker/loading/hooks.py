@@ -95,7 +95,9 @@ def _mag_ratios(value: Any) -> Any:
     ratios = getattr(mag_cache, f"{value.upper()}_MAG_RATIOS", None)
     if ratios is None:
         presets = sorted(
-            n.removesuffix("_MAG_RATIOS").lower() for n in dir(mag_cache) if n.endswith("_MAG_RATIOS")
+            n.removesuffix("_MAG_RATIOS").lower()
+            for n in dir(mag_cache)
+            if n.endswith("_MAG_RATIOS")
         )
         raise CacheError(
             f"pipeline.configuration.cache.mag_ratios {value!r} is not a preset of this "

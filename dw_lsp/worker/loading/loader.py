@@ -4,9 +4,12 @@ load"), from a substituted and type-resolved ``pipeline`` object.
 1. load each component block (and ``controlnet``), each by its own source;
 2. take ``reused_components`` from those published earlier in this run;
 3. construct: ``from_pretrained`` with ``model_name``, ``from_single_file``, or the class
-   called with the arguments (a pipeline assembled from shared components);
+   called with the arguments (a pipeline assembled from shared components). A modular
+   pipeline (:mod:`modular`) gets its ``components_manager`` here and its components after
+   construction: the ready ones registered first, then ``load_components``;
 4. attention slicing; ``vae`` / ``unet`` / ``transformer`` / ``text_encoder`` options;
    ``enable_layerwise_casting`` on the denoiser; ``sdnq_optimize`` (where it can run);
+   the ``cache`` hooks (:mod:`hooks`);
 5. ``scheduler`` then ``audio_scheduler``;
 6. publish ``shared_components`` (by the caller, from the loaded object);
 7. LoRAs (FORMAT.md 1.4.5; need ``peft``, refused before loading when it is missing): each
@@ -19,7 +22,8 @@ load"), from a substituted and type-resolved ``pipeline`` object.
    (each skipped with a logged note on a CPU), else ``.to(device)`` unless
    ``preserve_device_placement``; then the ``configuration.components`` entries
    (``truncate_layers``, ``remove_modules``, ``attention_backend``, ``enable_tiling``,
-   ``device``, ``residency``, ``group_offload``).
+   ``device``, ``residency``, ``group_offload``); then each entry's ``compile``
+   (:mod:`compiling`).
 
 Model names ``builtin:tiny-sd`` / ``builtin:tiny-ddpm`` map to the embedded tiny models, and
 ``builtin:tiny-lora`` / ``builtin:tiny-lora-b`` (in ``loras[]``) to the tiny LoRAs.

@@ -178,8 +178,7 @@ def finish_load(
         if isinstance(specs, Mapping) and name not in specs:
             known = ", ".join(sorted(specs)) or "none"
             raise ModularError(
-                f"{name}: {type(pipe).__name__} has no component {name!r} (its components: "
-                f"{known})"
+                f"{name}: {type(pipe).__name__} has no component {name!r} (its components: {known})"
             )
         update[name] = component
     if update:

@@ -96,13 +96,11 @@ def _install(model: Any, state: _State) -> list[tuple[Any, Any]]:
                 state.skipping = state.decide(modulated)
                 state.first_input = hidden
             if state.skipping:
-                if block is last:
-                    assert state.residual is not None
+                if block is last and state.residual is not None:
                     return context, hidden + state.residual
                 return context, hidden
             context, out = original(*args, **kwargs)
-            if block is last:
-                assert state.first_input is not None
+            if block is last and state.first_input is not None:
                 state.residual = (out - state.first_input).detach()
             return context, out
 
