@@ -70,18 +70,19 @@ def compile_component(target: Any, spec: Any, where: str, device: str, note: Not
         return
     if not isinstance(target, torch.nn.Module):
         raise CompileError(f"{where}: {type(target).__name__} is not a torch module")
+    module: Any = target  # compile_repeated_blocks is diffusers', not torch's
     try:
         if regional:
-            if not callable(getattr(target, "compile_repeated_blocks", None)):
+            if not callable(getattr(module, "compile_repeated_blocks", None)):
                 raise CompileError(
                     f"{where}.repeated_blocks: {type(target).__name__} has no regional "
                     "compilation (compile_repeated_blocks)"
                 )
             log.info("%s: compiling the repeated blocks (%s)", where, options or "defaults")
-            target.compile_repeated_blocks(**options)
+            module.compile_repeated_blocks(**options)
         else:
             log.info("%s: compiling (%s)", where, options or "defaults")
-            target.compile(**options)
+            module.compile(**options)
     except CompileError:
         raise
     except (TypeError, ValueError, RuntimeError) as exc:

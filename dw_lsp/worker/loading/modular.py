@@ -66,9 +66,10 @@ def components_manager(configuration: Mapping[str, Any], device: str, note: Note
         return None
     if not isinstance(spec, Mapping):
         raise ModularError("configuration.components_manager must be an object")
-    from diffusers import ComponentsManager
+    import diffusers
 
-    manager = ComponentsManager()
+    lib: Any = diffusers  # its ComponentsManager is untyped
+    manager = lib.ComponentsManager()
     if spec.get("enable_auto_cpu_offload"):
         where = "configuration.components_manager.enable_auto_cpu_offload"
         if not device.startswith("cuda"):
