@@ -42,12 +42,12 @@ from dw_lsp.session.inputs import (
     InputError,
     check_arguments,
     format_problem,
+    output_dir_refusal,
     read_workflow,
 )
 from dw_lsp.session.report import RunReport, SessionStatus
 from dw_lsp.session.rpc import WorkerError, WorkerRequestError
 from dw_lsp.settings import Settings, parse_settings
-from dw_lsp.validation.rules_paths import holds_workflow, output_dir_violation
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ class Session:
             return RunReport(
                 status=protocol.ERROR, error=str(exc), problems=exc.problems, refused=True
             )
-        refusal = self._output_dir_refusal(workflow.path)
+        refusal = output_dir_refusal(self.settings.output_dir, self.output_dir, workflow.path)
         if refusal is not None:
             return RunReport(status=protocol.ERROR, error=refusal, refused=True)
         report = RunReport(
@@ -308,31 +308,19 @@ class Session:
             else:
                 report.error = f"{exc}. The next run starts a fresh worker."
             return report
-        report.status = result.status
-        report.outputs = result.outputs
-        report.error = result.error
-        report.traceback = result.traceback
-        report.timings = result.timings
-        report.cache = result.cache
-        report.runs = result.runs
-        report.memory = result.memory
-        report.warnings.extend(result.warnings)
-        report.file_changed = result.fileChanged
+        report = RunReport.of(
+            result,
+            workflow=report.workflow,
+            name=report.name,
+            run_id=run_id,
+            warnings=[*report.warnings, *result.warnings],
+        )
         if result.status == protocol.ERROR and result.error is None:
             report.error = "The worker reported an error without a message."
         if result.status != protocol.ERROR:
             self._warm_hash[workflow.path] = (pid, workflow.sha256)
             self._runs[workflow.path] = result.runs
         return report
-
-    def _output_dir_refusal(self, workflow: Path) -> str | None:
-        """Why results of ``workflow`` may not go to the output directory: the setting is
-        not a folder path, or the folder holds the workflow (the worker also checks its
-        sub-workflows before anything loads)."""
-        why = output_dir_violation(self.settings.output_dir)
-        if why is not None:
-            return f"The output directory {self.settings.output_dir!r} {why} (setting outputDir)."
-        return holds_workflow(self.output_dir, workflow)
 
     async def cancel(self) -> bool:
         """Cancel the run in progress; returns whether there was one."""

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dw_lsp.worker import output_files
-from dw_lsp.worker.output_files import (
+from dw_lsp.worker.outputs import files as output_files
+from dw_lsp.worker.outputs.files import (
     PARTIAL_PREFIX,
     OutputError,
     apart_problem,
@@ -24,7 +24,7 @@ from dw_lsp.worker.output_files import (
     remove_stale_partials,
     write_atomically,
 )
-from dw_lsp.worker.outputs import ResultWriter
+from dw_lsp.worker.outputs.save import ResultWriter
 from dw_lsp.worker.values import artifacts
 
 

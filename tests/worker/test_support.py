@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from dw_lsp.worker.output_files import safe_path, write_atomically
-from dw_lsp.worker.outputs import OutputError, ResultWriter
+from dw_lsp.worker.outputs.files import safe_path, write_atomically
+from dw_lsp.worker.outputs.save import OutputError, ResultWriter
 from dw_lsp.worker.support import preflight
 
 COMMANDS = frozenset({"gather_inputs", "get_image_size"})
