@@ -12,9 +12,8 @@ FORMAT.md 1.4.1), LoRAs when ``peft`` is not installed or an entry is malformed 
 without a writer here, unknown task commands and malformed step objects. Device-dependent keys
 (``offload``, ``group_offload``, ``residency``, ``sdnq_optimize``) pass here: where they cannot
 apply they are skipped with a note at load time (:mod:`placement`), as dw does.
-Pure: imports only :mod:`dw_lsp.worker.outputs.save` and :mod:`dw_lsp.worker.loading.hooks`
-(whose heavy imports are lazy) and the reference helpers; whether ``peft`` is installed is
-asked without importing it.
+Pure: imports the output writers, :mod:`.loading.hooks`, :mod:`.loading.compiling` (their heavy
+imports are lazy) and the reference helpers; ``peft`` is looked up without importing it.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import importlib.util
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from dw_lsp.worker.loading import hooks
+from dw_lsp.worker.loading import compiling, hooks
 from dw_lsp.worker.outputs import save as outputs
 from dw_lsp.workflow.outline import STEP_KINDS
 
@@ -89,13 +88,8 @@ CONFIGURATION_KEYS = frozenset(
         "group_offload",
         "sdnq_optimize",
         "enable_layerwise_casting",
-        "load_components",
-        "configs",
-        "components_manager",
-        "cache",
-        "teacache",
     }
-)
+) | {*hooks.OBJECT_KEYS}
 UNSUPPORTED_CONFIGURATION = {
     "prompt_weighting": "prompt weighting",
     "pre_load_modules": "importing extra modules before loading",
@@ -274,12 +268,10 @@ def _configuration(configuration: Mapping[str, Any]) -> list[str]:
             problems.append(f"{path} must be an object with storage_dtype and compute_dtype")
         elif key == "sdnq_optimize" and not _strings(value):
             problems.append(f"{path} must be a list of component names")
-        elif key == "cache":
-            problems.extend(hooks.problems(value))
-        elif key in ("load_components", "components_manager", "configs", "teacache") and not (
-            value is None or isinstance(value, Mapping)
-        ):
-            problems.append(f"{path} must be an object")
+        elif key in hooks.OBJECT_KEYS:
+            problems.extend(
+                hooks.problems(value) if key == "cache" else hooks.not_object(path, value)
+            )
     return problems
 
 
@@ -324,27 +316,11 @@ def _components(path: str, entries: Any) -> list[str]:
             )
         if not _strings(entry.get("remove_modules", [])):
             problems.append(f"{where}.remove_modules must be a list of module paths")
-        if "compile" in entry:
-            problems.extend(compile_problems(f"{where}.compile", entry["compile"]))
+        problems.extend(compiling.problems(f"{where}.compile", entry.get("compile")))
         backend = entry.get("attention_backend", "native")
         if not isinstance(backend, str) or not backend:
             problems.append(f"{where}.attention_backend must be a backend name")
     return problems
-
-
-def compile_problems(where: str, spec: Any) -> list[str]:
-    """Shape checks of a ``components.<name>.compile`` entry."""
-    if spec is True or spec is False or spec is None:
-        return []
-    if not isinstance(spec, Mapping):
-        return [f"{where} must be an object of torch.compile options (or true)"]
-    found: list[str] = []
-    for key, kind in (("fullgraph", bool), ("repeated_blocks", bool), ("mode", str)):
-        if spec.get(key) is not None and not isinstance(spec[key], kind):
-            found.append(f"{where}.{key} must be a {kind.__name__}, not {spec[key]!r}")
-    if spec.get("dynamic") is not None and not isinstance(spec["dynamic"], bool):
-        found.append(f"{where}.dynamic must be true, false or null")
-    return found
 
 
 def _component(path: str, block: Any) -> list[str]:

@@ -10,7 +10,8 @@ repeated blocks are compiled); a component without it is an error naming its cla
 ``mode``, ``fullgraph``, ``dynamic`` and any other key go to ``torch.compile``.
 
 Skipped with a note where torch cannot compile: on MPS (as dw does), and where the inductor
-backend would need a C++ compiler and none is found.
+backend would need a C++ compiler and none is found. :func:`problems` (shape checks, used by
+the preflight) is pure: torch is imported inside the functions that compile.
 May import torch and diffusers; never the transport, the session or the server.
 """
 
@@ -21,10 +22,6 @@ import os
 import shutil
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
-
-import torch
-
-from dw_lsp.worker import support
 
 log = logging.getLogger("dw_lsp.worker.loading.compiling")
 
@@ -38,6 +35,21 @@ class CompileError(RuntimeError):
     """A ``compile`` entry cannot be applied (the message names the key)."""
 
 
+def problems(where: str, spec: Any) -> list[str]:
+    """Shape checks of a ``components.<name>.compile`` entry."""
+    if spec is True or spec is False or spec is None:
+        return []
+    if not isinstance(spec, Mapping):
+        return [f"{where} must be an object of torch.compile options (or true)"]
+    found: list[str] = []
+    for key, kind in (("fullgraph", bool), ("repeated_blocks", bool), ("mode", str)):
+        if spec.get(key) is not None and not isinstance(spec[key], kind):
+            found.append(f"{where}.{key} must be a {kind.__name__}, not {spec[key]!r}")
+    if spec.get("dynamic") is not None and not isinstance(spec["dynamic"], bool):
+        found.append(f"{where}.dynamic must be true, false or null")
+    return found
+
+
 def _compiler() -> str | None:
     configured = os.environ.get("CXX")
     for name in ([configured] if configured else []) + list(COMPILERS):
@@ -49,6 +61,8 @@ def _compiler() -> str | None:
 
 def cannot_compile(device: str, backend: str) -> str | None:
     """Why torch cannot compile here (None when it can)."""
+    import torch
+
     kind = torch.device(device).type
     if kind == "mps":
         return "torch.compile is not supported on MPS"
@@ -59,7 +73,7 @@ def cannot_compile(device: str, backend: str) -> str | None:
 
 def compile_component(target: Any, spec: Any, where: str, device: str, note: Note) -> None:
     """Compile ``target`` in place as ``spec`` says (or skip with a note)."""
-    found = support.compile_problems(where, spec)
+    found = problems(where, spec)
     if found:
         raise CompileError("; ".join(found))
     options = dict(spec) if isinstance(spec, Mapping) else {}
@@ -68,6 +82,8 @@ def compile_component(target: Any, spec: Any, where: str, device: str, note: Not
     if reason is not None:
         note(f"{where}: {reason}; skipped")
         return
+    import torch
+
     if not isinstance(target, torch.nn.Module):
         raise CompileError(f"{where}: {type(target).__name__} is not a torch module")
     module: Any = target  # compile_repeated_blocks is diffusers', not torch's

@@ -45,6 +45,8 @@ PARAMETERS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "text_kv": {},
 }
 CONTEXT_NAME = "dw"
+#: ``configuration`` keys of this module and :mod:`modular` whose value is an object.
+OBJECT_KEYS = ("cache", "teacache", "load_components", "configs", "components_manager")
 
 
 class CacheError(RuntimeError):
@@ -85,6 +87,10 @@ def problems(spec: Any) -> list[str]:
             "unless calibrate is true"
         )
     return found
+
+
+def not_object(path: str, value: Any) -> list[str]:
+    return [] if value is None or isinstance(value, Mapping) else [f"{path} must be an object"]
 
 
 def _mag_ratios(value: Any) -> Any:
