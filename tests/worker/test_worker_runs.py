@@ -154,8 +154,8 @@ def test_a_component_type_outside_the_allowlist_is_refused(
     [
         (lambda p: p.update(chain={"segments": 2}), "pipeline.chain"),
         (
-            lambda p: p["configuration"].update(cache={"type": "faster"}),
-            "pipeline.configuration.cache",
+            lambda p: p["configuration"].update(prompt_weighting=True),
+            "pipeline.configuration.prompt_weighting",
         ),
         (
             lambda p: p.update(
