@@ -40,6 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=None, help="seconds without progress")
     run.add_argument("--repeat", type=int, default=1, help="run N times in one warm worker")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--stand-in",
+        dest="stand_in",
+        action="store_const",
+        const="all",
+        default=None,
+        help="smoke run: tiny random stand-ins for every model, outputs in OUTPUT_DIR/stand-in",
+    )
+    run.add_argument(
+        "--stand-in-missing",
+        dest="stand_in",
+        action="store_const",
+        const="missing",
+        help="stand in only for models not found locally or in the Hugging Face cache",
+    )
 
     repl = sub.add_parser("repl", help="the interactive shell (load, arg, run, memory, ...)")
     repl.add_argument("--workflow-dir", default=None)

@@ -45,6 +45,13 @@ OK = "ok"
 ERROR = "error"
 CANCELLED = "cancelled"
 
+#: Stand-in modes (``ExecuteParams.standIns``): never, for models not found locally or in
+#: the Hugging Face cache, or for every model.
+STAND_INS_OFF = "off"
+STAND_INS_MISSING = "missing"
+STAND_INS_ALL = "all"
+STAND_IN_MODES = (STAND_INS_OFF, STAND_INS_MISSING, STAND_INS_ALL)
+
 
 @dataclass
 class ExecuteParams:
@@ -61,6 +68,7 @@ class ExecuteParams:
     allowedModules: list[str] = field(default_factory=list)
     growthWarningMb: float = 500.0
     headroomMb: float = 1024.0
+    standIns: str = STAND_INS_OFF
 
 
 @dataclass
@@ -100,6 +108,48 @@ class MemoryStatus:
 
 
 @dataclass
+class StandInModel:
+    """A model a stand-in run replaced: ``where`` in step ``step`` (``pipeline``,
+    ``pipeline.transformer``, ``pipeline.loras[0]`` ...), its class and what the workflow
+    named (a hub id or a path)."""
+
+    step: str
+    where: str
+    component: str
+    source: str
+
+
+@dataclass
+class ShrunkArgument:
+    """A call argument a stand-in run changed because it makes the run slow; ``given`` is
+    None when the workflow left it to the pipeline's default."""
+
+    step: str
+    name: str
+    given: Any
+    used: Any
+
+
+@dataclass
+class PlaceholderMedia:
+    """Media that could not be had (a URL without network, a missing file), replaced by a
+    generated placeholder of its ``kind`` (image, video, audio)."""
+
+    kind: str
+    location: str
+
+
+@dataclass
+class StandInReport:
+    """What a run with stand-ins replaced (DESIGN.md "Stand-in models")."""
+
+    mode: str = STAND_INS_OFF
+    models: list[StandInModel] = field(default_factory=list)
+    arguments: list[ShrunkArgument] = field(default_factory=list)
+    media: list[PlaceholderMedia] = field(default_factory=list)
+
+
+@dataclass
 class ExecuteResult:
     status: str  # OK | ERROR | CANCELLED
     outputs: list[str] = field(default_factory=list)
@@ -111,6 +161,7 @@ class ExecuteResult:
     memory: MemoryStatus | None = None
     warnings: list[str] = field(default_factory=list)
     fileChanged: bool = False
+    standIn: StandInReport | None = None  # None when the run used no stand-in mode
 
 
 @dataclass
@@ -167,6 +218,7 @@ def _line(obj: dict[str, Any]) -> str:
 def execute_result_from_json(data: dict[str, Any]) -> ExecuteResult:
     """Rebuild an :class:`ExecuteResult` from its JSON form (unknown keys ignored)."""
     memory = data.get("memory")
+    stand_in = data.get("standIn")
     return ExecuteResult(
         status=data.get("status", ERROR),
         outputs=list(data.get("outputs") or []),
@@ -178,4 +230,15 @@ def execute_result_from_json(data: dict[str, Any]) -> ExecuteResult:
         memory=MemoryStatus(**memory) if isinstance(memory, dict) else None,
         warnings=list(data.get("warnings") or []),
         fileChanged=bool(data.get("fileChanged")),
+        standIn=stand_in_report_from_json(stand_in) if isinstance(stand_in, dict) else None,
+    )
+
+
+def stand_in_report_from_json(data: dict[str, Any]) -> StandInReport:
+    """Rebuild a :class:`StandInReport` from its JSON form."""
+    return StandInReport(
+        mode=str(data.get("mode") or STAND_INS_OFF),
+        models=[StandInModel(**m) for m in data.get("models") or []],
+        arguments=[ShrunkArgument(**a) for a in data.get("arguments") or []],
+        media=[PlaceholderMedia(**m) for m in data.get("media") or []],
     )

@@ -14,6 +14,9 @@ from typing import Any
 
 #: The configuration section an LSP client is asked for.
 SECTION = "dwLsp"
+#: ``worker.standIns``: never, for models not found locally, or for every model (the same
+#: names as :data:`dw_lsp.protocol.STAND_IN_MODES`).
+STAND_IN_MODES = ("off", "missing", "all")
 
 
 def _default_worker_command() -> list[str]:
@@ -30,6 +33,7 @@ class Settings:
     worker_command: list[str] = field(default_factory=_default_worker_command)
     worker_prewarm: bool = True
     worker_allowed_modules: list[str] = field(default_factory=list)
+    worker_stand_ins: str = "off"
     run_timeout: float = 300.0
     memory_growth_warning_mb: float = 500.0
     cache_headroom_mb: float = 1024.0
@@ -45,6 +49,7 @@ KEYS: dict[str, str] = {
     "worker.command": "worker_command",
     "worker.prewarm": "worker_prewarm",
     "worker.allowedModules": "worker_allowed_modules",
+    "worker.standIns": "worker_stand_ins",
     "run.timeout": "run_timeout",
     "memory.growthWarningMb": "memory_growth_warning_mb",
     "cache.headroomMb": "cache_headroom_mb",
@@ -85,6 +90,10 @@ def _check(attr: str, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, bool):
             return value, None
         return None, "expected true or false"
+    if attr == "worker_stand_ins":
+        if value in STAND_IN_MODES:
+            return value, None
+        return None, f"expected one of {', '.join(STAND_IN_MODES)}"
     if attr in ("worker_allowed_modules", "workflow_files"):
         if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
             return list(value), None

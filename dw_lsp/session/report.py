@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dw_lsp import protocol
-from dw_lsp.protocol import CacheReport, MemoryStatus, Timings
+from dw_lsp.protocol import CacheReport, MemoryStatus, StandInReport, Timings
 from dw_lsp.validation.problem import Problem
 
 
@@ -34,6 +34,8 @@ class RunReport:
     problems: list[Problem] = field(default_factory=list)
     file_changed: bool = False
     refused: bool = False
+    #: What a run with stand-in models replaced; None for a run without them.
+    stand_in: StandInReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -96,6 +98,7 @@ def run_report_json(report: RunReport) -> dict[str, Any]:
         "warnings": list(report.warnings),
         "problems": [problem_json(p) for p in report.problems],
         "fileChanged": report.file_changed,
+        "standIn": asdict(report.stand_in) if report.stand_in is not None else None,
     }
 
 

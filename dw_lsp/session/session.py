@@ -46,7 +46,7 @@ from dw_lsp.session.inputs import (
 )
 from dw_lsp.session.report import RunReport, SessionStatus
 from dw_lsp.session.rpc import WorkerError, WorkerRequestError
-from dw_lsp.settings import Settings, parse_settings
+from dw_lsp.settings import STAND_IN_MODES, Settings, parse_settings
 
 logger = logging.getLogger(__name__)
 
@@ -219,9 +219,17 @@ class Session:
         arguments: Mapping[str, object] | None = None,
         path: str | Path | None = None,
         on_progress: ProgressSink | None = None,
+        stand_ins: str | None = None,
     ) -> RunReport:
         """Run a workflow (the current one by default) with its stored arguments updated by
-        ``arguments`` (for this run only). Never raises for a failed run: see the report."""
+        ``arguments`` (for this run only). ``stand_ins`` (off, missing, all) overrides the
+        ``worker.standIns`` setting for this run. Never raises for a failed run: see the
+        report."""
+        if stand_ins is not None and stand_ins not in STAND_IN_MODES:
+            modes = ", ".join(STAND_IN_MODES)
+            return RunReport(
+                status=protocol.ERROR, error=f"standIn must be one of {modes}", refused=True
+            )
         if self._running is not None:
             return RunReport(
                 status=protocol.ERROR,
@@ -234,7 +242,8 @@ class Session:
         run_id = uuid.uuid4().hex[:12]
         self._running, self._running_name, self._cancelled = run_id, "", False
         try:
-            return await self._run(run_id, arguments or {}, path, on_progress)
+            mode = stand_ins or self.settings.worker_stand_ins
+            return await self._run(run_id, arguments or {}, path, on_progress, mode)
         finally:
             self._running = None
 
@@ -244,6 +253,7 @@ class Session:
         arguments: Mapping[str, object],
         path: str | Path | None,
         on_progress: ProgressSink | None,
+        stand_ins: str,
     ) -> RunReport:
         try:
             workflow = self._workflow_for(path)
@@ -268,8 +278,10 @@ class Session:
             report.status = protocol.CANCELLED
             return report
         self._say(f"Running workflow: {workflow.name}")
+        if stand_ins != protocol.STAND_INS_OFF:
+            self._say(f"Stand-in models: {stand_ins} (outputs go to a stand-in folder)")
         previous = self._warm_hash.get(workflow.path)
-        if previous == (self.client.pid, workflow.sha256):
+        if previous == (self.client.pid, workflow.sha256 + stand_ins):
             self._say("Reusing loaded models from cache")
         elif previous is not None and previous[0] == self.client.pid:
             self._say("Workflow file changed - reloading models...")
@@ -283,6 +295,7 @@ class Session:
             allowedModules=list(self.settings.worker_allowed_modules),
             growthWarningMb=self.settings.memory_growth_warning_mb,
             headroomMb=self.settings.cache_headroom_mb,
+            standIns=stand_ins,
         )
         pid = self.client.pid
         try:
@@ -308,10 +321,11 @@ class Session:
         report.memory = result.memory
         report.warnings.extend(result.warnings)
         report.file_changed = result.fileChanged
+        report.stand_in = result.standIn
         if result.status == protocol.ERROR and result.error is None:
             report.error = "The worker reported an error without a message."
         if result.status != protocol.ERROR:
-            self._warm_hash[workflow.path] = (pid, workflow.sha256)
+            self._warm_hash[workflow.path] = (pid, workflow.sha256 + stand_ins)
             self._runs[workflow.path] = result.runs
         return report
 

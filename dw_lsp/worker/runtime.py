@@ -37,6 +37,7 @@ from dw_lsp.protocol import (
     CANCELLED,
     ERROR,
     OK,
+    STAND_INS_OFF,
     ExecuteParams,
     ExecuteResult,
     MemoryStatus,
@@ -48,6 +49,7 @@ from dw_lsp.worker.executor import Executor
 from dw_lsp.worker.memory import MemoryMonitor, default_device, freeze_imports, tensor_bytes
 from dw_lsp.worker.progress import CancelToken, Position, Reporter, RunCancelled
 from dw_lsp.worker.run_state import PreflightError, RunState
+from dw_lsp.worker.standins.run import StandIns, output_dir
 from dw_lsp.worker.values import TypeResolver
 
 log = logging.getLogger("dw_lsp.worker.runtime")
@@ -113,13 +115,16 @@ class Runtime:
         path = Path(params.workflowPath).expanduser().resolve()
         self._runs[path] = self._runs.get(path, 0) + 1
         self.total_runs += 1
+        stand_ins = StandIns(params.standIns) if params.standIns != STAND_INS_OFF else None
+        out_dir = Path(params.outputDir).expanduser().resolve()
         state = RunState(
             run_id=params.runId,
             resolver=TypeResolver(params.allowedModules),
-            out_dir=Path(params.outputDir).expanduser().resolve(),
+            out_dir=output_dir(out_dir) if stand_ins is not None else out_dir,
             top_dir=path.parent,
             device=self.device,
             reporter=Reporter(params.runId, on_progress, self.token),
+            stand_ins=stand_ins,
         )
         status, error, trace = OK, None, None
         try:
@@ -156,6 +161,7 @@ class Runtime:
             memory=None if self.poisoned else self.memory_status(),
             warnings=state.warnings,
             fileChanged=changed,
+            standIn=stand_ins.report if stand_ins is not None else None,
         )
 
     @staticmethod

@@ -30,7 +30,9 @@ Results = dict[str, list[Any]]
 def _iterations(
     arguments: Mapping[str, Any], base_dir: Path, state: RunState, results: Results
 ) -> list[dict[str, Any]]:
-    realized = values.realize(dict(arguments), base_dir, state.resolver, roots=[state.top_dir])
+    realized = values.realize(
+        dict(arguments), base_dir, state.resolver, roots=[state.top_dir], media=state.media_loader
+    )
     return values.expand_iterations(realized, results)
 
 
@@ -123,9 +125,19 @@ def run_pipeline(
     """A ``pipeline`` step: acquire (reuse or load) its pipeline, then call it."""
     spec = step["pipeline"]
     reused = loadkey.reused_component_names(spec)
-    key = loadkey.load_key(spec, {n: state.shared_keys.get(n, "") for n in reused}, base_dir)
+    stand_ins = state.stand_ins
+    key = loadkey.load_key(
+        spec,
+        {n: state.shared_keys.get(n, "") for n in reused},
+        base_dir,
+        stand_ins=stand_ins.mode if stand_ins is not None else "",
+    )
     configuration = resolved["configuration"]
     device = str(configuration.get("device") or state.device)
+    substitution = None
+    if stand_ins is not None:
+        substitution = stand_ins.substitute(str(step["name"]), resolved, base_dir)
+        resolved = substitution.spec
 
     def load() -> Any:
         message = f"loading the pipeline of step {step['name']!r}"
@@ -141,6 +153,8 @@ def run_pipeline(
             )
 
     pipe = provider.acquire(label, key, load, state)
+    if stand_ins is not None and substitution is not None and substitution.stood_in:
+        stand_ins.track(pipe, substitution.family)
     published = loading.publish(pipe, loadkey.shared_component_names(spec))
     state.shared.update(published)
     state.shared_keys.update(dict.fromkeys(published, key))
@@ -148,7 +162,22 @@ def run_pipeline(
     seed = _first_int(spec.get("seed"), step.get("seed"), workflow_seed)
     generator = None if configuration.get("no_generator") else _generator(device, seed)
     iterations = _iterations(spec.get("arguments") or {}, base_dir, state, results)
+    iterations = _shrunk(state, str(step["name"]), pipe, configuration, iterations)
     return call_iterations(pipe, configuration, iterations, generator, state, position)
+
+
+def _shrunk(
+    state: RunState,
+    step: str,
+    pipe: Any,
+    configuration: Mapping[str, Any],
+    iterations: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """A stand-in pipeline's calls with the slow arguments shrunk (the others unchanged)."""
+    if state.stand_ins is None:
+        return iterations
+    method, _takes_generator = loading.call_target(pipe, configuration)
+    return state.stand_ins.shrink(step, pipe, method, iterations)
 
 
 def run_reference(
@@ -177,6 +206,7 @@ def run_reference(
     if seed is not None and not configuration.get("no_generator"):
         generator = _generator(entry.device, seed)
     iterations = _iterations(reference.get("arguments") or {}, base_dir, state, results)
+    iterations = _shrunk(state, str(step["name"]), entry.pipeline, configuration, iterations)
     return call_iterations(entry.pipeline, configuration, iterations, generator, state, position)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 VERSION = "1"
 PREFIX = "builtin:"
 SEED = 0
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
 def cache_root() -> Path:
@@ -225,20 +225,20 @@ def _save(name: str, folder: Path) -> None:
         build(name).save_pretrained(folder, safe_serialization=True)
 
 
-def materialize(name: str, root: Path | None = None) -> Path:
-    """The directory of recipe ``name``, saving it there first if it is not there yet."""
-    if name not in RECIPES and name not in LORA_RECIPES:
-        raise _unknown(name)  # before touching the disk
-    root = root if root is not None else cache_root()
-    target = root / f"{name}-{VERSION}"
-    marker = _marker(name)
+def materialize_with(target: Path, marker: str, save: Callable[[Path], None]) -> Path:
+    """``target``, first filled by ``save(folder)`` unless ``target / marker`` exists.
+
+    Atomic: ``save`` writes a staging folder beside ``target`` that is then renamed, so a
+    half-written model is never loaded; shared by the built-in models and the stand-ins
+    (:mod:`dw_lsp.worker.standins`).
+    """
     with _lock:
         if (target / marker).is_file():
             return target
-        root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
-            _save(name, staging)
+            save(staging)
             try:
                 staging.rename(target)
             except OSError:
@@ -249,6 +249,14 @@ def materialize(name: str, root: Path | None = None) -> Path:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def materialize(name: str, root: Path | None = None) -> Path:
+    """The directory of recipe ``name``, saving it there first if it is not there yet."""
+    if name not in RECIPES and name not in LORA_RECIPES:
+        raise _unknown(name)  # before touching the disk
+    root = root if root is not None else cache_root()
+    return materialize_with(root / f"{name}-{VERSION}", _marker(name), lambda f: _save(name, f))
 
 
 def is_builtin_model(value: object) -> bool:

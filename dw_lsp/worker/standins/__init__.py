@@ -1,0 +1,1 @@
+"""Stand-in models (DESIGN.md "Stand-in models")."""
