@@ -43,11 +43,21 @@ def family_for(pipeline: str) -> Family | None:
 
 
 def resolve_class(name: str) -> Any:
-    """A class of diffusers or transformers by (dotted or bare) name."""
+    """A class of diffusers or transformers by bare name, or by its full dotted path (for
+    classes the libraries do not export at the top, e.g. LTX-2's text connectors)."""
+    import importlib
+
     import diffusers
     import transformers
 
-    bare = name.rsplit(".", 1)[-1]
+    module, _, bare = name.rpartition(".")
+    if module.startswith(("diffusers.", "transformers.")):
+        try:
+            found = getattr(importlib.import_module(module), bare, None)
+        except ImportError:
+            found = None
+        if inspect.isclass(found):
+            return found
     for library in (diffusers, transformers):
         found = getattr(library, bare, None)
         if inspect.isclass(found):
@@ -163,6 +173,8 @@ def pipeline_parts(pipeline_cls: Any) -> tuple[Family, dict[str, Part | None]]:
         raise NoStandIn(
             f"no stand-in family covers {name}; add one to dw_lsp/worker/standins/registry.py"
         )
+    if name in family.unsupported:
+        raise NoStandIn(f"no stand-in for {name} yet: {family.unsupported[name]}")
     available = family.parts_for(name)
     optional = set(getattr(pipeline_cls, "_optional_components", ()) or ())
     parts: dict[str, Part | None] = {}

@@ -57,6 +57,8 @@ class Family:
     alternatives: Mapping[str, Part] = field(default_factory=dict)
     #: Constructor arguments (not components) for one pipeline class.
     variant_extra: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Pipeline classes of the family the registry cannot build yet, and why.
+    unsupported: Mapping[str, str] = field(default_factory=dict)
 
     def parts_for(self, pipeline: str) -> dict[str, Part | None]:
         return {**self.parts, **self.variants.get(pipeline, {})}
@@ -747,10 +749,11 @@ STABLE_AUDIO = Family(
     "stable-audio",
     ("StableAudioPipeline",),
     {
+        # The real model's sample rate, latent rate and length (47.5 s), tiny widths.
         "transformer": Part(
             "StableAudioDiTModel",
             {
-                "sample_size": 4,
+                "sample_size": 1024,
                 "in_channels": 3,
                 "num_layers": 1,
                 "attention_head_dim": 4,
@@ -766,12 +769,12 @@ STABLE_AUDIO = Family(
             "AutoencoderOobleck",
             {
                 "encoder_hidden_size": 6,
-                "downsampling_ratios": (1, 2),
+                "downsampling_ratios": (8, 16, 16),
                 "decoder_channels": 3,
                 "decoder_input_channels": 3,
                 "audio_channels": 2,
-                "channel_multiples": (2, 4),
-                "sampling_rate": 4,
+                "channel_multiples": (1, 2, 2),
+                "sampling_rate": 44100,
             },
         ),
         "text_encoder": Part("T5EncoderModel", T5_TEXT),
@@ -882,6 +885,197 @@ KREA2 = Family(
     extra={"text_encoder_select_layers": (0, 1, 2)},
 )
 
+GEMMA3_TEXT = {
+    "text_config": {
+        "vocab_size": VOCAB_SIZE,
+        "hidden_size": 32,  # the width of LTX-2's text connectors (4 heads x 8)
+        "intermediate_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 8,
+        "max_position_embeddings": 1024,
+        "sliding_window": 64,
+        **GEMMA_IDS,
+    },
+    "vision_config": {
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "image_size": 32,
+        "patch_size": 8,
+    },
+    "mm_tokens_per_image": 4,
+    **GEMMA_IMAGE_IDS,
+    **GEMMA_IDS,
+}
+#: The real layout (32x spatial with its patch size of 4, 8x temporal), tiny channels.
+LTX2_VAE = Part(
+    "AutoencoderKLLTX2Video",
+    {
+        "latent_channels": 4,
+        "block_out_channels": (4, 8, 16, 32),
+        "decoder_block_out_channels": (8, 16, 32),
+        "layers_per_block": (1, 1, 1, 1, 1),
+        "decoder_layers_per_block": (1, 1, 1, 1),
+        "decoder_inject_noise": (False, False, False, False),
+        "spatial_compression_ratio": 32,
+        "temporal_compression_ratio": 8,
+    },
+)
+LTX2 = Family(
+    "ltx2",
+    ("LTX2*",),
+    {
+        "transformer": Part(
+            "LTX2VideoTransformer3DModel",
+            {
+                "in_channels": 4,
+                "out_channels": 4,
+                "patch_size": 1,
+                "patch_size_t": 1,
+                "num_attention_heads": 2,
+                "attention_head_dim": 8,
+                "cross_attention_dim": 16,
+                "audio_in_channels": 4,
+                "audio_out_channels": 4,
+                "audio_num_attention_heads": 2,
+                "audio_attention_head_dim": 4,
+                "audio_cross_attention_dim": 8,
+                # The pipelines apply spatio-temporal guidance at block 28 by default.
+                "num_layers": 29,
+                "qk_norm": "rms_norm_across_heads",
+                "caption_channels": 32,
+                "rope_double_precision": False,
+                "rope_type": "split",
+            },
+        ),
+        "connectors": Part(
+            "diffusers.pipelines.ltx2.connectors.LTX2TextConnectors",
+            {
+                "caption_channels": 32,
+                "text_proj_in_factor": 3,  # the text encoder's layers + its embeddings
+                "video_connector_num_attention_heads": 4,
+                "video_connector_attention_head_dim": 8,
+                "video_connector_num_layers": 1,
+                "video_connector_num_learnable_registers": None,
+                "audio_connector_num_attention_heads": 4,
+                "audio_connector_attention_head_dim": 8,
+                "audio_connector_num_layers": 1,
+                "audio_connector_num_learnable_registers": None,
+                "connector_rope_base_seq_len": 32,
+                "rope_theta": 10000.0,
+                "rope_double_precision": False,
+                "causal_temporal_positioning": False,
+                "rope_type": "split",
+            },
+        ),
+        "vae": LTX2_VAE,
+        "audio_vae": Part(
+            "AutoencoderKLLTX2Audio",
+            {
+                "base_channels": 4,
+                "output_channels": 2,
+                "ch_mult": (1,),
+                "num_res_blocks": 1,
+                "attn_resolutions": None,
+                "in_channels": 2,
+                "resolution": 32,
+                "latent_channels": 2,
+                "norm_type": "pixel",
+                "causality_axis": "height",
+                "dropout": 0.0,
+                "mid_block_add_attention": False,
+                "sample_rate": 16000,
+                "mel_hop_length": 160,
+                "is_causal": True,
+                "mel_bins": 8,
+            },
+        ),
+        "vocoder": Part(
+            "diffusers.pipelines.ltx2.vocoder.LTX2Vocoder",
+            {
+                "in_channels": 16,  # the audio VAE's output channels x mel bins
+                "hidden_channels": 32,
+                "out_channels": 2,
+                "upsample_kernel_sizes": (4, 4),
+                "upsample_factors": (2, 2),
+                "resnet_kernel_sizes": (3,),
+                "resnet_dilations": ((1, 3, 5),),
+                "leaky_relu_negative_slope": 0.1,
+                "output_sampling_rate": 16000,
+            },
+        ),
+        "text_encoder": Part("Gemma3ForConditionalGeneration", GEMMA3_TEXT),
+        "tokenizer": GEMMA_TOKENIZER,
+        "scheduler": FLOW_MATCH,
+        "latent_upsampler": Part(
+            "diffusers.pipelines.ltx2.latent_upsampler.LTX2LatentUpsamplerModel",
+            {"in_channels": 4, "mid_channels": 32, "num_blocks_per_stage": 1},
+        ),
+    },
+    size=64,  # two latent pixels: the VAE's reflect padding needs more than one
+    frames=9,
+)
+
+
+def _flux2_transformer(joint_attention_dim: int, guidance_embeds: bool) -> Part:
+    return Part(
+        "Flux2Transformer2DModel",
+        {
+            "patch_size": 1,
+            "in_channels": 4,
+            "num_layers": 1,
+            "num_single_layers": 1,
+            "attention_head_dim": 16,
+            "num_attention_heads": 2,
+            "joint_attention_dim": joint_attention_dim,
+            "timestep_guidance_channels": 256,
+            "axes_dims_rope": (4, 4, 4, 4),
+            "guidance_embeds": guidance_embeds,
+        },
+    )
+
+
+FLUX2_VAE = Part(
+    "AutoencoderKLFlux2",
+    {
+        "in_channels": 3,
+        "out_channels": 3,
+        "down_block_types": ("DownEncoderBlock2D",) * 4,
+        "up_block_types": ("UpDecoderBlock2D",) * 4,
+        "block_out_channels": (4, 4, 4, 4),
+        "layers_per_block": 1,
+        "latent_channels": 1,
+        "norm_num_groups": 1,
+        "use_quant_conv": False,
+        "use_post_quant_conv": False,
+        "mid_block_add_attention": False,
+        "sample_size": 32,
+    },
+)
+FLUX2 = Family(
+    "flux2",
+    ("Flux2*",),
+    {
+        # Klein: a Qwen3 text encoder whose hidden states 9, 18 and 27 the pipeline stacks
+        # (28 layers), so the transformer reads three times the text width.
+        "transformer": _flux2_transformer(48, False),
+        "vae": FLUX2_VAE,
+        "text_encoder": Part("Qwen3ForCausalLM", {**QWEN3_TEXT, "num_hidden_layers": 28}),
+        "tokenizer": QWEN_TOKENIZER,
+        "scheduler": FLOW_MATCH,
+    },
+    size=16,
+    unsupported={
+        "Flux2Pipeline": (
+            "its Mistral-3 text encoder needs a PixtralProcessor, which needs torchvision; "
+            "Flux2KleinPipeline is covered"
+        ),
+    },
+)
+
 FAMILIES: tuple[Family, ...] = (
     SD15,
     SDXL,
@@ -898,6 +1092,8 @@ FAMILIES: tuple[Family, ...] = (
     STABLE_AUDIO,
     MARIGOLD,
     KREA2,
+    LTX2,
+    FLUX2,
 )
 
 #: Parts for classes loaded outside a family's pipeline (a component block whose pipeline

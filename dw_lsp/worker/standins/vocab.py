@@ -103,6 +103,15 @@ CHATML = (
 )
 
 
+#: A plain chat layout for the other tokenizers (text parts only; images as [IMG]).
+PLAIN_CHAT = (
+    "{% for message in messages %}[{{ message['role'] }}]"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
+    "{% else %}[IMG]{% endif %}{% endfor %}{% endif %}{% endfor %}"
+)
+
+
 def _qwen(cls: Any, max_length: int) -> Any:
     tokenizer = cls(vocab=byte_vocab(QWEN_SPECIALS), merges=[], model_max_length=max_length)
     tokenizer.add_special_tokens({"additional_special_tokens": list(QWEN_SPECIALS[1:])})
@@ -132,6 +141,7 @@ def _char_bpe(cls: Any, specials: tuple[str, ...], max_length: int) -> Any:
     extra = [t for t in specials if t not in special.values()]
     if extra:
         tokenizer.add_special_tokens({"additional_special_tokens": extra})
+    tokenizer.chat_template = PLAIN_CHAT
     return tokenizer
 
 
