@@ -149,7 +149,7 @@ def run_pipeline(
                 reused=reused,
                 note=state.note,
                 base_dir=base_dir,
-                roots=[state.top_dir],
+                roots=[state.top_dir, *(stand_ins.roots if stand_ins is not None else [])],
             )
 
     pipe = provider.acquire(label, key, load, state)

@@ -98,6 +98,12 @@ class StandIns:
         self.media = Placeholders(self.report.media, store.root() / "media")
         self._families: dict[int, tuple[Any, Family | None]] = {}
 
+    @property
+    def roots(self) -> list[Path]:
+        """Folders whose models a stand-in run may load besides the workflow's own: the
+        stand-in cache (its LoRAs are local folders there)."""
+        return [store.root()]
+
     # -- which models ------------------------------------------------------------------
 
     def _wanted(self, source: Any, base_dir: Path | None) -> bool:
