@@ -115,7 +115,9 @@ class Runtime:
         path = Path(params.workflowPath).expanduser().resolve()
         self._runs[path] = self._runs.get(path, 0) + 1
         self.total_runs += 1
-        stand_ins = StandIns(params.standIns) if params.standIns != STAND_INS_OFF else None
+        stand_ins = None
+        if params.standIns != STAND_INS_OFF:
+            stand_ins = StandIns(params.standIns, torch.device(self.device).type)
         out_dir = Path(params.outputDir).expanduser().resolve()
         state = RunState(
             run_id=params.runId,

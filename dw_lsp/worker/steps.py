@@ -226,7 +226,9 @@ def run_task(
         where = position.for_iteration(index, len(sets))
         state.progress(where, "iteration", f"{command} {index + 1}/{len(sets)}")
         started = time.perf_counter()
-        outcomes.append(tasks.run_task(command, arguments, base_dir=base_dir))
+        outcomes.append(
+            tasks.run_task(command, arguments, base_dir=base_dir, media=state.media_loader)
+        )
         state.inference_seconds += time.perf_counter() - started
     return outcomes
 

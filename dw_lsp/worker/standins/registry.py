@@ -269,27 +269,6 @@ def _flux_transformer(in_channels: int = 4, out_channels: int | None = None) -> 
 
 FLUX_VAE = {"shift_factor": 0.0609, "scaling_factor": 1.5035}
 FLUX_CONTROL = {"transformer": _flux_transformer(8, 4)}
-FLUX_REDUX = {
-    # Redux: a SigLIP image encoder whose features the embedder maps to T5's width.
-    "image_encoder": Part(
-        "SiglipVisionModel",
-        {
-            "hidden_size": 16,
-            "intermediate_size": 16,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
-    ),
-    "feature_extractor": Part("SiglipImageProcessor", {"size": {"height": 32, "width": 32}}),
-    "image_embedder": Part("ReduxImageEncoder", {"redux_dim": 16, "txt_in_features": 32}),
-    # The Redux checkpoint has no text encoders.
-    "text_encoder": None,
-    "text_encoder_2": None,
-    "tokenizer": None,
-    "tokenizer_2": None,
-}
 FLUX = Family(
     "flux",
     ("Flux*",),
@@ -324,10 +303,15 @@ FLUX = Family(
             "transformer": _flux_transformer(272, 8),
             "vae": _vae(2, **FLUX_VAE),
         },
-        "FluxPriorReduxPipeline": FLUX_REDUX,
         "FluxControlPipeline": FLUX_CONTROL,
         "FluxControlImg2ImgPipeline": FLUX_CONTROL,
         "FluxControlInpaintPipeline": FLUX_CONTROL,
+    },
+    unsupported={
+        "FluxPriorReduxPipeline": (
+            "without text encoders it hard-codes T5's real width (4096) for the prompt "
+            "embeddings it hands on, and an image embedder that wide has 50 M weights"
+        ),
     },
 )
 ZIMAGE = Family(
@@ -1109,6 +1093,10 @@ STANDALONE: dict[str, Part] = {
     "GemmaTokenizer": GEMMA_TOKENIZER,
     "LlamaTokenizer": LLAMA_TOKENIZER,
     "AutoencoderKL": SD_VAE,
+    # Auto classes outside a family: a small chat model (transformers' text-generation
+    # pipelines built from components).
+    "AutoModelForCausalLM": Part("Qwen3ForCausalLM", QWEN3_TEXT),
+    "AutoTokenizer": QWEN_TOKENIZER,
 }
 
 __all__ = [

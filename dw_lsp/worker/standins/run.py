@@ -11,7 +11,8 @@ schedulers, LoRAs, offload and casting. A ``from_single_file`` source becomes a
 ``from_pretrained`` of the stand-in (single-file checkpoints keep the original layout,
 which a stand-in does not have); the report names it so.
 
-In ``missing`` mode a source is stood in only when it is neither a local path nor a hub id
+On a CPU, a stood-in model asked for in float16 or bfloat16 is loaded in float32 (named in
+the report with the shrunk arguments). In ``missing`` mode a source is stood in only when it is neither a local path nor a hub id
 with a snapshot in the Hugging Face cache; built-in models (``builtin:``) never are. The
 report (:class:`dw_lsp.protocol.StandInReport`) lists every model stood in, every argument
 shrunk and every placeholder. Imports torch-free modules at the top; building imports the
@@ -39,6 +40,7 @@ from dw_lsp.worker.standins.registry import Family
 #: Folder name, under the run's output directory, of a stand-in run's outputs.
 OUTPUT_FOLDER = "stand-in"
 SOURCE_KEYS = ("model_name", "from_single_file")
+HALF_DTYPES = frozenset({"torch.float16", "torch.bfloat16"})
 DEFAULT_SIZE = 32
 
 
@@ -88,12 +90,13 @@ class Substitution(NamedTuple):
 class StandIns:
     """The stand-ins of one run (see the module docstring)."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, device: str = "cpu") -> None:
         if mode not in (STAND_INS_MISSING, STAND_INS_ALL):
             raise ValueError(
                 f"stand-in mode {mode!r} is not {STAND_INS_MISSING} or {STAND_INS_ALL}"
             )
         self.mode = mode
+        self.device = device
         self.report = StandInReport(mode=mode)
         self.media = Placeholders(self.report.media, store.root() / "media")
         self._families: dict[int, tuple[Any, Family | None]] = {}
@@ -140,7 +143,7 @@ class StandIns:
                 arguments["model_name"] = str(
                     store.pipeline_dir(pipeline_cls, arguments.get("variant"))
                 )
-                spec["from_pretrained_arguments"] = arguments
+                spec["from_pretrained_arguments"] = self._dtype(step, arguments)
                 self._note(step, "pipeline", pipeline_cls, str(source))
                 stood = True
             for slot, block in resolved.items():
@@ -179,7 +182,7 @@ class StandIns:
         folder = store.component_dir(part, arguments.get("subfolder"), arguments.get("variant"))
         arguments["model_name"] = str(folder)
         self._note(step, f"pipeline.{slot}", kind, str(source))
-        return {**block, "from_pretrained_arguments": arguments}
+        return {**block, "from_pretrained_arguments": self._dtype(step, arguments, f"{slot}.")}
 
     def _lora(
         self,
@@ -196,6 +199,23 @@ class StandIns:
         folder = store.lora_dir(pipeline_cls, weight if isinstance(weight, str) else None)
         self._note(step, f"pipeline.loras[{index}]", "LoRA", str(source))
         return {**lora, "model_name": str(folder)}
+
+    def _dtype(self, step: str, arguments: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        """Half precision becomes float32 on a CPU: slow there and partly unimplemented
+        (interpolation in float16), which would fail a smoke run for no fault of the
+        workflow's."""
+        dtype = arguments.get("torch_dtype")
+        if self.device != "cpu" or str(dtype) not in HALF_DTYPES:
+            return arguments
+        import torch
+
+        self._shrunk(step, f"{prefix}torch_dtype", str(dtype), "torch.float32")
+        return {**arguments, "torch_dtype": torch.float32}
+
+    def _shrunk(self, step: str, name: str, given: Any, used: Any) -> None:
+        entry = ShrunkArgument(step=step, name=name, given=_plain(given), used=used)
+        if entry not in self.report.arguments:
+            self.report.arguments.append(entry)
 
     # -- calls -----------------------------------------------------------------------
 
@@ -217,9 +237,7 @@ class StandIns:
         frames = family.frames if family is not None else None
 
         def record(name: str, given: Any, used: Any) -> None:
-            entry = ShrunkArgument(step=step, name=name, given=_plain(given), used=used)
-            if entry not in self.report.arguments:
-                self.report.arguments.append(entry)
+            self._shrunk(step, name, given, used)
 
         return [shrink.shrink_call(args, method, size, frames, record) for args in iterations]
 

@@ -8,9 +8,11 @@ Only arguments the called method takes are touched, each to the family's minimum
   ratio in multiples of ``size`` (a missing pair becomes ``size`` x ``size``);
 - ``num_frames`` to the family's ``frames``;
 - ``max_area`` (Flux Kontext) to ``size`` squared and ``processing_resolution`` (Marigold)
-  to ``size``.
+  to ``size``;
+- ``max_new_tokens`` (text generation) to :data:`NEW_TOKENS`.
 
-An argument already at or below its minimum is kept. Each change is reported with the
+An argument is touched when the method names it or the call gives it (a method taking
+``**kwargs`` passes it on); one already at or below its minimum is kept. Each change is reported with the
 value the workflow gave (None when it left the pipeline's default). Pure: no torch.
 """
 
@@ -22,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 STEPS = 2
+NEW_TOKENS = 16
 _MISSING = object()
 
 
@@ -68,10 +71,10 @@ def shrink_call(
     shrunk = dict(arguments)
 
     def lower(name: str, target: int) -> None:
-        if name not in defaults:
+        if name not in defaults and name not in arguments:
             return
         given = arguments.get(name, _MISSING)
-        current = _number(defaults[name] if given is _MISSING else given)
+        current = _number(defaults.get(name) if given is _MISSING else given)
         if current is not None and current <= target:
             return
         if current is None and given is not _MISSING and given is not None:
@@ -96,4 +99,5 @@ def shrink_call(
         lower("num_frames", frames)
     lower("max_area", size * size)
     lower("processing_resolution", size)
+    lower("max_new_tokens", NEW_TOKENS)
     return shrunk
