@@ -20,6 +20,7 @@ session or the server.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -49,7 +50,7 @@ from dw_lsp.worker.executor import Executor
 from dw_lsp.worker.memory import MemoryMonitor, default_device, freeze_imports, tensor_bytes
 from dw_lsp.worker.progress import CancelToken, Position, Reporter, RunCancelled
 from dw_lsp.worker.run_state import PreflightError, RunState
-from dw_lsp.worker.standins.run import StandIns, output_dir
+from dw_lsp.worker.standins.run import StandIns, one_thread, output_dir
 from dw_lsp.worker.values import TypeResolver
 
 log = logging.getLogger("dw_lsp.worker.runtime")
@@ -130,7 +131,8 @@ class Runtime:
         )
         status, error, trace = OK, None, None
         try:
-            Executor(state, self).run_file(path, params.arguments, None, Position())
+            with one_thread() if stand_ins is not None else contextlib.nullcontext():
+                Executor(state, self).run_file(path, params.arguments, None, Position())
         except RunCancelled:
             status = CANCELLED
             log.info("run %s of %s cancelled", params.runId, path.name)

@@ -12,8 +12,9 @@ schedulers, LoRAs, offload and casting. A ``from_single_file`` source becomes a
 which a stand-in does not have); the report names it so.
 
 On a CPU, a stood-in model asked for in float16 or bfloat16 is loaded in float32 (named in
-the report with the shrunk arguments). In ``missing`` mode a source is stood in only when it is neither a local path nor a hub id
-with a snapshot in the Hugging Face cache; built-in models (``builtin:``) never are. The
+the report with the shrunk arguments). In ``missing`` mode a source is stood in only when
+it is neither a local path nor a hub id with a snapshot in the Hugging Face cache;
+built-in models (``builtin:``) never are. The
 report (:class:`dw_lsp.protocol.StandInReport`) lists every model stood in, every argument
 shrunk and every placeholder. Imports torch-free modules at the top; building imports the
 libraries lazily. Never the executor, the session or the server.
@@ -21,7 +22,8 @@ libraries lazily. Never the executor, the session or the server.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -247,6 +249,20 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return repr(value)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one intra-op thread for the run: a stand-in's tensors are tiny, so thread
+    hand-offs cost more than they save (seven times the time on two busy cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def output_dir(base: Path) -> Path:

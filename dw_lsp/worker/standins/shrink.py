@@ -12,8 +12,9 @@ Only arguments the called method takes are touched, each to the family's minimum
 - ``max_new_tokens`` (text generation) to :data:`NEW_TOKENS`.
 
 An argument is touched when the method names it or the call gives it (a method taking
-``**kwargs`` passes it on); one already at or below its minimum is kept. Each change is reported with the
-value the workflow gave (None when it left the pipeline's default). Pure: no torch.
+``**kwargs`` passes it on); one already at or below its minimum is kept. Each change is
+reported with the value the workflow gave (None when it left the pipeline's default).
+Pure: no torch.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -110,29 +111,44 @@ def denoiser_slot(parts: Mapping[str, Part | None]) -> str:
 
 def lora_dir(pipeline_cls: Any, weight_name: str | None = None) -> Path:
     """The folder of a rank-2 LoRA of the stand-in denoiser of ``pipeline_cls``, saved with
-    the pipeline's own ``save_lora_weights`` under ``weight_name``."""
+    the pipeline's own ``save_lora_weights``; its file is named ``weight_name`` (the same
+    weights under every name: built once, copied per name)."""
     _family, parts = pipeline_parts(pipeline_cls)
     slot = denoiser_slot(parts)
     denoiser = parts[slot]
     assert denoiser is not None  # denoiser_slot picks a built part
-    weight = weight_name or DEFAULT_LORA_WEIGHT
     payload = {
         "lora_of": pipeline_cls.__name__,
         "denoiser": _part_json(denoiser),
         "rank": LORA_RANK,
         "targets": list(LORA_TARGETS),
-        "weight_name": weight,
     }
-    target = root() / f"lora-{pipeline_cls.__name__}-{_digest(payload)}"
+    base = root() / f"lora-{pipeline_cls.__name__}-{_digest(payload)}"
 
-    def save(folder: Path) -> None:
+    def save_base(folder: Path) -> None:
         layers = _lora_layers(denoiser)
         pipeline_cls.save_lora_weights(
-            folder, **{f"{slot}_lora_layers": layers}, weight_name=weight
+            folder, **{f"{slot}_lora_layers": layers}, weight_name=DEFAULT_LORA_WEIGHT
         )
         _finish(folder, payload)
 
-    return tiny.materialize_with(target, MARKER, save)
+    tiny.materialize_with(base, MARKER, save_base)
+    weight = weight_name or DEFAULT_LORA_WEIGHT
+    if weight == DEFAULT_LORA_WEIGHT:
+        return base
+    named = {**payload, "weight_name": weight}
+
+    def save_named(folder: Path) -> None:
+        relative = Path(weight)
+        if relative.is_absolute() or ".." in relative.parts:
+            relative = Path(relative.name)  # the path rules refuse it at load time anyway
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(base / DEFAULT_LORA_WEIGHT, folder / relative)
+        _finish(folder, named)
+
+    return tiny.materialize_with(
+        base.with_name(f"{base.name}-{_digest(named)}"), MARKER, save_named
+    )
 
 
 def _lora_layers(part: Part) -> dict[str, Any]:
