@@ -2,6 +2,7 @@
 #   make run   - set up, then run the embedded tiny workflow twice in one warm worker
 #   make test  - set up, then lint and run every test (Python and the VS Code extension)
 #   make lint  - ruff (format + check), mypy, import-linter contracts
+#   make gpu-check - smoke-run one workflow per family on CUDA with stand-in models
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run test lint pytest extension bench clean
+.PHONY: setup run test lint pytest extension bench gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,9 @@ test: lint pytest extension
 bench: setup
 	$(BIN)/python bench/bench_check.py
 	$(BIN)/python bench/bench_warm_run.py
+
+gpu-check: setup
+	$(BIN)/python bench/gpu_check.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .mypy_cache .ruff_cache

@@ -9,7 +9,8 @@ Only arguments the called method takes are touched, each to the family's minimum
 - ``num_frames`` to the family's ``frames``;
 - ``max_area`` (Flux Kontext) to ``size`` squared and ``processing_resolution`` (Marigold)
   to ``size``;
-- ``max_new_tokens`` (text generation) to :data:`NEW_TOKENS`.
+- ``max_new_tokens`` (text generation) to :data:`NEW_TOKENS`;
+- ``audio_end_in_s`` (Stable Audio) to :data:`AUDIO_SECONDS` after ``audio_start_in_s``.
 
 An argument is touched when the method names it or the call gives it (a method taking
 ``**kwargs`` passes it on); one already at or below its minimum is kept. Each change is
@@ -26,6 +27,7 @@ from typing import Any
 
 STEPS = 2
 NEW_TOKENS = 16
+AUDIO_SECONDS = 1.0
 _MISSING = object()
 
 
@@ -71,7 +73,7 @@ def shrink_call(
     defaults = _parameters(method)
     shrunk = dict(arguments)
 
-    def lower(name: str, target: int) -> None:
+    def lower(name: str, target: float) -> None:
         if name not in defaults and name not in arguments:
             return
         given = arguments.get(name, _MISSING)
@@ -101,4 +103,6 @@ def shrink_call(
     lower("max_area", size * size)
     lower("processing_resolution", size)
     lower("max_new_tokens", NEW_TOKENS)
+    start = _number(arguments.get("audio_start_in_s")) or 0.0
+    lower("audio_end_in_s", start + AUDIO_SECONDS)
     return shrunk
