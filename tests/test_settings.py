@@ -38,3 +38,13 @@ def test_base_is_kept_for_unset_keys():
     base, _ = parse_settings({"outputDir": "/tmp/o"})
     updated, _ = parse_settings({"logLevel": "debug"}, base)
     assert (updated.output_dir, updated.log_level) == ("/tmp/o", "DEBUG")
+
+
+def test_stand_ins_are_off_unless_asked_for():
+    assert Settings().worker_stand_ins == "off"
+    for mode in ("off", "missing", "all"):
+        settings, messages = parse_settings({"worker": {"standIns": mode}})
+        assert (settings.worker_stand_ins, messages) == (mode, [])
+    settings, messages = parse_settings({"worker.standIns": "sometimes"})
+    assert settings.worker_stand_ins == "off"
+    assert messages == ["dwLsp.worker.standIns: expected one of off, missing, all; using 'off'"]
