@@ -40,6 +40,7 @@ test: lint pytest extension
 bench: setup
 	$(BIN)/python bench/bench_check.py
 	$(BIN)/python bench/bench_warm_run.py
+	$(BIN)/python bench/bench_standins.py
 
 gpu-check: setup
 	$(BIN)/python bench/gpu_check.py

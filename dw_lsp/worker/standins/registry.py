@@ -59,6 +59,8 @@ class Family:
     variant_extra: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: Pipeline classes of the family the registry cannot build yet, and why.
     unsupported: Mapping[str, str] = field(default_factory=dict)
+    #: The family's main pipeline class (benchmarks and the GPU check run it).
+    example: str = ""
 
     def parts_for(self, pipeline: str) -> dict[str, Part | None]:
         return {**self.parts, **self.variants.get(pipeline, {})}
@@ -150,17 +152,17 @@ SD_UNET = {
     "sample_size": 32,
     "in_channels": 4,
     "out_channels": 4,
-    "block_out_channels": (32, 64),
+    "block_out_channels": (16, 32),
     "layers_per_block": 1,
     "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
     "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
     "cross_attention_dim": 32,
     "attention_head_dim": 8,
-    "norm_num_groups": 32,
+    "norm_num_groups": 8,
 }
 SD15 = Family(
     "sd15",
-    ("StableDiffusion*", "AltDiffusion*"),
+    ("StableDiffusion*",),
     {
         "unet": Part("UNet2DConditionModel", SD_UNET),
         "vae": SD_VAE,
@@ -171,21 +173,22 @@ SD15 = Family(
             "ControlNetModel",
             {
                 "in_channels": 4,
-                "block_out_channels": (32, 64),
+                "block_out_channels": (16, 32),
                 "layers_per_block": 1,
                 "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
                 "cross_attention_dim": 32,
                 "attention_head_dim": 8,
-                "norm_num_groups": 32,
+                "norm_num_groups": 8,
                 "conditioning_embedding_out_channels": (16, 32),
             },
         ),
     },
     size=32,
     extra={"requires_safety_checker": False},
+    example="StableDiffusionPipeline",
 )
 SDXL_UNET = {
-    "block_out_channels": (32, 64),
+    "block_out_channels": (16, 32),
     "layers_per_block": 1,
     "sample_size": 32,
     "in_channels": 4,
@@ -216,6 +219,7 @@ SDXL = Family(
         ),
     },
     size=32,
+    example="StableDiffusionXLPipeline",
 )
 SD3 = Family(
     "sd3",
@@ -246,6 +250,7 @@ SD3 = Family(
         "scheduler": FLOW_MATCH,
     },
     size=16,
+    example="StableDiffusion3Pipeline",
 )
 
 
@@ -313,6 +318,7 @@ FLUX = Family(
             "embeddings it hands on, and an image embedder that wide has 50 M weights"
         ),
     },
+    example="FluxPipeline",
 )
 ZIMAGE = Family(
     "z-image",
@@ -344,6 +350,7 @@ ZIMAGE = Family(
         "scheduler": FLOW_MATCH,
     },
     size=32,
+    example="ZImagePipeline",
 )
 
 
@@ -408,6 +415,7 @@ WAN = Family(
             "image_processor": Part("CLIPImageProcessor", {"crop_size": 32, "size": 32}),
         },
     },
+    example="WanPipeline",
 )
 COGVIDEOX = Family(
     "cogvideox",
@@ -451,6 +459,7 @@ COGVIDEOX = Family(
     },
     size=16,
     frames=9,
+    example="CogVideoXPipeline",
 )
 MOCHI = Family(
     "mochi",
@@ -489,6 +498,7 @@ MOCHI = Family(
     },
     size=16,
     frames=7,
+    example="MochiPipeline",
 )
 HUNYUAN_VIDEO = Family(
     "hunyuan-video",
@@ -549,6 +559,7 @@ HUNYUAN_VIDEO = Family(
     },
     size=16,
     frames=9,
+    example="HunyuanVideoPipeline",
 )
 QWEN_VAE = Part(
     "AutoencoderKLQwenImage",
@@ -619,6 +630,7 @@ QWEN_IMAGE = Family(
         "scheduler": FLOW_MATCH,
     },
     size=32,
+    example="QwenImagePipeline",
 )
 SVD = Family(
     "stable-video-diffusion",
@@ -627,7 +639,7 @@ SVD = Family(
         "unet": Part(
             "UNetSpatioTemporalConditionModel",
             {
-                "block_out_channels": (32, 64),
+                "block_out_channels": (32, 64),  # its norms have 32 groups
                 "layers_per_block": 1,
                 "sample_size": 32,
                 "in_channels": 8,
@@ -679,6 +691,7 @@ SVD = Family(
     },
     size=32,
     frames=2,
+    example="StableVideoDiffusionPipeline",
 )
 KANDINSKY3 = Family(
     "kandinsky3",
@@ -692,7 +705,7 @@ KANDINSKY3 = Family(
                 "groups": 2,
                 "attention_head_dim": 4,
                 "layers_per_block": 3,
-                "block_out_channels": (32, 64),
+                "block_out_channels": (16, 32),
                 "cross_attention_dim": 4,
                 "encoder_hid_dim": 32,
             },
@@ -700,7 +713,7 @@ KANDINSKY3 = Family(
         "movq": Part(
             "VQModel",
             {
-                "block_out_channels": (32, 64),
+                "block_out_channels": (32, 64),  # its attention norms have 32 groups
                 "down_block_types": ("DownEncoderBlock2D", "AttnDownEncoderBlock2D"),
                 "in_channels": 3,
                 "latent_channels": 4,
@@ -728,6 +741,7 @@ KANDINSKY3 = Family(
         ),
     },
     size=16,
+    example="Kandinsky3Pipeline",
 )
 STABLE_AUDIO = Family(
     "stable-audio",
@@ -774,6 +788,7 @@ STABLE_AUDIO = Family(
             {"solver_order": 2, "prediction_type": "v_prediction", "sigma_data": 1.0},
         ),
     },
+    example="StableAudioPipeline",
 )
 MARIGOLD = Family(
     "marigold",
@@ -802,6 +817,7 @@ MARIGOLD = Family(
         "MarigoldNormalsPipeline": {"prediction_type": "normals"},
         "MarigoldIntrinsicsPipeline": {"prediction_type": "intrinsics"},
     },
+    example="MarigoldDepthPipeline",
 )
 KREA2 = Family(
     "krea2",
@@ -868,6 +884,7 @@ KREA2 = Family(
     size=32,
     # The hidden states the transformer's three text layers read (embeddings and both layers).
     extra={"text_encoder_select_layers": (0, 1, 2)},
+    example="Krea2Pipeline",
 )
 
 GEMMA3_TEXT = {
@@ -1002,6 +1019,7 @@ LTX2 = Family(
     },
     size=64,  # two latent pixels: the VAE's reflect padding needs more than one
     frames=9,
+    example="LTX2Pipeline",
 )
 
 
@@ -1059,6 +1077,7 @@ FLUX2 = Family(
             "Flux2KleinPipeline is covered"
         ),
     },
+    example="Flux2KleinPipeline",
 )
 
 FAMILIES: tuple[Family, ...] = (
