@@ -19,7 +19,6 @@ torch, diffusers and transformers; never the session, the server or the executor
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -44,23 +43,20 @@ def cache_root() -> Path:
 
 
 def _byte_vocab() -> dict[str, int]:
-    """A CLIP byte-level vocabulary for no merges: every prompt tokenizes, byte by byte."""
-    from tokenizers import pre_tokenizers
+    """A CLIP byte-level vocabulary for no merges: every prompt tokenizes, byte by byte (the
+    stand-ins' vocabulary, with the two specials last as this recipe has always had them)."""
+    from dw_lsp.worker.standins import vocab
 
-    symbols = sorted(pre_tokenizers.ByteLevel.alphabet())
-    tokens = [*symbols, *(s + "</w>" for s in symbols), "<|startoftext|>", "<|endoftext|>"]
-    return {token: index for index, token in enumerate(tokens)}
+    return vocab.byte_vocab(vocab.CLIP_SPECIALS, word_end=True, specials_last=True)
 
 
 def _tiny_clip() -> tuple[Any, Any]:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+    from dw_lsp.worker.standins.vocab import clip_tokenizer
+
     vocab = _byte_vocab()
-    # Through files, the one constructor path that transformers 4 and 5 share.
-    with tempfile.TemporaryDirectory(prefix="dw-tiny-tokenizer-") as folder:
-        (Path(folder) / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-        (Path(folder) / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-        tokenizer = CLIPTokenizer.from_pretrained(folder, model_max_length=77)
+    tokenizer = clip_tokenizer(CLIPTokenizer, 77, vocab)
     config = CLIPTextConfig(
         vocab_size=len(vocab),
         hidden_size=32,

@@ -76,17 +76,21 @@ def _byte_symbols() -> list[str]:
     return sorted(pre_tokenizers.ByteLevel.alphabet())
 
 
-def byte_vocab(specials: tuple[str, ...], word_end: bool = False) -> dict[str, int]:
-    """Specials first, then the 256 byte symbols (and their ``</w>`` forms for CLIP)."""
+def byte_vocab(
+    specials: tuple[str, ...], word_end: bool = False, specials_last: bool = False
+) -> dict[str, int]:
+    """Specials first (or last), then the 256 byte symbols (and their ``</w>`` forms for
+    CLIP)."""
     symbols = _byte_symbols()
-    tokens = [*specials, *symbols, *((s + "</w>" for s in symbols) if word_end else ())]
+    body = [*symbols, *((s + "</w>" for s in symbols) if word_end else ())]
+    tokens = [*body, *specials] if specials_last else [*specials, *body]
     return {token: index for index, token in enumerate(tokens)}
 
 
-def clip_tokenizer(cls: Any, max_length: int = 77) -> Any:
-    """A CLIP tokenizer over :func:`byte_vocab`; built through files, the one path that
-    transformers 4 and 5 share."""
-    vocab = byte_vocab(CLIP_SPECIALS, word_end=True)
+def clip_tokenizer(cls: Any, max_length: int = 77, vocab: dict[str, int] | None = None) -> Any:
+    """A CLIP tokenizer over :func:`byte_vocab` (or ``vocab``); built through files, the one
+    path that transformers 4 and 5 share."""
+    vocab = vocab if vocab is not None else byte_vocab(CLIP_SPECIALS, word_end=True)
     with tempfile.TemporaryDirectory(prefix="dw-stand-in-tokenizer-") as folder:
         (Path(folder) / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
         (Path(folder) / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
