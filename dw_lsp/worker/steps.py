@@ -7,7 +7,10 @@ iteration, reporting progress per iteration and per denoising step. Seeds follow
 pipeline step's generator is seeded from ``pipeline.seed`` > ``step.seed`` > the workflow's
 seed, created on the pipeline's device, shared by all iterations of the step; a
 ``pipeline_reference`` gets none unless the reference step carries its own seed (dw gives it
-none at all). May import torch and diffusers; never the transport.
+none at all). In a stand-in run (:mod:`dw_lsp.worker.standins`) a pipeline step's model
+sources are replaced by stand-ins before loading, its load key carries the mode, and the
+slow call arguments of a stand-in pipeline are shrunk. May import torch and diffusers;
+never the transport.
 """
 
 from __future__ import annotations

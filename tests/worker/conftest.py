@@ -230,6 +230,15 @@ def start_worker(
         worker.close()
 
 
+@pytest.fixture(scope="session")
+def stand_in_worker(start_worker: Callable[[], WorkerProcess]) -> Iterator[WorkerProcess]:
+    """One worker shared by the stand-in modules (starting one costs seconds; their runs
+    share the session's model cache anyway)."""
+    process = start_worker()
+    yield process
+    process.close()
+
+
 @pytest.fixture(scope="module")
 def worker(start_worker: Callable[[], WorkerProcess]) -> Iterator[WorkerProcess]:
     """One worker shared by the tests of a module."""

@@ -62,10 +62,10 @@ def sd_step(name: str, model: str) -> dict[str, Any]:
 
 
 def test_by_default_a_missing_model_fails_with_the_usual_message(
-    worker: WorkerProcess, tmp_path: Path
+    stand_in_worker: WorkerProcess, tmp_path: Path
 ) -> None:
     workflow = write_workflow(tmp_path / "flux.json", [flux_step()])
-    result = worker.execute(workflow, tmp_path / "out")
+    result = stand_in_worker.execute(workflow, tmp_path / "out")
     assert result["status"] == "error"
     assert HUB_FLUX in result["error"]
     assert "stand-in" not in result["error"].lower()
@@ -75,28 +75,28 @@ def test_by_default_a_missing_model_fails_with_the_usual_message(
 
 
 def test_missing_mode_stands_in_only_for_what_is_not_here(
-    worker: WorkerProcess, tmp_path: Path, local_sd: Path
+    stand_in_worker: WorkerProcess, tmp_path: Path, local_sd: Path
 ) -> None:
     steps = [sd_step("local", str(local_sd)), sd_step("hub", "nobody-has/sd-v1-5")]
     workflow = write_workflow(tmp_path / "two.json", steps, seed=3)
-    missing = ok(worker.execute(workflow, tmp_path / "out", standIns="missing"))
+    missing = ok(stand_in_worker.execute(workflow, tmp_path / "out", standIns="missing"))
     assert stood_in(missing) == [("pipeline", "StableDiffusionPipeline", "nobody-has/sd-v1-5")]
     assert {a["step"] for a in missing["standIn"]["arguments"]} == {"hub"}  # local: as given
-    everything = ok(worker.execute(workflow, tmp_path / "out", standIns="all"))
+    everything = ok(stand_in_worker.execute(workflow, tmp_path / "out", standIns="all"))
     assert [m["step"] for m in everything["standIn"]["models"]] == ["local", "hub"]
     assert all(Path(p).parent == tmp_path / "out" / "stand-in" for p in everything["outputs"])
 
 
 def test_a_smoke_run_and_a_real_run_never_share_a_pipeline(
-    worker: WorkerProcess, tmp_path: Path, local_sd: Path
+    stand_in_worker: WorkerProcess, tmp_path: Path, local_sd: Path
 ) -> None:
     own = shutil.copytree(local_sd, tmp_path / "own-model")  # a load key no other test has
     workflow = write_workflow(tmp_path / "local.json", [sd_step("generate", str(own))])
     label = "generate@local.json"
-    smoke = ok(worker.execute(workflow, tmp_path / "out", standIns="all"))
-    real = ok(worker.execute(workflow, tmp_path / "out"))
-    again = ok(worker.execute(workflow, tmp_path / "out", standIns="all"))
-    warm = ok(worker.execute(workflow, tmp_path / "out", standIns="all"))
+    smoke = ok(stand_in_worker.execute(workflow, tmp_path / "out", standIns="all"))
+    real = ok(stand_in_worker.execute(workflow, tmp_path / "out"))
+    again = ok(stand_in_worker.execute(workflow, tmp_path / "out", standIns="all"))
+    warm = ok(stand_in_worker.execute(workflow, tmp_path / "out", standIns="all"))
     assert smoke["cache"]["loaded"] == [label]
     # The real run loads its own pipeline (the stand-in one it supersedes is released) ...
     assert label in real["cache"]["loaded"] and label in real["cache"]["released"]
@@ -111,7 +111,7 @@ def test_a_smoke_run_and_a_real_run_never_share_a_pipeline(
 
 
 def test_components_subfolders_loras_single_files_and_schedulers_are_stood_in(
-    worker: WorkerProcess, tmp_path: Path
+    stand_in_worker: WorkerProcess, tmp_path: Path
 ) -> None:
     step = flux_step(
         transformer={
@@ -133,8 +133,9 @@ def test_components_subfolders_loras_single_files_and_schedulers_are_stood_in(
         ],
         scheduler={"configuration": {"scheduler_type": "FlowMatchEulerDiscreteScheduler"}},
     )
+
     workflow = write_workflow(tmp_path / "blocks.json", [step], seed=1)
-    result = ok(worker.execute(workflow, tmp_path / "out", standIns="all"))
+    result = ok(stand_in_worker.execute(workflow, tmp_path / "out", standIns="all"))
     assert stood_in(result) == [
         ("pipeline", "FluxPipeline", HUB_FLUX),
         ("pipeline.transformer", "FluxTransformer2DModel", HUB_FLUX),
@@ -148,8 +149,20 @@ def test_components_subfolders_loras_single_files_and_schedulers_are_stood_in(
         assert image.size == (16, 16)
 
 
+def test_layerwise_casting_runs_on_a_stand_in(
+    stand_in_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    step = flux_step()
+    step["pipeline"]["configuration"]["enable_layerwise_casting"] = {
+        "storage_dtype": "torch.float8_e4m3fn",
+        "compute_dtype": "torch.float32",
+    }
+    workflow = write_workflow(tmp_path / "cast.json", [step], seed=1)
+    ok(stand_in_worker.execute(workflow, tmp_path / "out", standIns="all"))
+
+
 def test_shared_components_reach_a_later_stand_in_pipeline(
-    worker: WorkerProcess, tmp_path: Path
+    stand_in_worker: WorkerProcess, tmp_path: Path
 ) -> None:
     first = flux_step("first", shared_components=["transformer"])
     second = flux_step("second", reused_components=["transformer"])
@@ -160,7 +173,7 @@ def test_shared_components_reach_a_later_stand_in_pipeline(
         "strength": 0.3,
     }
     workflow = write_workflow(tmp_path / "shared.json", [first, second], seed=2)
-    result = ok(worker.execute(workflow, tmp_path / "out", standIns="all"))
+    result = ok(stand_in_worker.execute(workflow, tmp_path / "out", standIns="all"))
     assert [m["step"] for m in result["standIn"]["models"]] == ["first", "second"]
     shrunk = {(a["step"], a["name"]): a["used"] for a in result["standIn"]["arguments"]}
     assert shrunk[("second", "num_inference_steps")] == 4  # 2 steps at strength 0.3 is none
@@ -176,7 +189,7 @@ def img2img(image: Any) -> dict[str, Any]:
 
 
 def test_media_that_cannot_be_had_becomes_a_placeholder(
-    worker: WorkerProcess, tmp_path: Path
+    stand_in_worker: WorkerProcess, tmp_path: Path
 ) -> None:
     url = "https://example.invalid/photo.jpg"
     workflow = write_workflow(
@@ -184,40 +197,42 @@ def test_media_that_cannot_be_had_becomes_a_placeholder(
         [img2img("variable:image"), {**img2img("missing/input.png"), "name": "local"}],
         variables={"image": url},
     )
-    result = ok(worker.execute(workflow, tmp_path / "out", standIns="all"))
+    result = ok(stand_in_worker.execute(workflow, tmp_path / "out", standIns="all"))
     assert result["standIn"]["media"] == [
         {"kind": "image", "location": url},
         {"kind": "image", "location": "missing/input.png"},
     ]
     assert len(result["outputs"]) == 2
     # Without stand-ins the same workflow fails on its media, before any model loads.
-    refused = worker.execute(workflow, tmp_path / "out")
+    refused = stand_in_worker.execute(workflow, tmp_path / "out")
     assert refused["status"] == "error" and "network media" in refused["error"]
 
 
-def test_paths_stay_confined_in_a_stand_in_run(worker: WorkerProcess, tmp_path: Path) -> None:
+def test_paths_stay_confined_in_a_stand_in_run(
+    stand_in_worker: WorkerProcess, tmp_path: Path
+) -> None:
     workflow = write_workflow(tmp_path / "inner" / "escape.json", [img2img("../secret.png")])
-    result = worker.execute(workflow, tmp_path / "out", standIns="all")
+    result = stand_in_worker.execute(workflow, tmp_path / "out", standIns="all")
     assert result["status"] == "error"
     assert "'..'" in result["error"]
     assert result["standIn"]["media"] == []
 
 
 def test_a_class_the_registry_cannot_build_is_refused_by_name(
-    worker: WorkerProcess, tmp_path: Path
+    stand_in_worker: WorkerProcess, tmp_path: Path
 ) -> None:
     step = flux_step()
     step["pipeline"]["configuration"]["component_type"] = "Flux2Pipeline"
     workflow = write_workflow(tmp_path / "flux2.json", [step])
-    result = worker.execute(workflow, tmp_path / "out", standIns="all")
+    result = stand_in_worker.execute(workflow, tmp_path / "out", standIns="all")
     assert result["status"] == "error"
     assert "no stand-in for Flux2Pipeline yet" in result["error"]
     assert "torchvision" in result["error"]
 
 
-def test_an_unknown_mode_is_refused(worker: WorkerProcess, tmp_path: Path) -> None:
+def test_an_unknown_mode_is_refused(stand_in_worker: WorkerProcess, tmp_path: Path) -> None:
     workflow = write_workflow(tmp_path / "flux.json", [flux_step()])
-    reply = worker.request(
+    reply = stand_in_worker.request(
         "execute", {"workflowPath": str(workflow), "outputDir": str(tmp_path), "standIns": "some"}
     )
     assert reply["error"]["code"] == -32602

@@ -139,11 +139,11 @@ FILES = corpus_files()
 
 @pytest.mark.parametrize("name", FILES)
 def test_every_accepted_corpus_workflow_runs_on_stand_ins(
-    worker: WorkerProcess, tmp_path: Path, name: str
+    stand_in_worker: WorkerProcess, tmp_path: Path, name: str
 ) -> None:
     path = CORPUS / name
     out = tmp_path / "out"
-    result = worker.execute(path, out, standIns="all", timeout=120)
+    result = stand_in_worker.execute(path, out, standIns="all", timeout=120)
     counts = corpus_counts(len(FILES))
     error = result.get("error") or ""
     if name in REFUSED:

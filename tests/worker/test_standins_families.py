@@ -165,7 +165,7 @@ def check_output(path: Path, content: str, side: int | None) -> None:
     ("family", "pipeline", "arguments", "content", "side"), CASES, ids=[c[0] for c in CASES]
 )
 def test_each_family_runs_end_to_end_on_stand_ins(
-    worker: WorkerProcess,
+    stand_in_worker: WorkerProcess,
     tmp_path: Path,
     family: str,
     pipeline: str,
@@ -174,7 +174,7 @@ def test_each_family_runs_end_to_end_on_stand_ins(
     side: int | None,
 ) -> None:
     workflow = smoke_workflow(tmp_path, pipeline, arguments, content)
-    result = worker.execute(workflow, tmp_path / "out", standIns="all", timeout=180)
+    result = stand_in_worker.execute(workflow, tmp_path / "out", standIns="all", timeout=180)
     assert result["status"] == "ok", result.get("traceback") or result
     report = result["standIn"]
     assert report["mode"] == "all"

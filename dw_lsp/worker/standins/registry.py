@@ -10,8 +10,10 @@ family's pipelines accept, ``frames`` the fewest frames (video families).
 :data:`STANDALONE` gives parts for classes loaded on their own, outside any family.
 
 Dimensions are facts taken from the diffusers and transformers test suites' dummy
-components, kept as small as the code allows (a few hundred KB of weights per part); text
-encoders use the ids of :mod:`.vocab`. Adding a family is one entry in :data:`FAMILIES`.
+components, kept as small as the code allows (most parts weigh under a few hundred KB; a
+few whose norms fix 32 channels weigh a few MB); real compression factors and the pipelines'
+default lengths are kept where a workflow's sizes depend on them. Text encoders use the ids
+of :mod:`.vocab`. Adding a family is one entry in :data:`FAMILIES`.
 Pure data: imports only :mod:`.vocab`'s constants.
 """
 
