@@ -138,7 +138,7 @@ def slot_part(family: Family | None, pipeline: str, slot: str, named: str | None
     family_text = f"family {family.name!r}" if family is not None else "no family"
     raise NoStandIn(
         f"no stand-in for {bare or 'the component'} as {where} ({family_text}); add a part "
-        "for it to dw_lsp/worker/standins/registry.py"
+        "for it to the stand-in registry (dw_lsp/worker/standins/)"
     )
 
 
@@ -171,7 +171,7 @@ def pipeline_parts(pipeline_cls: Any) -> tuple[Family, dict[str, Part | None]]:
     family = family_for(name)
     if family is None:
         raise NoStandIn(
-            f"no stand-in family covers {name}; add one to dw_lsp/worker/standins/registry.py"
+            f"no stand-in family covers {name}; add one to the stand-in registry (dw_lsp/worker/standins/)"
         )
     if name in family.unsupported:
         raise NoStandIn(f"no stand-in for {name} yet: {family.unsupported[name]}")
@@ -196,7 +196,7 @@ def pipeline_parts(pipeline_cls: Any) -> tuple[Family, dict[str, Part | None]]:
     if missing:
         raise NoStandIn(
             f"the stand-in family {family.name!r} has no part for {', '.join(missing)} of "
-            f"{name}; add them to dw_lsp/worker/standins/registry.py"
+            f"{name}; add them to its entry in dw_lsp/worker/standins/"
         )
     return family, parts
 
