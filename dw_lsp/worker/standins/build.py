@@ -171,7 +171,8 @@ def pipeline_parts(pipeline_cls: Any) -> tuple[Family, dict[str, Part | None]]:
     family = family_for(name)
     if family is None:
         raise NoStandIn(
-            f"no stand-in family covers {name}; add one to the stand-in registry (dw_lsp/worker/standins/)"
+            f"no stand-in family covers {name}; add one to the stand-in registry "
+            "(dw_lsp/worker/standins/)"
         )
     if name in family.unsupported:
         raise NoStandIn(f"no stand-in for {name} yet: {family.unsupported[name]}")
