@@ -2,7 +2,13 @@
 
 One typed object, parsed once from a plain mapping (LSP ``initializationOptions`` or the
 ``dwLsp`` section of ``workspace/configuration``, REPL ``set``, CLI flags). An invalid value
-produces a message and keeps the default. Pure: imports nothing from the LSP or ML stacks.
+produces a message and keeps the default.
+
+Settings have a scope. Most may come from anywhere, a workspace included; the
+:data:`USER_ONLY_KEYS` choose what runs or relax a security rule, so they are taken only from
+the user (``initializationOptions``, the REPL, CLI flags): parsed with ``scope="workspace"``,
+a value for one of them that differs from the one in effect is ignored with a message.
+Pure: imports nothing from the LSP or ML stacks.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 #: The configuration section an LSP client is asked for.
 SECTION = "dwLsp"
@@ -33,6 +39,8 @@ class Settings:
     worker_command: list[str] = field(default_factory=_default_worker_command)
     worker_prewarm: bool = True
     worker_allowed_modules: list[str] = field(default_factory=list)
+    worker_allow_remote_code: bool = False
+    worker_start_timeout: float = 120.0
     worker_stand_ins: str = "off"
     run_timeout: float = 300.0
     memory_growth_warning_mb: float = 500.0
@@ -49,6 +57,8 @@ KEYS: dict[str, str] = {
     "worker.command": "worker_command",
     "worker.prewarm": "worker_prewarm",
     "worker.allowedModules": "worker_allowed_modules",
+    "worker.allowRemoteCode": "worker_allow_remote_code",
+    "worker.startTimeout": "worker_start_timeout",
     "worker.standIns": "worker_stand_ins",
     "run.timeout": "run_timeout",
     "memory.growthWarningMb": "memory_growth_warning_mb",
@@ -56,6 +66,16 @@ KEYS: dict[str, str] = {
     "diagnostics.debounceMs": "diagnostics_debounce_ms",
     "workflowFiles": "workflow_files",
 }
+
+#: Settings a workspace may not set: they choose the program the server starts or relax a
+#: security rule, and a repository's own settings (VS Code's ``.vscode/settings.json``) must
+#: not be able to do either. A setting that relaxes a rule joins this set when it is added.
+USER_ONLY_KEYS: frozenset[str] = frozenset(
+    {"worker.command", "worker.allowedModules", "worker.allowRemoteCode"}
+)
+
+#: Where settings come from: the user (initialization options, REPL, CLI) or a workspace.
+Scope = Literal["user", "workspace"]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -86,7 +106,7 @@ def _check(attr: str, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
             return list(value), None
         return None, "expected a non-empty list of strings (program and arguments)"
-    if attr == "worker_prewarm":
+    if attr in ("worker_prewarm", "worker_allow_remote_code"):
         if isinstance(value, bool):
             return value, None
         return None, "expected true or false"
@@ -98,7 +118,12 @@ def _check(attr: str, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
             return list(value), None
         return None, "expected a list of strings"
-    if attr in ("run_timeout", "memory_growth_warning_mb", "cache_headroom_mb"):
+    if attr in (
+        "run_timeout",
+        "worker_start_timeout",
+        "memory_growth_warning_mb",
+        "cache_headroom_mb",
+    ):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             return float(value), None
         return None, "expected a positive number"
@@ -109,13 +134,33 @@ def _check(attr: str, value: Any) -> tuple[Any, str | None]:
     return None, "unknown setting"  # pragma: no cover - KEYS and this table agree
 
 
+def _echoes(attr: str | None, value: Any, settings: Settings) -> bool:
+    """Whether ``value`` is no value, or the one ``settings`` already hold for ``attr``."""
+    if value is None:
+        return True
+    if attr is None:
+        return False
+    converted, error = _check(attr, value)
+    return error is None and bool(converted == getattr(settings, attr))
+
+
+def workspace_refusal(key: str) -> str:
+    """The message for a user-only setting that arrived from a workspace (one per key)."""
+    return (
+        f"{SECTION}.{key} is ignored in workspace settings: it chooses what runs, so only "
+        "your user settings (the editor's initialization options) or the command line set it"
+    )
+
+
 def parse_settings(
-    options: Mapping[str, Any] | None, base: Settings | None = None
+    options: Mapping[str, Any] | None, base: Settings | None = None, scope: Scope = "user"
 ) -> tuple[Settings, list[str]]:
     """Apply ``options`` over ``base`` (or the defaults); return the settings and messages.
 
     Unknown keys and invalid values are reported and otherwise ignored, so a typo in a
-    client's configuration never stops the server.
+    client's configuration never stops the server. With ``scope="workspace"`` the
+    :data:`USER_ONLY_KEYS` keep ``base``'s value; one that differs from it is reported
+    (a client that echoes the user's own value back, as VS Code does, gets no message).
     """
     settings = base or Settings()
     messages: list[str] = []
@@ -126,6 +171,10 @@ def parse_settings(
     changes: dict[str, Any] = {}
     for key, value in _flatten(options).items():
         attr = KEYS.get(key)
+        if scope == "workspace" and key in USER_ONLY_KEYS:
+            if not _echoes(attr, value, settings):
+                messages.append(workspace_refusal(key))
+            continue
         if attr is None:
             messages.append(f"{SECTION}.{key}: unknown setting, ignored")
             continue
@@ -138,8 +187,3 @@ def parse_settings(
             continue
         changes[attr] = converted
     return replace(settings, **changes), messages
-
-
-def setting_names() -> list[str]:
-    """The dotted names of every setting, as clients spell them."""
-    return list(KEYS)

@@ -1,4 +1,5 @@
-"""The LSP handlers of :class:`~dw_lsp.server.app.DwLanguageServer`, one per method.
+"""The LSP handlers of :class:`~dw_lsp.server.language_server.DwLanguageServer`, one per
+method.
 
 Each handler is named after its method and does three things: find the open workflow
 document (anything else gets an empty answer), convert positions with the negotiated
@@ -8,7 +9,8 @@ Never imports the worker, torch, diffusers or transformers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import logging
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -16,18 +18,18 @@ from pygls.exceptions import JsonRpcException
 from dw_lsp.server.actions import code_actions, workspace_edit
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.completion import complete
-from dw_lsp.server.configuration import pushed_section
+from dw_lsp.server.configuration import pushed_section, trust_of
 from dw_lsp.server.convert import SOURCE, encoding_of, to_offset, to_range
 from dw_lsp.server.documents import OpenDocument
 from dw_lsp.server.hover import hover
+from dw_lsp.server.language_server import DwLanguageServer
 from dw_lsp.server.lenses import code_lenses
 from dw_lsp.server.links import document_links
 from dw_lsp.server.navigation import RenameError, definition, prepare_rename, references, rename
 from dw_lsp.server.symbols import document_symbols, flat_symbols, folding_ranges, selection_ranges
 from dw_lsp.workflow.document import Span
 
-if TYPE_CHECKING:
-    from dw_lsp.server.app import DwLanguageServer
+logger = logging.getLogger(__name__)
 
 #: Characters after which clients should ask for completion.
 TRIGGER_CHARACTERS = ['"', ":"]
@@ -52,22 +54,27 @@ def _dynamic_file_watching(caps: types.ClientCapabilities | None) -> bool:
 
 
 def initialize(ls: DwLanguageServer, params: types.InitializeParams) -> None:
-    """Read the client's capabilities, encoding and initialization options."""
+    """Read the client's capabilities, encoding, workspace trust and initialization options."""
     ls.client = ClientFeatures.from_capabilities(params.capabilities)
     ls.watch_files_dynamically = _dynamic_file_watching(params.capabilities)
     ls.encoding = encoding_of(ls.workspace.position_encoding)
     ls.init_options = params.initialization_options
+    ls.trusted, problem = trust_of(ls.init_options)
+    if problem is not None:
+        ls.warn_once([problem])
+    if not ls.trusted:
+        logger.info("The client does not trust this workspace: no runs, no worker")
     ls.apply_settings(None)
 
 
 async def initialized(ls: DwLanguageServer, params: types.InitializedParams) -> None:
     """Register the file watcher (in the background) and pull the ``dwLsp`` section."""
-    ls.fire([ls.watch_files])
+    ls.spawn(ls.watch_files())
     await ls.pull_settings()
 
 
 async def shutdown(ls: DwLanguageServer, params: None) -> None:
-    await ls.run_shutdown_hooks()
+    await ls.shutdown()
 
 
 async def workspace_did_change_configuration(
@@ -85,10 +92,10 @@ async def workspace_did_change_configuration(
 def text_document_did_open(ls: DwLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
     item = params.text_document
     doc = ls.documents.open(item.uri, item.text, item.version, item.language_id)
-    ls.schedule_check(item.uri, 0)
-    ls.recheck_dependents([item.uri], origin=item.uri)  # they read this buffer now
+    ls.diagnostics.schedule(item.uri, 0)
+    ls.diagnostics.recheck_dependents([item.uri], origin=item.uri)  # they read this buffer now
     if ls.is_workflow(doc):
-        ls.fire(ls.on_workflow_opened, item.uri)
+        ls.workflow_opened(item.uri)
 
 
 def text_document_did_change(
@@ -96,9 +103,11 @@ def text_document_did_change(
 ) -> None:
     uri = params.text_document.uri
     changes = params.content_changes
-    if ls.documents.change(uri, params.text_document.version, changes, ls.encoding) is not None:
-        ls.schedule_check(uri)
-        ls.recheck_dependents([uri], origin=uri)
+    if ls.documents.change(uri, params.text_document.version, changes, ls.encoding) is None:
+        logger.warning("Ignoring a change to %s, which is not open", uri)
+        return
+    ls.diagnostics.schedule(uri)
+    ls.diagnostics.recheck_dependents([uri], origin=uri)
 
 
 def text_document_did_save(ls: DwLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
@@ -106,10 +115,8 @@ def text_document_did_save(ls: DwLanguageServer, params: types.DidSaveTextDocume
     doc = ls.documents.save(uri, params.text)
     if doc is None:
         return
-    ls.recheck_dependents([uri], origin=uri)  # a saved file may be a sub-workflow
-    ls.schedule_check(uri, 0)
-    if ls.is_workflow(doc):
-        ls.fire(ls.on_workflow_saved, uri)
+    ls.diagnostics.recheck_dependents([uri], origin=uri)  # a saved file may be a sub-workflow
+    ls.diagnostics.schedule(uri, 0)
 
 
 def text_document_did_close(ls: DwLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -121,7 +128,7 @@ def workspace_did_change_watched_files(
 ) -> None:
     """Files changed on disk (created, changed, deleted): check the open documents that
     depend on them again."""
-    ls.recheck_dependents([change.uri for change in params.changes])
+    ls.diagnostics.recheck_dependents([change.uri for change in params.changes])
 
 
 def text_document_diagnostic(
@@ -131,10 +138,10 @@ def text_document_diagnostic(
     doc = ls.documents.get(params.text_document.uri)
     if doc is None or not ls.is_workflow(doc):
         return types.RelatedFullDocumentDiagnosticReport(items=[])
-    result_id = ls.result_id(doc)
+    result_id = ls.diagnostics.result_id(doc)
     if params.previous_result_id == result_id:
         return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
-    items = ls.diagnostics_for(doc)
+    items = ls.diagnostics.of(doc)
     return types.RelatedFullDocumentDiagnosticReport(items=items, result_id=result_id)
 
 

@@ -11,19 +11,24 @@ What it guarantees:
 - **Exit is seen at once.** A reader task sees end-of-file on the worker's stdout, collects
   the exit code or signal and the last lines of stderr, and fails every pending request with
   that message. The client is then ``errored`` and the next :meth:`start` spawns a fresh one.
+- **Every message is checked, and a malformed one ends the worker.** A line that is not a
+  protocol message is logged and skipped (a message after noise on the same line is still
+  found); a message that breaks the protocol (a ``percent`` of ``"abc"``, an error ``code``
+  that is not a number, an answer that is not an object ...) fails whatever is pending with
+  a message naming the field, and the worker is killed: the next :meth:`start` spawns a
+  fresh one. Nothing the worker sends can stop the reader, and every request is settled.
 - **A hung run is killed.** :meth:`execute` watches the time since the last ``progress``
-  notification; after ``timeout`` seconds without one the worker is killed and the run fails
-  saying so (dw waited on a silent queue and then dropped every loaded model).
+  notification (:mod:`.watchdog`); after ``timeout`` seconds without one the worker is
+  killed and the run fails saying so.
 - **Cancel is cooperative, then forced.** :meth:`cancel` sends ``cancel``; a run that has not
   stopped ``grace`` seconds later is killed.
 - **No orphans.** The worker runs in its own session (so the terminal's Ctrl-C reaches only
   the front end, which turns it into a cancel), and it exits when its stdin closes, so a
   front end that dies, even by SIGKILL, takes it down.
 
-Spawning, killing and explaining the process is :mod:`.process`; numbering requests and
-settling their answers is :mod:`.rpc`. Tests substitute a misbehaving worker through the
-command line or the ``spawn`` factory. No LSP types, no torch; never imports the server or
-the worker.
+Spawning, reading, killing and explaining the process is :mod:`.process`; settling answers
+is :mod:`.rpc`. Tests substitute a misbehaving worker through the command line or the
+``spawn`` factory. No LSP types, no torch; never imports the server or the worker.
 """
 
 from __future__ import annotations
@@ -34,19 +39,30 @@ import contextlib
 import enum
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from dw_lsp import protocol
-from dw_lsp.protocol import ExecuteParams, ExecuteResult, MemoryStatus, Progress
+from dw_lsp.protocol import ExecuteParams, ExecuteResult, MemoryStatus, ProtocolError
 from dw_lsp.session.process import (
     Spawn,
     explain_exit,
     kill_process,
     read_stderr,
+    read_stdout,
     spawn_process,
     worker_environment,
 )
-from dw_lsp.session.rpc import PendingRequests, WorkerError, decode, memory_from_json
+from dw_lsp.session.rpc import (
+    PendingRequests,
+    WorkerError,
+    check_envelope,
+    check_initialize,
+    decode,
+    malformed_reason,
+    memory_from_json,
+)
+from dw_lsp.session.watchdog import ProgressSink as ProgressSink
+from dw_lsp.session.watchdog import RunWatch, watch
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +74,8 @@ REQUEST_TIMEOUT = 30.0
 CANCEL_GRACE = 10.0
 #: Seconds ``shutdown`` waits for the worker to exit before killing it.
 SHUTDOWN_GRACE = 5.0
-#: How often a waiting run checks its deadlines (seconds).
-_POLL = 0.25
-
+_R = TypeVar("_R")
 LogSink = Callable[[int, str], None]
-ProgressSink = Callable[[Progress], None]
 
 
 class WorkerState(enum.Enum):
@@ -86,7 +99,7 @@ class WorkerClient:
         spawn: Spawn = spawn_process,
         env: Mapping[str, str] | None = None,
         initialize_params: Mapping[str, Any] | None = None,
-        start_timeout: float = 300.0,
+        start_timeout: float = 120.0,
     ) -> None:
         self.command = list(command)
         self._log_sink = log
@@ -103,9 +116,7 @@ class WorkerClient:
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
         self._exit_reason: str | None = None  # set by a deliberate kill or stop
         self._stopping = False  # an exit now is a shutdown, not a failure
-        self._progress_sink: ProgressSink | None = None
-        self._last_progress = 0.0
-        self._cancel_deadline: float | None = None
+        self._run: RunWatch | None = None  # the run in progress
         self.info: dict[str, Any] = {}  # the worker's answer to ``initialize``
         self.last_exit: str | None = None  # why the previous process ended, if it did
 
@@ -164,7 +175,8 @@ class WorkerClient:
         self._stderr_reader = asyncio.ensure_future(read_stderr(self._proc, self._stderr_line))
         params = {"protocolVersion": protocol.PROTOCOL_VERSION, **self._initialize_params}
         try:
-            self.info = await self._request(protocol.INITIALIZE, params, self.start_timeout)
+            answer = await self._request(protocol.INITIALIZE, params, self.start_timeout)
+            self.info = await self._checked(check_initialize, answer)
         except WorkerError as exc:
             if self._state is WorkerState.STARTING:
                 await self.kill(f"The worker failed its handshake: {exc}")
@@ -174,49 +186,65 @@ class WorkerClient:
     # -- reading ---------------------------------------------------------------------
 
     async def _read_stdout(self, proc: asyncio.subprocess.Process) -> None:
-        """Dispatch protocol lines until end-of-file, then report the exit."""
-        assert proc.stdout is not None
-        while True:
-            try:
-                line = await proc.stdout.readline()
-            except (ValueError, asyncio.LimitOverrunError):
-                self._exit_reason = "The worker wrote a protocol line over the size limit"
-                kill_process(proc)
-                break
-            if not line:
-                break
-            self._dispatch(line)
+        """Dispatch protocol lines until end-of-file, then report the exit. Total: whatever
+        happens while reading, the exit is reported and every pending request settled."""
+        reason = await read_stdout(proc, lambda line: self._dispatch(proc, line))
+        if reason is not None:
+            self._exit_reason = reason
         await self._on_exit(proc)
 
-    def _dispatch(self, line: bytes) -> None:
+    def _dispatch(self, proc: asyncio.subprocess.Process, line: bytes) -> None:
         text = line.decode("utf-8", errors="replace").strip()
         if not text:
             return
-        msg = decode(text)
+        msg, noise = decode(text)
+        if noise:
+            self._log(logging.WARNING, f"worker wrote a non-protocol line: {noise[:200]}")
         if msg is None:
-            self._log(logging.WARNING, f"worker wrote a non-protocol line: {text[:200]}")
             return
-        method = msg.get("method")
-        if isinstance(method, str) and "id" not in msg:
-            self._notification(method, msg.get("params"))
-            return
-        if not self._requests.settle(msg):
-            self._log(logging.DEBUG, f"worker answer to no pending request: {text[:200]}")
+        try:
+            check_envelope(msg)
+            method = msg.get("method")
+            if isinstance(method, str):
+                self._notification(method, msg.get("params"))
+            elif not self._requests.settle(msg):
+                self._log(logging.DEBUG, f"worker answer to no pending request: {text[:200]}")
+        except ProtocolError as exc:
+            self._malformed(proc, exc, text)
+
+    def _malformed(self, proc: asyncio.subprocess.Process, exc: ProtocolError, text: str) -> None:
+        """Nothing a broken message says can be trusted: fail what is pending with the reason
+        and kill the worker (its exit is then reported as usual)."""
+        reason = malformed_reason(exc)
+        self._log(logging.WARNING, f"{reason}: {text[:300]}")
+        if self._exit_reason is None:
+            self._exit_reason = reason
+        self._requests.fail_all(reason)
+        kill_process(proc)
+        if self._proc is proc:
+            self._set_state(WorkerState.ERRORED, reason)
+
+    async def _checked(self, check: Callable[[Any], _R], answer: Any) -> _R:
+        """``check(answer)``; when the answer is malformed, kill the worker and raise
+        :class:`WorkerError` saying so."""
+        try:
+            return check(answer)
+        except ProtocolError as exc:
+            reason = malformed_reason(exc)
+            await self.kill(reason)
+            raise WorkerError(reason) from exc
 
     def _notification(self, method: str, params: Any) -> None:
-        if method == protocol.PROGRESS and isinstance(params, dict):
-            self._last_progress = asyncio.get_running_loop().time()
-            known = Progress.__dataclass_fields__
-            try:
-                progress = Progress(**{k: v for k, v in params.items() if k in known})
-            except TypeError:
-                self._log(logging.WARNING, f"malformed progress from worker: {params!r}")
-                return
-            if self._progress_sink is not None:
-                self._progress_sink(progress)
-        elif method == protocol.LOG and isinstance(params, dict):
-            level = logging.getLevelName(str(params.get("level", "INFO")).upper())
-            self._log(level if isinstance(level, int) else logging.INFO, str(params.get("message")))
+        if method == protocol.PROGRESS:
+            progress = protocol.progress_from_json(params)
+            if self._run is not None:
+                self._run.progress(progress)
+        elif method == protocol.LOG:
+            record = protocol.log_from_json(params)
+            level = logging.getLevelName(record.level.upper())
+            self._log(level if isinstance(level, int) else logging.INFO, record.message)
+        else:
+            self._log(logging.DEBUG, f"worker notification {method!r} ignored")
 
     def _stderr_line(self, text: str) -> None:
         """Keep the line for explaining an exit, and log it."""
@@ -271,11 +299,11 @@ class WorkerClient:
 
     async def memory_status(self) -> MemoryStatus:
         data = await self.request(protocol.MEMORY_STATUS)
-        return memory_from_json(data)
+        return await self._checked(memory_from_json, data)
 
     async def clear_memory(self) -> MemoryStatus:
         data = await self.request(protocol.CLEAR_MEMORY, timeout=120.0)
-        return memory_from_json(data)
+        return await self._checked(memory_from_json, data)
 
     # -- running ---------------------------------------------------------------------
 
@@ -285,26 +313,24 @@ class WorkerClient:
         """Run a workflow; kill the worker after ``timeout`` seconds without progress."""
         await self.start()
         self._check_idle()
-        loop = asyncio.get_running_loop()
         self._set_state(WorkerState.BUSY, f"run {params.runId}")
-        self._progress_sink = on_progress
-        self._last_progress = loop.time()
-        self._cancel_deadline = None
+        self._run = RunWatch(timeout, on_progress)
         try:
             future = self._send(protocol.EXECUTE, params)
             try:
-                data = await self._watch(future, timeout)
+                data = await watch(future, self._run, self.kill)
             except asyncio.CancelledError:
                 # Our caller went away (server shutting down): do not leave the run going.
                 with contextlib.suppress(WorkerError):
                     await self.cancel(params.runId)
                 raise
-            if not isinstance(data, dict):
-                raise WorkerError(f"The worker answered execute with {data!r}")
-            return protocol.execute_result_from_json(data)
+            except WorkerError:
+                if self._state is WorkerState.ERRORED:
+                    await self._reap()  # report the failure once the process is gone
+                raise
+            return await self._checked(protocol.execute_result_from_json, data)
         finally:
-            self._progress_sink = None
-            self._cancel_deadline = None
+            self._run = None
             if self._state is WorkerState.BUSY:
                 self._set_state(WorkerState.READY, f"run {params.runId} finished")
 
@@ -312,35 +338,14 @@ class WorkerClient:
         if self._state is WorkerState.BUSY:
             raise WorkerError("The worker is already running a workflow")
 
-    async def _watch(self, future: asyncio.Future[Any], timeout: float) -> Any:
-        loop = asyncio.get_running_loop()
-        while True:
-            done, _ = await asyncio.wait({future}, timeout=_POLL)
-            if done:
-                return future.result()
-            now = loop.time()
-            if self._cancel_deadline is not None and now >= self._cancel_deadline:
-                grace = CANCEL_GRACE
-                await self.kill(f"The run did not stop within {grace:g} s of being cancelled")
-            elif now - self._last_progress >= timeout:
-                await self.kill(
-                    f"The run reported no progress for {timeout:g} s (setting run.timeout), "
-                    "so the worker was killed"
-                )
-            else:
-                continue
-            await asyncio.wait({future})
-            return future.result()
-
     async def cancel(self, run_id: str, grace: float = CANCEL_GRACE) -> bool:
         """Ask the running workflow to stop; kill the worker if it has not ``grace`` s later.
 
         Returns whether a run was in progress."""
         if self._state is not WorkerState.BUSY:
             return False
-        loop = asyncio.get_running_loop()
-        if self._cancel_deadline is None:
-            self._cancel_deadline = loop.time() + grace
+        if self._run is not None:
+            self._run.cancelled(grace)
         self._log(logging.INFO, f"cancelling run {run_id}")
         try:
             await self._request(protocol.CANCEL, {"runId": run_id}, min(grace, REQUEST_TIMEOUT))
@@ -359,6 +364,7 @@ class WorkerClient:
         self._log(logging.WARNING, f"killing worker pid {proc.pid}: {reason}")
         kill_process(proc)
         await self._reap()
+        self._requests.fail_all(reason)  # settled even if the reader could not do it
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Shut the worker down politely (``shutdown``, close stdin), then by force."""
@@ -382,6 +388,7 @@ class WorkerClient:
         except TimeoutError:
             kill_process(proc)
         await self._reap()
+        self._requests.fail_all("The worker was shut down")
         self._set_state(WorkerState.STOPPED, "shut down")
 
     async def _reap(self) -> None:

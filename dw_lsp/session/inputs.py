@@ -2,13 +2,15 @@
 
 DESIGN.md "Security" and FORMAT.md 1.10: a workflow path must resolve (symlinks included)
 inside one of the allowed roots (workspace folders / workflow directory), name an existing
-``.json`` file of at most 50 MiB, and the file must pass :func:`check_document` without
-errors. Argument names match ``^[A-Za-z_][A-Za-z0-9_-]*$`` (at most 100 characters) and are
-declared by the workflow; values are at most 10,000 characters with no control characters
-but tab, CR and LF.
+``.json`` file of at most 50 MiB (:func:`~dw_lsp.workflow.files.read_workflow_bytes`), and
+the file must pass :func:`check_document` without errors. Argument names match
+``^[A-Za-z_][A-Za-z0-9_-]*$`` (at most 100 characters) and are declared by the workflow;
+values are at most 10,000 characters with none of the characters
+:func:`dw_lsp.workflow.refs.unsafe_character` refuses (controls but tab, CR and LF, bidi
+controls, lone surrogates).
 
-Unlike dw, a ``..`` inside a name (``v1..2.json``) or a path is fine as long as the
-resolved path stays inside a root. Pure functions raising :class:`InputError`.
+Unlike dw, a ``..`` inside a name (``v1..2.json``) or a path is fine as long as the resolved
+path stays inside a root. Pure functions raising :class:`InputError`.
 """
 
 from __future__ import annotations
@@ -19,13 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.validation.check import CheckContext, check_document
-from dw_lsp.validation.problem import Problem, Severity
+from dw_lsp.settings import STAND_IN_MODES
+from dw_lsp.validation.check import check_document
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import parse
-from dw_lsp.workflow.refs import VARIABLE_NAME_MAX, VARIABLE_NAME_RE, VARIABLE_VALUE_MAX
+from dw_lsp.workflow.files import WorkflowFileError, read_workflow_bytes
+from dw_lsp.workflow.paths import holds_workflow, output_dir_violation
+from dw_lsp.workflow.problem import Problem, Severity
+from dw_lsp.workflow.refs import (
+    VALUE_CONTROLS,
+    VARIABLE_NAME_MAX,
+    VARIABLE_NAME_RE,
+    VARIABLE_VALUE_MAX,
+    unsafe_character,
+)
 
-#: Largest workflow file the Session reads.
-MAX_WORKFLOW_BYTES = 50 * 1024 * 1024
 #: Longest path a user may type.
 MAX_PATH_CHARS = 4096
 
@@ -59,7 +69,10 @@ def resolve_inside(path: str | Path, roots: Iterable[Path]) -> Path:
     raw = str(path)
     if not raw.strip():
         raise InputError("No workflow path given.")
-    if "\x00" in raw or len(raw) > MAX_PATH_CHARS:
+    why = unsafe_character(raw)
+    if why is not None:
+        raise InputError(f"The workflow path {raw!r} contains {why}; refusing it.")
+    if len(raw) > MAX_PATH_CHARS:
         raise InputError("The workflow path is not a valid path.")
     resolved = Path(raw).expanduser().resolve()
     real_roots = [Path(r).expanduser().resolve() for r in roots]
@@ -88,24 +101,27 @@ def find_workflow(name: str, workflow_dir: Path) -> Path:
 
 
 def read_workflow(
-    path: Path, roots: Iterable[Path], allowed_modules: Sequence[str] = ()
+    path: Path,
+    roots: Iterable[Path],
+    allowed_modules: Sequence[str] = (),
+    allow_remote_code: bool = False,
 ) -> CheckedWorkflow:
     """Resolve, read and check a saved workflow file; raise :class:`InputError` if unfit."""
     resolved = resolve_inside(path, roots)
-    if resolved.suffix.lower() != ".json":
-        raise InputError(f"{path} is not a .json file.")
-    if not resolved.is_file():
-        raise InputError(f"{path} does not exist or is not a file.")
-    size = resolved.stat().st_size
-    if size > MAX_WORKFLOW_BYTES:
-        raise InputError(f"{path} is {size / 2**20:.1f} MiB; workflow files are limited to 50 MiB.")
-    data = resolved.read_bytes()
+    try:
+        data = read_workflow_bytes(resolved)
+    except (WorkflowFileError, OSError) as exc:
+        raise InputError(str(exc)) from exc
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not UTF-8 text: {exc}") from exc
     doc = parse(text)
-    ctx = CheckContext(path=resolved, allowed_modules=tuple(allowed_modules))
+    ctx = CheckContext(
+        path=resolved,
+        allowed_modules=tuple(allowed_modules),
+        allow_remote_code=allow_remote_code,
+    )
     problems = check_document(doc, ctx)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors:
@@ -131,6 +147,16 @@ def read_workflow(
     )
 
 
+def output_dir_refusal(setting: str, output_dir: Path, workflow: Path) -> str | None:
+    """Why results of ``workflow`` may not go to ``output_dir`` (the setting ``outputDir``,
+    given as ``setting``, resolved): the setting is not a folder path, or the folder holds
+    the workflow (the worker also checks its sub-workflows before anything loads)."""
+    why = output_dir_violation(setting)
+    if why is not None:
+        return f"The output directory {setting!r} {why} (setting outputDir)."
+    return holds_workflow(output_dir, workflow)
+
+
 def format_problem(text: str, problem: Problem) -> str:
     """``line:col CODE message`` (1-based, code points)."""
     line = text.count("\n", 0, problem.start) + 1
@@ -149,8 +175,8 @@ def check_argument_name(name: str) -> None:
 
 
 def check_argument_value(name: str, value: object) -> ArgumentValue:
-    """A value a caller may pass: a string without control characters (but tab, CR, LF) of
-    at most 10,000 characters, or a number or boolean."""
+    """A value a caller may pass: a string of at most 10,000 characters without the
+    characters :func:`unsafe_character` refuses (but tab, CR, LF), or a number or boolean."""
     if isinstance(value, bool | int | float):
         return value
     if not isinstance(value, str):
@@ -159,9 +185,9 @@ def check_argument_value(name: str, value: object) -> ArgumentValue:
         )
     if len(value) > VARIABLE_VALUE_MAX:
         raise InputError(f"The value of {name} is longer than {VARIABLE_VALUE_MAX} characters.")
-    bad = next((c for c in value if ord(c) < 0x20 and c not in "\t\r\n"), None)
-    if bad is not None:
-        raise InputError(f"The value of {name} contains the control character {bad!r}.")
+    why = unsafe_character(value, VALUE_CONTROLS)
+    if why is not None:
+        raise InputError(f"The value of {name} contains {why}; only tab, CR and LF are allowed.")
     return value
 
 
@@ -195,3 +221,13 @@ def parse_assignment(text: str) -> tuple[str, str]:
         raise InputError(f"Expected name=value, got {text!r}.")
     check_argument_name(name)
     return name, value
+
+
+def stand_in_mode(asked: str | None, setting: str) -> str:
+    """A run's stand-in mode: the one ``asked`` for this run (off, missing or all), else
+    the ``worker.standIns`` ``setting``."""
+    if asked is None:
+        return setting
+    if asked not in STAND_IN_MODES:
+        raise InputError(f"standIn must be one of {', '.join(STAND_IN_MODES)}")
+    return asked

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -37,6 +38,9 @@ async def spawn_process(
     )
 
 
+logger = logging.getLogger(__name__)
+
+
 def worker_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment the worker gets: ours, unbuffered, offline unless the user says."""
     env = dict(os.environ if base is None else base)
@@ -48,7 +52,7 @@ def worker_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
 async def read_stderr(proc: asyncio.subprocess.Process, on_line: Callable[[str], None]) -> None:
     """Pass each non-empty stderr line (right-stripped) to ``on_line`` until end-of-file;
     ``\\r`` (progress bars) also ends a line."""
-    assert proc.stderr is not None
+    assert proc.stderr is not None  # noqa: S101 - typing only: started with stderr=PIPE
     buffer = b""
     while True:
         chunk = await proc.stderr.read(65536)
@@ -65,6 +69,29 @@ def _line(raw: bytes, on_line: Callable[[str], None]) -> None:
     text = raw.decode("utf-8", errors="replace").rstrip()
     if text:
         on_line(text)
+
+
+async def read_stdout(
+    proc: asyncio.subprocess.Process, on_line: Callable[[bytes], None]
+) -> str | None:
+    """Hand every line of the worker's stdout to ``on_line`` until end-of-file. Total: a
+    line over the size limit, or a failure in ``on_line``, kills the worker and is returned
+    as the reason its output ended (None at a plain end-of-file)."""
+    assert proc.stdout is not None  # noqa: S101 - typing only: started with stdout=PIPE
+    try:
+        while True:
+            try:
+                line = await proc.stdout.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                kill_process(proc)
+                return "The worker wrote a protocol line over the size limit"
+            if not line:
+                return None
+            on_line(line)
+    except Exception as exc:  # a bug here must not leave a run waiting for ever
+        logger.exception("reading the worker's output failed")
+        kill_process(proc)
+        return f"Reading the worker's output failed ({exc!r})"
 
 
 def kill_process(proc: asyncio.subprocess.Process) -> None:

@@ -42,11 +42,14 @@ from dw_lsp.session.inputs import (
     InputError,
     check_arguments,
     format_problem,
+    output_dir_refusal,
     read_workflow,
+    stand_in_mode,
 )
 from dw_lsp.session.report import RunReport, SessionStatus
 from dw_lsp.session.rpc import WorkerError, WorkerRequestError
-from dw_lsp.settings import STAND_IN_MODES, Settings, parse_settings
+from dw_lsp.session.warm import WarmWorkflows
+from dw_lsp.settings import Settings, parse_settings
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ def default_client_factory(settings: Settings, log: LogSink) -> WorkerClient:
         settings.worker_command,
         log=log,
         initialize_params={"logLevel": settings.log_level},
-        start_timeout=settings.run_timeout,
+        start_timeout=settings.worker_start_timeout,
     )
 
 
@@ -92,7 +95,7 @@ class Session:
         self.current: CheckedWorkflow | None = None
         self._arguments: dict[Path, dict[str, ArgumentValue]] = {}
         self._runs: dict[Path, int] = {}
-        self._warm_hash: dict[Path, tuple[int | None, str]] = {}
+        self._warm = WarmWorkflows()
         self._running: str | None = None  # run id
         self._running_name = ""
         self._cancelled = False
@@ -138,7 +141,7 @@ class Session:
             await self.client.stop()
             self.client = self._client_factory(self.settings, self._log)
             self._client_stale = False
-            self._warm_hash.clear()
+            self._warm.clear()
         if self.client.state in (WorkerState.READY, WorkerState.BUSY):
             return
         self._say("Starting worker process...")
@@ -149,7 +152,12 @@ class Session:
 
     def load(self, path: str | Path) -> CheckedWorkflow:
         """Check a saved workflow file and make it the current one."""
-        workflow = read_workflow(Path(path), self.roots(), self.settings.worker_allowed_modules)
+        workflow = read_workflow(
+            Path(path),
+            self.roots(),
+            self.settings.worker_allowed_modules,
+            self.settings.worker_allow_remote_code,
+        )
         self.current = workflow
         return workflow
 
@@ -225,11 +233,6 @@ class Session:
         ``arguments`` (for this run only). ``stand_ins`` (off, missing, all) overrides the
         ``worker.standIns`` setting for this run. Never raises for a failed run: see the
         report."""
-        if stand_ins is not None and stand_ins not in STAND_IN_MODES:
-            modes = ", ".join(STAND_IN_MODES)
-            return RunReport(
-                status=protocol.ERROR, error=f"standIn must be one of {modes}", refused=True
-            )
         if self._running is not None:
             return RunReport(
                 status=protocol.ERROR,
@@ -242,8 +245,7 @@ class Session:
         run_id = uuid.uuid4().hex[:12]
         self._running, self._running_name, self._cancelled = run_id, "", False
         try:
-            mode = stand_ins or self.settings.worker_stand_ins
-            return await self._run(run_id, arguments or {}, path, on_progress, mode)
+            return await self._run(run_id, arguments or {}, path, on_progress, stand_ins)
         finally:
             self._running = None
 
@@ -253,9 +255,10 @@ class Session:
         arguments: Mapping[str, object],
         path: str | Path | None,
         on_progress: ProgressSink | None,
-        stand_ins: str,
+        asked_stand_ins: str | None,
     ) -> RunReport:
         try:
+            stand_ins = stand_in_mode(asked_stand_ins, self.settings.worker_stand_ins)
             workflow = self._workflow_for(path)
             self._running_name = workflow.name
             values = dict(self._arguments.get(workflow.path, {}))
@@ -265,6 +268,9 @@ class Session:
             return RunReport(
                 status=protocol.ERROR, error=str(exc), problems=exc.problems, refused=True
             )
+        refusal = output_dir_refusal(self.settings.output_dir, self.output_dir, workflow.path)
+        if refusal is not None:
+            return RunReport(status=protocol.ERROR, error=refusal, refused=True)
         report = RunReport(
             status=protocol.ERROR, workflow=str(workflow.path), name=workflow.name, run_id=run_id
         )
@@ -280,19 +286,14 @@ class Session:
         self._say(f"Running workflow: {workflow.name}")
         if stand_ins != protocol.STAND_INS_OFF:
             self._say(f"Stand-in models: {stand_ins} (outputs go to a stand-in folder)")
-        previous = self._warm_hash.get(workflow.path)
-        if previous == (self.client.pid, workflow.sha256 + stand_ins):
-            self._say("Reusing loaded models from cache")
-        elif previous is not None and previous[0] == self.client.pid:
-            self._say("Workflow file changed - reloading models...")
-        else:
-            self._say("Loading models (this worker has not run this workflow yet)...")
+        self._say(self._warm.message(workflow.path, self.client.pid, workflow.sha256 + stand_ins))
         params = ExecuteParams(
             workflowPath=str(workflow.path),
             outputDir=str(self.output_dir),
             arguments=dict(values),
             runId=run_id,
             allowedModules=list(self.settings.worker_allowed_modules),
+            allowRemoteCode=self.settings.worker_allow_remote_code,
             growthWarningMb=self.settings.memory_growth_warning_mb,
             headroomMb=self.settings.cache_headroom_mb,
             standIns=stand_ins,
@@ -304,28 +305,24 @@ class Session:
             report.error = f"The worker refused the run: {exc}"
             return report
         except WorkerError as exc:
-            self._warm_hash.clear()
+            self._warm.clear()
             if self._cancelled:
                 report.status = protocol.CANCELLED
                 report.warnings.append(f"{exc}; the next run starts a fresh worker.")
             else:
                 report.error = f"{exc}. The next run starts a fresh worker."
             return report
-        report.status = result.status
-        report.outputs = result.outputs
-        report.error = result.error
-        report.traceback = result.traceback
-        report.timings = result.timings
-        report.cache = result.cache
-        report.runs = result.runs
-        report.memory = result.memory
-        report.warnings.extend(result.warnings)
-        report.file_changed = result.fileChanged
-        report.stand_in = result.standIn
+        report = RunReport.of(
+            result,
+            workflow=report.workflow,
+            name=report.name,
+            run_id=run_id,
+            warnings=[*report.warnings, *result.warnings],
+        )
         if result.status == protocol.ERROR and result.error is None:
             report.error = "The worker reported an error without a message."
         if result.status != protocol.ERROR:
-            self._warm_hash[workflow.path] = (pid, workflow.sha256 + stand_ins)
+            self._warm.ran(workflow.path, pid, workflow.sha256 + stand_ins)
             self._runs[workflow.path] = result.runs
         return report
 
@@ -351,7 +348,7 @@ class Session:
         if self.client.state is not WorkerState.READY:
             return None
         status = await self.client.clear_memory()
-        self._warm_hash.clear()
+        self._warm.clear()
         return status
 
     # -- settings and lifecycle ------------------------------------------------------
@@ -370,6 +367,7 @@ class Session:
         old, self.settings = self.settings, settings
         if any(getattr(old, k) != getattr(settings, k) for k in _WORKER_SETTINGS):
             self._client_stale = True
+        self.client.start_timeout = settings.worker_start_timeout
 
     def prewarm(self) -> None:
         """Start the worker in the background (``worker.prewarm``), if it is not running."""
@@ -389,7 +387,7 @@ class Session:
         """Stop the worker (ending any run); the next run starts a fresh one, or the
         background start of ``worker.prewarm`` does."""
         await self.client.stop()
-        self._warm_hash.clear()
+        self._warm.clear()
         self._client_stale = True
         self.prewarm()
 

@@ -6,9 +6,11 @@ For each file (the top level, then each sub-workflow when its step is reached):
 2. variables: ``constant:`` defaults resolved, caller values coerced to the declared types
    (a failed conversion is an error), realized, and every ``variable:`` substituted;
 3. preflight, before anything loads: unsupported keys, unsafe output names, unwritable
-   content types, unknown task commands, for this file and its statically known
-   sub-workflows; then every pipeline step's load-time types are resolved (the import
-   allowlist refuses ``os.system`` here) and checked (modular classes, LoRAs without peft);
+   content types, unknown task commands, loading arguments that would run code and names a
+   workflow may not use (:mod:`guard`: ``trust_remote_code``, ``numpy.memmap``, functions,
+   modules), for this file and its statically known sub-workflows (none of which may lie in
+   the output directory); then every pipeline step's load-time types are resolved and
+   checked (modular classes, LoRAs without peft);
 4. the seed: the file's ``seed``, else the one the calling step passes down, else random;
 5. steps in order, each its own share of the progress; results saved with dw's naming;
    results no later step mentions are dropped; ``release_pipeline`` releases; a
@@ -30,8 +32,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import dw_lsp
-from dw_lsp.worker import loading, memory, outputs, steps, support, tasks, values
+from dw_lsp.worker import guard, memory, steps, support, tasks, values
+from dw_lsp.worker.loading import loader as loading
+from dw_lsp.worker.outputs import files as output_files
+from dw_lsp.worker.outputs import save as outputs
 from dw_lsp.worker.progress import Position, RunCancelled
 from dw_lsp.worker.run_state import (
     LoadedStep,
@@ -40,23 +44,15 @@ from dw_lsp.worker.run_state import (
     RunState,
     StepError,
 )
-from dw_lsp.workflow import refs
+from dw_lsp.workflow import files, refs
+from dw_lsp.workflow.outline import STEP_KINDS
 
 log = logging.getLogger("dw_lsp.worker.executor")
-MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
-MAX_DEPTH = 8
-BUILTINS_DIR = Path(dw_lsp.__file__).parent / "builtins"
-STEP_KINDS = support.STEP_KINDS
 
 
 def read_document(path: Path) -> tuple[bytes, dict[str, Any]]:
     """The saved bytes of a workflow file and the object they hold."""
-    if path.suffix.lower() != ".json":
-        raise ValueError(f"{path.name}: a workflow file must end in .json")
-    size = path.stat().st_size
-    if size > MAX_DOCUMENT_BYTES:
-        raise ValueError(f"{path.name} is {size} bytes; at most {MAX_DOCUMENT_BYTES} are allowed")
-    data = path.read_bytes()
+    data = files.read_workflow_bytes(path)
     try:
         document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -69,15 +65,8 @@ def read_document(path: Path) -> tuple[bytes, dict[str, Any]]:
 def resolve_workflow_path(value: str, base_dir: Path, top_dir: Path) -> Path:
     """``builtin:NAME.json`` -> the project's built-ins; anything else relative to the
     referencing file's folder, and inside it (or the top-level workflow's folder)."""
-    name = refs.builtin_name(value)
-    if name is not None:
-        if not refs.BUILTIN_NAME_RE.match(name):
-            raise ValueError(f"builtin:{name} is not a built-in workflow name (NAME.json)")
-        path = BUILTINS_DIR / name
-        if not path.is_file():
-            known = sorted(p.name for p in BUILTINS_DIR.glob("*.json"))
-            raise ValueError(f"no built-in workflow {name!r} (built-ins: {', '.join(known)})")
-        return path
+    if refs.builtin_name(value) is not None:
+        return files.resolve_builtin(value)
     return values.check_path(value, base_dir, roots=[top_dir])
 
 
@@ -105,6 +94,9 @@ class Executor:
     # -- run start ------------------------------------------------------------------------
 
     def read(self, path: Path) -> dict[str, Any]:
+        apart = output_files.apart_problem(self.state.out_dir, path)
+        if apart is not None:  # a sub-workflow named by a variable, found only now
+            raise output_files.OutputError(apart)
         data, document = read_document(path)
         self.state.files[path] = hashlib.sha256(data).hexdigest()
         return document
@@ -140,6 +132,8 @@ class Executor:
                 f"{path.name} declares no variables: arguments {names} are ignored (as dw does)"
             )
         problems = support.preflight(document, tasks.TASK_COMMANDS)
+        problems.extend(guard.code_argument_problems(document, self.state.allow_remote_code))
+        problems.extend(guard.name_problems(document, self.state.resolver))
         problems.extend(self._unavailable_tasks(document))
         if top:
             problems.extend(self._children_problems(document, path.parent, {path}))
@@ -175,9 +169,14 @@ class Executor:
             except (OSError, ValueError) as exc:
                 problems.append(f"step {step.get('name')!r}: workflow.path {target!r}: {exc}")
                 continue
-            if child in seen or len(seen) > MAX_DEPTH:
+            apart = output_files.apart_problem(self.state.out_dir, child)
+            if apart is not None:
+                problems.append(f"step {step.get('name')!r}: {apart}")
+            if child in seen or len(seen) > files.MAX_NESTING:
                 continue
             found = support.preflight(raw, tasks.TASK_COMMANDS)
+            found.extend(guard.code_argument_problems(raw, self.state.allow_remote_code))
+            found.extend(guard.name_problems(raw, self.state.resolver))
             problems.extend(f"{child.name}: {p}" for p in found)
             problems.extend(self._children_problems(raw, child.parent, seen | {child}))
         return problems
@@ -207,13 +206,14 @@ class Executor:
         depth: int = 0,
     ) -> list[Any]:
         """Run one workflow file; returns its last step's results."""
-        if depth > MAX_DEPTH:
-            raise ValueError(f"sub-workflows nest deeper than {MAX_DEPTH} (a cycle?)")
+        if depth > files.MAX_NESTING:
+            raise ValueError(f"sub-workflows nest deeper than {files.MAX_NESTING} (a cycle?)")
         document = self.prepare(path, arguments, top=depth == 0)
         resolved = self.resolve_pipelines(document)
         seed = document.get("seed")
         if not isinstance(seed, int) or isinstance(seed, bool):
-            seed = inherited_seed if inherited_seed is not None else random.randrange(2**32)
+            # A seed for image noise, not a secret (S311 is about cryptography).
+            seed = inherited_seed if inherited_seed is not None else random.randrange(2**32)  # noqa: S311
             if depth == 0:
                 log.info("%s: no seed given, drawn %d", path.name, seed)
         workflow_id = str(document["id"])

@@ -45,9 +45,10 @@ from dw_lsp.protocol import (
     Progress,
     Timings,
 )
-from dw_lsp.worker.cache import CachedPipeline, PipelineCache
 from dw_lsp.worker.executor import Executor
+from dw_lsp.worker.loading.cache import CachedPipeline, PipelineCache
 from dw_lsp.worker.memory import MemoryMonitor, default_device, freeze_imports, tensor_bytes
+from dw_lsp.worker.outputs.files import output_dir_problems
 from dw_lsp.worker.progress import CancelToken, Position, Reporter, RunCancelled
 from dw_lsp.worker.run_state import PreflightError, RunState
 from dw_lsp.worker.standins.run import StandIns, one_thread, output_dir
@@ -127,10 +128,14 @@ class Runtime:
             top_dir=path.parent,
             device=self.device,
             reporter=Reporter(params.runId, on_progress, self.token),
+            allow_remote_code=params.allowRemoteCode is True,
             stand_ins=stand_ins,
         )
         status, error, trace = OK, None, None
         try:
+            problems = output_dir_problems(params.outputDir, path)
+            if problems:
+                raise PreflightError(path, problems)
             with one_thread() if stand_ins is not None else contextlib.nullcontext():
                 Executor(state, self).run_file(path, params.arguments, None, Position())
         except RunCancelled:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WorkerProcess, tiny_sd_step, write_workflow
+from dwtest_worker import WorkerProcess, tiny_sd_step, write_workflow
 from PIL import Image
 
-from dw_lsp.worker import tiny
+from dw_lsp.worker.loading import tiny
 
 pytestmark = pytest.mark.slow
 

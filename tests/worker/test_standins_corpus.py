@@ -13,18 +13,17 @@ are printed in the session summary.
 from __future__ import annotations
 
 import json
-import os
 import wave
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, WorkerProcess, corpus_counts
+from dwtest_corpus import corpus_files, corpus_id, require_corpus
+from dwtest_worker import WorkerProcess, corpus_counts
 from PIL import Image
 
 pytestmark = pytest.mark.slow
 
-CORPUS = REPO.parent / "shared" / "corpus" / "dw-examples"
 SECONDS = 30.0
 
 _QUANTIZED = "quantization_config"
@@ -98,14 +97,6 @@ CANNOT_RUN: dict[str, str] = {
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "video/mp4": ".mp4", "text/plain": ".txt"}
 
 
-def corpus_files() -> list[str]:
-    if not CORPUS.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the sample corpus is missing: {CORPUS}")
-        return []
-    return sorted(str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*.json"))
-
-
 def declared_types(document: dict[str, Any]) -> set[str]:
     """The content types of the results the top-level workflow saves."""
     return {
@@ -137,11 +128,12 @@ def check_output(path: Path, types: set[str]) -> None:
 FILES = corpus_files()
 
 
-@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("path", FILES, ids=corpus_id)
 def test_every_accepted_corpus_workflow_runs_on_stand_ins(
-    stand_in_worker: WorkerProcess, tmp_path: Path, name: str
+    stand_in_worker: WorkerProcess, tmp_path: Path, path: Path
 ) -> None:
-    path = CORPUS / name
+    require_corpus()
+    name = corpus_id(path)
     out = tmp_path / "out"
     result = stand_in_worker.execute(path, out, standIns="all", timeout=120)
     counts = corpus_counts(len(FILES))
@@ -167,6 +159,6 @@ def test_every_accepted_corpus_workflow_runs_on_stand_ins(
 
 
 def test_the_tables_name_only_corpus_files() -> None:
-    known = set(FILES)
-    if known:
-        assert set(REFUSED) <= known and set(CANNOT_RUN) <= known
+    require_corpus()
+    known = {corpus_id(path) for path in FILES}
+    assert set(REFUSED) <= known and set(CANNOT_RUN) <= known

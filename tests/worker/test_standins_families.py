@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WorkerProcess, write_workflow
+from dwtest_worker import WorkerProcess, write_workflow
 from PIL import Image
 
 pytestmark = pytest.mark.slow

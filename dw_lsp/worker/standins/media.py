@@ -22,7 +22,7 @@ from typing import Any
 from PIL import Image
 
 from dw_lsp.protocol import PlaceholderMedia
-from dw_lsp.worker import values_media
+from dw_lsp.worker.values import media as values_media
 
 SIDE = 64
 VIDEO_FRAMES = 5

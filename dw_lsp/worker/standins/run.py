@@ -34,7 +34,8 @@ from dw_lsp.protocol import (
     StandInModel,
     StandInReport,
 )
-from dw_lsp.worker import support, tiny
+from dw_lsp.worker import support
+from dw_lsp.worker.loading import tiny
 from dw_lsp.worker.standins import build, shrink, store
 from dw_lsp.worker.standins.media import Placeholders
 from dw_lsp.worker.standins.registry import Family

@@ -1,5 +1,5 @@
 """Stand-ins on disk: each is saved once with ``save_pretrained`` into the model cache
-(``$DW_LSP_CACHE_DIR/stand-ins``, see :func:`dw_lsp.worker.tiny.cache_root`) under a folder
+(``$DW_LSP_CACHE_DIR/stand-ins``, see :func:`dw_lsp.worker.loading.tiny.cache_root`) under a folder
 named after its class and a hash of everything that shapes it (the registry version, the
 parts and their configs, the subfolder and variant asked for), and from then on loaded by
 the ordinary ``from_pretrained`` path like any downloaded model.
@@ -7,7 +7,7 @@ the ordinary ``from_pretrained`` path like any downloaded model.
 Three kinds: a whole pipeline (:func:`pipeline_dir`), one component, placed in the
 ``subfolder`` the workflow loads it from (:func:`component_dir`), and a LoRA of a pipeline's
 denoiser (:func:`lora_dir`). Each folder also holds ``stand-in.json``, which says what it is
-and marks it complete. Saving is atomic (:func:`dw_lsp.worker.tiny.materialize_with`). May
+and marks it complete. Saving is atomic (:func:`dw_lsp.worker.loading.tiny.materialize_with`). May
 import torch, diffusers, transformers and peft; never the executor.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.worker import tiny
+from dw_lsp.worker.loading import tiny
 from dw_lsp.worker.standins.build import (
     build_part,
     build_pipeline,
@@ -102,10 +102,12 @@ def _takes_variant(component: Any) -> bool:
         return False
 
 
-def denoiser_slot(parts: Mapping[str, Part | None]) -> str:
+def denoiser_slot(parts: Mapping[str, Part | None]) -> tuple[str, Part]:
+    """The slot of the pipeline's denoiser (``transformer`` or ``unet``) and its part."""
     for slot in ("transformer", "unet"):
-        if parts.get(slot) is not None:
-            return slot
+        part = parts.get(slot)
+        if part is not None:
+            return slot, part
     raise LookupError("the pipeline has neither a transformer nor a unet to put a LoRA on")
 
 
@@ -114,9 +116,7 @@ def lora_dir(pipeline_cls: Any, weight_name: str | None = None) -> Path:
     the pipeline's own ``save_lora_weights``; its file is named ``weight_name`` (the same
     weights under every name: built once, copied per name)."""
     _family, parts = pipeline_parts(pipeline_cls)
-    slot = denoiser_slot(parts)
-    denoiser = parts[slot]
-    assert denoiser is not None  # denoiser_slot picks a built part
+    slot, denoiser = denoiser_slot(parts)
     payload = {
         "lora_of": pipeline_cls.__name__,
         "denoiser": _part_json(denoiser),
