@@ -28,12 +28,15 @@ SECONDS = 30.0
 
 _QUANTIZED = "quantization_config"
 _MODULES = "pre_load_modules"
+#: Loading arguments that run code are refused unless the user sets worker.allowRemoteCode.
+_REMOTE_CODE = "worker.allowRemoteCode is true"
 #: Refused before anything loads: file -> what the worker's refusal says.
 REFUSED: dict[str, str] = {
+    "dw/workflows/augment_prompt.json": _REMOTE_CODE,  # trust_remote_code
     "dw/workflows/describe_image.json": "'image' must be a path, a URL",  # needs its caller
     "dw/workflows/h3_context_ir.json": "task command 'text_generation' cannot run",
     "examples/InterpolateFrames.json": "task command 'interpolate_frames' cannot run",
-    "examples/Krea2Edit.json": "DiffusionPipeline does not take LoRAs",
+    "examples/Krea2Edit.json": _REMOTE_CODE,  # custom_pipeline, trust_remote_code
     "examples/LTX2.json": _QUANTIZED,
     "examples/LTX2Extend.json": _QUANTIZED,
     "examples/LTX2I2V.json": _QUANTIZED,
