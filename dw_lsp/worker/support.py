@@ -2,7 +2,7 @@
 
 A key the worker cannot honour yet fails the run *before any model loads*, naming the key;
 nothing is silently ignored that dw would act on. :func:`preflight` walks a substituted
-workflow document and returns every problem at once: unsupported keys (``chain``,
+workflow document and returns every problem at once: unsupported keys (
 ``quantization_config``, modular pipelines and ``components_manager``, ``remote_text_encoder``,
 ``ip_adapter``, ``cache`` / ``teacache``, ``prompt_weighting``, ``components.<name>.compile``
 ...), malformed values of the configuration keys that are honoured (``group_offload``,
@@ -57,10 +57,29 @@ PIPELINE_KEYS = frozenset(
         "shared_components",
         "reused_components",
         "seed",
+        "chain",
+    }
+)
+#: Every key of the closed ``chain`` object (FORMAT.md 1.4.8); its values are checked when
+#: the chain runs (:mod:`dw_lsp.worker.chain`), since they may depend on the arguments.
+CHAIN_KEYS = frozenset(
+    {
+        "segments",
+        "match_audio",
+        "continuity",
+        "segment_argument",
+        "carry_frames",
+        "carry_audio",
+        "trim_frames",
+        "crossfade_ms",
+        "fps",
+        "frame_snap",
+        "prompts",
+        "save_segments",
+        "keep_segments",
     }
 )
 UNSUPPORTED_PIPELINE_KEYS = {
-    "chain": "chained segment runs",
     "remote_text_encoder": "remote text encoders",
     "ip_adapter": "IP-Adapters",
 }
@@ -211,6 +230,25 @@ def _pipeline(pipeline: Mapping[str, Any], _commands: Collection[str]) -> list[s
             problems.extend(_component(f"pipeline.{key}", value))
     if "loras" in pipeline:
         problems.extend(_loras(pipeline["loras"]))
+    if "chain" in pipeline:
+        problems.extend(_chain("pipeline.chain", pipeline["chain"]))
+    return problems
+
+
+def _chain(path: str, chain: Any) -> list[str]:
+    """The shape of a ``chain`` object (FORMAT.md 1.4.8)."""
+    if not isinstance(chain, Mapping):
+        return [f"{path} must be an object"]
+    problems = [
+        f"{path}.{key} is not a chain key (FORMAT.md 1.4.8)" for key in chain if key not in CHAIN_KEYS
+    ]
+    if ("segments" in chain) == ("match_audio" in chain):
+        problems.append(f"{path} needs exactly one of segments / match_audio")
+    if chain.get("continuity", "last_frame") not in ("last_frame", "last_segment"):
+        problems.append(f"{path}.continuity must be last_frame or last_segment")
+    prompts = chain.get("prompts", ["-"])
+    if not isinstance(prompts, list) or not prompts:
+        problems.append(f"{path}.prompts must be a non-empty list")
     return problems
 
 
@@ -346,7 +384,7 @@ def _reference(reference: Mapping[str, Any], _commands: Collection[str]) -> list
     if not isinstance(reference.get("reference_name"), str):
         problems.append("pipeline_reference.reference_name is required")
     if "chain" in reference:
-        problems.append(_unsupported("pipeline_reference.chain", "chained segment runs"))
+        problems.extend(_chain("pipeline_reference.chain", reference["chain"]))
     configuration = reference.get("configuration", {})
     if isinstance(configuration, Mapping):
         problems.extend(
