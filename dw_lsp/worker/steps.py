@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from dw_lsp.worker import tasks, values
+from dw_lsp.worker import prompt_weighting, tasks, values
 from dw_lsp.worker.chain_step import Chained
 from dw_lsp.worker.loading import loader as loading
 from dw_lsp.worker.loading import loadkey
@@ -94,6 +94,8 @@ def call_iterations(
 
     def call(arguments: Mapping[str, Any], where: Position) -> Any:
         kwargs = dict(arguments)
+        if configuration.get("prompt_weighting"):
+            kwargs = prompt_weighting.apply(pipe, kwargs)
         if (
             generator is not None
             and takes_generator

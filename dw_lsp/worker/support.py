@@ -4,7 +4,7 @@ A key the worker cannot honour yet fails the run *before any model loads*, namin
 nothing is silently ignored that dw would act on. :func:`preflight` walks a substituted
 workflow document and returns every problem at once: unsupported keys (
 ``quantization_config``, modular pipelines and ``components_manager``, ``remote_text_encoder``,
-``ip_adapter``, ``cache`` / ``teacache``, ``prompt_weighting``, ``components.<name>.compile``
+``ip_adapter``, ``cache`` / ``teacache``, ``components.<name>.compile``
 ...), malformed values of the configuration keys that are honoured (``group_offload``,
 ``enable_layerwise_casting``, ``sdnq_optimize``, the ``components`` entries, FORMAT.md
 1.4.1), LoRAs when ``peft`` is not installed or an entry is malformed (FORMAT.md 1.4.5),
@@ -106,10 +106,10 @@ CONFIGURATION_KEYS = frozenset(
         "group_offload",
         "sdnq_optimize",
         "enable_layerwise_casting",
+        "prompt_weighting",
     }
 )
 UNSUPPORTED_CONFIGURATION = {
-    "prompt_weighting": "prompt weighting",
     "pre_load_modules": "importing extra modules before loading",
     "load_components": "modular pipelines",
     "configs": "modular pipelines",

@@ -44,7 +44,10 @@ def test_a_plain_document_passes() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda d: d["steps"][0]["pipeline"].update(chain={"segments": 2}), "pipeline.chain"),
+        (
+            lambda d: d["steps"][0]["pipeline"].update(chain={"segments": 2, "match_audio": True}),
+            "pipeline.chain needs exactly one of segments / match_audio",
+        ),
         (
             lambda d: d["steps"][0]["pipeline"]["configuration"].update(cache={"type": "faster"}),
             "pipeline.configuration.cache",
