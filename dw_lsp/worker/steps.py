@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from dw_lsp.worker import prompt_weighting, tasks, values
+from dw_lsp.worker import prompt_weighting, remote_encoder, tasks, values
 from dw_lsp.worker.chain_step import Chained
 from dw_lsp.worker.loading import loader as loading
 from dw_lsp.worker.loading import loadkey
@@ -86,6 +86,7 @@ def call_iterations(
     state: RunState,
     position: Position,
     chained: Chained | None = None,
+    remote: Any = None,
 ) -> list[Any]:
     """Call ``pipe`` once per iteration with progress hooks; the generator keeps advancing.
     With ``chained``, each iteration is a chain of segment calls stitched into one video."""
@@ -94,7 +95,9 @@ def call_iterations(
 
     def call(arguments: Mapping[str, Any], where: Position) -> Any:
         kwargs = dict(arguments)
-        if configuration.get("prompt_weighting"):
+        if remote is not None:  # wins over prompt_weighting, as in dw
+            kwargs = remote_encoder.apply(pipe, remote, kwargs)
+        elif configuration.get("prompt_weighting"):
             kwargs = prompt_weighting.apply(pipe, kwargs)
         if (
             generator is not None
@@ -165,7 +168,10 @@ def run_pipeline(
     generator = None if configuration.get("no_generator") else _generator(device, seed)
     iterations = _iterations(spec.get("arguments") or {}, base_dir, state, results)
     chained = Chained.of(spec, results, state, prefix) if "chain" in spec else None
-    return call_iterations(pipe, configuration, iterations, generator, state, position, chained)
+    remote = spec.get("remote_text_encoder")
+    return call_iterations(
+        pipe, configuration, iterations, generator, state, position, chained, remote
+    )
 
 
 def run_reference(

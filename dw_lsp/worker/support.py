@@ -3,7 +3,7 @@
 A key the worker cannot honour yet fails the run *before any model loads*, naming the key;
 nothing is silently ignored that dw would act on. :func:`preflight` walks a substituted
 workflow document and returns every problem at once: unsupported keys (
-``quantization_config``, modular pipelines and ``components_manager``, ``remote_text_encoder``,
+``quantization_config``, modular pipelines and ``components_manager``,
 ``ip_adapter``, ``cache`` / ``teacache``, ``components.<name>.compile``
 ...), malformed values of the configuration keys that are honoured (``group_offload``,
 ``enable_layerwise_casting``, ``sdnq_optimize``, the ``components`` entries, FORMAT.md
@@ -58,6 +58,7 @@ PIPELINE_KEYS = frozenset(
         "reused_components",
         "seed",
         "chain",
+        "remote_text_encoder",
     }
 )
 #: Every key of the closed ``chain`` object (FORMAT.md 1.4.8); its values are checked when
@@ -80,7 +81,6 @@ CHAIN_KEYS = frozenset(
     }
 )
 UNSUPPORTED_PIPELINE_KEYS = {
-    "remote_text_encoder": "remote text encoders",
     "ip_adapter": "IP-Adapters",
 }
 CONFIGURATION_KEYS = frozenset(
@@ -232,6 +232,9 @@ def _pipeline(pipeline: Mapping[str, Any], _commands: Collection[str]) -> list[s
         problems.extend(_loras(pipeline["loras"]))
     if "chain" in pipeline:
         problems.extend(_chain("pipeline.chain", pipeline["chain"]))
+    remote = pipeline.get("remote_text_encoder")
+    if remote is not None and not (isinstance(remote, Mapping) and isinstance(remote.get("url"), str)):
+        problems.append("pipeline.remote_text_encoder must be an object with a url")
     return problems
 
 
