@@ -227,9 +227,7 @@ def settings(definition: Mapping[str, Any], arguments: Mapping[str, Any]) -> Cha
     frames = None if num_frames is None else _integer(num_frames, "num_frames argument", 1)
     if frames is not None and config.frame_snap is not None:
         config.frame_snap.check(frames)
-    config.plan = [
-        Segment(i, frames, 0, config.trim_frames if i else 0) for i in range(count)
-    ]
+    config.plan = [Segment(i, frames, 0, config.trim_frames if i else 0) for i in range(count)]
     return config
 
 
@@ -422,7 +420,8 @@ def _sliced_references(config: ChainSettings, segment: Segment, references: list
     """A copy of ``references`` whose audio reference holds only this segment's slice."""
     import torch
 
-    assert config.source_audio is not None and config.source_rate and config.fps
+    if config.source_audio is None or not config.source_rate or not config.fps:
+        raise ChainError("a match_audio chain lost its audio track")
     start = audio_ops.frames_to_samples(segment.audio_start_frame, config.fps, config.source_rate)
     length = audio_ops.frames_to_samples(segment.num_frames or 0, config.fps, config.source_rate)
     piece = audio_ops.slice_samples(config.source_audio, start, length)
@@ -490,7 +489,8 @@ def _join(
     rate: int | None,
     video: SegmentVideo,
 ) -> tuple[np.ndarray, int | None]:
-    assert video.audio is not None
+    if video.audio is None:
+        raise ChainError("a segment without audio cannot be joined to the chain's audio")
     if track is None:
         return video.audio, video.sample_rate
     if video.sample_rate != rate:

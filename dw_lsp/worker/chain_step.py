@@ -24,11 +24,11 @@ import numpy as np
 from PIL import Image
 
 from dw_lsp.worker import chain, values
-from dw_lsp.worker.values.iterations import property_values
 from dw_lsp.worker.outputs import files as output_files
 from dw_lsp.worker.outputs import save as outputs
 from dw_lsp.worker.progress import Position
 from dw_lsp.worker.run_state import RunState
+from dw_lsp.worker.values.iterations import property_values
 from dw_lsp.workflow import refs
 
 log = logging.getLogger("dw_lsp.worker.chain")

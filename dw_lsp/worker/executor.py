@@ -275,9 +275,7 @@ class Executor:
                 prefix,
             )
         if kind == "pipeline_reference":
-            return steps.run_reference(
-                step, base_dir, self.state, results, loaded, where, prefix
-            )
+            return steps.run_reference(step, base_dir, self.state, results, loaded, where, prefix)
         if kind == "task":
             return steps.run_task(step, base_dir, self.state, results, where)
         child = resolve_workflow_path(step["workflow"]["path"], base_dir, self.state.top_dir)

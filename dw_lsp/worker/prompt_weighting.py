@@ -25,7 +25,9 @@ from typing import Any
 log = logging.getLogger("dw_lsp.worker.prompt_weighting")
 
 UP, DOWN = 1.1, 1 / 1.1
-_TOKEN = re.compile(r"\\[()\[\]\\]|\(|\[|:\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*\)|\)|\]|[^\\()\[\]:]+|:|\\")
+_TOKEN = re.compile(
+    r"\\[()\[\]\\]|\(|\[|:\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*\)|\)|\]|[^\\()\[\]:]+|:|\\"
+)
 
 
 class PromptWeightingError(ValueError):
@@ -43,23 +45,23 @@ def parse(text: str) -> list[tuple[str, float]]:
             span[1] *= factor
 
     for match in _TOKEN.finditer(text):
-        token, weight = match.group(0), match.group(1)
-        if token.startswith("\\") and len(token) == 2:
-            spans.append([token[1], 1.0])
-        elif token == "(":
+        piece, weight = match.group(0), match.group(1)
+        if piece.startswith("\\") and len(piece) == 2:
+            spans.append([piece[1], 1.0])
+        elif piece == "(":
             rounds.append(len(spans))
-        elif token == "[":
+        elif piece == "[":
             squares.append(len(spans))
         elif weight is not None and rounds:
             scale(rounds.pop(), float(weight))
-        elif token.startswith(":") and token.endswith(")") and rounds:
+        elif (piece.startswith(":") and piece.endswith(")") and rounds) or (
+            piece == ")" and rounds
+        ):
             scale(rounds.pop(), UP)
-        elif token == ")" and rounds:
-            scale(rounds.pop(), UP)
-        elif token == "]" and squares:
+        elif piece == "]" and squares:
             scale(squares.pop(), DOWN)
         else:
-            for index, part in enumerate(re.split(r"\s*\bBREAK\b\s*", token)):
+            for index, part in enumerate(re.split(r"\s*\bBREAK\b\s*", piece)):
                 if index:
                     spans.append([" ", 1.0])
                 spans.append([part, 1.0])
@@ -78,7 +80,9 @@ def parse(text: str) -> list[tuple[str, float]]:
     return merged or [("", 1.0)]
 
 
-def _weighted_ids(tokenizer: Any, text: str, length: int, bos: bool) -> tuple[list[int], list[float]]:
+def _weighted_ids(
+    tokenizer: Any, text: str, length: int, bos: bool
+) -> tuple[list[int], list[float]]:
     """Token ids (special tokens included, padded to ``length``) and one weight per id."""
     ids: list[int] = []
     weights: list[float] = []
@@ -136,9 +140,12 @@ def family(pipe: Any) -> str:
     parts = ("tokenizer", "text_encoder", "tokenizer_2", "text_encoder_2")
     if type(pipe).__name__.startswith("Flux") and all(getattr(pipe, p, None) for p in parts):
         return "flux"
-    if hasattr(pipe, "unet") and getattr(pipe, "text_encoder", None) is not None:
-        if getattr(pipe, "text_encoder_2", None) is None:
-            return "sd"
+    if (
+        hasattr(pipe, "unet")
+        and getattr(pipe, "text_encoder", None) is not None
+        and getattr(pipe, "text_encoder_2", None) is None
+    ):
+        return "sd"
     raise PromptWeightingError(
         f"configuration.prompt_weighting: {type(pipe).__name__} is not supported (Flux-family "
         "pipelines with CLIP + T5, and single-encoder Stable Diffusion pipelines are)"

@@ -82,7 +82,8 @@ def encode(prompt: Any, url: str, device: Any) -> Any:
     except urllib.error.HTTPError as exc:
         detail = exc.read(300).decode("utf-8", "replace").strip()
         raise RemoteEncoderError(
-            f"remote text encoder {url} answered HTTP {exc.code}" + (f": {detail}" if detail else "")
+            f"remote text encoder {url} answered HTTP {exc.code}"
+            + (f": {detail}" if detail else "")
         ) from None
     except TimeoutError:
         raise RemoteEncoderError(

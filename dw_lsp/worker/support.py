@@ -233,7 +233,9 @@ def _pipeline(pipeline: Mapping[str, Any], _commands: Collection[str]) -> list[s
     if "chain" in pipeline:
         problems.extend(_chain("pipeline.chain", pipeline["chain"]))
     remote = pipeline.get("remote_text_encoder")
-    if remote is not None and not (isinstance(remote, Mapping) and isinstance(remote.get("url"), str)):
+    if remote is not None and not (
+        isinstance(remote, Mapping) and isinstance(remote.get("url"), str)
+    ):
         problems.append("pipeline.remote_text_encoder must be an object with a url")
     return problems
 
@@ -243,7 +245,9 @@ def _chain(path: str, chain: Any) -> list[str]:
     if not isinstance(chain, Mapping):
         return [f"{path} must be an object"]
     problems = [
-        f"{path}.{key} is not a chain key (FORMAT.md 1.4.8)" for key in chain if key not in CHAIN_KEYS
+        f"{path}.{key} is not a chain key (FORMAT.md 1.4.8)"
+        for key in chain
+        if key not in CHAIN_KEYS
     ]
     if ("segments" in chain) == ("match_audio" in chain):
         problems.append(f"{path} needs exactly one of segments / match_audio")

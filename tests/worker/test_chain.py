@@ -76,7 +76,9 @@ def test_plan_covers_the_total_and_snaps_the_last_segment() -> None:
         ({"match_audio": True, "fps": 8}, {"num_frames": 9}, "references argument"),
     ],
 )
-def test_bad_chains_are_named(definition: dict[str, Any], arguments: dict[str, Any], message: str) -> None:
+def test_bad_chains_are_named(
+    definition: dict[str, Any], arguments: dict[str, Any], message: str
+) -> None:
     with pytest.raises(chain.ChainError, match=message):
         chain.settings(definition, arguments)
 
@@ -151,7 +153,9 @@ def test_generated_audio_is_joined_with_a_crossfade_the_length_of_the_video() ->
         Output([[solid(s)] * 4], np.full((1, 40), float(s + 1), dtype=np.float32), rate)
         for s in range(2)
     ]
-    video, _ = run_fake({"segments": 2, "trim_frames": 1, "fps": fps, "crossfade_ms": 50}, {}, outputs)
+    video, _ = run_fake(
+        {"segments": 2, "trim_frames": 1, "fps": fps, "crossfade_ms": 50}, {}, outputs
+    )
     assert len(video.frames) == 7 and video.sample_rate == rate
     assert video.audio is not None and video.audio.shape == (1, 70)  # 7 frames of samples
     assert video.audio[0, 0] == 1.0 and video.audio[0, -1] == 2.0
@@ -161,18 +165,27 @@ def test_generated_audio_is_joined_with_a_crossfade_the_length_of_the_video() ->
 
 
 def test_match_audio_slices_the_track_and_keeps_the_original_under_the_video() -> None:
+    import torch
     from diffusers.modular_pipelines.minimax_h3.references import (
         MiniMaxH3AudioReference,
         MiniMaxH3ImageReference,
         MiniMaxH3VideoReference,
     )
-    import torch
 
     rate, fps = 80, 8  # 10 samples a frame; 2.5 s of audio = 20 frames
     track = torch.arange(200, dtype=torch.float32).reshape(1, 200)
-    references = [MiniMaxH3ImageReference(image=solid(1)), MiniMaxH3AudioReference(audio=track, sample_rate=rate)]
+    references = [
+        MiniMaxH3ImageReference(image=solid(1)),
+        MiniMaxH3AudioReference(audio=track, sample_rate=rate),
+    ]
     outputs = [Output([[solid(s)] * 9]) for s in range(3)]
-    definition = {"match_audio": True, "fps": fps, "frame_snap": FRAME_SNAP, "continuity": "last_frame", "segment_argument": "references"}
+    definition = {
+        "match_audio": True,
+        "fps": fps,
+        "frame_snap": FRAME_SNAP,
+        "continuity": "last_frame",
+        "segment_argument": "references",
+    }
     video, seen = run_fake(definition, {"references": references, "num_frames": 9}, outputs)
     assert [c["num_frames"] for c in seen] == [9, 9, 9]  # 9 + 8 + 8 >= 20 (the last snaps to 9)
     sliced = [c["references"][1].audio[0] for c in seen]
@@ -183,7 +196,12 @@ def test_match_audio_slices_the_track_and_keeps_the_original_under_the_video() -
     assert len(video.frames) == 20 and video.sample_rate == rate
     assert np.array_equal(video.audio, track.numpy())
     # last_segment: the previous segment's tail becomes a video reference of the same family
-    definition = {"segments": 2, "continuity": "last_segment", "carry_frames": 3, "segment_argument": "references"}
+    definition = {
+        "segments": 2,
+        "continuity": "last_segment",
+        "carry_frames": 3,
+        "segment_argument": "references",
+    }
     outputs = [Output([[solid(10 + f) for f in range(6)]], np.ones((1, 60), np.float32), rate)] * 2
     _, seen = run_fake({**definition, "fps": fps}, {"references": references[:1]}, outputs)
     carried = seen[1]["references"][-1]
@@ -206,7 +224,7 @@ def test_crossfade_bounds_and_prompt_references() -> None:
         resolve_prompts(["previous_result:missing"], results)
 
 
-# -- through the worker -----------------------------------------------------------------------------
+# -- through the worker ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +255,14 @@ def chained_workflow(folder: Path, model: Path, steps: int = 2, **chain_keys: An
     captions = {"name": "captions", "task": {"command": "gather_inputs", "inputs": ["a hen"]}}
     return write_workflow(
         folder / "chained.json",
-        [captions, {"name": "video", "pipeline": pipeline, "result": {"content_type": "video/mp4", "fps": 8}}],
+        [
+            captions,
+            {
+                "name": "video",
+                "pipeline": pipeline,
+                "result": {"content_type": "video/mp4", "fps": 8},
+            },
+        ],
         seed=4,
         variables={"second": "a wolf"},
     )
@@ -258,7 +283,9 @@ def test_a_chained_run_stitches_segments_reports_each_and_saves_them(
     worker: WorkerProcess, ltx: Path, tmp_path: Path
 ) -> None:
     prompts = ["variable:second", "previous_result:captions", "a crow"]
-    workflow = chained_workflow(tmp_path / "w", ltx, prompts=prompts, save_segments=True, keep_segments=True)
+    workflow = chained_workflow(
+        tmp_path / "w", ltx, prompts=prompts, save_segments=True, keep_segments=True
+    )
     params = execute_params(workflow, tmp_path / "out")
     reply = worker.response(worker.send("execute", params), timeout=240)["result"]
     ok(reply)
@@ -266,7 +293,9 @@ def test_a_chained_run_stitches_segments_reports_each_and_saves_them(
     [final] = [p for p in videos if p.endswith(".mp4")]
     assert frame_count(final) == 9 + 8 + 8
     segments = sorted(p for p in reply["outputs"] if ".segment-" in p)
-    assert [Path(p).name for p in segments] == [f"chained-video.0.segment-{i:03d}.mp4" for i in range(3)]
+    assert [Path(p).name for p in segments] == [
+        f"chained-video.0.segment-{i:03d}.mp4" for i in range(3)
+    ]
     assert [frame_count(p) for p in segments] == [9, 8, 8]
     events = [n["params"] for n in worker.notifications if progress_of(params["runId"])(n)]
     segment_events = [e for e in events if e["phase"] == "segment"]
@@ -293,7 +322,9 @@ def test_a_prompt_only_edit_of_a_chain_reloads_nothing_and_changes_the_video(
 ) -> None:
     import imageio.v3 as iio
 
-    workflow = chained_workflow(tmp_path / "w", ltx, steps=1, segments=2, prompts=["a fox", "a cat"])
+    workflow = chained_workflow(
+        tmp_path / "w", ltx, steps=1, segments=2, prompts=["a fox", "a cat"]
+    )
     first = ok(worker.execute(workflow, tmp_path / "one"))
     document = json.loads(workflow.read_text())
     document["steps"][1]["pipeline"]["chain"]["prompts"] = ["a fox", "a dog"]
@@ -320,7 +351,11 @@ def test_cancel_stops_between_and_within_segments(
         p = note.get("params") or {}
         if not progress_of(params["runId"], phase)(note):
             return False
-        return p["message"].startswith("video: segment 2/") if phase == "segment" else p["denoiseStep"] >= 2
+        return (
+            p["message"].startswith("video: segment 2/")
+            if phase == "segment"
+            else p["denoiseStep"] >= 2
+        )
 
     worker.wait_for(started, timeout=240)
     cancelled = time.monotonic()

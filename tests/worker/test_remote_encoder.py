@@ -73,7 +73,9 @@ def serve() -> Iterator[Callable[[Callable[[dict[str, Any]], tuple[int, bytes]]]
         encoder.close()
 
 
-def test_a_run_uses_the_remote_embeddings(worker: WorkerProcess, serve: Any, tmp_path: Path) -> None:
+def test_a_run_uses_the_remote_embeddings(
+    worker: WorkerProcess, serve: Any, tmp_path: Path
+) -> None:
     def answer(body: dict[str, Any]) -> tuple[int, bytes]:
         seed = len(body["prompt"])  # a different prompt gives different embeddings
         return 200, saved(torch.randn(1, 77, 32, generator=torch.Generator().manual_seed(seed)))
@@ -99,7 +101,9 @@ def test_http_errors_timeouts_and_non_tensors_are_named(
     serve: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     failing = serve(lambda body: (503, b"model is warming up"))
-    with pytest.raises(remote_encoder.RemoteEncoderError, match="answered HTTP 503: model is warming up"):
+    with pytest.raises(
+        remote_encoder.RemoteEncoderError, match="answered HTTP 503: model is warming up"
+    ):
         remote_encoder.encode("x", failing.url, "cpu")
 
     class Evil:
@@ -107,7 +111,9 @@ def test_http_errors_timeouts_and_non_tensors_are_named(
             return (print, ("pickled code ran",))
 
     evil = serve(lambda body: (200, pickle.dumps(Evil())))
-    with pytest.raises(remote_encoder.RemoteEncoderError, match="did not answer with a saved tensor"):
+    with pytest.raises(
+        remote_encoder.RemoteEncoderError, match="did not answer with a saved tensor"
+    ):
         remote_encoder.encode("x", evil.url, "cpu")
     listed = serve(lambda body: (200, saved([1, 2])))
     with pytest.raises(remote_encoder.RemoteEncoderError, match="answered a list, not a tensor"):
@@ -120,7 +126,7 @@ def test_http_errors_timeouts_and_non_tensors_are_named(
     late = serve(slow)
     monkeypatch.setenv(remote_encoder.TIMEOUT_ENV, "0.3")
     started = time.monotonic()
-    with pytest.raises(remote_encoder.RemoteEncoderError, match="did not answer within 0.3 s"):
+    with pytest.raises(remote_encoder.RemoteEncoderError, match=r"did not answer within 0\.3 s"):
         remote_encoder.encode("x", late.url, "cpu")
     assert time.monotonic() - started < 1.5
     monkeypatch.setenv(remote_encoder.URL_ENV, failing.url)
