@@ -7,11 +7,14 @@ JSON with :func:`run_report_json` and friends). No LSP types, no torch.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dw_lsp import protocol
 from dw_lsp.protocol import CacheReport, MemoryStatus, Timings
 from dw_lsp.validation.problem import Problem
+
+if TYPE_CHECKING:
+    from dw_lsp.session.pool import PoolStatus
 
 
 @dataclass
@@ -34,6 +37,9 @@ class RunReport:
     problems: list[Problem] = field(default_factory=list)
     file_changed: bool = False
     refused: bool = False
+    worker: int = 0  # the pool's worker that ran it (0: the local worker)
+    queued_seconds: float = 0.0
+    retried: bool = False  # its first worker died before the run started
 
     @property
     def ok(self) -> bool:
@@ -55,6 +61,8 @@ class SessionStatus:
     last_exit: str | None
     output_dir: str
     workflow_dir: str
+    backend: str = "local"
+    pool: PoolStatus | None = None
 
 
 def memory_json(memory: MemoryStatus | None) -> dict[str, Any] | None:
@@ -96,6 +104,9 @@ def run_report_json(report: RunReport) -> dict[str, Any]:
         "warnings": list(report.warnings),
         "problems": [problem_json(p) for p in report.problems],
         "fileChanged": report.file_changed,
+        "worker": report.worker,
+        "queuedSeconds": report.queued_seconds,
+        "retried": report.retried,
     }
 
 
@@ -116,4 +127,6 @@ def status_json(status: SessionStatus) -> dict[str, Any]:
         "runs": dict(status.runs),
         "outputDir": status.output_dir,
         "workflowDir": status.workflow_dir,
+        "backend": status.backend,
+        "pool": status.pool.to_json() if status.pool is not None else None,
     }

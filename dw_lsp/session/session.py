@@ -7,10 +7,16 @@ uses the saved file.
 
 Behaviour decisions:
 
-- **One run at a time, a second is refused.** ``run`` while a run is in progress returns
-  an ``error`` report "A run is already in progress ..." at once instead of queueing: a
-  queued run would start minutes later with arguments the user may have changed meanwhile,
-  and the editor has no natural place to show a queue.
+- **One run at a time, a second is refused** on the local backend. ``run`` while a run is
+  in progress returns an ``error`` report "A run is already in progress ..." at once
+  instead of queueing: a queued run would start minutes later with arguments the user may
+  have changed meanwhile, and one worker has nowhere else to run it.
+- **With ``worker.backend: ray`` runs are scheduled over a pool** (:mod:`.pool`): each goes
+  to an idle worker that holds its models, else another idle one, else waits in a queue
+  whose position is reported as progress. Ray is imported only then (:mod:`.ray_backend`,
+  lazily), and changing a pool setting starts a fresh pool before the next run.
+- **Sweeps** (:meth:`Session.run_sweep`, :mod:`.sweep`) run a workflow over the cartesian
+  product of a grid: one after another in the local worker, all at once on the pool.
 - **Loading another workflow keeps the worker** and its models (dw restarted it); the worker
   caches pipelines by load key, so two workflows can stay warm.
 - **A failed worker is replaced lazily**: the run that saw it die fails with the exit
@@ -28,13 +34,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from dw_lsp import protocol
-from dw_lsp.protocol import ExecuteParams, MemoryStatus
+from dw_lsp.protocol import ExecuteParams, ExecuteResult, MemoryStatus
 from dw_lsp.session.client import LogSink, ProgressSink, WorkerClient, WorkerState
 from dw_lsp.session.inputs import (
     ArgumentValue,
@@ -44,18 +51,35 @@ from dw_lsp.session.inputs import (
     format_problem,
     read_workflow,
 )
+from dw_lsp.session.pool import WorkerPool
 from dw_lsp.session.report import RunReport, SessionStatus
 from dw_lsp.session.rpc import WorkerError, WorkerRequestError
+from dw_lsp.session.sweep import (
+    SweepProgress,
+    SweepReport,
+    SweepRun,
+    expand_grid,
+    sweep_status,
+    write_manifest,
+)
 from dw_lsp.settings import Settings, parse_settings
 
 logger = logging.getLogger(__name__)
 
 Notify = Callable[[str], None]
 ClientFactory = Callable[[Settings, LogSink], WorkerClient]
+PoolFactory = Callable[[Settings, LogSink, Notify], WorkerPool]
 
 #: Settings whose change needs a fresh worker process (a new log level applies to the next
 #: worker: restarting would drop the loaded models).
 _WORKER_SETTINGS = ("worker_command",)
+#: Settings whose change needs a fresh worker pool.
+_POOL_SETTINGS = (
+    "worker_backend",
+    "worker_ray_address",
+    "worker_ray_workers",
+    "worker_ray_resources",
+)
 
 
 def default_client_factory(settings: Settings, log: LogSink) -> WorkerClient:
@@ -66,6 +90,38 @@ def default_client_factory(settings: Settings, log: LogSink) -> WorkerClient:
         initialize_params={"logLevel": settings.log_level},
         start_timeout=settings.run_timeout,
     )
+
+
+def default_pool_factory(settings: Settings, log: LogSink, say: Notify) -> WorkerPool:
+    """A pool of Ray actors as ``worker.ray.*`` say (Ray is imported here, not before)."""
+    from dw_lsp.session.ray_backend import RayBackend
+
+    backend = RayBackend(
+        settings.worker_ray_address,
+        settings.worker_ray_resources,
+        workers=settings.worker_ray_workers,
+        log_level=settings.log_level,
+    )
+    return WorkerPool(
+        backend,
+        settings.worker_ray_workers,
+        log=log,
+        say=say,
+        start_timeout=settings.run_timeout,
+        run_timeout=settings.run_timeout,
+    )
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class _SweepState:
+    """A sweep in progress: whether it was cancelled, and its runs' ids."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.run_ids: set[str] = set()
 
 
 class Session:
@@ -80,6 +136,7 @@ class Session:
         log: LogSink | None = None,
         notify: Notify | None = None,
         client_factory: ClientFactory = default_client_factory,
+        pool_factory: PoolFactory = default_pool_factory,
     ) -> None:
         self.settings = settings or Settings()
         self._roots = roots
@@ -93,9 +150,12 @@ class Session:
         self._arguments: dict[Path, dict[str, ArgumentValue]] = {}
         self._runs: dict[Path, int] = {}
         self._warm_hash: dict[Path, tuple[int | None, str]] = {}
-        self._running: str | None = None  # run id
-        self._running_name = ""
-        self._cancelled = False
+        self._pool_factory = pool_factory
+        self._pool: WorkerPool | None = None
+        self._pool_stale = False
+        self._active: dict[str, str] = {}  # run id -> workflow name
+        self._cancelled: set[str] = set()
+        self._sweeps: dict[str, _SweepState] = {}
         self._prewarm_task: asyncio.Task[None] | None = None
 
     # -- plumbing --------------------------------------------------------------------
@@ -131,9 +191,32 @@ class Session:
 
     @property
     def running(self) -> bool:
-        return self._running is not None
+        return bool(self._active or self._sweeps)
+
+    @property
+    def uses_pool(self) -> bool:
+        return self.settings.worker_backend == "ray"
+
+    async def _ensure_pool(self) -> WorkerPool:
+        """The worker pool, made afresh when its settings changed (and nothing runs on it)."""
+        if self._pool is not None and self._pool_stale and not self._pool.running:
+            await self._pool.shutdown()
+            self._pool = None
+        if self._pool is None:
+            if self.client.alive:  # switching from the local worker: free what it holds
+                await self.client.stop()
+                self._warm_hash.clear()
+            settings = self.settings
+            where = settings.worker_ray_address or "a local Ray"
+            self._say(f"Starting {settings.worker_ray_workers} Ray worker(s) on {where}...")
+            self._pool = self._pool_factory(settings, self._log, self._say)
+            self._pool_stale = False
+        return self._pool
 
     async def _ensure_worker(self) -> None:
+        if self._pool is not None:  # switching back from the pool
+            await self._pool.shutdown()
+            self._pool = None
         if self._client_stale and self.client.state is not WorkerState.BUSY:
             await self.client.stop()
             self.client = self._client_factory(self.settings, self._log)
@@ -169,18 +252,25 @@ class Session:
 
     def status(self) -> SessionStatus:
         current = self.current
+        pool = self._pool.status() if self.uses_pool and self._pool is not None else None
+        state = self.client.state.value
+        if self.uses_pool:
+            states = [w.state for w in pool.workers] if pool else []
+            state = "busy" if "busy" in states else "ready" if "ready" in states else "stopped"
         return SessionStatus(
             workflow=str(current.path) if current else None,
             name=current.name if current else None,
             arguments=dict(self._arguments.get(current.path, {})) if current else {},
-            worker_state=self.client.state.value,
-            worker_pid=self.client.pid,
+            worker_state=state,
+            worker_pid=None if self.uses_pool else self.client.pid,
             running=self.running,
-            run_id=self._running,
+            run_id=next(iter(self._active), None),
             runs={str(p): n for p, n in self._runs.items()},
             last_exit=self.client.last_exit,
             output_dir=str(self.output_dir),
             workflow_dir=str(self.workflow_dir),
+            backend=self.settings.worker_backend,
+            pool=pool,
         )
 
     # -- arguments -------------------------------------------------------------------
@@ -219,24 +309,43 @@ class Session:
         arguments: Mapping[str, object] | None = None,
         path: str | Path | None = None,
         on_progress: ProgressSink | None = None,
+        *,
+        run_id: str | None = None,
     ) -> RunReport:
         """Run a workflow (the current one by default) with its stored arguments updated by
-        ``arguments`` (for this run only). Never raises for a failed run: see the report."""
-        if self._running is not None:
+        ``arguments`` (for this run only). Never raises for a failed run: see the report.
+        ``run_id`` (optional) lets the caller cancel this very run."""
+        if not self.uses_pool and self.running:
             return RunReport(
                 status=protocol.ERROR,
                 error=(
-                    f"A run is already in progress ({self._running_name}); "
+                    f"A run is already in progress ({self._busy_name()}); "
                     "cancel it or wait for it to finish."
                 ),
                 refused=True,
             )
-        run_id = uuid.uuid4().hex[:12]
-        self._running, self._running_name, self._cancelled = run_id, "", False
+        return await self._tracked_run(
+            run_id or _new_id(), arguments or {}, path, on_progress, None
+        )
+
+    def _busy_name(self) -> str:
+        names = [n for n in self._active.values() if n]
+        return names[0] if names else "a sweep" if self._sweeps else "starting"
+
+    async def _tracked_run(
+        self,
+        run_id: str,
+        arguments: Mapping[str, object],
+        path: str | Path | None,
+        on_progress: ProgressSink | None,
+        out_dir: Path | None,
+    ) -> RunReport:
+        self._active[run_id] = ""
         try:
-            return await self._run(run_id, arguments or {}, path, on_progress)
+            return await self._run(run_id, arguments, path, on_progress, out_dir)
         finally:
-            self._running = None
+            self._active.pop(run_id, None)
+            self._cancelled.discard(run_id)
 
     async def _run(
         self,
@@ -244,10 +353,11 @@ class Session:
         arguments: Mapping[str, object],
         path: str | Path | None,
         on_progress: ProgressSink | None,
+        out_dir: Path | None,
     ) -> RunReport:
         try:
             workflow = self._workflow_for(path)
-            self._running_name = workflow.name
+            self._active[run_id] = workflow.name
             values = dict(self._arguments.get(workflow.path, {}))
             values.update(check_arguments(arguments, None))
             check_arguments(values, workflow)
@@ -259,12 +369,33 @@ class Session:
             status=protocol.ERROR, workflow=str(workflow.path), name=workflow.name, run_id=run_id
         )
         report.warnings = [format_problem(workflow.text, p).strip() for p in workflow.warnings]
+        params = ExecuteParams(
+            workflowPath=str(workflow.path),
+            outputDir=str(out_dir or self.output_dir),
+            arguments=dict(values),
+            runId=run_id,
+            allowedModules=list(self.settings.worker_allowed_modules),
+            growthWarningMb=self.settings.memory_growth_warning_mb,
+            headroomMb=self.settings.cache_headroom_mb,
+        )
+        if self.uses_pool:
+            return await self._run_on_pool(workflow, params, report, on_progress)
+        return await self._run_local(workflow, params, report, on_progress)
+
+    async def _run_local(
+        self,
+        workflow: CheckedWorkflow,
+        params: ExecuteParams,
+        report: RunReport,
+        on_progress: ProgressSink | None,
+    ) -> RunReport:
+        run_id = params.runId
         try:
             await self._ensure_worker()
         except WorkerError as exc:
             report.error = f"{exc}. The next run tries a fresh worker."
             return report
-        if self._cancelled:
+        if run_id in self._cancelled:
             report.status = protocol.CANCELLED
             return report
         self._say(f"Running workflow: {workflow.name}")
@@ -275,15 +406,6 @@ class Session:
             self._say("Workflow file changed - reloading models...")
         else:
             self._say("Loading models (this worker has not run this workflow yet)...")
-        params = ExecuteParams(
-            workflowPath=str(workflow.path),
-            outputDir=str(self.output_dir),
-            arguments=dict(values),
-            runId=run_id,
-            allowedModules=list(self.settings.worker_allowed_modules),
-            growthWarningMb=self.settings.memory_growth_warning_mb,
-            headroomMb=self.settings.cache_headroom_mb,
-        )
         pid = self.client.pid
         try:
             result = await self.client.execute(params, on_progress, self.settings.run_timeout)
@@ -292,12 +414,57 @@ class Session:
             return report
         except WorkerError as exc:
             self._warm_hash.clear()
-            if self._cancelled:
+            if run_id in self._cancelled:
                 report.status = protocol.CANCELLED
                 report.warnings.append(f"{exc}; the next run starts a fresh worker.")
             else:
                 report.error = f"{exc}. The next run starts a fresh worker."
             return report
+        self._fill(report, result)
+        if result.status != protocol.ERROR:
+            self._warm_hash[workflow.path] = (pid, workflow.sha256)
+            self._runs[workflow.path] = result.runs
+        return report
+
+    async def _run_on_pool(
+        self,
+        workflow: CheckedWorkflow,
+        params: ExecuteParams,
+        report: RunReport,
+        on_progress: ProgressSink | None,
+    ) -> RunReport:
+        if params.runId in self._cancelled:
+            report.status = protocol.CANCELLED
+            return report
+        self._say(f"Running workflow: {workflow.name}")
+
+        def started(worker: int, warm: bool) -> None:
+            if warm:
+                self._say(f"Worker {worker}: reusing loaded models from cache")
+            else:
+                self._say(f"Worker {worker}: loading models (not warm on this worker)...")
+
+        try:
+            pool = await self._ensure_pool()
+            outcome = await pool.run(params, workflow.name, on_progress, started)
+        except WorkerError as exc:
+            report.error = str(exc)
+            return report
+        self._fill(report, outcome.result)
+        report.worker = outcome.worker
+        report.queued_seconds = outcome.queued_seconds
+        report.retried = outcome.retried
+        if outcome.retried:
+            report.warnings.append(
+                "The worker first chosen for this run died before it started; "
+                "it ran on another one."
+            )
+        if outcome.result.status != protocol.ERROR:
+            self._runs[workflow.path] = self._runs.get(workflow.path, 0) + 1
+        return report
+
+    @staticmethod
+    def _fill(report: RunReport, result: ExecuteResult) -> None:
         report.status = result.status
         report.outputs = result.outputs
         report.error = result.error
@@ -310,30 +477,146 @@ class Session:
         report.file_changed = result.fileChanged
         if result.status == protocol.ERROR and result.error is None:
             report.error = "The worker reported an error without a message."
-        if result.status != protocol.ERROR:
-            self._warm_hash[workflow.path] = (pid, workflow.sha256)
-            self._runs[workflow.path] = result.runs
+
+    # -- sweeps ----------------------------------------------------------------------
+
+    async def run_sweep(
+        self,
+        grid: Mapping[str, object],
+        path: str | Path | None = None,
+        on_progress: ProgressSink | None = None,
+        arguments: Mapping[str, object] | None = None,
+        *,
+        sweep_id: str | None = None,
+    ) -> SweepReport:
+        """Run a workflow once per combination of the grid's values (cartesian product),
+        over ``arguments`` and the stored ones. Every combination is checked before the
+        first run starts. Never raises for a failed run: see the report."""
+        sweep_id = sweep_id or _new_id()
+        extra = dict(arguments or {})
+        try:
+            combos = expand_grid(grid)
+            workflow = self._workflow_for(path)
+            base = dict(self._arguments.get(workflow.path, {}))
+            base.update(check_arguments(extra, None))
+            for combo in combos:
+                check_arguments({**base, **check_arguments(combo, None)}, workflow)
+        except InputError as exc:
+            return SweepReport(
+                status=protocol.ERROR, sweep_id=sweep_id, error=str(exc), refused=True
+            )
+        if not self.uses_pool and self.running:
+            message = (
+                f"A run is already in progress ({self._busy_name()}); "
+                "cancel it or wait for it to finish."
+            )
+            return SweepReport(
+                status=protocol.ERROR, sweep_id=sweep_id, error=message, refused=True
+            )
+        folder = self.output_dir / f"sweep-{sweep_id}"
+        report = SweepReport(
+            status=protocol.ERROR,
+            sweep_id=sweep_id,
+            workflow=str(workflow.path),
+            name=workflow.name,
+            folder=str(folder),
+            total=len(combos),
+        )
+        how = (
+            f"over {self.settings.worker_ray_workers} Ray workers"
+            if self.uses_pool
+            else "one after another in the warm worker"
+        )
+        self._say(f"Sweep of {len(combos)} runs of {workflow.name}, {how}")
+        state = _SweepState()
+        self._sweeps[sweep_id] = state
+        progress = SweepProgress(sweep_id, len(combos), on_progress)
+        started = time.perf_counter()
+
+        async def one(index: int, combo: dict[str, object]) -> SweepRun:
+            run_id = f"{sweep_id}-{index}"
+            if state.cancelled:
+                done = RunReport(protocol.CANCELLED, str(workflow.path), workflow.name, run_id)
+            else:
+                state.run_ids.add(run_id)
+                done = await self._tracked_run(
+                    run_id,
+                    {**extra, **combo},
+                    workflow.path,
+                    progress.for_run(index),
+                    folder / f"run-{index:03d}",
+                )
+            progress.finished(index, done.status)
+            return SweepRun(index, combo, done)
+
+        try:
+            jobs = [one(i, combo) for i, combo in enumerate(combos, start=1)]
+            if self.uses_pool:
+                report.runs = list(await asyncio.gather(*jobs))
+            else:
+                report.runs = [await job for job in jobs]
+        finally:
+            self._sweeps.pop(sweep_id, None)
+        report.seconds = round(time.perf_counter() - started, 3)
+        report.status = sweep_status([r.report for r in report.runs], state.cancelled)
+        failed = [r for r in report.runs if r.report.status == protocol.ERROR]
+        if failed:
+            first = failed[0]
+            report.error = f"{len(failed)} of {len(combos)} runs failed; run {first.index}: "
+            report.error += (first.report.error or "error").splitlines()[0]
+        try:
+            write_manifest(report, grid)
+        except OSError as exc:
+            self._log(logging.WARNING, f"could not write the sweep's sweep.json: {exc}")
         return report
 
-    async def cancel(self) -> bool:
-        """Cancel the run in progress; returns whether there was one."""
-        if self._running is None:
+    async def cancel(self, run_id: str | None = None) -> bool:
+        """Cancel a run or a sweep by id (queued or running), or everything in progress;
+        returns whether there was something to cancel."""
+        sweeps = list(self._sweeps.values()) if run_id is None else []
+        if run_id in self._sweeps:
+            sweeps.append(self._sweeps[run_id])
+        targets = list(self._active) if run_id is None else []
+        if run_id in self._active:
+            targets.append(run_id)
+        targets += [r for s in sweeps for r in s.run_ids if r in self._active and r not in targets]
+        if not targets and not sweeps:
             return False
-        self._cancelled = True
-        await self.client.cancel(self._running)
+        for sweep in sweeps:
+            sweep.cancelled = True
+        self._cancelled.update(targets)
+        for target in targets:
+            if self.uses_pool and self._pool is not None:
+                await self._pool.cancel(target)
+            elif not self.uses_pool:
+                await self.client.cancel(target)
         return True
 
     # -- memory ----------------------------------------------------------------------
 
     async def memory(self) -> MemoryStatus:
-        """The worker's memory figures (starting the worker if needed)."""
+        """The worker's memory figures (starting the worker if needed); with the pool,
+        the first worker's (:meth:`memory_by_worker` has them all)."""
+        return (await self.memory_by_worker())[0][1]
+
+    async def memory_by_worker(self) -> list[tuple[int, MemoryStatus]]:
+        """``(worker, memory)`` for every running worker (worker 0: the local one)."""
+        if self.uses_pool:
+            figures = await (await self._ensure_pool()).memory()
+            if not figures:
+                raise WorkerError("No worker of the pool is running.")
+            return figures
         await self._ensure_worker()
-        return await self.client.memory_status()
+        return [(0, await self.client.memory_status())]
 
     async def clear(self) -> MemoryStatus | None:
-        """Drop every cached pipeline in the worker; None when no worker is running."""
-        if self._running is not None:
+        """Drop every cached pipeline in the worker (every worker of the pool); None when
+        no worker is running."""
+        if self.running:
             raise InputError("A run is in progress; cancel it before clearing memory.")
+        if self.uses_pool:
+            cleared = await self._pool.clear() if self._pool is not None else []
+            return cleared[0][1] if cleared else None
         if self.client.state is not WorkerState.READY:
             return None
         status = await self.client.clear_memory()
@@ -356,10 +639,18 @@ class Session:
         old, self.settings = self.settings, settings
         if any(getattr(old, k) != getattr(settings, k) for k in _WORKER_SETTINGS):
             self._client_stale = True
+        if any(getattr(old, k) != getattr(settings, k) for k in _POOL_SETTINGS):
+            self._pool_stale = True
 
     def prewarm(self) -> None:
-        """Start the worker in the background (``worker.prewarm``), if it is not running."""
-        if not self.settings.worker_prewarm or (self.client.alive and not self._client_stale):
+        """Start the worker (or the pool) in the background (``worker.prewarm``), if it is
+        not running."""
+        if not self.settings.worker_prewarm:
+            return
+        if self.uses_pool:
+            if self._pool is not None and not self._pool_stale:
+                return
+        elif self.client.alive and not self._client_stale:
             return
         if self._prewarm_task is not None and not self._prewarm_task.done():
             return
@@ -367,7 +658,10 @@ class Session:
 
     async def _prewarm(self) -> None:
         try:
-            await self._ensure_worker()
+            if self.uses_pool:
+                await (await self._ensure_pool()).start()
+            else:
+                await self._ensure_worker()
         except WorkerError as exc:
             self._log(logging.WARNING, f"prewarm: {exc}")
 
@@ -377,6 +671,9 @@ class Session:
         await self.client.stop()
         self._warm_hash.clear()
         self._client_stale = True
+        if self._pool is not None:
+            await self._pool.shutdown()
+            self._pool = None
         self.prewarm()
 
     async def shutdown(self) -> None:
@@ -386,3 +683,6 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError, WorkerError):
                 await self._prewarm_task
         await self.client.stop()
+        if self._pool is not None:
+            await self._pool.shutdown()
+            self._pool = None
