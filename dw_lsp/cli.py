@@ -40,6 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=None, help="seconds without progress")
     run.add_argument("--repeat", type=int, default=1, help="run N times in one warm worker")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="name=v1,v2",
+        help="run once per combination of these values (repeatable: cartesian product)",
+    )
+    run.add_argument(
+        "--backend", choices=("local", "ray"), default=None, help="like worker.backend"
+    )
+    run.add_argument("--workers", type=int, default=None, help="Ray workers (worker.ray.workers)")
+    run.add_argument("--ray-address", default=None, help="like worker.ray.address")
 
     repl = sub.add_parser("repl", help="the interactive shell (load, arg, run, memory, ...)")
     repl.add_argument("--workflow-dir", default=None)

@@ -33,7 +33,7 @@ class ProgressBar:
     def update(self, event: Progress) -> None:
         self._percent = max(self._percent, min(100.0, event.percent))
         if not self._tty:
-            if event.phase in ("step", "load", "save") or _milestone(event):
+            if event.phase in ("step", "load", "save", "queue") or _milestone(event):
                 self._stream.write(f"{self._percent:3.0f}% {event.message}\n")
                 self._stream.flush()
             return

@@ -38,3 +38,37 @@ def test_base_is_kept_for_unset_keys():
     base, _ = parse_settings({"outputDir": "/tmp/o"})
     updated, _ = parse_settings({"logLevel": "debug"}, base)
     assert (updated.output_dir, updated.log_level) == ("/tmp/o", "DEBUG")
+
+
+def test_the_ray_pool_settings_nested_as_clients_send_them():
+    settings, messages = parse_settings(
+        {
+            "worker": {
+                "backend": "Ray",
+                "ray": {"address": "ray://head:10001", "workers": 4, "resources": {"GPU": 1}},
+            }
+        }
+    )
+    assert messages == []
+    assert settings.worker_backend == "ray"
+    assert settings.worker_ray_address == "ray://head:10001"
+    assert settings.worker_ray_workers == 4
+    assert settings.worker_ray_resources == {"GPU": 1.0}
+    assert parse_settings({"worker.ray.address": "auto"})[0].worker_ray_address == "auto"
+    assert Settings().worker_backend == "local"
+
+
+def test_invalid_ray_pool_settings_keep_defaults_with_a_message():
+    settings, messages = parse_settings(
+        {
+            "worker.backend": "slurm",
+            "worker.ray.address": "head node",
+            "worker.ray.workers": 0,
+            "worker.ray.resources": {"GPU": -1},
+        }
+    )
+    assert settings == Settings()
+    assert len(messages) == 4
+    assert any("worker.backend" in m and "local, ray" in m for m in messages)
+    assert any("worker.ray.workers" in m and "1 to 64" in m for m in messages)
+    assert any("worker.ray.resources" in m and '{"GPU": 1}' in m for m in messages)

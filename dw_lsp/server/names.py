@@ -13,6 +13,7 @@ CANCEL = "dw.cancel"
 SET_ARGUMENTS = "dw.setArguments"
 CLEAR_ARGUMENTS = "dw.clearArguments"
 RESTART_WORKER = "dw.restartWorker"
+RUN_SWEEP = "dw.runSweep"
 
 #: Every command the server registers, in the order the README documents them.
 COMMANDS: tuple[str, ...] = (
@@ -25,6 +26,10 @@ COMMANDS: tuple[str, ...] = (
     CLEAR_ARGUMENTS,
     RESTART_WORKER,
 )
+
+#: Commands the server registers that the VS Code extension does not call yet (any LSP
+#: client may): its gallery of sweep results is still to come.
+NOT_IN_EXTENSION: tuple[str, ...] = (RUN_SWEEP,)
 
 #: The server's name in ``initialize``'s serverInfo.
 SERVER_NAME = "dw-lsp"

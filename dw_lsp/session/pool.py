@@ -160,6 +160,7 @@ class _Job:
     last_progress: float = 0.0
     cancel_deadline: float | None = None
     kill_reason: str | None = None
+    seq: int = 0  # order of arrival
 
 
 @dataclass
@@ -238,6 +239,7 @@ class WorkerPool:
         self._connect_lock = asyncio.Lock()
         self._live = asyncio.Event()
         self._closed = False
+        self._seq = 0
 
     # -- plumbing --------------------------------------------------------------------
 
@@ -346,6 +348,8 @@ class WorkerPool:
         when no worker can start or the run's worker died during it."""
         loop = asyncio.get_running_loop()
         job = _Job(params, name, on_progress, on_start, loop.create_future(), loop.time())
+        self._seq += 1
+        job.seq = self._seq
         job.future.add_done_callback(_retrieve)
         self._jobs[params.runId] = job
         try:
@@ -355,7 +359,9 @@ class WorkerPool:
             if job.cancelled:
                 return PoolRun(ExecuteResult(status=protocol.CANCELLED))
             job.queued_at = loop.time()
-            self.queue.push(job)
+            # Planning ends in any order: the queue keeps the order the runs came in.
+            later = [i for i, q in enumerate(self.queue.items()) if q.seq > job.seq]
+            self.queue.insert(later[0] if later else len(self.queue), job)
             self._dispatch()
             return await asyncio.shield(job.future)
         except asyncio.CancelledError:
@@ -466,9 +472,10 @@ class WorkerPool:
                 )
                 self.queue.push_front(job)
             else:
+                when = "during the run" if job.started else "before the run started, twice"
                 self._settle_error(
                     job,
-                    f"Worker {slot.id} died during the run: {reason}. "
+                    f"Worker {slot.id} died {when}: {reason}. "
                     "A fresh worker is starting in its place.",
                 )
         except WorkerError as exc:  # the actor refused the call; it is still there
@@ -636,7 +643,7 @@ class WorkerPool:
             workers.append(
                 WorkerStatus(
                     id=slot.id,
-                    state=slot.state.value,
+                    state="finishing" if slot.finishing else slot.state.value,
                     pid=info.get("pid"),
                     host=str(info.get("host", "")),
                     device=str(info.get("device", "")),

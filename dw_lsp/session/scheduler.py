@@ -79,6 +79,9 @@ class RunQueue(Generic[T]):
     def push(self, item: T) -> None:
         self._items.append(item)
 
+    def insert(self, index: int, item: T) -> None:
+        self._items.insert(index, item)
+
     def push_front(self, item: T) -> None:
         """A run that lost its worker before it started goes back to the head."""
         self._items.insert(0, item)
