@@ -7,6 +7,10 @@ types, no torch.
 - :mod:`.inputs`: the checks every user input passes before it reaches the worker.
 - :mod:`.session`: :class:`Session`, one method per user action.
 - :mod:`.report`: the plain results (:class:`RunReport`, :class:`SessionStatus`).
+- :mod:`.pool`, :mod:`.pool_parts`, :mod:`.scheduler`: the pool of warm worker actors of
+  ``worker.backend: ray``, its vocabulary and its routing policy; :mod:`.ray_backend`: the
+  only module that imports Ray (lazily).
+- :mod:`.sweep`: a workflow over a grid of arguments.
 """
 
 from dw_lsp.session.client import WorkerClient, WorkerState

@@ -25,122 +25,58 @@ What it guarantees:
   pool writes them (names checked to stay inside the directory).
 
 The actors come from a :class:`PoolBackend` (:mod:`.ray_backend` for Ray), so nothing here
-imports Ray. No torch, no LSP types.
+imports Ray; the vocabulary (actors, slots, results) is :mod:`.pool_parts`. No torch, no LSP types.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from dw_lsp import protocol
 from dw_lsp.protocol import ExecuteParams, ExecuteResult, MemoryStatus, Progress
+from dw_lsp.session.pool_parts import (
+    CALL_TIMEOUT,
+    Actor,
+    ActorDied,
+    PoolBackend,
+    PoolRun,
+    PoolStatus,
+    Slot,
+    SlotState,
+    WorkerStatus,
+    write_outputs,
+)
 from dw_lsp.session.rpc import WorkerError, memory_from_json
-from dw_lsp.session.scheduler import RunQueue, WorkerView, choose
+from dw_lsp.session.scheduler import RunQueue, choose
+
+__all__ = [
+    "CALL_TIMEOUT",
+    "Actor",
+    "ActorDied",
+    "PoolBackend",
+    "PoolRun",
+    "PoolStatus",
+    "WorkerPool",
+    "WorkerStatus",
+    "write_outputs",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Seconds a running run may take to stop after ``cancel`` before its actor is killed.
 CANCEL_GRACE = 10.0
-#: Seconds a control call (cancel, load keys, snapshot) may take.
-CALL_TIMEOUT = 30.0
 _POLL = 0.25
 
 LogSink = Callable[[int, str], None]
 ProgressSink = Callable[[Progress], None]
 StartSink = Callable[[int, bool], None]
-
-
-class ActorDied(WorkerError):
-    """The actor behind a slot is gone: crashed, killed, or its machine was lost."""
-
-
-class Actor(Protocol):
-    """One started actor hosting the worker runtime."""
-
-    info: dict[str, Any]
-
-    @property
-    def same_host(self) -> bool:
-        """Whether files it writes appear in this process's file system."""
-
-    def execute(self, params: dict[str, Any], ship_outputs: bool) -> AsyncIterator[Any]:
-        """The run's items: ``{"progress": ...}`` then ``{"result": ..., "worker": ...}``."""
-
-    async def call(self, method: str, *args: Any, timeout: float = CALL_TIMEOUT) -> Any:
-        """A control method (``cancel``, ``load_keys``, ``snapshot``, ``clear_memory``)."""
-
-    async def kill(self) -> None:
-        """End the actor now."""
-
-
-class PoolBackend(Protocol):
-    """Where actors come from."""
-
-    description: str
-
-    async def connect(self) -> None: ...
-
-    async def start_actor(self, slot: int, timeout: float) -> Actor: ...
-
-    async def shutdown(self) -> None: ...
-
-
-class SlotState(enum.Enum):
-    STOPPED = "stopped"
-    STARTING = "starting"
-    IDLE = "ready"
-    BUSY = "busy"
-    ERRORED = "errored"
-
-
-@dataclass(eq=False)
-class Slot:
-    id: int
-    state: SlotState = SlotState.STOPPED
-    actor: Actor | None = None
-    keys: frozenset[str] = frozenset()
-    pipelines: list[str] = field(default_factory=list)
-    memory: MemoryStatus | None = None
-    runs: int = 0
-    run_id: str | None = None
-    idle_since: float = 0.0
-    error: str | None = None
-    starting: asyncio.Task[None] | None = None
-    finishing: bool = False  # the run's result is out, the actor is cleaning up
-
-    @property
-    def live(self) -> bool:
-        return self.state in (SlotState.IDLE, SlotState.BUSY)
-
-    def view(self) -> WorkerView:
-        memory = self.memory
-        return WorkerView(
-            id=self.id,
-            keys=self.keys,
-            free_mb=memory.freeMb if memory else 0.0,
-            cuda=bool(memory and memory.cuda),
-            pipelines=len(self.pipelines),
-            idle_since=self.idle_since,
-        )
-
-
-@dataclass
-class PoolRun:
-    """A run's outcome in the pool: the worker's result and how it got there."""
-
-    result: ExecuteResult
-    worker: int = 0
-    queued_seconds: float = 0.0
-    retried: bool = False
-    warm: bool = False
 
 
 @dataclass(eq=False)
@@ -161,52 +97,6 @@ class _Job:
     cancel_deadline: float | None = None
     kill_reason: str | None = None
     seq: int = 0  # order of arrival
-
-
-@dataclass
-class WorkerStatus:
-    id: int
-    state: str
-    pid: int | None
-    host: str
-    device: str
-    pipelines: list[str]
-    memory: MemoryStatus | None
-    runs: int
-    run_id: str | None
-    error: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "state": self.state,
-            "pid": self.pid,
-            "host": self.host,
-            "device": self.device,
-            "pipelines": list(self.pipelines),
-            "memory": asdict(self.memory) if self.memory else None,
-            "runs": self.runs,
-            "runId": self.run_id,
-            "error": self.error,
-        }
-
-
-@dataclass
-class PoolStatus:
-    """The pool for ``status``: every worker, and the runs waiting for one."""
-
-    backend: str
-    address: str
-    workers: list[WorkerStatus]
-    queue: list[dict[str, Any]]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "backend": self.backend,
-            "address": self.address,
-            "workers": [w.to_json() for w in self.workers],
-            "queue": list(self.queue),
-        }
 
 
 class WorkerPool:
@@ -682,36 +572,6 @@ class WorkerPool:
         if self._connected:
             await self.backend.shutdown()
             self._connected = False
-
-
-def write_outputs(out_dir: Path, files: list[Any], warnings: list[str]) -> list[str]:
-    """Write files sent back by a remote actor under ``out_dir``; their local paths.
-
-    Each name must be a relative path that stays inside ``out_dir`` (the worker checked it
-    too; a cluster is trusted, but a bad name is still refused here)."""
-    written: list[str] = []
-    root = out_dir.resolve()
-    for entry in files:
-        name = entry.get("name") if isinstance(entry, dict) else None
-        data = entry.get("data") if isinstance(entry, dict) else None
-        relative = PurePosixPath(name) if isinstance(name, str) else None
-        if (
-            relative is None
-            or not isinstance(data, bytes)
-            or relative.is_absolute()
-            or ".." in relative.parts
-            or any(ord(c) < 32 for c in str(relative))
-        ):
-            warnings.append(f"an output sent back by the worker was refused: {name!r}")
-            continue
-        target = (root / relative).resolve()
-        if not target.is_relative_to(root):
-            warnings.append(f"an output sent back by the worker was refused: {name!r}")
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        written.append(str(target))
-    return written
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -55,11 +54,10 @@ from dw_lsp.session.pool import WorkerPool
 from dw_lsp.session.report import RunReport, SessionStatus
 from dw_lsp.session.rpc import WorkerError, WorkerRequestError
 from dw_lsp.session.sweep import (
-    SweepProgress,
     SweepReport,
-    SweepRun,
+    SweepState,
     expand_grid,
-    sweep_status,
+    run_combinations,
     write_manifest,
 )
 from dw_lsp.settings import Settings, parse_settings
@@ -116,14 +114,6 @@ def _new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-class _SweepState:
-    """A sweep in progress: whether it was cancelled, and its runs' ids."""
-
-    def __init__(self) -> None:
-        self.cancelled = False
-        self.run_ids: set[str] = set()
-
-
 class Session:
     """One user's workflows, arguments, settings and worker."""
 
@@ -155,7 +145,7 @@ class Session:
         self._pool_stale = False
         self._active: dict[str, str] = {}  # run id -> workflow name
         self._cancelled: set[str] = set()
-        self._sweeps: dict[str, _SweepState] = {}
+        self._sweeps: dict[str, SweepState] = {}
         self._prewarm_task: asyncio.Task[None] | None = None
 
     # -- plumbing --------------------------------------------------------------------
@@ -528,42 +518,16 @@ class Session:
             else "one after another in the warm worker"
         )
         self._say(f"Sweep of {len(combos)} runs of {workflow.name}, {how}")
-        state = _SweepState()
+        state = SweepState()
         self._sweeps[sweep_id] = state
-        progress = SweepProgress(sweep_id, len(combos), on_progress)
-        started = time.perf_counter()
 
-        async def one(index: int, combo: dict[str, object]) -> SweepRun:
-            run_id = f"{sweep_id}-{index}"
-            if state.cancelled:
-                done = RunReport(protocol.CANCELLED, str(workflow.path), workflow.name, run_id)
-            else:
-                state.run_ids.add(run_id)
-                done = await self._tracked_run(
-                    run_id,
-                    {**extra, **combo},
-                    workflow.path,
-                    progress.for_run(index),
-                    folder / f"run-{index:03d}",
-                )
-            progress.finished(index, done.status)
-            return SweepRun(index, combo, done)
+        def run_one(run_id: str, values: dict[str, object], sink: ProgressSink, out: Path) -> Any:
+            return self._tracked_run(run_id, {**extra, **values}, workflow.path, sink, out)
 
         try:
-            jobs = [one(i, combo) for i, combo in enumerate(combos, start=1)]
-            if self.uses_pool:
-                report.runs = list(await asyncio.gather(*jobs))
-            else:
-                report.runs = [await job for job in jobs]
+            await run_combinations(report, combos, state, run_one, self.uses_pool, on_progress)
         finally:
             self._sweeps.pop(sweep_id, None)
-        report.seconds = round(time.perf_counter() - started, 3)
-        report.status = sweep_status([r.report for r in report.runs], state.cancelled)
-        failed = [r for r in report.runs if r.report.status == protocol.ERROR]
-        if failed:
-            first = failed[0]
-            report.error = f"{len(failed)} of {len(combos)} runs failed; run {first.index}: "
-            report.error += (first.report.error or "error").splitlines()[0]
         try:
             write_manifest(report, grid)
         except OSError as exc:

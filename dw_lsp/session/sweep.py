@@ -3,9 +3,11 @@
 Owns the grid's parsing and limits (:func:`expand_grid`), the ``name=v1,v2`` syntax the REPL
 and the CLI share (:func:`parse_sweep_assignment`), the one progress a sweep shows
 (:class:`SweepProgress`: runs done / total, plus the step of the run that spoke last) and
-the plain result (:class:`SweepReport`). Running the runs is the Session's
-(:meth:`~dw_lsp.session.session.Session.run_sweep`): sequentially in the one warm worker on
-the local backend, all at once on the Ray pool (its queue does the rest).
+the plain result (:class:`SweepReport`).
+
+:func:`run_combinations` runs them, over a ``run_one`` the Session gives (its own run with
+the run's id, values, progress sink and folder): one after another in the local warm worker,
+all at once on the Ray pool (its queue does the rest). A cancelled sweep starts no more runs.
 
 Each run writes into its own folder, ``<outputDir>/sweep-<id>/run-<n>``, because dw's file
 names do not depend on arguments: eight runs of one workflow would otherwise overwrite
@@ -17,10 +19,12 @@ No LSP types, no torch.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import math
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,3 +232,54 @@ class SweepProgress:
                 denoiseTotal=event.denoiseTotal,
             )
         )
+
+
+class SweepState:
+    """A sweep in progress: whether it was cancelled, and its runs' ids."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self.run_ids: set[str] = set()
+
+
+RunOne = Callable[[str, dict[str, object], Callable[[Progress], None], Path], Awaitable[RunReport]]
+
+
+async def run_combinations(
+    report: SweepReport,
+    combos: list[dict[str, object]],
+    state: SweepState,
+    run_one: RunOne,
+    parallel: bool,
+    on_progress: Callable[[Progress], None] | None,
+) -> None:
+    """Run every combination (``run_one(run_id, values, progress, folder)``) and fill in
+    ``report``: its runs, status, error and seconds."""
+    progress = SweepProgress(report.sweep_id, len(combos), on_progress)
+    folder = Path(report.folder)
+    started = time.perf_counter()
+
+    async def one(index: int, combo: dict[str, object]) -> SweepRun:
+        run_id = f"{report.sweep_id}-{index}"
+        if state.cancelled:
+            done = RunReport(protocol.CANCELLED, report.workflow, report.name, run_id)
+        else:
+            state.run_ids.add(run_id)
+            done = await run_one(
+                run_id, combo, progress.for_run(index), folder / f"run-{index:03d}"
+            )
+        progress.finished(index, done.status)
+        return SweepRun(index, dict(combo), done)
+
+    jobs = [one(i, combo) for i, combo in enumerate(combos, start=1)]
+    if parallel:
+        report.runs = list(await asyncio.gather(*jobs))
+    else:
+        report.runs = [await job for job in jobs]
+    report.seconds = round(time.perf_counter() - started, 3)
+    report.status = sweep_status([r.report for r in report.runs], state.cancelled)
+    failed = [r for r in report.runs if r.report.status == protocol.ERROR]
+    if failed:
+        first = failed[0]
+        report.error = f"{len(failed)} of {len(combos)} runs failed; run {first.index}: "
+        report.error += (first.report.error or "error").splitlines()[0]

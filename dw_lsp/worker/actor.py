@@ -15,6 +15,9 @@ backend starts ``python -m dw_lsp.worker`` by name. Nothing here imports Ray.
 - With ``ship_outputs`` (the actor runs on another machine than the session) the run
   writes into a private temporary folder, and the final item carries the files' bytes by
   relative name; the session writes them into its own output directory.
+- Every value returned is **plain JSON data** (shipped file bytes aside), as on the JSON-RPC
+  channel: whatever transport pickles it, unpickling it on the session's side imports no
+  library class (``torch.__version__`` is a torch type, for one).
 - A poisoned CUDA context is reported (``poisoned``) rather than acted on: the host's
   owner kills the actor and starts a fresh one.
 
@@ -24,6 +27,7 @@ types.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -57,6 +61,11 @@ def params_from_json(data: dict[str, Any]) -> ExecuteParams:
     if not isinstance(params.arguments, dict):
         raise ValueError("arguments must be an object")
     return params
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain JSON data (str, numbers, lists, dicts), whatever types it held."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def _default_runtime() -> Runtime:
@@ -99,16 +108,17 @@ class RuntimeHost:
 
     def info(self) -> dict[str, Any]:
         """Who this host is: pid, host name, device, library and protocol versions."""
-        import dw_lsp
-
-        return {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "device": self.runtime.device,
-            "versions": self.runtime.versions(),
-            "protocolVersion": protocol.PROTOCOL_VERSION,
-            "dwLsp": getattr(dw_lsp, "__version__", ""),
-        }
+        return dict(
+            plain(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "device": self.runtime.device,
+                    "versions": self.runtime.versions(),
+                    "protocolVersion": protocol.PROTOCOL_VERSION,
+                }
+            )
+        )
 
     # -- runs --------------------------------------------------------------------------
 
@@ -136,7 +146,7 @@ class RuntimeHost:
         thread.start()
         try:
             while (event := events.get()) is not None:
-                yield {"progress": asdict(event)}
+                yield {"progress": plain(asdict(event))}
         finally:
             if thread.is_alive():  # the consumer went away: stop the run, keep the models
                 self.runtime.cancel(params.runId)
@@ -152,9 +162,9 @@ class RuntimeHost:
         if staging is not None:
             item["files"] = _collect(staging, result)  # rewrites result.outputs
             shutil.rmtree(staging, ignore_errors=True)
-        item["result"] = protocol.to_json(result)
+        item["result"] = plain(protocol.to_json(result))
         item["worker"] = self.snapshot()
-        item["poisoned"] = self.runtime.poisoned
+        item["poisoned"] = bool(self.runtime.poisoned)
         yield item
         if not self.runtime.poisoned:
             self.runtime.after_run()  # after the result: cleanup never delays it
@@ -167,7 +177,7 @@ class RuntimeHost:
         from dw_lsp.worker import plan
 
         try:
-            return plan.load_keys(params_from_json(params_json))
+            return [str(key) for key in plan.load_keys(params_from_json(params_json))]
         except Exception as exc:  # the run itself will report the problem
             log.debug("no load keys for %s: %s", params_json.get("workflowPath"), exc)
             return []
@@ -179,16 +189,17 @@ class RuntimeHost:
         memory = self.runtime.memory_status()
         with self._lock:
             running = self._run_id
-        return {
+        snapshot = {
             "keys": self.runtime.cache.keys(),
             "pipelines": self.runtime.cache.labels(),
             "memory": asdict(memory),
             "runs": self.runtime.total_runs,
             "running": running,
         }
+        return dict(plain(snapshot))
 
     def clear_memory(self) -> dict[str, Any]:
-        return asdict(self.runtime.clear_memory())
+        return dict(plain(asdict(self.runtime.clear_memory())))
 
 
 def _collect(staging: Path, result: protocol.ExecuteResult) -> list[dict[str, Any]]:

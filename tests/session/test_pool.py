@@ -57,7 +57,7 @@ class FakeActor:
                 waits.append(asyncio.ensure_future(self.cancelled.wait()))
             if behaviour not in ("hang", "deaf"):
                 waits.append(asyncio.ensure_future(asyncio.sleep(self.backend.slow)))
-            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            _done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
             if self.killed.is_set():
