@@ -205,15 +205,13 @@ class WorkerPool:
         errors = sorted({s.error for s in self.slots if s.error})
         return "No worker of the pool could start: " + ("; ".join(errors) or "unknown reason")
 
-    async def _first_live_actor(self) -> Actor:
-        """A live actor, waiting for the first one to start if none is up yet."""
+    async def _first_live_slot(self) -> Slot:
+        """A slot with a live actor, waiting for the first one to start if none is up yet."""
         while True:
             live = [s for s in self.slots if s.live and s.actor is not None]
             if live:
                 idle = [s for s in live if s.state is SlotState.IDLE]
-                chosen = (idle or live)[0].actor
-                assert chosen is not None
-                return chosen
+                return (idle or live)[0]
             pending = [
                 s.starting
                 for s in self.slots
@@ -263,14 +261,23 @@ class WorkerPool:
             self._jobs.pop(params.runId, None)
 
     async def _plan(self, job: _Job) -> list[str]:
-        """The run's load keys, computed by a live actor ([] when it cannot tell)."""
-        actor = await self._first_live_actor()
-        try:
-            keys = await actor.call("load_keys", protocol.to_json(job.params))
-        except WorkerError as exc:
-            self._log(logging.DEBUG, f"no load keys for run {job.params.runId}: {exc}")
-            return []
-        return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+        """The run's load keys, computed by a live actor ([] when it cannot tell). An idle
+        actor found dead on the way is replaced, and another one asked."""
+        for _ in range(len(self.slots)):
+            slot = await self._first_live_slot()
+            actor = slot.actor
+            assert actor is not None
+            try:
+                keys = await actor.call("load_keys", protocol.to_json(job.params))
+            except ActorDied as exc:
+                if slot.actor is actor and slot.state is SlotState.IDLE:
+                    await self._lose(slot, str(exc))
+                continue
+            except WorkerError as exc:
+                self._log(logging.DEBUG, f"no load keys for run {job.params.runId}: {exc}")
+                return []
+            return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+        return []
 
     def _dispatch(self) -> None:
         """Give queued runs to idle workers, in queue order; tell the others where they are."""

@@ -222,3 +222,13 @@ def test_sent_back_names_that_leave_the_output_dir_are_refused(tmp_path: Path, n
     assert write_outputs(tmp_path, [{"name": name, "data": b"x"}], warnings) == []
     assert warnings and "refused" in warnings[0]
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_an_idle_worker_found_dead_while_planning_is_replaced(
+    pool: tuple[WorkerPool, FakeBackend],
+) -> None:
+    pool_, backend = pool
+    backend.actors[0].killed.set()  # died while idle: nobody has noticed yet
+    outcome = await pool_.run(_params("after"))
+    assert outcome.result.status == protocol.OK and not outcome.retried
+    assert len(backend.actors) == 3 and backend.actors[0].runs == []
