@@ -39,6 +39,7 @@ test: lint pytest extension
 bench: setup
 	$(BIN)/python bench/bench_check.py
 	$(BIN)/python bench/bench_warm_run.py
+	$(BIN)/python bench/bench_pool.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .mypy_cache .ruff_cache
