@@ -563,8 +563,10 @@ class WorkerPool:
         """Cancel what is queued, kill every actor, and let go of the backend."""
         self._closed = True
         while len(self.queue):
-            job = self.queue.pop_head()
-            self._settle(job, PoolRun(ExecuteResult(status=protocol.CANCELLED)))
+            self.queue.pop_head()
+        for job in list(self._jobs.values()):  # queued, planning or running: all end now
+            stopped = ExecuteResult(status=protocol.CANCELLED, warnings=["the pool was shut down"])
+            self._settle(job, PoolRun(stopped, job.slot.id if job.slot else 0))
         for slot in self.slots:
             if slot.starting is not None and not slot.starting.done():
                 slot.starting.cancel()

@@ -232,3 +232,18 @@ async def test_an_idle_worker_found_dead_while_planning_is_replaced(
     outcome = await pool_.run(_params("after"))
     assert outcome.result.status == protocol.OK and not outcome.retried
     assert len(backend.actors) == 3 and backend.actors[0].runs == []
+
+
+async def test_shutting_down_ends_running_and_queued_runs(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    pool = WorkerPool(backend, 1)
+    backend.script = {1: ["deaf"]}
+    events: list[Progress] = []
+    running = asyncio.ensure_future(pool.run(_params("r"), on_progress=events.append))
+    queued = asyncio.ensure_future(pool.run(_params("q")))
+    while not events or not len(pool.queue):
+        await asyncio.sleep(0.01)
+    await pool.shutdown()
+    for task in (running, queued):
+        outcome = await asyncio.wait_for(task, 5)
+        assert outcome.result.status == protocol.CANCELLED
