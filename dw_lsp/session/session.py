@@ -35,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -521,7 +521,9 @@ class Session:
         state = SweepState()
         self._sweeps[sweep_id] = state
 
-        def run_one(run_id: str, values: dict[str, object], sink: ProgressSink, out: Path) -> Any:
+        def run_one(
+            run_id: str, values: dict[str, object], sink: ProgressSink, out: Path
+        ) -> Awaitable[RunReport]:
             return self._tracked_run(run_id, {**extra, **values}, workflow.path, sink, out)
 
         try:
