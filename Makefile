@@ -2,6 +2,7 @@
 #   make run   - set up, then run the embedded tiny workflow twice in one warm worker
 #   make test  - set up, then lint and run every test (Python and the VS Code extension)
 #   make lint  - ruff (format + check), mypy, import-linter contracts
+#   make e2e-vscode - the extension in a real VS Code (code-server, cached in .dw-cache/)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run test lint pytest extension bench clean
+.PHONY: setup run test lint pytest extension e2e-vscode bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +24,8 @@ run: setup
 	$(BIN)/dw-lsp run workflows/tiny-sd.json --repeat 2
 
 lint: setup
-	$(BIN)/ruff format --check dw_lsp tests bench
-	$(BIN)/ruff check dw_lsp tests bench
+	$(BIN)/ruff format --check dw_lsp tests bench editor/vscode/e2e
+	$(BIN)/ruff check dw_lsp tests bench editor/vscode/e2e
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -34,7 +35,12 @@ pytest: setup
 extension:
 	cd editor/vscode && npm ci --no-audit --no-fund && npm run check
 
-test: lint pytest extension
+# code-server is installed once into .dw-cache/ (about 2-8 minutes); Debian's chromium,
+# ripgrep and libkrb5-dev must be installed (.ci/run installs them).
+e2e-vscode: setup
+	$(BIN)/pytest -q editor/vscode/e2e
+
+test: lint pytest extension e2e-vscode
 
 bench: setup
 	$(BIN)/python bench/bench_check.py

@@ -46,10 +46,11 @@ def main(args: argparse.Namespace) -> int:
     if missing:
         return 2
     allowed = tuple(args.allowed_module or ())
+    remote_code = bool(getattr(args, "allow_remote_code", False))
     results: list[FileResult] = []
     skipped = 0
     for path, folder in collect_files(paths):
-        result = check_file(path, allowed)
+        result = check_file(path, allowed, remote_code)
         if folder is not None and not _is_workflow_file(result, folder):
             skipped += 1
             continue
@@ -100,7 +101,9 @@ def _is_workflow_file(result: FileResult, folder: Path) -> bool:
     return is_workflow(uri, result.doc, Settings().workflow_files, [folder.absolute()])
 
 
-def check_file(path: Path, allowed_modules: tuple[str, ...] = ()) -> FileResult:
+def check_file(
+    path: Path, allowed_modules: tuple[str, ...] = (), allow_remote_code: bool = False
+) -> FileResult:
     """Read and check one file; never raises for unreadable or broken content."""
     try:
         data = path.read_bytes()
@@ -118,7 +121,9 @@ def check_file(path: Path, allowed_modules: tuple[str, ...] = ()) -> FileResult:
             "workflow files are JSON, which must be UTF-8. Save it as UTF-8."
         )
         return FileResult(path, parse(text), [_file_problem(message, offset)])
-    ctx = CheckContext(path=path, allowed_modules=allowed_modules)
+    ctx = CheckContext(
+        path=path, allowed_modules=allowed_modules, allow_remote_code=allow_remote_code
+    )
     doc = parse(text)
     return FileResult(path, doc, check_workflow_file(doc, ctx))
 

@@ -18,9 +18,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the language server (default)")
     serve.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (default)")
-    serve.add_argument("--tcp", action="store_true", help="listen on a TCP port instead")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=2087)
+    serve.add_argument(
+        "--tcp", action="store_true", help="listen on a TCP port instead (loopback only)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="a loopback address (TCP)")
+    serve.add_argument("--port", type=int, default=2087, help="TCP port (0: any free one)")
+    serve.add_argument(
+        "--token",
+        default=None,
+        help="the token TCP clients must send (default: $DW_LSP_TOKEN, else a random one, "
+        "printed on stderr)",
+    )
     serve.add_argument("--log-level", default="INFO")
 
     check = sub.add_parser("check", help="check workflow files or folders")
@@ -31,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="extra module prefix the worker may import (like worker.allowedModules)",
+    )
+    check.add_argument(
+        "--allow-remote-code",
+        action="store_true",
+        help="do not report trust_remote_code, custom_pipeline, ... (like worker.allowRemoteCode)",
     )
 
     run = sub.add_parser("run", help="run a workflow in a worker and print the outputs")
@@ -52,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--workers", type=int, default=None, help="Ray workers (worker.ray.workers)")
     run.add_argument("--ray-address", default=None, help="like worker.ray.address")
+    run.add_argument(
+        "--allow-remote-code",
+        action="store_true",
+        help="let trust_remote_code, custom_pipeline, ... run model code (worker.allowRemoteCode)",
+    )
 
     repl = sub.add_parser("repl", help="the interactive shell (load, arg, run, memory, ...)")
     repl.add_argument("--workflow-dir", default=None)

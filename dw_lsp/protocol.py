@@ -7,14 +7,21 @@ The worker's stderr carries free-form log text only.
 
 Handshake: the session's first request is ``initialize`` with ``protocolVersion``; the worker
 answers with its own version, pid and library versions, or an error when the major version
-differs. Pure: no pygls, lsprotocol, torch or diffusers.
+differs.
+
+Messages from the other process are data to check, not to trust: the ``*_from_json``
+functions rebuild a dataclass only when every field it carries has the declared type (a
+number is finite, a list of strings holds strings, a status is a known one), and raise
+:class:`ProtocolError` naming the field otherwise. Unknown keys are ignored, so a newer
+minor version may add fields. Pure: no pygls, lsprotocol, torch or diffusers.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, TypeVar
 
 PROTOCOL_VERSION = "1.0"
 
@@ -52,6 +59,9 @@ class ExecuteParams:
 
     ``arguments`` maps declared variable names to values; strings are coerced to the
     declared default's type by the worker (a failed conversion is an error).
+    ``allowedModules`` adds module prefixes whose classes a workflow may name;
+    ``allowRemoteCode`` (only the JSON value ``true`` counts) lets loading arguments such as
+    ``trust_remote_code`` and ``custom_pipeline`` through. Both are user-level settings.
     """
 
     workflowPath: str
@@ -59,6 +69,7 @@ class ExecuteParams:
     arguments: dict[str, Any] = field(default_factory=dict)
     runId: str = ""
     allowedModules: list[str] = field(default_factory=list)
+    allowRemoteCode: bool = False
     growthWarningMb: float = 500.0
     headroomMb: float = 1024.0
 
@@ -134,6 +145,14 @@ class Progress:
     denoiseTotal: int = 0
 
 
+@dataclass
+class LogMessage:
+    """A ``log`` notification: one record of the worker's own logging."""
+
+    level: str
+    message: str
+
+
 def to_json(obj: Any) -> Any:
     """Dataclass (nested) -> plain JSON-ready value."""
     if hasattr(obj, "__dataclass_fields__"):
@@ -164,18 +183,104 @@ def _line(obj: dict[str, Any]) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def execute_result_from_json(data: dict[str, Any]) -> ExecuteResult:
-    """Rebuild an :class:`ExecuteResult` from its JSON form (unknown keys ignored)."""
-    memory = data.get("memory")
-    return ExecuteResult(
-        status=data.get("status", ERROR),
-        outputs=list(data.get("outputs") or []),
-        error=data.get("error"),
-        traceback=data.get("traceback"),
-        timings=Timings(**(data.get("timings") or {})),
-        cache=CacheReport(**(data.get("cache") or {})),
-        runs=int(data.get("runs") or 0),
-        memory=MemoryStatus(**memory) if isinstance(memory, dict) else None,
-        warnings=list(data.get("warnings") or []),
-        fileChanged=bool(data.get("fileChanged")),
-    )
+class ProtocolError(ValueError):
+    """A message that breaks the protocol: not an object, a field of the wrong type, a
+    required field missing. The message names the field and what it held."""
+
+
+_T = TypeVar("_T")
+#: Longest rendering of a bad value in an error message.
+_SHOWN = 60
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, shortened for an error message."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def _nested(name: str) -> type[Any] | None:
+    return {"Timings": Timings, "CacheReport": CacheReport, "MemoryStatus": MemoryStatus}.get(name)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _typed(annotation: str, value: Any, where: str) -> Any:
+    """``value`` if it has the type ``annotation`` names (the dataclass field's annotation
+    text: ``str``, ``int``, ``float``, ``bool``, ``list[str]``, a nested dataclass, ``X |
+    None``), converted where JSON is loose (an integer for a float); else ProtocolError."""
+    for option in annotation.split(" | "):
+        if option == "None" and value is None:
+            return None
+        if option == "str" and isinstance(value, str):
+            return value
+        if option == "bool" and isinstance(value, bool):
+            return value
+        if option == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option == "float" and _finite(value):
+            return float(value)
+        if (
+            option == "list[str]"
+            and isinstance(value, list)
+            and all(isinstance(v, str) for v in value)
+        ):
+            return list(value)
+        nested = _nested(option)
+        if nested is not None and isinstance(value, dict):
+            return from_json(nested, value, where)
+    words = {
+        "None": "null",
+        "str": "a string",
+        "bool": "true or false",
+        "int": "an integer",
+        "float": "a finite number",
+        "list[str]": "a list of strings",
+    }
+    wanted = " or ".join(words.get(o, f"a {o} object") for o in annotation.split(" | "))
+    raise ProtocolError(f"{where} must be {wanted}, got {shown(value)}")
+
+
+def from_json(cls: type[_T], data: Any, what: str) -> _T:
+    """Rebuild dataclass ``cls`` from its JSON form, checking the type of every field
+    (``what`` names the message in errors); unknown keys are ignored."""
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{what} must be an object, got {shown(data)}")
+    values: dict[str, Any] = {}
+    for spec in fields(cls):  # type: ignore[arg-type]
+        if spec.name not in data:
+            if spec.default is MISSING and spec.default_factory is MISSING:
+                raise ProtocolError(f"{what} lacks the field '{spec.name}'")
+            continue
+        values[spec.name] = _typed(str(spec.type), data[spec.name], f"{what}.{spec.name}")
+    return cls(**values)
+
+
+def execute_result_from_json(data: Any) -> ExecuteResult:
+    """The answer to ``execute``, checked (see :func:`from_json`); ``status`` is one of
+    ``ok``, ``error`` and ``cancelled``."""
+    result = from_json(ExecuteResult, data, "the execute result")
+    if result.status not in (OK, ERROR, CANCELLED):
+        raise ProtocolError(
+            f"the execute result.status must be ok, error or cancelled, got {shown(result.status)}"
+        )
+    return result
+
+
+def progress_from_json(data: Any) -> Progress:
+    """A ``progress`` notification's params, checked; ``percent`` is clamped to [0, 100]."""
+    progress = from_json(Progress, data, "progress")
+    progress.percent = min(100.0, max(0.0, progress.percent))
+    return progress
+
+
+def log_from_json(data: Any) -> LogMessage:
+    """A ``log`` notification's params, checked."""
+    return from_json(LogMessage, data, "log")
+
+
+def memory_status_from_json(data: Any) -> MemoryStatus:
+    """The answer to ``memoryStatus`` and ``clearMemory``, checked."""
+    return from_json(MemoryStatus, data, "the memory status")

@@ -55,6 +55,8 @@ async def _main(args: argparse.Namespace) -> int:
         options["worker.ray.workers"] = args.workers
     if args.ray_address is not None:
         options["worker.ray.address"] = args.ray_address
+    if getattr(args, "allow_remote_code", False):
+        options["worker.allowRemoteCode"] = True
     settings, messages = parse_settings(options)
     try:
         if messages:

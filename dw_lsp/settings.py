@@ -2,7 +2,13 @@
 
 One typed object, parsed once from a plain mapping (LSP ``initializationOptions`` or the
 ``dwLsp`` section of ``workspace/configuration``, REPL ``set``, CLI flags). An invalid value
-produces a message and keeps the default. Pure: imports nothing from the LSP or ML stacks.
+produces a message and keeps the default.
+
+Settings have a scope. Most may come from anywhere, a workspace included; the
+:data:`USER_ONLY_KEYS` choose what runs or relax a security rule, so they are taken only from
+the user (``initializationOptions``, the REPL, CLI flags): parsed with ``scope="workspace"``,
+a value for one of them that differs from the one in effect is ignored with a message.
+Pure: imports nothing from the LSP or ML stacks.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 #: The configuration section an LSP client is asked for.
 SECTION = "dwLsp"
@@ -30,6 +36,8 @@ class Settings:
     worker_command: list[str] = field(default_factory=_default_worker_command)
     worker_prewarm: bool = True
     worker_allowed_modules: list[str] = field(default_factory=list)
+    worker_allow_remote_code: bool = False
+    worker_start_timeout: float = 120.0
     run_timeout: float = 300.0
     memory_growth_warning_mb: float = 500.0
     cache_headroom_mb: float = 1024.0
@@ -50,6 +58,8 @@ KEYS: dict[str, str] = {
     "worker.command": "worker_command",
     "worker.prewarm": "worker_prewarm",
     "worker.allowedModules": "worker_allowed_modules",
+    "worker.allowRemoteCode": "worker_allow_remote_code",
+    "worker.startTimeout": "worker_start_timeout",
     "run.timeout": "run_timeout",
     "memory.growthWarningMb": "memory_growth_warning_mb",
     "cache.headroomMb": "cache_headroom_mb",
@@ -63,8 +73,8 @@ KEYS: dict[str, str] = {
 
 #: ``worker.backend`` values: today's spawned worker, or a pool of Ray actors.
 BACKENDS = ("local", "ray")
-#: Settings that choose where runs execute; like ``worker.command`` they must come from the
-#: user (a Ray cluster exchanges pickled data with this process), never from a workspace.
+#: Settings that choose where runs execute: a Ray cluster exchanges pickled data with this
+#: process, so like ``worker.command`` they are user-only (see :data:`USER_ONLY_KEYS`).
 RAY_SETTINGS = (
     "worker.backend",
     "worker.ray.address",
@@ -72,6 +82,17 @@ RAY_SETTINGS = (
     "worker.ray.resources",
 )
 MAX_RAY_WORKERS = 64
+
+#: Settings a workspace may not set: they choose the program the server starts or where runs
+#: execute, or relax a security rule, and a repository's own settings (VS Code's
+#: ``.vscode/settings.json``) must not be able to do any of it. A setting that relaxes a rule
+#: joins this set when it is added.
+USER_ONLY_KEYS: frozenset[str] = frozenset(
+    {"worker.command", "worker.allowedModules", "worker.allowRemoteCode", *RAY_SETTINGS}
+)
+
+#: Where settings come from: the user (initialization options, REPL, CLI) or a workspace.
+Scope = Literal["user", "workspace"]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -102,7 +123,7 @@ def _check(attr: str, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
             return list(value), None
         return None, "expected a non-empty list of strings (program and arguments)"
-    if attr == "worker_prewarm":
+    if attr in ("worker_prewarm", "worker_allow_remote_code"):
         if isinstance(value, bool):
             return value, None
         return None, "expected true or false"
@@ -110,7 +131,12 @@ def _check(attr: str, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
             return list(value), None
         return None, "expected a list of strings"
-    if attr in ("run_timeout", "memory_growth_warning_mb", "cache_headroom_mb"):
+    if attr in (
+        "run_timeout",
+        "worker_start_timeout",
+        "memory_growth_warning_mb",
+        "cache_headroom_mb",
+    ):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             return float(value), None
         return None, "expected a positive number"
@@ -160,13 +186,33 @@ def _ray_address_ok(address: str) -> bool:
     return bool(sep and host and port.isdigit()) and not any(c.isspace() for c in address)
 
 
+def _echoes(attr: str | None, value: Any, settings: Settings) -> bool:
+    """Whether ``value`` is no value, or the one ``settings`` already hold for ``attr``."""
+    if value is None:
+        return True
+    if attr is None:
+        return False
+    converted, error = _check(attr, value)
+    return error is None and bool(converted == getattr(settings, attr))
+
+
+def workspace_refusal(key: str) -> str:
+    """The message for a user-only setting that arrived from a workspace (one per key)."""
+    return (
+        f"{SECTION}.{key} is ignored in workspace settings: it chooses what runs, so only "
+        "your user settings (the editor's initialization options) or the command line set it"
+    )
+
+
 def parse_settings(
-    options: Mapping[str, Any] | None, base: Settings | None = None
+    options: Mapping[str, Any] | None, base: Settings | None = None, scope: Scope = "user"
 ) -> tuple[Settings, list[str]]:
     """Apply ``options`` over ``base`` (or the defaults); return the settings and messages.
 
     Unknown keys and invalid values are reported and otherwise ignored, so a typo in a
-    client's configuration never stops the server.
+    client's configuration never stops the server. With ``scope="workspace"`` the
+    :data:`USER_ONLY_KEYS` keep ``base``'s value; one that differs from it is reported
+    (a client that echoes the user's own value back, as VS Code does, gets no message).
     """
     settings = base or Settings()
     messages: list[str] = []
@@ -177,6 +223,10 @@ def parse_settings(
     changes: dict[str, Any] = {}
     for key, value in _flatten(options).items():
         attr = KEYS.get(key)
+        if scope == "workspace" and key in USER_ONLY_KEYS:
+            if not _echoes(attr, value, settings):
+                messages.append(workspace_refusal(key))
+            continue
         if attr is None:
             messages.append(f"{SECTION}.{key}: unknown setting, ignored")
             continue

@@ -125,3 +125,11 @@ def test_array_of_workflows_is_checked_element_by_element(tmp_path: Path) -> Non
     assert first.startswith(f"tests.json:{line}:")
     assert " error DW202 " in first
     assert summary == "1 error, 0 warnings in 1 file"
+
+
+def test_a_lone_surrogate_is_reported_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "lone.json").write_text('{"\\uDFAA":0}', encoding="utf-8")
+    done = run("lone.json", "--format", "json", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    codes = {p["code"] for p in json.loads(done.stdout)}
+    assert {"DW014", "DW101"} <= codes  # the schema check still ran

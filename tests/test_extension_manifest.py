@@ -109,3 +109,15 @@ def test_status_answer_has_the_fields_the_extension_reads():
     assert answer["state"] == "ready"
     assert answer["runs"][answer["workflow"]] == 2
     assert answer["arguments"] == {"prompt": "a cat"}
+
+
+def test_user_only_settings_are_the_machine_scoped_ones(manifest: dict[str, Any]) -> None:
+    """The extension reads a setting from user scope only exactly when the server refuses it
+    from a workspace: one list (the server's USER_ONLY_KEYS), two enforcements."""
+    scoped = {
+        key.removeprefix(f"{settings.SECTION}.")
+        for key, prop in _properties(manifest).items()
+        if prop.get("scope") in ("machine", "application")
+    }
+    assert scoped - {"interpreter"} == set(settings.USER_ONLY_KEYS)
+    assert "interpreter" in scoped

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from dw_lsp.settings import KEYS, Settings, parse_settings
+from dw_lsp.settings import KEYS, USER_ONLY_KEYS, Settings, parse_settings, workspace_refusal
 
 
 def test_every_setting_has_a_client_name():
@@ -72,3 +72,46 @@ def test_invalid_ray_pool_settings_keep_defaults_with_a_message():
     assert any("worker.backend" in m and "local, ray" in m for m in messages)
     assert any("worker.ray.workers" in m and "1 to 64" in m for m in messages)
     assert any("worker.ray.resources" in m and '{"GPU": 1}' in m for m in messages)
+
+
+def test_allow_remote_code_is_a_strict_boolean_and_off_by_default():
+    assert Settings().worker_allow_remote_code is False
+    on, messages = parse_settings({"worker": {"allowRemoteCode": True}})
+    assert on.worker_allow_remote_code is True and messages == []
+    kept, messages = parse_settings({"worker.allowRemoteCode": "yes"})
+    assert kept.worker_allow_remote_code is False
+    assert messages == ["dwLsp.worker.allowRemoteCode: expected true or false; using False"]
+
+
+def test_user_only_keys_are_declared_and_exist():
+    assert {"worker.command", "worker.allowedModules", "worker.allowRemoteCode"} <= USER_ONLY_KEYS
+    assert set(KEYS) >= USER_ONLY_KEYS
+
+
+def test_a_workspace_cannot_set_user_only_keys():
+    user, _ = parse_settings({"worker": {"command": ["mine"], "allowedModules": ["x"]}})
+    options = {
+        "worker": {"command": ["evil"], "allowedModules": ["os"], "allowRemoteCode": True},
+        "outputDir": "elsewhere",
+    }
+    settings, messages = parse_settings(options, user, scope="workspace")
+    assert settings.worker_command == ["mine"] and settings.worker_allowed_modules == ["x"]
+    assert settings.output_dir == "elsewhere"  # ordinary settings still apply
+    assert messages == [
+        workspace_refusal("worker.command"),
+        workspace_refusal("worker.allowedModules"),
+        workspace_refusal("worker.allowRemoteCode"),
+    ]
+    assert all("ignored in workspace settings" in m for m in messages)
+    # The same keys from the user (the default scope) apply.
+    applied, _ = parse_settings(options, user)
+    assert applied.worker_command == ["evil"] and applied.worker_allowed_modules == ["os"]
+
+
+def test_a_workspace_echoing_the_users_value_is_silent():
+    user, _ = parse_settings({"worker": {"command": ["mine"]}})
+    echoed = {"worker": {"command": ["mine"], "allowedModules": []}, "logLevel": "debug"}
+    settings, messages = parse_settings(echoed, user, scope="workspace")
+    assert messages == [] and settings.log_level == "DEBUG"
+    _, invalid = parse_settings({"worker.command": 5}, user, scope="workspace")
+    assert invalid == [workspace_refusal("worker.command")]

@@ -1,27 +1,30 @@
 """The language server: :class:`DwLanguageServer`, its protocol, and how it starts.
 
-The server holds the state (settings, open documents, client features, the debounce) in
-typed attributes; :func:`create_server` registers the LSP handlers of
+The server holds the state (settings, open documents, client features) in typed
+attributes; :func:`create_server` registers the LSP handlers of
 :mod:`~dw_lsp.server.handlers` (thin translations onto the feature modules) and the
 ``dw.*`` commands of :mod:`~dw_lsp.server.commands`. Documents that are not workflows get
 empty answers, never errors; malformed requests get InvalidParams.
 
-Diagnostics are pushed (debounced per document, published with the version they were
-computed for) to clients that do not pull; a client that declares pull diagnostics
+Open documents live in one store, ``ls.documents``
+(:class:`~dw_lsp.server.documents.DocumentStore`, which says why it is not pygls's
+workspace): :class:`DwProtocol` keeps didOpen/didChange/didClose away from pygls's
+workspace, which holds only the workspace folders and the negotiated position encoding.
+``ls.diagnostics`` (:class:`~dw_lsp.server.diagnostics.Diagnostics`) checks, caches,
+debounces and publishes the diagnostics, and re-checks the documents that depend on a file
+when it changes (an open buffer is opened, edited, saved or closed, or the client reports a
+change on disk through ``workspace/didChangeWatchedFiles``, registered dynamically for
+``**/*.json`` where the client allows it). A client that declares pull diagnostics
 (``textDocument/diagnostic``) pulls them and gets no pushes, so no problem shows twice.
 
-A workflow's diagnostics also depend on the sub-workflows it calls. Each check records the
-document's dependency set in ``ls.dependencies``; when a file changes (an open buffer is
-opened, edited, saved or closed, or the client reports a change on disk through
-``workspace/didChangeWatchedFiles``, registered dynamically for ``**/*.json`` where the
-client allows it), :meth:`DwLanguageServer.recheck_dependents` marks the open documents that
-depend on it stale and checks them again: pushed through the same debounce (so at their
-current version), or, for pull clients, announced with ``workspace/diagnostic/refresh``.
-A re-check never triggers further re-checks, so cycles cannot loop.
+Bytes reach the server through :mod:`dw_lsp.server.transport` (stdio, or TCP with a token),
+not pygls's own reader; :class:`DwProtocol` enforces the LSP lifecycle. Settings from the
+workspace never set the user-only keys (:mod:`dw_lsp.server.configuration`), and
+``ls.trusted`` (``initializationOptions.trusted``) gates everything that starts the worker.
 
 Interface for other modules (the ``dw.*`` commands of :mod:`dw_lsp.server.commands`):
-``ls.settings`` (current :class:`~dw_lsp.settings.Settings`), ``ls.documents`` (open
-buffers; ``is_dirty(uri)``), and four hook lists; a hook may be sync or async, and an
+``ls.settings`` (current :class:`~dw_lsp.settings.Settings`), ``ls.trusted``, ``ls.documents``
+(open buffers), and four hook lists; a hook may be sync or async, and an
 exception in one is logged, never propagated:
 
 * ``ls.on_settings_changed``: ``hook(settings)`` after the settings changed;
@@ -39,11 +42,11 @@ import asyncio
 import importlib.metadata
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -53,19 +56,13 @@ from pygls.protocol.language_server import lsp_method
 
 from dw_lsp.server import names
 from dw_lsp.server.clientcaps import ClientFeatures
-from dw_lsp.server.commands import register_commands
+from dw_lsp.server.commands import not_for_client, register_commands
 from dw_lsp.server.configuration import combine
-from dw_lsp.server.convert import to_diagnostics
-from dw_lsp.server.diagnostics import (
-    Debouncer,
-    DependencyIndex,
-    check_context,
-    dependencies_of,
-    problems_of,
-)
+from dw_lsp.server.diagnostics import Diagnostics
 from dw_lsp.server.documents import DocumentStore, OpenDocument
 from dw_lsp.server.handlers import register_features
 from dw_lsp.server.knowledge import Knowledge
+from dw_lsp.server.transport import serve_stdio, serve_tcp, tcp_endpoint
 from dw_lsp.settings import SECTION, Settings
 from dw_lsp.workflow.files import is_workflow, uri_to_path
 from dw_lsp.workflow.positions import Encoding
@@ -81,8 +78,8 @@ SHUTDOWN_HOOK_TIMEOUT_S = 10.0
 WATCHED_FILES = "**/*.json"
 #: The registration id of that watcher.
 WATCHER_ID = "dw-lsp.watchedFiles"
-#: The debouncer's key for ``workspace/diagnostic/refresh`` (no URI looks like it).
-_REFRESH_KEY = "\0workspace/diagnostic/refresh"
+_SERVER_NOT_INITIALIZED = int(types.ErrorCodes.ServerNotInitialized)
+_INVALID_REQUEST = int(types.ErrorCodes.InvalidRequest)
 
 
 def _version() -> str:
@@ -97,11 +94,48 @@ class _Answered:
 
 
 class DwProtocol(LanguageServerProtocol):
-    """pygls's protocol, except that a request whose params do not fit its method is
-    answered with InvalidParams (pygls only logs it, leaving the client waiting), and a
-    change to a document that is not open is dropped instead of failing."""
+    """pygls's protocol, with the LSP lifecycle enforced and bad params answered:
+
+    * a request whose params do not fit its method is answered with InvalidParams (pygls
+      only logs it, leaving the client waiting);
+    * before ``initialize``, requests get ServerNotInitialized and notifications are dropped
+      (``exit`` excepted); a second ``initialize`` and requests after ``shutdown`` get
+      InvalidRequest;
+    * document synchronisation goes to the server's own store alone: pygls's workspace never
+      sees a document (see :mod:`dw_lsp.server.documents` for why);
+    * ``exit`` ends the session with :attr:`exit_code` 0 after ``shutdown``, else 1, for the
+      transport to return (pygls raises SystemExit, which its stdio loop turned into 0);
+    * a change to a document that is not open is dropped instead of failing.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initialized = False
+        self.exit_code: int | None = None
+
+    @property
+    def shutdown_received(self) -> bool:
+        return bool(self._shutdown)
+
+    def _refuse(self, data: dict[str, Any], code: int, message: str) -> _Answered:
+        if "id" in data:
+            error = types.ResponseError(code=code, message=message)
+            self._send_response(data["id"], error=error)
+        else:
+            logger.warning("Dropped %s: %s", data.get("method"), message)
+        return _Answered()
 
     def structure_message(self, data: dict[str, Any]) -> Any:
+        method = data.get("method") if isinstance(data, dict) else None
+        if method is not None and method != types.EXIT:
+            if not self.initialized and method != types.INITIALIZE:
+                return self._refuse(
+                    data, _SERVER_NOT_INITIALIZED, f"{method}: the server is not initialized"
+                )
+            if self.initialized and method == types.INITIALIZE:
+                return self._refuse(data, _INVALID_REQUEST, "the server is already initialized")
+            if self._shutdown:
+                return self._refuse(data, _INVALID_REQUEST, f"{method}: the server is shut down")
         try:
             return super().structure_message(data)
         except JsonRpcException as exc:
@@ -118,22 +152,46 @@ class DwProtocol(LanguageServerProtocol):
     def handle_message(self, message: Any) -> None:
         if isinstance(message, _Answered):
             return
+        if getattr(message, "method", None) == types.INITIALIZE:
+            self.initialized = True
         super().handle_message(message)
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
+        """End the session: the transport stops reading and exits with :attr:`exit_code`."""
+        self.exit_code = 0 if self._shutdown else 1
+        logger.info("exit%s", "" if self._shutdown else " without shutdown: exit code 1")
+        yield from ()
+
+    def _handlers_of(self, method: str, params: Any) -> Generator[Any, Any, None]:
+        if (handler := self.fm.features.get(method)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(
+        self, params: types.DidOpenTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        """Straight to the handler (and the server's store), not to pygls's workspace."""
+        yield from self._handlers_of(types.TEXT_DOCUMENT_DID_OPEN, params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(
         self, params: types.DidChangeTextDocumentParams
     ) -> Generator[Any, Any, None]:
-        """pygls's change handler, except that a change to a document that was never
-        opened (a client bug) is logged and dropped rather than raising KeyError."""
-        if unquote(params.text_document.uri) not in self.workspace.text_documents:
-            logger.warning("Ignoring a change to %s, which is not open", params.text_document.uri)
-            return
-        yield from super().lsp_text_document__did_change(params)
+        """Straight to the handler: pygls's workspace would clamp the ranges in place."""
+        yield from self._handlers_of(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(
+        self, params: types.DidCloseTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        yield from self._handlers_of(types.TEXT_DOCUMENT_DID_CLOSE, params)
 
 
 class DwLanguageServer(LanguageServer):
     """The dw-lsp language server: settings, open documents, knowledge, hooks."""
+
+    protocol: DwProtocol
 
     def __init__(self, knowledge: Knowledge | None = None) -> None:
         super().__init__(
@@ -144,21 +202,20 @@ class DwLanguageServer(LanguageServer):
         )
         self.settings: Settings = Settings()
         self.init_options: Any = None
+        #: The client's workspace trust (``initializationOptions.trusted``): without it the
+        #: ``dw.*`` commands that need the worker are refused and nothing starts one.
+        self.trusted = True
         self.documents = DocumentStore()
         self.knowledge: Knowledge = knowledge or Knowledge.default()
         self.client: ClientFeatures = ClientFeatures()
         self.encoding: Encoding = "utf-16"
-        self.debouncer = Debouncer()
-        self.dependencies = DependencyIndex()
+        self.diagnostics = Diagnostics(self)
         self.watch_files_dynamically = False
         self.on_settings_changed: list[Hook] = []
         self.on_workflow_opened: list[Hook] = []
         self.on_workflow_saved: list[Hook] = []
         self.on_shutdown: list[Hook] = []
         self._announced: set[str] = set()
-        self.published: set[str] = set()
-        self._generation = 0
-        self._cache: dict[str, tuple[tuple[int | None, int, int], list[types.Diagnostic]]] = {}
         self._background: set[asyncio.Future[Any]] = set()
 
     # -- documents ---------------------------------------------------------------------
@@ -181,15 +238,9 @@ class DwLanguageServer(LanguageServer):
         return doc if doc is not None and self.is_workflow(doc) else None
 
     def close_document(self, uri: str) -> None:
-        """Forget a closed document: its pending check, its cache, its diagnostics, its
-        dependencies; the documents that read it now read the disk, so check them again."""
-        self.debouncer.cancel(uri)
+        """Forget a closed document (its diagnostics too)."""
         self.documents.close(uri)
-        self._cache.pop(uri, None)
-        self.dependencies.forget(uri)
-        if uri in self.published:
-            self.clear_diagnostics(uri)
-        self.recheck_dependents([uri])
+        self.diagnostics.closed(uri)
 
     def base_dir(self, uri: str) -> Path | None:
         path = uri_to_path(uri)
@@ -200,102 +251,9 @@ class DwLanguageServer(LanguageServer):
         return set(self.protocol.fm.commands)
 
     # -- diagnostics -------------------------------------------------------------------
-    @property
-    def pushes_diagnostics(self) -> bool:
-        return not self.client.pull_diagnostics
-
-    def diagnostics_for(self, doc: OpenDocument) -> list[types.Diagnostic]:
-        """The diagnostics of ``doc``'s current text (cached per version, revision and
-        settings); records the files they depend on in ``self.dependencies``."""
-        key = (doc.version, doc.revision, self._generation)
-        cached = self._cache.get(doc.uri)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        open_texts = {p: d.text for d in self.documents if (p := uri_to_path(d.uri)) is not None}
-        path = uri_to_path(doc.uri)
-        reads: dict[Path, str] = {}
-        ctx = check_context(path, self.settings, open_texts, reads)
-        problems = problems_of(doc.document, ctx)
-        result = to_diagnostics(problems, doc.document.lines, self.encoding)
-        self._cache[doc.uri] = (key, result)
-        try:
-            self.dependencies.update(doc.uri, dependencies_of(doc.document, path, reads))
-        except Exception:  # the index is an optimisation; never lose the diagnostics
-            logger.exception("Could not record the dependencies of %s", doc.uri)
-        return result
-
-    def result_id(self, doc: OpenDocument) -> str:
-        return f"{self._generation}:{doc.version}:{doc.revision}"
-
-    def schedule_check(self, uri: str, delay_s: float | None = None) -> None:
-        """Publish ``uri``'s diagnostics after the debounce (a later call cancels this)."""
-        if not self.pushes_diagnostics:
-            return
-        delay = self.settings.diagnostics_debounce_ms / 1000 if delay_s is None else delay_s
-        self.debouncer.schedule(uri, delay, lambda: self.publish(uri))
-
-    def publish(self, uri: str) -> None:
-        """Push the current diagnostics of ``uri`` (or clear them if not a workflow)."""
-        doc = self.documents.get(uri)
-        if doc is None:
-            return
-        if not self.is_workflow(doc):
-            self.dependencies.forget(uri)
-            if uri in self.published:
-                self.clear_diagnostics(uri)
-            return
-        diagnostics = self.diagnostics_for(doc)
-        self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version)
-        )
-        self.published.add(uri)
-
-    def clear_diagnostics(self, uri: str) -> None:
-        self.published.discard(uri)
-        self._cache.pop(uri, None)
-        self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
-        )
-
     def recheck_all(self) -> None:
-        """Check every open document again (settings or a file on disk changed)."""
-        self._generation += 1
-        if self.pushes_diagnostics:
-            for doc in self.documents:
-                self.schedule_check(doc.uri)
-        elif self.client.diagnostic_refresh and len(self.documents):
-            self.workspace_diagnostic_refresh(None)
-
-    def recheck_dependents(self, changed: list[str], origin: str | None = None) -> list[str]:
-        """Check again the open documents that depend on the files ``changed`` (URIs),
-        directly or transitively, except ``origin`` (the edited buffer, checked anyway):
-        their cached diagnostics and result ids go stale; push clients get them through
-        the debounce, pull clients a (debounced) ``workspace/diagnostic/refresh``. Returns
-        the URIs re-checked."""
-        paths = [p for p in (uri_to_path(u) for u in changed) if p is not None]
-        if not paths or not len(self.dependencies):
-            return []
-        stale: list[str] = []
-        for uri in self.dependencies.dependents(paths, uri_to_path):
-            doc = self.documents.get(uri)
-            if doc is None:
-                self.dependencies.forget(uri)
-                continue
-            if uri == origin:
-                continue
-            doc.invalidate()
-            self._cache.pop(uri, None)
-            stale.append(uri)
-            self.schedule_check(uri)
-        if stale:
-            logger.debug("%s changed; checking %s again", ", ".join(changed), ", ".join(stale))
-            if not self.pushes_diagnostics and self.client.diagnostic_refresh:
-                delay = self.settings.diagnostics_debounce_ms / 1000
-                self.debouncer.schedule(_REFRESH_KEY, delay, self._refresh_pulled)
-        return stale
-
-    def _refresh_pulled(self) -> None:
-        self.workspace_diagnostic_refresh(None)
+        """Check every open document again (the settings changed)."""
+        self.diagnostics.recheck_all()
 
     async def watch_files(self) -> None:
         """Ask the client to report changes of ``**/*.json`` on disk (when it supports
@@ -323,21 +281,27 @@ class DwLanguageServer(LanguageServer):
         ``section``; warn about invalid values (each message once); run the hooks on a
         change."""
         settings, messages = combine(self.init_options, section)
-        fresh = [m for m in messages if m not in self._announced]
-        if fresh:
-            self._announced.update(fresh)
-            self.window_show_message(
-                types.ShowMessageParams(
-                    type=types.MessageType.Warning,
-                    message="dw-lsp settings: " + "; ".join(fresh),
-                )
-            )
+        self.warn_once(messages)
         if settings == self.settings:
             return
         self.settings = settings
         logging.getLogger("dw_lsp").setLevel(settings.log_level)
         self.recheck_all()
         self.fire(self.on_settings_changed, settings)
+
+    def warn_once(self, messages: list[str]) -> None:
+        """Log each message and show it to the user as a warning, once per session."""
+        fresh = [m for m in messages if m not in self._announced]
+        if not fresh:
+            return
+        self._announced.update(fresh)
+        for message in fresh:
+            logger.warning("%s", message)
+        self.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Warning, message="dw-lsp settings: " + "; ".join(fresh)
+            )
+        )
 
     async def pull_settings(self) -> None:
         """Ask the client for the ``dwLsp`` section and apply it."""
@@ -371,7 +335,7 @@ class DwLanguageServer(LanguageServer):
             logger.error("Hook failed", exc_info=task.exception())
 
     async def run_shutdown_hooks(self) -> None:
-        self.debouncer.cancel_all()
+        self.diagnostics.debouncer.cancel_all()
         pending = []
         for hook in list(self.on_shutdown):
             try:
@@ -394,7 +358,7 @@ def create_server(knowledge: Knowledge | None = None) -> DwLanguageServer:
     """A server with every LSP feature and the ``dw.*`` commands registered."""
     ls = DwLanguageServer(knowledge)
     register_features(ls)
-    commands = register_commands(ls)
+    commands = register_commands(ls, trusted=lambda: ls.trusted)
     ls.on_settings_changed.append(commands.settings_changed)
     ls.on_workflow_opened.append(commands.workflow_opened)
     ls.on_shutdown.append(commands.shutdown)
@@ -402,7 +366,8 @@ def create_server(knowledge: Knowledge | None = None) -> DwLanguageServer:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run the server over stdio (default) or TCP (``--tcp --host --port``)."""
+    """Run the server over stdio (default) or TCP (``--tcp --host --port --token``); returns
+    the process's exit code."""
     level = str(getattr(args, "log_level", "INFO") or "INFO").upper()
     logging.basicConfig(
         stream=sys.stderr,
@@ -411,9 +376,13 @@ def serve(args: argparse.Namespace) -> int:
     )
     # pygls logs every message it sends at INFO; keep that for DEBUG sessions only.
     logging.getLogger("pygls").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
-    ls = create_server()
-    if getattr(args, "tcp", False):
-        ls.start_tcp(args.host, args.port)
-    else:
-        ls.start_io()
-    return 0
+    if not getattr(args, "tcp", False):
+        # The stdio client shows stderr too: what it got as window/logMessage is not repeated.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(not_for_client)
+        return serve_stdio(create_server())
+    endpoint = tcp_endpoint(args.host, getattr(args, "token", None), os.environ)
+    if isinstance(endpoint, str):
+        print(f"dw-lsp: {endpoint}", file=sys.stderr)
+        return 2
+    return serve_tcp(create_server(), endpoint.host, args.port, endpoint.token, endpoint.announce)

@@ -18,6 +18,10 @@ plain JSON object; each is a thin translation onto the :class:`Session`.
   the workflow once per combination (:mod:`dw_lsp.session.sweep`); one progress for the
   whole sweep; the result lists every run with its ``arguments`` and its ``dw.run`` result.
 - The others return ``{"status": "ok", ...}`` or ``{"status": "error", "error": {...}}``.
+- **An untrusted workspace** (the ``trusted`` callable says no) gets no worker and no Ray:
+  ``dw.run``, ``dw.runSweep``, ``dw.memory``, ``dw.clear`` and ``dw.restartWorker`` are refused with
+  :data:`UNTRUSTED_MESSAGE` and ``worker.prewarm`` does nothing; ``dw.status``, ``dw.cancel``
+  and the argument commands, which start nothing, still work.
 
 Handlers are async and await the worker without blocking the event loop, so diagnostics,
 completion and hover are answered during a run. pygls unpacks command arguments into
@@ -28,8 +32,9 @@ Coupling with the server (:mod:`dw_lsp.server.app`): it calls :func:`register_co
 while constructing the server and keeps the returned :class:`RunCommands`; it calls
 :meth:`RunCommands.settings_changed` when its settings change,
 :meth:`RunCommands.workflow_opened` when a workflow document opens (``worker.prewarm``) and
-:meth:`RunCommands.shutdown` on LSP ``shutdown``. Buffers and workspace folders are read
-from pygls's own workspace. Never imports the worker or torch.
+:meth:`RunCommands.shutdown` on LSP ``shutdown``. Open buffers are read from the server's
+document store (``ls.documents``), workspace folders from pygls's workspace. Never imports
+the worker or torch.
 """
 
 from __future__ import annotations
@@ -37,16 +42,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.uris import from_fs_path, to_fs_path
+from pygls.uris import to_fs_path
 
 from dw_lsp import protocol
 from dw_lsp.server import names
+from dw_lsp.server.documents import DocumentStore
 from dw_lsp.server.run_progress import RunProgress
 from dw_lsp.session import InputError, Session, WorkerError
 from dw_lsp.session.report import RunReport, memory_json, run_report_json, status_json
@@ -56,6 +62,21 @@ from dw_lsp.settings import Settings
 logger = logging.getLogger(__name__)
 
 DIRTY_WARNING = "The editor buffer has unsaved changes: running the saved version."
+UNTRUSTED_MESSAGE = (
+    "This workspace is not trusted: dw-lsp runs no workflow and starts no worker in it "
+    "(diagnostics and editing still work). Trust the workspace to run workflows."
+)
+
+#: Marks a log record the client also got as ``window/logMessage`` (see :func:`not_for_client`).
+SENT_TO_CLIENT = "dw_lsp_sent_to_client"
+
+
+def not_for_client(record: logging.LogRecord) -> bool:
+    """A logging filter that drops the records the client already got as
+    ``window/logMessage``. Over stdio the client shows the server's stderr too (VS Code
+    tags every stderr line ``[error]``), so writing them there as well doubled each line."""
+    return not getattr(record, SENT_TO_CLIENT, False)
+
 
 _MESSAGE_TYPES = {
     logging.DEBUG: types.MessageType.Log,
@@ -106,8 +127,16 @@ def _arguments(obj: Mapping[str, Any]) -> dict[str, Any]:
 class RunCommands:
     """The command handlers, over one :class:`Session` per server."""
 
-    def __init__(self, ls: LanguageServer, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        ls: LanguageServer,
+        settings: Settings | None = None,
+        trusted: Callable[[], bool] = lambda: True,
+        documents: DocumentStore | None = None,
+    ) -> None:
         self._ls = ls
+        self._trusted = trusted
+        self._documents = documents
         self._tasks: set[asyncio.Task[Any]] = set()
         self.session = Session(
             settings or Settings(),
@@ -123,8 +152,13 @@ class RunCommands:
         self.session.update_settings(settings)
 
     def workflow_opened(self, uri: str) -> None:
-        """Start the worker early (``worker.prewarm``) once a workflow is open."""
-        self.session.prewarm()
+        """Start the worker early (``worker.prewarm``) once a workflow is open, if trusted."""
+        if self._trusted():
+            self.session.prewarm()
+
+    def _require_trust(self) -> None:
+        if not self._trusted():
+            raise CommandError(UNTRUSTED_MESSAGE)
 
     async def shutdown(self) -> None:
         await self.session.shutdown()
@@ -141,10 +175,12 @@ class RunCommands:
         return [Path(p) for p in paths if p]
 
     def _log(self, level: int, message: str) -> None:
-        """To the server's log, and to the client (window/logMessage) from ``logLevel`` up."""
-        logger.log(level, message)
+        """To the client (window/logMessage) from ``logLevel`` up, and to the server's log,
+        marked as sent (:data:`SENT_TO_CLIENT`) when the client got it."""
         threshold = self.session.settings.log_level if hasattr(self, "session") else "INFO"
-        if level < logging.getLevelNamesMapping().get(threshold, logging.INFO):
+        sent = level >= logging.getLevelNamesMapping().get(threshold, logging.INFO)
+        logger.log(level, message, extra={SENT_TO_CLIENT: sent})
+        if not sent:
             return
         kind = _MESSAGE_TYPES.get(min(level, logging.ERROR) // 10 * 10, types.MessageType.Info)
         self._ls.window_log_message(types.LogMessageParams(type=kind, message=message))
@@ -155,24 +191,23 @@ class RunCommands:
         task.add_done_callback(self._tasks.discard)
 
     def _buffer_is_dirty(self, path: Path) -> bool:
-        uri = from_fs_path(str(path))
-        try:
-            document = self._ls.workspace.text_documents.get(uri) if uri else None
-        except RuntimeError:
-            return False
+        """Whether the open buffer of ``path`` differs from the file on disk."""
+        document = self._documents.find(path) if self._documents is not None else None
         if document is None:
             return False
         try:
             saved = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return False
-        return bool(document.source != saved)
+        return document.text != saved
 
     # -- commands ----------------------------------------------------------------------
 
     async def run(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._require_trust()
         path = _uri_path(obj)
-        assert path is not None
+        if path is None:  # not reached: the uri is required
+            raise CommandError("'uri' must be the file: URI of a saved workflow")
         arguments = _arguments(obj)
         token = obj.get("progressToken")
         if token is not None and not isinstance(token, str | int):
@@ -201,8 +236,10 @@ class RunCommands:
         return run_report_json(report)
 
     async def run_sweep(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._require_trust()
         path = _uri_path(obj)
-        assert path is not None
+        if path is None:  # not reached: the uri is required
+            raise CommandError("'uri' must be the file: URI of a saved workflow")
         grid = obj.get("grid")
         if not isinstance(grid, dict):
             raise CommandError("'grid' must be an object of name -> list of values")
@@ -228,6 +265,7 @@ class RunCommands:
         return sweep_report_json(sweep)
 
     async def memory(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._require_trust()
         figures = await self.session.memory_by_worker()
         answer = {"status": protocol.OK, **(memory_json(figures[0][1]) or {})}
         if self.session.uses_pool:
@@ -235,6 +273,7 @@ class RunCommands:
         return answer
 
     async def clear(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._require_trust()
         status = await self.session.clear()
         if status is None:
             return {
@@ -265,6 +304,7 @@ class RunCommands:
         return {"status": protocol.OK, "arguments": {}}
 
     async def restart_worker(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._require_trust()
         await self.session.restart_worker()
         return {"status": protocol.OK, **status_json(self.session.status())}
 
@@ -286,12 +326,22 @@ async def _guarded(handler: Any, args: tuple[Any, ...]) -> dict[str, Any]:
     return result
 
 
-def register_commands(ls: LanguageServer, settings: Settings | None = None) -> RunCommands:
-    """Register the ``dw.*`` commands on ``ls``; returns the object the server keeps."""
+def register_commands(
+    ls: LanguageServer,
+    settings: Settings | None = None,
+    trusted: Callable[[], bool] = lambda: True,
+    documents: DocumentStore | None = None,
+) -> RunCommands:
+    """Register the ``dw.*`` commands on ``ls``; returns the object the server keeps.
+    ``trusted`` says, each time it matters, whether the workspace may run anything;
+    ``settings`` and ``documents`` (the open buffers) default to the server's own."""
     if settings is None:
         current = getattr(ls, "settings", None)
         settings = current if isinstance(current, Settings) else None
-    commands = RunCommands(ls, settings)
+    if documents is None:
+        store = getattr(ls, "documents", None)
+        documents = store if isinstance(store, DocumentStore) else None
+    commands = RunCommands(ls, settings, trusted, documents)
     table = {
         names.RUN: commands.run,
         names.MEMORY: commands.memory,

@@ -1,40 +1,49 @@
-"""Diagnostics: the check of one document, and the debounce that schedules it.
+"""Diagnostics: the check of one document, and the service that publishes them.
 
 :func:`problems_of` runs :func:`~dw_lsp.validation.check.check_document` with a
 :class:`CheckContext` built from the settings and the open buffers (sub-workflows are read
 from an open editor buffer before the disk). If a rule crashes, the syntax problems the
 parser found are still reported and the error goes to the log: one broken rule must not
-hide every diagnostic. :class:`Debouncer` keeps one asyncio task per document; the next
-edit cancels the pending one (esbonio style), so only the last text of a burst is checked.
+hide every diagnostic. At most :data:`~dw_lsp.validation.problem.MAX_PROBLEMS` problems per
+document become diagnostics (then one "N more" diagnostic), so converting them to positions
+stays cheap whatever the text.
 
-A check depends on other files: the sub-workflows its ``workflow`` steps call, and theirs
-(FORMAT.md 1.7). :func:`dependencies_of` lists them after a check (the files the check
-read, and every path a ``workflow`` step names, found or not, so that creating a missing
-file counts too); :class:`DependencyIndex` keeps each open document's set and the reverse,
-so a change to one file re-checks only the documents that depend on it. Paths in the index
-are :func:`normalized`. Imports no pygls.
+:class:`Diagnostics` owns everything between a change and a published diagnostic: the
+debounce (:class:`Debouncer`, one asyncio task per document; the next edit cancels the
+pending one, esbonio style, so only the last text of a burst is checked), the cache (per
+document version, revision and settings generation), the dependency index of
+:mod:`~dw_lsp.server.dependencies` and the re-check of dependents, and the choice between
+pushing (``textDocument/publishDiagnostics``, with the version the diagnostics were computed
+for) and a ``workspace/diagnostic/refresh`` for clients that pull. It reads the server's
+state through :class:`Host` at each use. Imports no pygls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
-import os
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from lsprotocol import types
+
+from dw_lsp.server.clientcaps import ClientFeatures
+from dw_lsp.server.convert import to_diagnostics
+from dw_lsp.server.dependencies import DependencyIndex, dependencies_of, normalized
+from dw_lsp.server.documents import DocumentStore, OpenDocument
 from dw_lsp.settings import Settings
 from dw_lsp.validation.check import CheckContext, check_document
-from dw_lsp.validation.problem import Problem
-from dw_lsp.validation.rules_paths import resolve
-from dw_lsp.validation.rules_subworkflow import BUILTINS_DIR
-from dw_lsp.workflow.document import Document, parse
-from dw_lsp.workflow.refs import BUILTIN, BUILTIN_NAME_RE, VARIABLE
+from dw_lsp.validation.problem import Problem, capped
+from dw_lsp.workflow.document import Document
+from dw_lsp.workflow.files import uri_to_path
+from dw_lsp.workflow.positions import Encoding
 
 logger = logging.getLogger(__name__)
+
+#: The debouncer's key for ``workspace/diagnostic/refresh`` (no URI looks like it).
+_REFRESH_KEY = "\0workspace/diagnostic/refresh"
 
 
 def check_context(
@@ -63,6 +72,7 @@ def check_context(
     return CheckContext(
         path=path,
         allowed_modules=tuple(settings.worker_allowed_modules),
+        allow_remote_code=settings.worker_allow_remote_code,
         read_text=read_text,
         open_documents=dict(open_documents),
     )
@@ -75,108 +85,6 @@ def problems_of(doc: Document, ctx: CheckContext) -> list[Problem]:
     except Exception:
         logger.exception("The check of %s failed; reporting syntax problems only", ctx.path)
         return list(doc.problems)
-
-
-def normalized(path: Path) -> Path:
-    """``path`` absolute, without ``..`` and symbolic links: one key per file."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError, ValueError):
-        return Path(os.path.abspath(path))
-
-
-def subworkflow_paths(value: Any, folder: Path | None) -> set[Path]:
-    """The files the ``workflow`` steps of the workflow ``value`` call, whether they exist
-    or not; relative paths resolve against ``folder`` (skipped when it is None)."""
-    steps = value.get("steps") if isinstance(value, dict) else None
-    if not isinstance(steps, list):
-        return set()
-    out: set[Path] = set()
-    for step in steps:
-        body = step.get("workflow") if isinstance(step, dict) else None
-        target = body.get("path") if isinstance(body, dict) else None
-        if not isinstance(target, str) or not target or target.startswith(VARIABLE):
-            continue
-        if target.startswith(BUILTIN):
-            name = target[len(BUILTIN) :]
-            if BUILTIN_NAME_RE.match(name):
-                out.add(BUILTINS_DIR / name)
-            continue
-        try:
-            found = resolve(target, folder)
-        except ValueError:  # e.g. a NUL in the path
-            continue
-        if found is not None:
-            out.add(found)
-    return out
-
-
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return parse(text).value  # broken JSON: what the tolerant parser recovers
-
-
-def dependencies_of(doc: Document, path: Path | None, reads: Mapping[Path, str]) -> frozenset[Path]:
-    """The files the check of ``doc`` (at ``path``) depends on, normalized: the
-    sub-workflows it names, and for each file the check read (``reads``), that file and
-    the sub-workflows it names (so a missing grandchild counts too)."""
-    found = subworkflow_paths(doc.value, path.parent) if path is not None else set()
-    for child, text in reads.items():
-        found.add(child)
-        found |= subworkflow_paths(_value(text), child.parent)
-    return frozenset(normalized(p) for p in found)
-
-
-class DependencyIndex:
-    """Each open document's dependency set (normalized file paths) and the reverse: which
-    documents depend on a file."""
-
-    def __init__(self) -> None:
-        self._deps: dict[str, frozenset[Path]] = {}
-        self._users: dict[Path, set[str]] = {}
-
-    def update(self, uri: str, deps: Iterable[Path]) -> None:
-        """Record ``uri``'s dependencies (replacing the previous set)."""
-        self.forget(uri)
-        fresh = frozenset(deps)
-        if not fresh:
-            return
-        self._deps[uri] = fresh
-        for dep in fresh:
-            self._users.setdefault(dep, set()).add(uri)
-
-    def forget(self, uri: str) -> None:
-        for dep in self._deps.pop(uri, ()):
-            users = self._users.get(dep)
-            if users is not None:
-                users.discard(uri)
-                if not users:
-                    del self._users[dep]
-
-    def dependencies(self, uri: str) -> frozenset[Path]:
-        return self._deps.get(uri, frozenset())
-
-    def dependents(self, paths: Iterable[Path], path_of: Callable[[str], Path | None]) -> list[str]:
-        """The documents that depend on any of ``paths``, directly or through another
-        document (``path_of`` gives a document's file), each once, sorted; cycles end."""
-        queue = [normalized(p) for p in paths]
-        seen = set(queue)
-        found: set[str] = set()
-        while queue:
-            for uri in self._users.get(queue.pop(), ()):
-                if uri in found:
-                    continue
-                found.add(uri)
-                own = path_of(uri)
-                if own is not None and (key := normalized(own)) not in seen:
-                    seen.add(key)
-                    queue.append(key)
-        return sorted(found)
-
-    def __len__(self) -> int:
-        return len(self._deps)
 
 
 class Debouncer:
@@ -220,3 +128,142 @@ class Debouncer:
     def pending(self, key: str) -> bool:
         task = self._tasks.get(key)
         return task is not None and not task.done()
+
+
+class Host(Protocol):
+    """What :class:`Diagnostics` reads from the server, at each use."""
+
+    settings: Settings
+    client: ClientFeatures
+    encoding: Encoding
+    documents: DocumentStore
+
+    def is_workflow(self, doc: OpenDocument) -> bool: ...
+
+    def text_document_publish_diagnostics(self, params: types.PublishDiagnosticsParams) -> None: ...
+
+    def workspace_diagnostic_refresh(self, params: None) -> Any: ...
+
+
+class Diagnostics:
+    """The diagnostics of the open documents: checked, cached, debounced, published."""
+
+    def __init__(self, host: Host) -> None:
+        self._host = host
+        self.debouncer = Debouncer()
+        self.dependencies = DependencyIndex()
+        #: URIs whose last push was not empty (a close or a non-workflow clears them).
+        self.published: set[str] = set()
+        self._generation = 0
+        self._cache: dict[str, tuple[tuple[int | None, int, int], list[types.Diagnostic]]] = {}
+
+    @property
+    def pushes(self) -> bool:
+        return not self._host.client.pull_diagnostics
+
+    def of(self, doc: OpenDocument) -> list[types.Diagnostic]:
+        """The diagnostics of ``doc``'s current text (cached per version, revision and
+        settings); records the files they depend on in :attr:`dependencies`."""
+        key = (doc.version, doc.revision, self._generation)
+        cached = self._cache.get(doc.uri)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        host = self._host
+        open_texts = {p: d.text for d in host.documents if (p := uri_to_path(d.uri)) is not None}
+        path = uri_to_path(doc.uri)
+        reads: dict[Path, str] = {}
+        ctx = check_context(path, host.settings, open_texts, reads)
+        problems = capped(problems_of(doc.document, ctx))
+        result = to_diagnostics(problems, doc.document.lines, host.encoding)
+        self._cache[doc.uri] = (key, result)
+        try:
+            self.dependencies.update(doc.uri, dependencies_of(doc.document, path, reads))
+        except Exception:  # the index is an optimisation; never lose the diagnostics
+            logger.exception("Could not record the dependencies of %s", doc.uri)
+        return result
+
+    def result_id(self, doc: OpenDocument) -> str:
+        """The pull result id of ``doc``'s current diagnostics."""
+        return f"{self._generation}:{doc.version}:{doc.revision}"
+
+    def schedule(self, uri: str, delay_s: float | None = None) -> None:
+        """Publish ``uri``'s diagnostics after the debounce (a later call cancels this)."""
+        if not self.pushes:
+            return
+        delay = self._host.settings.diagnostics_debounce_ms / 1000 if delay_s is None else delay_s
+        self.debouncer.schedule(uri, delay, lambda: self.publish(uri))
+
+    def publish(self, uri: str) -> None:
+        """Push the current diagnostics of ``uri`` (or clear them if not a workflow)."""
+        doc = self._host.documents.get(uri)
+        if doc is None:
+            return
+        if not self._host.is_workflow(doc):
+            self.dependencies.forget(uri)
+            if uri in self.published:
+                self.clear(uri)
+            return
+        diagnostics = self.of(doc)
+        self._host.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version)
+        )
+        self.published.add(uri)
+
+    def clear(self, uri: str) -> None:
+        """Publish an empty set for ``uri``."""
+        self.published.discard(uri)
+        self._cache.pop(uri, None)
+        self._host.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+        )
+
+    def closed(self, uri: str) -> None:
+        """Forget a closed document: its pending check, its cache, its diagnostics, its
+        dependencies; the documents that read it now read the disk, so check them again."""
+        self.debouncer.cancel(uri)
+        self._cache.pop(uri, None)
+        self.dependencies.forget(uri)
+        if uri in self.published:
+            self.clear(uri)
+        self.recheck_dependents([uri])
+
+    def recheck_all(self) -> None:
+        """Check every open document again (settings or a file on disk changed)."""
+        self._generation += 1
+        if self.pushes:
+            for doc in self._host.documents:
+                self.schedule(doc.uri)
+        elif self._host.client.diagnostic_refresh and len(self._host.documents):
+            self._host.workspace_diagnostic_refresh(None)
+
+    def recheck_dependents(self, changed: list[str], origin: str | None = None) -> list[str]:
+        """Check again the open documents that depend on the files ``changed`` (URIs),
+        directly or transitively, except ``origin`` (the edited buffer, checked anyway):
+        their cached diagnostics and result ids go stale; push clients get them through
+        the debounce, pull clients a (debounced) ``workspace/diagnostic/refresh``. A
+        re-check never triggers further re-checks, so cycles cannot loop. Returns the URIs
+        re-checked."""
+        paths = [p for p in (uri_to_path(u) for u in changed) if p is not None]
+        if not paths or not len(self.dependencies):
+            return []
+        stale: list[str] = []
+        for uri in self.dependencies.dependents(paths, uri_to_path):
+            doc = self._host.documents.get(uri)
+            if doc is None:
+                self.dependencies.forget(uri)
+                continue
+            if uri == origin:
+                continue
+            doc.invalidate()
+            self._cache.pop(uri, None)
+            stale.append(uri)
+            self.schedule(uri)
+        if stale:
+            logger.debug("%s changed; checking %s again", ", ".join(changed), ", ".join(stale))
+            if not self.pushes and self._host.client.diagnostic_refresh:
+                delay = self._host.settings.diagnostics_debounce_ms / 1000
+                self.debouncer.schedule(_REFRESH_KEY, delay, self._refresh_pulled)
+        return stale
+
+    def _refresh_pulled(self) -> None:
+        self._host.workspace_diagnostic_refresh(None)

@@ -1,33 +1,45 @@
-"""The server's store of open documents: text, version, and the parsed Document.
+"""The server's one store of open documents: text, version, and the parsed Document.
 
-The client's edits are applied here (incremental sync) through the same
-:class:`~dw_lsp.workflow.positions.LineIndex` that every other conversion uses, so one
-document never has two opinions about where a UTF-16 column lies. Each entry parses its
-text lazily, once per version. Plain data; no pygls.
+Why our own store rather than pygls's workspace: pygls splits lines with
+``str.splitlines``, so U+2028, U+2029, U+0085, form feed, vertical tab and \\x1c-\\x1e end
+lines for it although they do not for LSP, and it clamps an incoming change's range *in
+place*, on the params object that every later handler sees. Two stores fed from one params
+object drifted apart exactly there. So there is one copy: the protocol
+(:class:`~dw_lsp.server.app.DwProtocol`) never hands documents to pygls's workspace (it keeps
+only the workspace folders and the negotiated encoding), and this store applies each change
+with LSP line semantics (only LF, CRLF and CR end a line) through the same
+:class:`~dw_lsp.workflow.positions.LineIndex` that every other conversion uses, reading the
+change events and never modifying them. Each entry parses its text lazily, once per
+version, so the parsed-document cache is keyed by URI and version.
+
+An editor's text is UTF-16: a high surrogate next to a low one is one character, even when
+the two halves arrived in different edits; the store joins such halves so that offsets and
+columns agree with the editor. Plain data; no pygls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lsprotocol import types
 
 from dw_lsp.workflow.document import Document, parse
+from dw_lsp.workflow.files import uri_to_path
 from dw_lsp.workflow.positions import Encoding, LineIndex
 
 
 @dataclass
 class OpenDocument:
-    """One open editor buffer. ``dirty`` is true between an edit and the next save.
-    ``revision`` grows whenever the buffer's diagnostics may have changed: its text (even
-    without a new version, as a save with text can do) or a file it depends on."""
+    """One open editor buffer. ``revision`` grows whenever the buffer's diagnostics may
+    have changed: its text (even without a new version, as a save with text can do) or a
+    file it depends on."""
 
     uri: str
     version: int | None
     text: str
     language_id: str = "json"
-    dirty: bool = False
     revision: int = 0
     _parsed: Document | None = field(default=None, repr=False)
 
@@ -50,25 +62,49 @@ class OpenDocument:
         self.revision += 1
 
 
+_HIGH = ("\ud800", "\udbff")
+_LOW = ("\udc00", "\udfff")
+
+
+def _join_pair(text: str, at: int) -> str:
+    """``text`` with the surrogate halves on either side of ``at`` made one character."""
+    if (
+        0 < at < len(text)
+        and _HIGH[0] <= text[at - 1] <= _HIGH[1]
+        and _LOW[0] <= text[at] <= _LOW[1]
+    ):
+        pair = (ord(text[at - 1]) - 0xD800) * 0x400 + (ord(text[at]) - 0xDC00) + 0x10000
+        return text[: at - 1] + chr(pair) + text[at + 1 :]
+    return text
+
+
+def splice(text: str, start: int, end: int, new: str) -> str:
+    """``text[start:end]`` replaced by ``new``, surrogate halves at the seams joined."""
+    out = text[:start] + new + text[end:]
+    out = _join_pair(out, start + len(new))
+    return _join_pair(out, start) if new else out
+
+
 def apply_changes(
     text: str, changes: Sequence[types.TextDocumentContentChangeEvent], encoding: Encoding
 ) -> str:
-    """Apply content changes in order: ranged ones splice, the others replace the text."""
+    """Apply content changes in order (each range refers to the text the previous change
+    left): ranged ones splice, the others replace the text. Never modifies ``changes``."""
     for change in changes:
         if isinstance(change, types.TextDocumentContentChangePartial):
-            lines = LineIndex.fast(text)
+            lines = LineIndex(text)
             start = lines.offset(change.range.start.line, change.range.start.character, encoding)
             end = lines.offset(change.range.end.line, change.range.end.character, encoding)
             if end < start:
                 start, end = end, start
-            text = text[:start] + change.text + text[end:]
+            text = splice(text, start, end, change.text)
         else:
             text = change.text
     return text
 
 
 class DocumentStore:
-    """Open documents by URI."""
+    """Open documents by URI: the server's only copy of each editor buffer."""
 
     def __init__(self) -> None:
         self._docs: dict[str, OpenDocument] = {}
@@ -85,11 +121,11 @@ class DocumentStore:
         changes: Sequence[types.TextDocumentContentChangeEvent],
         encoding: Encoding,
     ) -> OpenDocument | None:
+        """Apply a ``didChange``; None (nothing done) for a document that is not open."""
         doc = self._docs.get(uri)
         if doc is None:
             return None
         doc.replace(apply_changes(doc.text, changes, encoding), version)
-        doc.dirty = True
         return doc
 
     def save(self, uri: str, text: str | None) -> OpenDocument | None:
@@ -98,7 +134,6 @@ class DocumentStore:
             return None
         if text is not None and text != doc.text:
             doc.replace(text, doc.version)
-        doc.dirty = False
         return doc
 
     def close(self, uri: str) -> OpenDocument | None:
@@ -107,13 +142,24 @@ class DocumentStore:
     def get(self, uri: str) -> OpenDocument | None:
         return self._docs.get(uri)
 
-    def is_dirty(self, uri: str) -> bool:
-        """Whether the buffer has edits not yet saved (false for unknown URIs)."""
-        doc = self._docs.get(uri)
-        return doc is not None and doc.dirty
+    def find(self, path: Path) -> OpenDocument | None:
+        """The open buffer of the file ``path``, however its URI is spelled."""
+        wanted = _resolved(path)
+        for doc in self._docs.values():
+            own = uri_to_path(doc.uri)
+            if own is not None and _resolved(own) == wanted:
+                return doc
+        return None
 
     def __iter__(self) -> Iterator[OpenDocument]:
         return iter(list(self._docs.values()))
 
     def __len__(self) -> int:
         return len(self._docs)
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return path.absolute()

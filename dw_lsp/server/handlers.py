@@ -8,6 +8,7 @@ Never imports the worker, torch, diffusers or transformers.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -16,7 +17,7 @@ from pygls.exceptions import JsonRpcException
 from dw_lsp.server.actions import code_actions, workspace_edit
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.completion import complete
-from dw_lsp.server.configuration import pushed_section
+from dw_lsp.server.configuration import pushed_section, trust_of
 from dw_lsp.server.convert import SOURCE, encoding_of, to_offset, to_range
 from dw_lsp.server.documents import OpenDocument
 from dw_lsp.server.hover import hover
@@ -28,6 +29,8 @@ from dw_lsp.workflow.document import Span
 
 if TYPE_CHECKING:
     from dw_lsp.server.app import DwLanguageServer
+
+logger = logging.getLogger(__name__)
 
 #: Characters after which clients should ask for completion.
 TRIGGER_CHARACTERS = ['"', ":"]
@@ -52,11 +55,16 @@ def _dynamic_file_watching(caps: types.ClientCapabilities | None) -> bool:
 
 
 def initialize(ls: DwLanguageServer, params: types.InitializeParams) -> None:
-    """Read the client's capabilities, encoding and initialization options."""
+    """Read the client's capabilities, encoding, workspace trust and initialization options."""
     ls.client = ClientFeatures.from_capabilities(params.capabilities)
     ls.watch_files_dynamically = _dynamic_file_watching(params.capabilities)
     ls.encoding = encoding_of(ls.workspace.position_encoding)
     ls.init_options = params.initialization_options
+    ls.trusted, problem = trust_of(ls.init_options)
+    if problem is not None:
+        ls.warn_once([problem])
+    if not ls.trusted:
+        logger.info("The client does not trust this workspace: no runs, no worker")
     ls.apply_settings(None)
 
 
@@ -85,8 +93,8 @@ async def workspace_did_change_configuration(
 def text_document_did_open(ls: DwLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
     item = params.text_document
     doc = ls.documents.open(item.uri, item.text, item.version, item.language_id)
-    ls.schedule_check(item.uri, 0)
-    ls.recheck_dependents([item.uri], origin=item.uri)  # they read this buffer now
+    ls.diagnostics.schedule(item.uri, 0)
+    ls.diagnostics.recheck_dependents([item.uri], origin=item.uri)  # they read this buffer now
     if ls.is_workflow(doc):
         ls.fire(ls.on_workflow_opened, item.uri)
 
@@ -96,9 +104,11 @@ def text_document_did_change(
 ) -> None:
     uri = params.text_document.uri
     changes = params.content_changes
-    if ls.documents.change(uri, params.text_document.version, changes, ls.encoding) is not None:
-        ls.schedule_check(uri)
-        ls.recheck_dependents([uri], origin=uri)
+    if ls.documents.change(uri, params.text_document.version, changes, ls.encoding) is None:
+        logger.warning("Ignoring a change to %s, which is not open", uri)
+        return
+    ls.diagnostics.schedule(uri)
+    ls.diagnostics.recheck_dependents([uri], origin=uri)
 
 
 def text_document_did_save(ls: DwLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
@@ -106,8 +116,8 @@ def text_document_did_save(ls: DwLanguageServer, params: types.DidSaveTextDocume
     doc = ls.documents.save(uri, params.text)
     if doc is None:
         return
-    ls.recheck_dependents([uri], origin=uri)  # a saved file may be a sub-workflow
-    ls.schedule_check(uri, 0)
+    ls.diagnostics.recheck_dependents([uri], origin=uri)  # a saved file may be a sub-workflow
+    ls.diagnostics.schedule(uri, 0)
     if ls.is_workflow(doc):
         ls.fire(ls.on_workflow_saved, uri)
 
@@ -121,7 +131,7 @@ def workspace_did_change_watched_files(
 ) -> None:
     """Files changed on disk (created, changed, deleted): check the open documents that
     depend on them again."""
-    ls.recheck_dependents([change.uri for change in params.changes])
+    ls.diagnostics.recheck_dependents([change.uri for change in params.changes])
 
 
 def text_document_diagnostic(
@@ -131,10 +141,10 @@ def text_document_diagnostic(
     doc = ls.documents.get(params.text_document.uri)
     if doc is None or not ls.is_workflow(doc):
         return types.RelatedFullDocumentDiagnosticReport(items=[])
-    result_id = ls.result_id(doc)
+    result_id = ls.diagnostics.result_id(doc)
     if params.previous_result_id == result_id:
         return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
-    items = ls.diagnostics_for(doc)
+    items = ls.diagnostics.of(doc)
     return types.RelatedFullDocumentDiagnosticReport(items=items, result_id=result_id)
 
 

@@ -11,6 +11,12 @@ What it guarantees:
 - **Exit is seen at once.** A reader task sees end-of-file on the worker's stdout, collects
   the exit code or signal and the last lines of stderr, and fails every pending request with
   that message. The client is then ``errored`` and the next :meth:`start` spawns a fresh one.
+- **Every message is checked, and a malformed one ends the worker.** A line that is not a
+  protocol message is logged and skipped (a message after noise on the same line is still
+  found); a message that breaks the protocol (a ``percent`` of ``"abc"``, an error ``code``
+  that is not a number, an answer that is not an object ...) fails whatever is pending with
+  a message naming the field, and the worker is killed: the next :meth:`start` spawns a
+  fresh one. Nothing the worker sends can stop the reader, and every request is settled.
 - **A hung run is killed.** :meth:`execute` watches the time since the last ``progress``
   notification; after ``timeout`` seconds without one the worker is killed and the run fails
   saying so (dw waited on a silent queue and then dropped every loaded model).
@@ -34,10 +40,10 @@ import contextlib
 import enum
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from dw_lsp import protocol
-from dw_lsp.protocol import ExecuteParams, ExecuteResult, MemoryStatus, Progress
+from dw_lsp.protocol import ExecuteParams, ExecuteResult, MemoryStatus, Progress, ProtocolError
 from dw_lsp.session.process import (
     Spawn,
     explain_exit,
@@ -46,7 +52,14 @@ from dw_lsp.session.process import (
     spawn_process,
     worker_environment,
 )
-from dw_lsp.session.rpc import PendingRequests, WorkerError, decode, memory_from_json
+from dw_lsp.session.rpc import (
+    PendingRequests,
+    WorkerError,
+    check_envelope,
+    check_initialize,
+    decode,
+    memory_from_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +74,7 @@ SHUTDOWN_GRACE = 5.0
 #: How often a waiting run checks its deadlines (seconds).
 _POLL = 0.25
 
+_R = TypeVar("_R")
 LogSink = Callable[[int, str], None]
 ProgressSink = Callable[[Progress], None]
 
@@ -86,7 +100,7 @@ class WorkerClient:
         spawn: Spawn = spawn_process,
         env: Mapping[str, str] | None = None,
         initialize_params: Mapping[str, Any] | None = None,
-        start_timeout: float = 300.0,
+        start_timeout: float = 120.0,
     ) -> None:
         self.command = list(command)
         self._log_sink = log
@@ -164,7 +178,8 @@ class WorkerClient:
         self._stderr_reader = asyncio.ensure_future(read_stderr(self._proc, self._stderr_line))
         params = {"protocolVersion": protocol.PROTOCOL_VERSION, **self._initialize_params}
         try:
-            self.info = await self._request(protocol.INITIALIZE, params, self.start_timeout)
+            answer = await self._request(protocol.INITIALIZE, params, self.start_timeout)
+            self.info = await self._checked(check_initialize, answer)
         except WorkerError as exc:
             if self._state is WorkerState.STARTING:
                 await self.kill(f"The worker failed its handshake: {exc}")
@@ -174,49 +189,82 @@ class WorkerClient:
     # -- reading ---------------------------------------------------------------------
 
     async def _read_stdout(self, proc: asyncio.subprocess.Process) -> None:
-        """Dispatch protocol lines until end-of-file, then report the exit."""
-        assert proc.stdout is not None
-        while True:
-            try:
-                line = await proc.stdout.readline()
-            except (ValueError, asyncio.LimitOverrunError):
-                self._exit_reason = "The worker wrote a protocol line over the size limit"
-                kill_process(proc)
-                break
-            if not line:
-                break
-            self._dispatch(line)
+        """Dispatch protocol lines until end-of-file, then report the exit. Total: whatever
+        happens here, the exit is reported and every pending request settled."""
+        assert proc.stdout is not None  # noqa: S101 - typing only: started with stdout=PIPE
+        try:
+            while True:
+                try:
+                    line = await proc.stdout.readline()
+                except (ValueError, asyncio.LimitOverrunError):
+                    self._exit_reason = "The worker wrote a protocol line over the size limit"
+                    kill_process(proc)
+                    break
+                if not line:
+                    break
+                self._dispatch(proc, line)
+        except Exception as exc:  # a bug here must not leave a run waiting for ever
+            logger.exception("reading the worker's output failed")
+            self._exit_reason = f"Reading the worker's output failed ({exc!r})"
+            kill_process(proc)
         await self._on_exit(proc)
 
-    def _dispatch(self, line: bytes) -> None:
+    def _dispatch(self, proc: asyncio.subprocess.Process, line: bytes) -> None:
         text = line.decode("utf-8", errors="replace").strip()
         if not text:
             return
-        msg = decode(text)
+        msg, noise = decode(text)
+        if noise:
+            self._log(logging.WARNING, f"worker wrote a non-protocol line: {noise[:200]}")
         if msg is None:
-            self._log(logging.WARNING, f"worker wrote a non-protocol line: {text[:200]}")
             return
-        method = msg.get("method")
-        if isinstance(method, str) and "id" not in msg:
-            self._notification(method, msg.get("params"))
-            return
-        if not self._requests.settle(msg):
-            self._log(logging.DEBUG, f"worker answer to no pending request: {text[:200]}")
+        try:
+            check_envelope(msg)
+            method = msg.get("method")
+            if isinstance(method, str):
+                self._notification(method, msg.get("params"))
+            elif not self._requests.settle(msg):
+                self._log(logging.DEBUG, f"worker answer to no pending request: {text[:200]}")
+        except ProtocolError as exc:
+            self._malformed(proc, exc, text)
+
+    def _malformed(self, proc: asyncio.subprocess.Process, exc: ProtocolError, text: str) -> None:
+        """Nothing a broken message says can be trusted: fail what is pending with the reason
+        and kill the worker (its exit is then reported as usual)."""
+        reason = _malformed_reason(exc)
+        self._log(logging.WARNING, f"{reason}: {text[:300]}")
+        if self._exit_reason is None:
+            self._exit_reason = reason
+        self._requests.fail_all(reason)
+        kill_process(proc)
+        if self._proc is proc:
+            self._set_state(WorkerState.ERRORED, reason)
+
+    async def _checked(self, check: Callable[[Any], _R], answer: Any) -> _R:
+        """``check(answer)``; when the answer is malformed, kill the worker and raise
+        :class:`WorkerError` saying so."""
+        try:
+            return check(answer)
+        except ProtocolError as exc:
+            reason = _malformed_reason(exc)
+            await self.kill(reason)
+            raise WorkerError(reason) from exc
 
     def _notification(self, method: str, params: Any) -> None:
-        if method == protocol.PROGRESS and isinstance(params, dict):
+        if method == protocol.PROGRESS:
+            progress = protocol.progress_from_json(params)
             self._last_progress = asyncio.get_running_loop().time()
-            known = Progress.__dataclass_fields__
-            try:
-                progress = Progress(**{k: v for k, v in params.items() if k in known})
-            except TypeError:
-                self._log(logging.WARNING, f"malformed progress from worker: {params!r}")
-                return
             if self._progress_sink is not None:
-                self._progress_sink(progress)
-        elif method == protocol.LOG and isinstance(params, dict):
-            level = logging.getLevelName(str(params.get("level", "INFO")).upper())
-            self._log(level if isinstance(level, int) else logging.INFO, str(params.get("message")))
+                try:
+                    self._progress_sink(progress)
+                except Exception:  # the front end's fault, not the worker's: keep reading
+                    logger.exception("the progress sink failed")
+        elif method == protocol.LOG:
+            record = protocol.log_from_json(params)
+            level = logging.getLevelName(record.level.upper())
+            self._log(level if isinstance(level, int) else logging.INFO, record.message)
+        else:
+            self._log(logging.DEBUG, f"worker notification {method!r} ignored")
 
     def _stderr_line(self, text: str) -> None:
         """Keep the line for explaining an exit, and log it."""
@@ -271,11 +319,11 @@ class WorkerClient:
 
     async def memory_status(self) -> MemoryStatus:
         data = await self.request(protocol.MEMORY_STATUS)
-        return memory_from_json(data)
+        return await self._checked(memory_from_json, data)
 
     async def clear_memory(self) -> MemoryStatus:
         data = await self.request(protocol.CLEAR_MEMORY, timeout=120.0)
-        return memory_from_json(data)
+        return await self._checked(memory_from_json, data)
 
     # -- running ---------------------------------------------------------------------
 
@@ -299,9 +347,11 @@ class WorkerClient:
                 with contextlib.suppress(WorkerError):
                     await self.cancel(params.runId)
                 raise
-            if not isinstance(data, dict):
-                raise WorkerError(f"The worker answered execute with {data!r}")
-            return protocol.execute_result_from_json(data)
+            except WorkerError:
+                if self._state is WorkerState.ERRORED:
+                    await self._reap()  # report the failure once the process is gone
+                raise
+            return await self._checked(protocol.execute_result_from_json, data)
         finally:
             self._progress_sink = None
             self._cancel_deadline = None
@@ -359,6 +409,7 @@ class WorkerClient:
         self._log(logging.WARNING, f"killing worker pid {proc.pid}: {reason}")
         kill_process(proc)
         await self._reap()
+        self._requests.fail_all(reason)  # settled even if the reader could not do it
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Shut the worker down politely (``shutdown``, close stdin), then by force."""
@@ -382,6 +433,7 @@ class WorkerClient:
         except TimeoutError:
             kill_process(proc)
         await self._reap()
+        self._requests.fail_all("The worker was shut down")
         self._set_state(WorkerState.STOPPED, "shut down")
 
     async def _reap(self) -> None:
@@ -391,3 +443,7 @@ class WorkerClient:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._reader = self._stderr_reader = None
+
+
+def _malformed_reason(exc: ProtocolError) -> str:
+    return f"The worker sent a malformed message ({exc}), so it was stopped"

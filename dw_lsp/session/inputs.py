@@ -4,8 +4,9 @@ DESIGN.md "Security" and FORMAT.md 1.10: a workflow path must resolve (symlinks 
 inside one of the allowed roots (workspace folders / workflow directory), name an existing
 ``.json`` file of at most 50 MiB, and the file must pass :func:`check_document` without
 errors. Argument names match ``^[A-Za-z_][A-Za-z0-9_-]*$`` (at most 100 characters) and are
-declared by the workflow; values are at most 10,000 characters with no control characters
-but tab, CR and LF.
+declared by the workflow; values are at most 10,000 characters with none of the characters
+:func:`dw_lsp.workflow.refs.unsafe_character` refuses (controls but tab, CR and LF, bidi
+controls, lone surrogates).
 
 Unlike dw, a ``..`` inside a name (``v1..2.json``) or a path is fine as long as the
 resolved path stays inside a root. Pure functions raising :class:`InputError`.
@@ -22,7 +23,13 @@ from typing import Any
 from dw_lsp.validation.check import CheckContext, check_document
 from dw_lsp.validation.problem import Problem, Severity
 from dw_lsp.workflow.document import parse
-from dw_lsp.workflow.refs import VARIABLE_NAME_MAX, VARIABLE_NAME_RE, VARIABLE_VALUE_MAX
+from dw_lsp.workflow.refs import (
+    VALUE_CONTROLS,
+    VARIABLE_NAME_MAX,
+    VARIABLE_NAME_RE,
+    VARIABLE_VALUE_MAX,
+    unsafe_character,
+)
 
 #: Largest workflow file the Session reads.
 MAX_WORKFLOW_BYTES = 50 * 1024 * 1024
@@ -59,7 +66,10 @@ def resolve_inside(path: str | Path, roots: Iterable[Path]) -> Path:
     raw = str(path)
     if not raw.strip():
         raise InputError("No workflow path given.")
-    if "\x00" in raw or len(raw) > MAX_PATH_CHARS:
+    why = unsafe_character(raw)
+    if why is not None:
+        raise InputError(f"The workflow path {raw!r} contains {why}; refusing it.")
+    if len(raw) > MAX_PATH_CHARS:
         raise InputError("The workflow path is not a valid path.")
     resolved = Path(raw).expanduser().resolve()
     real_roots = [Path(r).expanduser().resolve() for r in roots]
@@ -88,7 +98,10 @@ def find_workflow(name: str, workflow_dir: Path) -> Path:
 
 
 def read_workflow(
-    path: Path, roots: Iterable[Path], allowed_modules: Sequence[str] = ()
+    path: Path,
+    roots: Iterable[Path],
+    allowed_modules: Sequence[str] = (),
+    allow_remote_code: bool = False,
 ) -> CheckedWorkflow:
     """Resolve, read and check a saved workflow file; raise :class:`InputError` if unfit."""
     resolved = resolve_inside(path, roots)
@@ -105,7 +118,11 @@ def read_workflow(
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not UTF-8 text: {exc}") from exc
     doc = parse(text)
-    ctx = CheckContext(path=resolved, allowed_modules=tuple(allowed_modules))
+    ctx = CheckContext(
+        path=resolved,
+        allowed_modules=tuple(allowed_modules),
+        allow_remote_code=allow_remote_code,
+    )
     problems = check_document(doc, ctx)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors:
@@ -149,8 +166,8 @@ def check_argument_name(name: str) -> None:
 
 
 def check_argument_value(name: str, value: object) -> ArgumentValue:
-    """A value a caller may pass: a string without control characters (but tab, CR, LF) of
-    at most 10,000 characters, or a number or boolean."""
+    """A value a caller may pass: a string of at most 10,000 characters without the
+    characters :func:`unsafe_character` refuses (but tab, CR, LF), or a number or boolean."""
     if isinstance(value, bool | int | float):
         return value
     if not isinstance(value, str):
@@ -159,9 +176,9 @@ def check_argument_value(name: str, value: object) -> ArgumentValue:
         )
     if len(value) > VARIABLE_VALUE_MAX:
         raise InputError(f"The value of {name} is longer than {VARIABLE_VALUE_MAX} characters.")
-    bad = next((c for c in value if ord(c) < 0x20 and c not in "\t\r\n"), None)
-    if bad is not None:
-        raise InputError(f"The value of {name} contains the control character {bad!r}.")
+    why = unsafe_character(value, VALUE_CONTROLS)
+    if why is not None:
+        raise InputError(f"The value of {name} contains {why}; only tab, CR and LF are allowed.")
     return value
 
 

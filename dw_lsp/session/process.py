@@ -48,7 +48,7 @@ def worker_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
 async def read_stderr(proc: asyncio.subprocess.Process, on_line: Callable[[str], None]) -> None:
     """Pass each non-empty stderr line (right-stripped) to ``on_line`` until end-of-file;
     ``\\r`` (progress bars) also ends a line."""
-    assert proc.stderr is not None
+    assert proc.stderr is not None  # noqa: S101 - typing only: started with stderr=PIPE
     buffer = b""
     while True:
         chunk = await proc.stderr.read(65536)

@@ -61,6 +61,7 @@ from dw_lsp.session.sweep import (
     write_manifest,
 )
 from dw_lsp.settings import Settings, parse_settings
+from dw_lsp.validation.rules_paths import holds_workflow, output_dir_violation
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def default_client_factory(settings: Settings, log: LogSink) -> WorkerClient:
         settings.worker_command,
         log=log,
         initialize_params={"logLevel": settings.log_level},
-        start_timeout=settings.run_timeout,
+        start_timeout=settings.worker_start_timeout,
     )
 
 
@@ -222,7 +223,12 @@ class Session:
 
     def load(self, path: str | Path) -> CheckedWorkflow:
         """Check a saved workflow file and make it the current one."""
-        workflow = read_workflow(Path(path), self.roots(), self.settings.worker_allowed_modules)
+        workflow = read_workflow(
+            Path(path),
+            self.roots(),
+            self.settings.worker_allowed_modules,
+            self.settings.worker_allow_remote_code,
+        )
         self.current = workflow
         return workflow
 
@@ -355,6 +361,9 @@ class Session:
             return RunReport(
                 status=protocol.ERROR, error=str(exc), problems=exc.problems, refused=True
             )
+        refusal = self._output_dir_refusal(workflow.path)
+        if refusal is not None:
+            return RunReport(status=protocol.ERROR, error=refusal, refused=True)
         report = RunReport(
             status=protocol.ERROR, workflow=str(workflow.path), name=workflow.name, run_id=run_id
         )
@@ -365,6 +374,7 @@ class Session:
             arguments=dict(values),
             runId=run_id,
             allowedModules=list(self.settings.worker_allowed_modules),
+            allowRemoteCode=self.settings.worker_allow_remote_code,
             growthWarningMb=self.settings.memory_growth_warning_mb,
             headroomMb=self.settings.cache_headroom_mb,
         )
@@ -536,6 +546,15 @@ class Session:
             self._log(logging.WARNING, f"could not write the sweep's sweep.json: {exc}")
         return report
 
+    def _output_dir_refusal(self, workflow: Path) -> str | None:
+        """Why results of ``workflow`` may not go to the output directory: the setting is
+        not a folder path, or the folder holds the workflow (the worker also checks its
+        sub-workflows before anything loads)."""
+        why = output_dir_violation(self.settings.output_dir)
+        if why is not None:
+            return f"The output directory {self.settings.output_dir!r} {why} (setting outputDir)."
+        return holds_workflow(self.output_dir, workflow)
+
     async def cancel(self, run_id: str | None = None) -> bool:
         """Cancel a run or a sweep by id (queued or running), or everything in progress;
         returns whether there was something to cancel."""
@@ -607,6 +626,7 @@ class Session:
             self._client_stale = True
         if any(getattr(old, k) != getattr(settings, k) for k in _POOL_SETTINGS):
             self._pool_stale = True
+        self.client.start_timeout = settings.worker_start_timeout
 
     def prewarm(self) -> None:
         """Start the worker (or the pool) in the background (``worker.prewarm``), if it is

@@ -10,6 +10,9 @@
 * **DW303** (warning): a dotted name or a ``pre_load_modules`` entry outside the worker's
   import allowlist (``worker.allowedModules`` extends it): this tool will refuse it.
 * **DW304** (info): a ``dw.…`` name, which only diffusers-workflow itself can resolve.
+* **DW305** (error): a type name a workflow may not use at all - a function, a module,
+  anything under ``utils``, a class of torch/PIL/numpy, a class the format does not need
+  (:mod:`dw_lsp.validation.name_rules`); the worker refuses it whatever the settings.
 
 Warnings, not errors: the catalog is generated from one diffusers version and the user's
 may differ. Dotted names are reported once per distinct name (DW303: per module) per file,
@@ -27,17 +30,23 @@ from typing import Any
 from dw_lsp.catalog import MODEL, PIPELINE_KINDS, SCHEDULER, Catalog, PipelineInfo, load_catalog
 from dw_lsp.validation.check import CheckContext
 from dw_lsp.validation.codes import severity_of
+from dw_lsp.validation.name_rules import REFUSED_DIFFUSERS_CLASSES, name_refusal
 from dw_lsp.validation.problem import Problem
 from dw_lsp.validation.suggest import close_matches
+from dw_lsp.workflow.code_rules import (
+    ALLOWED_MODULES_SETTING,
+    CLASS_LIBRARIES,
+    DATA_LIBRARIES,
+    QUANTIZATION_PACKAGES,
+    normalise_prefixes,
+)
 from dw_lsp.workflow.document import Document, Path, Span
 from dw_lsp.workflow.refs import CONSTANT_NAME_RE, is_escaped, is_type_key
 
-#: The worker resolves classes and functions under these module prefixes ...
-TRUSTED_MODULES = ("diffusers", "transformers")
-#: ... and classes, dtypes and constants under these (dw_lsp.worker.values_types).
-DATA_MODULES = ("torch", "PIL", "numpy")
-#: The setting that extends the allowlist.
-ALLOWED_MODULES_SETTING = "worker.allowedModules"
+#: The worker resolves classes (each by its rule) under these module prefixes ...
+TRUSTED_MODULES = CLASS_LIBRARIES + QUANTIZATION_PACKAGES
+#: ... and dtypes and enum values under these (dw_lsp.worker.values_types).
+DATA_MODULES = DATA_LIBRARIES
 #: Names that only diffusers-workflow can resolve (``dw.community_pipelines.…``).
 DW_PACKAGE = "dw"
 
@@ -52,14 +61,9 @@ def check_catalog(doc: Document, ctx: CheckContext) -> list[Problem]:
     """Every catalog problem of ``doc`` (unsorted; ``check_document`` sorts)."""
     if not isinstance(doc.value, dict):
         return []
-    checker = _Checker(doc, load_catalog(), _normalise(ctx.allowed_modules))
+    checker = _Checker(doc, load_catalog(), normalise_prefixes(ctx.allowed_modules))
     checker.run(doc.value)
     return checker.problems
-
-
-def _normalise(modules: tuple[str, ...]) -> tuple[str, ...]:
-    """As the worker reads the setting: blanks dropped, outer dots stripped."""
-    return tuple(m.strip().strip(".") for m in modules if m and m.strip().strip("."))
 
 
 def _under(name: str, prefixes: tuple[str, ...]) -> bool:
@@ -127,6 +131,10 @@ class _Checker:
             if CONSTANT_NAME_RE.match(value):
                 self.dotted(value, path)
             return
+        if value in REFUSED_DIFFUSERS_CLASSES:
+            message = name_refusal(value, self.catalog, self.allowed) or ""
+            self.once("DW305", value, path, message, {"name": value})
+            return
         if self.catalog.has_class(value) or not _CLASS_NAME.match(value):
             return
         replacements = self.catalog.suggest(value, _kinds_for(key, path))
@@ -151,6 +159,10 @@ class _Checker:
                 f"'{value}' reaches a private name (a part starting "
                 "with '_'); this tool will refuse to load it.",
             )
+        elif parts[0] != DW_PACKAGE and (
+            refusal := name_refusal(value, self.catalog, self.allowed)
+        ):
+            self.once("DW305", value, path, refusal, {"name": value})
         elif _under(value, ("diffusers",)):
             found = self.catalog.lookup_dotted(value)
             if not found.found:

@@ -21,11 +21,14 @@ class CheckContext:
 
     ``path`` is the file on disk (relative media and sub-workflow paths resolve against its
     folder; None for an unsaved buffer). ``allowed_modules`` extends the worker's import
-    allowlist (setting ``worker.allowedModules``). ``read_text`` reads another workflow file
-    (sub-workflows); the server passes one that prefers open editor buffers."""
+    allowlist (setting ``worker.allowedModules``); ``allow_remote_code`` is the setting
+    ``worker.allowRemoteCode`` (code-loading arguments are then not reported). ``read_text``
+    reads another workflow file (sub-workflows); the server passes one that prefers open
+    editor buffers."""
 
     path: Path | None = None
     allowed_modules: tuple[str, ...] = ()
+    allow_remote_code: bool = False
     read_text: Callable[[Path], str] | None = None
     open_documents: Mapping[Path, str] = field(default_factory=dict)
 
@@ -60,9 +63,10 @@ def check_text(text: str, ctx: CheckContext | None = None) -> tuple[Document, li
 
 def _rule_sets() -> list[Callable[[Document, CheckContext], list[Problem]]]:
     from dw_lsp.validation.catalog_rules import check_catalog
+    from dw_lsp.validation.rules_code import check_code_arguments
     from dw_lsp.validation.semantic import check_semantics
 
-    return [check_semantics, check_catalog]
+    return [check_semantics, check_catalog, check_code_arguments]
 
 
 def _unique_sorted(problems: list[Problem]) -> list[Problem]:

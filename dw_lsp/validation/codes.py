@@ -1,7 +1,8 @@
 """The table of problem codes: one place, documented and tested.
 
 Ranges: DW0xx the document itself (syntax, size, shape); DW1xx the JSON Schema; DW2xx the
-semantic rules of FORMAT.md 1.11 (rule numbers in the comments); DW3xx the pipeline catalog.
+semantic rules of FORMAT.md 1.11 (rule numbers in the comments); DW3xx the pipeline catalog
+and what a workflow may name and load (DESIGN.md "Security").
 A code, once shipped, keeps its meaning. Pure data.
 """
 
@@ -36,6 +37,8 @@ _TABLE: tuple[Code, ...] = (
     Code("DW011", W, "Duplicate key in an object"),
     Code("DW012", E, "Missing colon after key"),
     Code("DW013", E, "Content after the end of the document"),
+    Code("DW014", E, "Lone surrogate in a string"),
+    Code("DW015", W, "Too many problems: the rest are not shown"),
     # --- DW1xx: the schema -------------------------------------------------------------
     Code("DW101", E, "Required key missing"),
     Code("DW102", E, "Key not allowed here"),
@@ -91,6 +94,8 @@ _TABLE: tuple[Code, ...] = (
     Code("DW302", W, "Unknown call argument for this pipeline"),
     Code("DW303", W, "Module outside the worker's import allowlist"),
     Code("DW304", I, "Class resolvable only inside dw"),
+    Code("DW305", E, "Name a workflow may not use (function, module, utils, not a needed class)"),
+    Code("DW306", E, "Loading argument that runs code"),
 )
 
 CODES: dict[str, Code] = {c.code: c for c in _TABLE}

@@ -6,9 +6,11 @@ For each file (the top level, then each sub-workflow when its step is reached):
 2. variables: ``constant:`` defaults resolved, caller values coerced to the declared types
    (a failed conversion is an error), realized, and every ``variable:`` substituted;
 3. preflight, before anything loads: unsupported keys, unsafe output names, unwritable
-   content types, unknown task commands, for this file and its statically known
-   sub-workflows; then every pipeline step's load-time types are resolved (the import
-   allowlist refuses ``os.system`` here) and checked (modular classes, LoRAs without peft);
+   content types, unknown task commands, loading arguments that would run code and names a
+   workflow may not use (:mod:`guard`: ``trust_remote_code``, ``numpy.memmap``, functions,
+   modules), for this file and its statically known sub-workflows (none of which may lie in
+   the output directory); then every pipeline step's load-time types are resolved and
+   checked (modular classes, LoRAs without peft);
 4. the seed: the file's ``seed``, else the one the calling step passes down, else random;
 5. steps in order, each its own share of the progress; results saved with dw's naming;
    results no later step mentions are dropped; ``release_pipeline`` releases; a
@@ -31,7 +33,17 @@ from pathlib import Path
 from typing import Any
 
 import dw_lsp
-from dw_lsp.worker import loading, memory, outputs, steps, support, tasks, values
+from dw_lsp.worker import (
+    guard,
+    loading,
+    memory,
+    output_files,
+    outputs,
+    steps,
+    support,
+    tasks,
+    values,
+)
 from dw_lsp.worker.progress import Position, RunCancelled
 from dw_lsp.worker.run_state import (
     LoadedStep,
@@ -105,6 +117,9 @@ class Executor:
     # -- run start ------------------------------------------------------------------------
 
     def read(self, path: Path) -> dict[str, Any]:
+        apart = output_files.apart_problem(self.state.out_dir, path)
+        if apart is not None:  # a sub-workflow named by a variable, found only now
+            raise output_files.OutputError(apart)
         data, document = read_document(path)
         self.state.files[path] = hashlib.sha256(data).hexdigest()
         return document
@@ -136,6 +151,8 @@ class Executor:
                 f"{path.name} declares no variables: arguments {names} are ignored (as dw does)"
             )
         problems = support.preflight(document, tasks.TASK_COMMANDS)
+        problems.extend(guard.code_argument_problems(document, self.state.allow_remote_code))
+        problems.extend(guard.name_problems(document, self.state.resolver))
         problems.extend(self._unavailable_tasks(document))
         if top:
             problems.extend(self._children_problems(document, path.parent, {path}))
@@ -171,9 +188,14 @@ class Executor:
             except (OSError, ValueError) as exc:
                 problems.append(f"step {step.get('name')!r}: workflow.path {target!r}: {exc}")
                 continue
+            apart = output_files.apart_problem(self.state.out_dir, child)
+            if apart is not None:
+                problems.append(f"step {step.get('name')!r}: {apart}")
             if child in seen or len(seen) > MAX_DEPTH:
                 continue
             found = support.preflight(raw, tasks.TASK_COMMANDS)
+            found.extend(guard.code_argument_problems(raw, self.state.allow_remote_code))
+            found.extend(guard.name_problems(raw, self.state.resolver))
             problems.extend(f"{child.name}: {p}" for p in found)
             problems.extend(self._children_problems(raw, child.parent, seen | {child}))
         return problems
@@ -209,7 +231,8 @@ class Executor:
         resolved = self.resolve_pipelines(document)
         seed = document.get("seed")
         if not isinstance(seed, int) or isinstance(seed, bool):
-            seed = inherited_seed if inherited_seed is not None else random.randrange(2**32)
+            # A seed for image noise, not a secret (S311 is about cryptography).
+            seed = inherited_seed if inherited_seed is not None else random.randrange(2**32)  # noqa: S311
             if depth == 0:
                 log.info("%s: no seed given, drawn %d", path.name, seed)
         workflow_id = str(document["id"])

@@ -3,9 +3,12 @@
 ``{out}/{file_base_name}{id}-{step}.{step_index}-{iteration}.{artifact}{ext}`` (``step_index``
 counts from 0); a dict artifact is saved key by key with ``-{key}`` appended; JSON content
 types write one file per iteration, ``…-{iteration}{ext}``, holding the whole result. Names
-are checked (no separators, no ``..`` component, no control characters, at most 255
-characters) and every final path must resolve inside the output directory, whatever the
-workflow's ``id``, step ``name`` or ``file_base_name`` say.
+are checked (no separators, no ``..`` component, no unsafe characters, at most 255
+characters) and every final path lies inside the output directory, whatever the workflow's
+``id``, step ``name`` or ``file_base_name`` say.
+
+Every file is written through :func:`~dw_lsp.worker.output_files.write_atomically`: nothing
+a run writes ever replaces a file, and a killed worker leaves no truncated file.
 
 Writers: images (anything with ``.save``; animated GIF from a frame list), text, JSON; video
 and audio when their libraries are installed (imageio or OpenCV for video, soundfile for
@@ -22,10 +25,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.workflow.refs import unsafe_output_name
+from dw_lsp.worker.output_files import (
+    OutputError,
+    name_problem,
+    remove_stale_partials,
+    write_atomically,
+)
 
-MAX_FILE_NAME = 255
-MAX_BASE_NAME = 200
+#: ``OutputError`` and ``name_problem`` are part of this module's face (the preflight and
+#: the tests use them from here).
+__all__ = ["OutputError", "ResultWriter", "extension", "name_problem", "writer_problem"]
 
 EXTENSIONS: dict[str, str] = {
     "image/png": ".png",
@@ -58,10 +67,6 @@ EXTENSIONS: dict[str, str] = {
 }
 
 
-class OutputError(ValueError):
-    """A result cannot be written (unsafe name, unfit content type, missing writer)."""
-
-
 def extension(content_type: str) -> str:
     return EXTENSIONS.get(content_type) or mimetypes.guess_extension(content_type) or ""
 
@@ -81,32 +86,6 @@ def writer_problem(content_type: str) -> str | None:
     elif content_type.startswith("audio/") and not _has("soundfile"):
         return f"writing {content_type} needs the soundfile package, which is not installed"
     return None
-
-
-def name_problem(what: str, value: object) -> str | None:
-    """Why ``value`` cannot be part of an output file name (``what`` says which field)."""
-    if not isinstance(value, str):
-        return f"{what} must be a string, not {type(value).__name__}"
-    reason = unsafe_output_name(value)
-    if reason is not None:
-        return f"{what} {value!r} {reason}: output files must stay inside the output directory"
-    if len(value) > MAX_BASE_NAME:
-        return f"{what} is longer than {MAX_BASE_NAME} characters"
-    return None
-
-
-def safe_path(out_dir: Path, file_name: str) -> Path:
-    """``out_dir / file_name``, refused unless it is a plain name that stays inside."""
-    problem = name_problem("output file name", file_name)
-    if problem is not None:
-        raise OutputError(problem)
-    if len(file_name.encode("utf-8")) > MAX_FILE_NAME:
-        raise OutputError(f"output file name {file_name[:40]!r}... exceeds {MAX_FILE_NAME} bytes")
-    root = out_dir.resolve()
-    path = (root / file_name).resolve()
-    if path.parent != root:
-        raise OutputError(f"output file {file_name!r} would be written outside {root}")
-    return path
 
 
 class ResultWriter:
@@ -135,6 +114,7 @@ class ResultWriter:
         if self.result.get("save", True) is False:
             return []
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(self.out_dir)
         for index, outcome in enumerate(iterations):
             if self.content_type.endswith("json"):
                 self._write_json(f"{self.prefix}-{index}{self.ext}", outcome)
@@ -149,18 +129,21 @@ class ResultWriter:
         return self.written
 
     def _write_json(self, file_name: str, value: Any) -> None:
-        path = safe_path(self.out_dir, file_name)
         try:
             text = json.dumps(value, indent=2, ensure_ascii=False)
         except (TypeError, ValueError) as exc:
             raise OutputError(
                 f"the result is not JSON ({exc}); choose another content_type"
             ) from exc
-        path.write_text(text + "\n", encoding="utf-8")
-        self.written.append(str(path))
+        self._atomically(file_name, lambda path: path.write_text(text + "\n", encoding="utf-8"))
 
     def _write(self, file_name: str, artifact: Any) -> None:
-        path = safe_path(self.out_dir, file_name)
+        self._atomically(file_name, lambda path: self._write_artifact(path, artifact))
+
+    def _atomically(self, file_name: str, write: Callable[[Path], object]) -> None:
+        self.written.append(str(write_atomically(self.out_dir, file_name, self.ext, write)))
+
+    def _write_artifact(self, path: Path, artifact: Any) -> None:
         kind = self.content_type.split("/", 1)[0]
         if kind == "text":
             path.write_text(_text(artifact), encoding="utf-8")
@@ -179,7 +162,6 @@ class ResultWriter:
                 f"content type {self.content_type!r} does not fit a result of type "
                 f"{type(artifact).__name__}"
             )
-        self.written.append(str(path))
 
     def _write_image(self, path: Path, image: Any) -> None:
         if self.result.get("embed_metadata") and self.content_type == "image/png":

@@ -60,6 +60,7 @@ class RunState:
     top_dir: Path
     device: str
     reporter: Reporter
+    allow_remote_code: bool = False
     report: CacheReport = field(default_factory=CacheReport)
     shared: dict[str, Any] = field(default_factory=dict)
     shared_keys: dict[str, str] = field(default_factory=dict)

@@ -46,6 +46,7 @@ from dw_lsp.protocol import (
 from dw_lsp.worker.cache import CachedPipeline, PipelineCache
 from dw_lsp.worker.executor import Executor
 from dw_lsp.worker.memory import MemoryMonitor, default_device, freeze_imports, tensor_bytes
+from dw_lsp.worker.output_files import output_dir_problems
 from dw_lsp.worker.progress import CancelToken, Position, Reporter, RunCancelled
 from dw_lsp.worker.run_state import PreflightError, RunState
 from dw_lsp.worker.values import TypeResolver
@@ -120,9 +121,13 @@ class Runtime:
             top_dir=path.parent,
             device=self.device,
             reporter=Reporter(params.runId, on_progress, self.token),
+            allow_remote_code=params.allowRemoteCode is True,
         )
         status, error, trace = OK, None, None
         try:
+            problems = output_dir_problems(params.outputDir, path)
+            if problems:
+                raise PreflightError(path, problems)
             Executor(state, self).run_file(path, params.arguments, None, Position())
         except RunCancelled:
             status = CANCELLED

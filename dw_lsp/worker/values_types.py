@@ -1,38 +1,51 @@
 """Resolving the names a workflow asks the worker to import: ``*_type`` values and
 ``constant:`` references (FORMAT.md 1.9.4, 1.9.6; DESIGN.md "Security").
 
-A workflow file is effectively a program: a type name can be any callable. The resolver
-therefore only walks into modules under an allowlist of prefixes (diffusers, transformers,
-the project's own worker, plus ``worker.allowedModules``), checks every module it passes
-through on the way (``diffusers.utils.os`` is ``os``, not diffusers), refuses private
-names, and treats torch, numpy and PIL as *data* libraries: their dtypes, constants and
-classes resolve, their functions (``torch.load``, ``numpy.load``, ``PIL.Image.open``) do
-not. Imports only ``importlib``; the libraries themselves load on first use.
+A workflow names classes, not modules: the resolver only walks into modules under the
+libraries a workflow may name from (diffusers, transformers, the known quantization
+packages, torch/PIL/numpy for dtypes and enum values, plus ``worker.allowedModules``),
+checks every module it passes through on the way (``diffusers.utils.os`` is ``os``, not
+diffusers), refuses private names and type names under a ``utils`` package, and then asks
+:mod:`nameable` whether the object it found is one the format needs (a pipeline, model,
+scheduler, quantization-config, processor or tokenizer class, a dtype, a plain constant).
+Functions, modules, ``numpy.memmap``, ``transformers.AutoConfig`` are refused with a message
+that names the value and the rule. Imports only ``importlib``; the libraries themselves load
+on first use.
 """
 
 from __future__ import annotations
 
 import copy
 import importlib
-import inspect
 import types
 from collections.abc import Sequence
 
+from dw_lsp.worker import nameable
 from dw_lsp.workflow import refs
+from dw_lsp.workflow.code_rules import (
+    ALLOWED_MODULES_SETTING,
+    CLASS_LIBRARIES,
+    DATA_LIBRARIES,
+    QUANTIZATION_PACKAGES,
+    normalise_prefixes,
+    under,
+    utils_part,
+    utils_refusal,
+)
 
-#: The setting that extends the allowlist (named in every refusal).
-ALLOWED_MODULES_SETTING = "worker.allowedModules"
+__all__ = ["ALLOWED_MODULES_SETTING", "DisallowedImport", "TypeResolver", "UnresolvedName"]
 
-#: Module prefixes whose classes and functions may be resolved.
-TRUSTED_PREFIXES = ("diffusers", "transformers")
-#: Module prefixes of which only data and classes may be resolved, never functions.
-DATA_PREFIXES = ("torch", "PIL", "numpy")
+#: Module prefixes under which classes may be resolved (each by its own rule).
+TRUSTED_PREFIXES = CLASS_LIBRARIES + QUANTIZATION_PACKAGES
+#: Module prefixes of which only dtypes and enum values may be resolved.
+DATA_PREFIXES = DATA_LIBRARIES
 
 NAME_MAX = refs.CONSTANT_NAME_MAX
 
 
-class DisallowedImport(Exception):
-    """A workflow names something outside the worker's allowlist of module prefixes."""
+class DisallowedImport(ValueError):
+    """A workflow names something it may not: outside the allowed libraries, a module, a
+    function, a class the format does not need, or data that is not plain."""
 
 
 class UnresolvedName(ValueError):
@@ -40,15 +53,15 @@ class UnresolvedName(ValueError):
 
 
 def _under(module: str, prefixes: Sequence[str]) -> bool:
-    return any(module == p or module.startswith(p + ".") for p in prefixes)
+    return under(module, tuple(prefixes))
 
 
 class TypeResolver:
     """Resolves type names and constants inside the allowlist, caching each answer."""
 
     def __init__(self, extra_allowed: Sequence[str] = ()) -> None:
-        extra = tuple(p.strip().strip(".") for p in extra_allowed if p and p.strip().strip("."))
-        self.trusted: tuple[str, ...] = TRUSTED_PREFIXES + extra
+        self.extra: tuple[str, ...] = normalise_prefixes(extra_allowed)
+        self.trusted: tuple[str, ...] = TRUSTED_PREFIXES + self.extra
         self.data_only: tuple[str, ...] = DATA_PREFIXES
         self._types: dict[str, object] = {}
         self._constants: dict[str, object] = {}
@@ -60,8 +73,14 @@ class TypeResolver:
         if name in self._types:
             return self._types[name]
         dotted = self._qualify(name, what="type")
+        package = utils_part(dotted)
+        if package is not None:
+            raise DisallowedImport(utils_refusal(name, package))
         value = self._walk(dotted, original=name)
         self._check_result(value, original=name)
+        problem = nameable.type_refusal(value, name, self.extra)
+        if problem is not None:
+            raise DisallowedImport(problem)
         self._types[name] = value
         return value
 
@@ -71,13 +90,9 @@ class TypeResolver:
         if name not in self._constants:
             dotted = self._qualify(name, what="constant")
             value = self._walk(dotted, original=name)
-            if isinstance(value, types.ModuleType):
-                raise ValueError(f"constant '{name}' is a module, not a value")
-            if callable(value):
-                raise ValueError(
-                    f"constant '{name}' is a {type(value).__name__}, not a value: 'constant:' "
-                    "reads data; name a type under a '*_type' key instead"
-                )
+            problem = nameable.constant_refusal(value, name)
+            if problem is not None:
+                raise DisallowedImport(problem)
             self._constants[name] = value
         value = self._constants[name]
         return copy.deepcopy(value) if isinstance(value, list | dict | set) else value
@@ -111,8 +126,8 @@ class TypeResolver:
         allowed = ", ".join((*self.trusted, *self.data_only))
         return (
             f"'{name}' is outside the worker's allowed modules ({allowed}); it resolves "
-            f"into '{module}'. Add the module prefix to the setting "
-            f"{ALLOWED_MODULES_SETTING} if you trust it"
+            f"into '{module}'. Add the module prefix to the user setting "
+            f"{ALLOWED_MODULES_SETTING} if you trust its classes"
         )
 
     def _walk(self, dotted: str, *, original: str) -> object:
@@ -154,8 +169,8 @@ class TypeResolver:
         return value
 
     def _check_result(self, value: object, *, original: str) -> None:
-        """Callables must come from an allowed module; torch, numpy and PIL give only
-        classes and data, never functions."""
+        """A module, class or function must come from an allowed module (what it *is* is
+        :mod:`nameable`'s question)."""
         if isinstance(value, types.ModuleType):
             if not self._allowed(value.__name__):
                 raise DisallowedImport(self._refusal(original, value.__name__))
@@ -165,11 +180,3 @@ class TypeResolver:
         origin = getattr(value, "__module__", None)
         if not isinstance(origin, str) or not self._allowed(origin):
             raise DisallowedImport(self._refusal(original, str(origin)))
-        if _under(origin, self.trusted):
-            return
-        if not inspect.isclass(value):
-            raise DisallowedImport(
-                f"'{original}' is a function of '{origin}'; from torch, numpy and PIL the "
-                "worker resolves only classes, dtypes and constants. Add the module prefix "
-                f"to the setting {ALLOWED_MODULES_SETTING} if you trust it"
-            )

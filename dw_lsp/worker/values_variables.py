@@ -19,7 +19,6 @@ from dw_lsp.workflow import refs
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
-_ALLOWED_CONTROLS = frozenset("\t\r\n")
 
 
 def check_variable_name(name: object) -> str:
@@ -39,12 +38,11 @@ def check_string_value(name: str, value: str) -> str:
             f"value of variable '{name}' is {len(value)} characters long; at most "
             f"{refs.VARIABLE_VALUE_MAX} are allowed"
         )
-    for char in value:
-        if (ord(char) < 0x20 and char not in _ALLOWED_CONTROLS) or char == "\0":
-            raise ValueError(
-                f"value of variable '{name}' contains the control character {char!r}; only "
-                "tab, CR and LF are allowed"
-            )
+    why = refs.unsafe_character(value, refs.VALUE_CONTROLS)
+    if why is not None:
+        raise ValueError(
+            f"value of variable '{name}' contains {why}; only tab, CR and LF are allowed"
+        )
     return value
 
 

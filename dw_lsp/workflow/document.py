@@ -14,15 +14,23 @@ Paths are tuples of object keys (str) and array indices (int) from the root. Ran
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 from functools import cached_property
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, Literal
 
-from dw_lsp.validation.problem import Problem, Severity
+from dw_lsp.validation.problem import MAX_PROBLEMS, TOO_MANY, Problem, Severity, too_many
 from dw_lsp.workflow.positions import LineIndex
-from dw_lsp.workflow.tolerant import MAX_DEPTH, Member, Node, parse_tree
+from dw_lsp.workflow.tolerant import (
+    LONE_SURROGATE,
+    MAX_DEPTH,
+    Member,
+    Node,
+    lone_surrogate,
+    parse_tree,
+)
 
 Path = tuple[str | int, ...]
 Span = tuple[int, int]
@@ -31,6 +39,16 @@ Span = tuple[int, int]
 MAX_BYTES = 50 * 1024 * 1024
 
 _decoder = json.JSONDecoder()
+#: What the tolerant parser finds in strictly valid JSON: duplicate keys, lone
+#: surrogates, and the count of those past the limit.
+_STRICT_CODES = ("DW011", "DW014", TOO_MANY)
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+#: One escape: a whole surrogate pair, half of one (group 1), or any other.
+_ESCAPES = re.compile(
+    r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|(u[dD][89a-fA-F][0-9a-fA-F]{2})|.)",
+    re.DOTALL,
+)
 _WS = " \t\n\r"
 
 
@@ -81,10 +99,17 @@ class Document:
         except (ValueError, RecursionError):
             pass
         else:
-            if duplicates:  # rare: the tree says where (DW011) and gives last-wins ranges
+            lone = _holds_lone_surrogates(text)
+            if duplicates:  # rare: the tree says where (DW011, and DW014 if any) and gives
+                # last-wins ranges
                 self._tree, problems = parse_tree(text)
                 self._tree_built = self._tree_ranges = True
-                self.problems = [p for p in problems if p.code == "DW011"]
+                self.problems = [p for p in problems if p.code in _STRICT_CODES]
+                if lone and self._tree is not None:
+                    self.value = self._tree.to_python()
+            elif lone:  # valid JSON, but no later check may see half a surrogate pair
+                self.value = _without_lone_surrogates(self.value)
+                self.problems = _lone_surrogate_problems(text)
             return
         self._tree, self.problems = parse_tree(text)
         self._tree_built = self._tree_ranges = True
@@ -104,7 +129,7 @@ class Document:
 
     @cached_property
     def lines(self) -> LineIndex:
-        return LineIndex.fast(self.text)
+        return LineIndex(self.text)
 
     # -- ranges --------------------------------------------------------------------------
     def value_span(self, path: Path) -> Span | None:
@@ -196,6 +221,51 @@ class Document:
 def parse(text: str) -> Document:
     """Parse ``text`` into a :class:`Document`; never raises."""
     return Document(text)
+
+
+def _holds_lone_surrogates(text: str) -> bool:
+    """Whether the JSON ``text`` spells half a surrogate pair: a raw one, or a
+    ``\\uD800``-``\\uDFFF`` escape not paired with its other half. C-speed searches
+    first (one regex with both alternatives is 20 times slower than two); escapes are then
+    read in order, so an escaped backslash is never taken for the start of one."""
+    if not text.isascii() and LONE_SURROGATE.search(text) is not None:
+        return True
+    if _SURROGATE_ESCAPE.search(text) is None:
+        return False
+    return any(m.group(1) for m in _ESCAPES.finditer(text))
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """``value`` with U+FFFD for each lone surrogate in its keys and strings."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    return value
+
+
+def _lone_surrogate_problems(text: str) -> list[Problem]:
+    """DW014 for each string token of the valid JSON ``text`` that holds a lone surrogate
+    (the first :data:`MAX_PROBLEMS`, then a count of the others)."""
+    problems: list[Problem] = []
+    hidden, first = 0, (0, 0)
+    for m in _JSON_STRING.finditer(text):
+        raw = m.group()
+        if not _holds_lone_surrogates(raw):
+            continue
+        problem = lone_surrogate(json.loads(raw), m.start(), m.end())
+        if problem is None:
+            continue
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(problem)
+        else:
+            first = first if hidden else (m.start(), m.end())
+            hidden += 1
+    if hidden:
+        problems.append(too_many(hidden, *first))
+    return problems
 
 
 def _loads_bounded(text: str) -> tuple[Any, bool]:

@@ -3,6 +3,16 @@
 Every range in the project is a pair of Python string offsets (code points). LSP speaks
 UTF-16 code units (``utf-16``, the default) or, when the client negotiates it, UTF-8 bytes or
 code points; the CLI prints 1-based lines and code-point columns. Pure.
+
+Lines follow LSP, not ``str.splitlines``: only LF, CRLF and CR end a line (U+2028, U+0085,
+form feed and the like are ordinary characters inside a line).
+
+Every conversion costs O(log n), whatever the text: a :class:`LineIndex` finds its line
+starts with one C-speed regex pass, and for a text that is not pure ASCII it records, once
+and only when a conversion first needs it, where the characters that take more than one
+unit lie (astral characters for UTF-16; everything past U+007F for UTF-8). The units of a
+span are then its length plus a count of those characters found by bisection, so converting
+the thousands of positions of a pathological line never rescans the line (quadratic).
 """
 
 from __future__ import annotations
@@ -13,7 +23,11 @@ from typing import Literal
 
 Encoding = Literal["utf-16", "utf-8", "utf-32"]
 
-_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_BREAK = re.compile(r"\r\n|\r|\n")
+#: Characters that take one more unit than a code point: in UTF-16 (astral: a surrogate
+#: pair), and each threshold of UTF-8 (2, 3 and 4 bytes).
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_UTF8_TIERS = (re.compile("[^\x00-\x7f]"), re.compile("[^\x00-\u07ff]"), _ASTRAL)
 
 
 class LineIndex:
@@ -22,83 +36,72 @@ class LineIndex:
     def __init__(self, text: str) -> None:
         self.text = text
         starts = [0]
-        i = 0
-        n = len(text)
-        while i < n:
-            c = text[i]
-            if c == "\n":
-                starts.append(i + 1)
-            elif c == "\r":
-                if i + 1 < n and text[i + 1] == "\n":
-                    i += 1
-                starts.append(i + 1)
-            i += 1
+        ends = []
+        for m in _BREAK.finditer(text):
+            ends.append(m.start())
+            starts.append(m.end())
+        ends.append(len(text))
         self.starts = starts
-
-    @classmethod
-    def fast(cls, text: str) -> LineIndex:
-        """Build the index with C-speed splitting (LF and CRLF endings; lone CR too).
-
-        ``str.splitlines`` also breaks at characters LSP does not count as line ends
-        (U+2028, form feed, ...); text holding any of them takes the exact slow path."""
-        if _OTHER_BREAKS.search(text):
-            return cls(text)
-        self = cls.__new__(cls)
-        self.text = text
-        starts = [0]
-        pos = 0
-        for line in text.splitlines(keepends=True):
-            pos += len(line)
-            starts.append(pos)
-        last_line_ended = text.endswith("\n") or text.endswith("\r")
-        if len(starts) > 1 and starts[-1] == len(text) and not last_line_ended:
-            starts.pop()
-        self.starts = starts
-        return self
+        self._ends = ends  # where each line's body stops (before its line break)
+        self._ascii = text.isascii()
+        self._wide: dict[Encoding, list[list[int]]] = {}
 
     def line_of(self, offset: int) -> int:
         return bisect.bisect_right(self.starts, offset) - 1
 
-    def _line_text(self, line: int) -> str:
-        start = self.starts[line]
-        end = self.starts[line + 1] if line + 1 < len(self.starts) else len(self.text)
-        return self.text[start:end]
+    def _tiers(self, encoding: Encoding) -> list[list[int]]:
+        """Sorted offsets of the characters that take extra units in ``encoding``."""
+        tiers = self._wide.get(encoding)
+        if tiers is None:
+            patterns = (_ASTRAL,) if encoding == "utf-16" else _UTF8_TIERS
+            tiers = [[m.start() for m in p.finditer(self.text)] for p in patterns]
+            self._wide[encoding] = tiers
+        return tiers
+
+    def units(self, start: int, end: int, encoding: Encoding = "utf-16") -> int:
+        """The length of ``text[start:end]`` in ``encoding``'s units."""
+        if encoding == "utf-32" or self._ascii or end <= start:
+            return max(0, end - start)
+        extra = 0
+        for offsets in self._tiers(encoding):
+            extra += bisect.bisect_left(offsets, end) - bisect.bisect_left(offsets, start)
+        return end - start + extra
 
     def position(self, offset: int, encoding: Encoding = "utf-16") -> tuple[int, int]:
         """Offset -> zero-based (line, character) in the given encoding."""
         offset = max(0, min(offset, len(self.text)))
         line = self.line_of(offset)
-        prefix = self.text[self.starts[line] : offset]
-        return line, _units(prefix, encoding)
+        start = self.starts[line]
+        # An offset inside a CRLF belongs to the line's end (no LSP position names it).
+        offset = min(offset, self._ends[line])
+        return line, self.units(start, offset, encoding)
 
     def offset(self, line: int, character: int, encoding: Encoding = "utf-16") -> int:
         """Zero-based (line, character) -> offset, clamped to the text (LSP semantics: a
-        line past the end means the end; a character past the line means its end)."""
+        line past the end means the end; a character past the line means its end; a
+        character inside a multi-unit character means the end of that character)."""
         if line < 0:
             return 0
         if line >= len(self.starts):
             return len(self.text)
-        text = self._line_text(line)
-        body = text.rstrip("\r\n")
-        start = self.starts[line]
-        if encoding == "utf-32":
-            return start + max(0, min(character, len(body)))
-        units = 0
-        for i, ch in enumerate(body):
-            if units >= character:
-                return start + i
-            units += _units(ch, encoding)
-        return start + len(body)
+        start, end = self.starts[line], self._ends[line]
+        if character <= 0:
+            return start
+        if encoding == "utf-32" or self._ascii:
+            return start + min(character, end - start)
+        if self.units(start, end, encoding) <= character:
+            return end
+        # The first offset whose prefix reaches ``character`` units (units grow with it).
+        low, high = start, end
+        while low < high:
+            mid = (low + high) // 2
+            if self.units(start, mid, encoding) >= character:
+                high = mid
+            else:
+                low = mid + 1
+        return low
 
     def line_col_1based(self, offset: int) -> tuple[int, int]:
         """For compiler-style messages: 1-based line and code-point column."""
         line, col = self.position(offset, "utf-32")
         return line + 1, col + 1
-
-
-def _units(s: str, encoding: Encoding) -> int:
-    if encoding == "utf-32" or s.isascii():
-        return len(s)
-    if encoding == "utf-16":
-        return len(s) + sum(1 for ch in s if ord(ch) > 0xFFFF)
-    return len(s.encode("utf-8", "surrogatepass"))

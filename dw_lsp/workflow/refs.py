@@ -15,14 +15,27 @@ PREVIOUS_RESULT = "previous_result:"
 CONSTANT = "constant:"
 BUILTIN = "builtin:"
 
-#: Names a caller can set (FORMAT.md 1.10, DESIGN.md Security).
-VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+#: Names a caller can set (FORMAT.md 1.10, DESIGN.md Security). The patterns end in ``\Z``,
+#: not ``$``, which would let a name end in a newline.
+VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\Z")
 VARIABLE_NAME_MAX = 100
 VARIABLE_VALUE_MAX = 10_000
-CONSTANT_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+CONSTANT_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 CONSTANT_NAME_MAX = 200
-BUILTIN_NAME_RE = re.compile(r"^[^/\\]+\.json$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+BUILTIN_NAME_RE = re.compile(r"^[^/\\]+\.json\Z")
+
+#: The one rule for characters that no name, caller value or path may hold: C0 controls,
+#: DEL, C1 controls (U+0080-U+009F), Unicode's Bidi_Control characters - the marks,
+#: embeddings, overrides and isolates U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069,
+#: which make text display in another order than it is - and surrogate code points (half
+#: of a UTF-16 pair: never text, and not encodable as UTF-8). Every filter applies it
+#: through :func:`unsafe_character`.
+UNSAFE_CHARACTERS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: What caller values may keep of those: tab, CR and LF.
+VALUE_CONTROLS = "\t\r\n"
 
 MEDIA_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
 MEDIA_VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
@@ -113,6 +126,26 @@ def unsafe_output_name(value: str) -> str | None:
         return "is '..'"
     if ".." in value.replace("\\", "/").split("/"):
         return "has a '..' path component"
-    if _CONTROL.search(value):
-        return "contains a control character"
+    why = unsafe_character(value)
+    if why is not None:
+        return f"contains {why}"
+    return None
+
+
+def unsafe_character(value: str, allowed: str = "") -> str | None:
+    """What the first character of ``value`` that :data:`UNSAFE_CHARACTERS` forbids is
+    (``"the control character U+001B"``, ``"a lone surrogate U+D800"`` ...), or None.
+    Characters in ``allowed`` pass (caller values keep :data:`VALUE_CONTROLS`)."""
+    for found in UNSAFE_CHARACTERS.finditer(value):
+        char = found.group()
+        if char in allowed:
+            continue
+        code = f"U+{ord(char):04X}"
+        if "\ud800" <= char <= "\udfff":
+            return f"a lone surrogate {code} (half of a UTF-16 pair, not a character)"
+        if char in _BIDI:
+            return f"the bidirectional control {code}"
+        if char == "\x00":
+            return f"the control character {code} (a NUL byte)"
+        return f"the control character {code}"
     return None

@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from dw_lsp.validation.problem import Problem, Severity
+from dw_lsp.validation.problem import MAX_PROBLEMS, Problem, Severity, too_many
+from dw_lsp.workflow.positions import LineIndex
 
 #: Deeper nesting than this is reported (DW009) and skipped.
 MAX_DEPTH = 200
@@ -26,6 +27,14 @@ _SQ_STRING = re.compile(r"'(?:[^'\\\n\r]|\\.)*'")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _LOOSE_NUMBER = re.compile(r"[-+]?[0-9.]+(?:[eE][+-]?[0-9]+)?")
 _WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+#: A run of characters that can start nothing in JSON (not white space, punctuation, a
+#: quote, a word, a number or a comment), spaces and tabs between them included: reported
+#: as one problem, however long.
+_STRAY_CHAR = r"[^ \t\n\r\ufeff{}\[\]\",:'/A-Za-z0-9_$+\-.]"
+_STRAY = re.compile(f"{_STRAY_CHAR}+(?:[ \t]+{_STRAY_CHAR}+)*")
+_LINE_BREAK = re.compile(r"[\n\r]")
+#: Half of a UTF-16 surrogate pair on its own: not a character (no UTF-8 file holds it).
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
 _FIXES = {"True": "true", "False": "false", "None": "null", "undefined": "null"}
 
@@ -75,11 +84,24 @@ class _Parser:
         self.n = len(text)
         self.problems: list[Problem] = []
         self.unclosed_reported = False
+        self._lines: LineIndex | None = None
+        self.dropped = 0  # problems past MAX_PROBLEMS: counted, not kept
+        self.first_dropped = (0, 0)
 
     # -- helpers -----------------------------------------------------------------------
+    def add(self, problem: Problem) -> None:
+        """Keep ``problem``, or past :data:`MAX_PROBLEMS` only count it (a pathological
+        text must not cost a Problem, a sort and a conversion per character)."""
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+            return
+        if not self.dropped:
+            self.first_dropped = (problem.start, problem.end)
+        self.dropped += 1
+
     def report(self, code: str, message: str, start: int, end: int) -> None:
         end = max(end, start + 1) if start < self.n else start
-        self.problems.append(Problem(code, Severity.ERROR, message, start, min(end, self.n)))
+        self.add(Problem(code, Severity.ERROR, message, start, min(end, self.n)))
 
     def unclosed(self, start: int, message: str) -> None:
         """Report the innermost container left open at the end of the text, once."""
@@ -87,15 +109,15 @@ class _Parser:
             self.unclosed_reported = True
             self.report("DW007", message, start, start + 1)
 
-    def duplicate(self, text: str, earlier: Member, later: Member) -> None:
-        line = text.count("\n", 0, earlier.key_start) + 1
+    def duplicate(self, earlier: Member, later: Member) -> None:
+        if self._lines is None:
+            self._lines = LineIndex(self.text)
+        line = self._lines.line_of(earlier.key_start) + 1
         message = (
             f"Duplicate key {later.key!r}: JSON keeps only this last value, and the one on "
             f"line {line} is ignored. Remove one of them."
         )
-        self.problems.append(
-            Problem("DW011", Severity.WARNING, message, later.key_start, later.key_end)
-        )
+        self.add(Problem("DW011", Severity.WARNING, message, later.key_start, later.key_end))
 
     def ws(self, i: int) -> int:
         text = self.text
@@ -139,7 +161,8 @@ class _Parser:
             m = _SQ_STRING.match(text, i)
             end = m.end() if m else _eol(text, i)
             self.report("DW001", "Strings must use double quotes.", i, end)
-            return Node("string", i, end, text[i + 1 : end - 1 if m else end]), end
+            value = self.sanitized(text[i + 1 : end - 1 if m else end], i, end)
+            return Node("string", i, end, value), end
         if c == "-" or c.isdigit() or c in "+.":
             m = _NUMBER.match(text, i)
             loose = _LOOSE_NUMBER.match(text, i)
@@ -167,7 +190,7 @@ class _Parser:
         if m is None:
             end = _eol(text, i)
             self.report("DW002", 'Unterminated string: close it with ".', i, end)
-            return Node("string", i, end, _unescape(text[i + 1 : end])), end
+            return Node("string", i, end, self.sanitized(_unescape(text[i + 1 : end]), i, end)), end
         raw = m.group()
         try:
             value = json.loads(raw) if "\\" in raw else raw[1:-1]
@@ -176,7 +199,16 @@ class _Parser:
             value = raw[1:-1]
         if any(ord(ch) < 0x20 for ch in value if ch not in "\t") and "\\" not in raw:
             self.report("DW001", "Control characters must be escaped in strings.", i, m.end())
-        return Node("string", i, m.end(), value), m.end()
+        return Node("string", i, m.end(), self.sanitized(value, i, m.end())), m.end()
+
+    def sanitized(self, value: str, start: int, end: int) -> str:
+        """``value`` with any lone surrogate replaced by U+FFFD, reported (DW014) once for
+        the string at ``[start, end)``: the checks after the parser see only characters."""
+        problem = lone_surrogate(value, start, end)
+        if problem is None:
+            return value
+        self.add(problem)
+        return LONE_SURROGATE.sub("\ufffd", value)
 
     def key(self, i: int) -> tuple[str, int, int] | None:
         text = self.text
@@ -196,6 +228,7 @@ class _Parser:
     def obj(self, start: int, depth: int) -> tuple[Node, int]:
         text, n = self.text, self.n
         node = Node("object", start, start + 1)
+        seen: dict[str, Member] = {}  # the last member of each name (the one JSON keeps)
         i = start + 1
         while True:
             i = self.ws(i)
@@ -217,15 +250,16 @@ class _Parser:
                 break
             key = self.key(i)
             if key is None:
-                msg = f"Unexpected character {c!r}; a property name is expected."
-                self.report("DW001", msg, i, i + 1)
-                i += 1
+                end = _stray_end(text, i)
+                self.report("DW001", _unexpected(text[i:end], "a property name"), i, end)
+                i = end
                 continue
             name, kstart, kend = key
             member = Member(name, kstart, kend, None)
-            earlier = node.member(name)
+            earlier = seen.get(name)
             if earlier is not None:
-                self.duplicate(text, earlier, member)
+                self.duplicate(earlier, member)
+            seen[name] = member
             node.members.append(member)
             i = self.ws(kend)
             if i < n and text[i] == ":":
@@ -286,8 +320,10 @@ class _Parser:
                 self.report("DW005", "Missing comma between array items.", i, i + 1)
             value, after = self.value(i, depth)
             if value is None and after == i:
-                self.report("DW001", f"Unexpected character {c!r}; a value is expected.", i, i + 1)
-                i += 1
+                end = _stray_end(text, i)
+                self.report("DW001", _unexpected(text[i:end], "a value"), i, end)
+                i = end
+                expect_value = False  # the run stands for the item: no second problem
                 continue
             if value is not None:
                 node.items.append(value)
@@ -314,15 +350,39 @@ def parse_tree(text: str) -> tuple[Node | None, list[Problem]]:
         p.report(
             "DW013", "Unexpected content after the end of the document.", rest, _eol(text, rest)
         )
+    if p.dropped:
+        p.problems.append(too_many(p.dropped, *p.first_dropped))
     return root, p.problems
 
 
+def lone_surrogate(value: str, start: int, end: int) -> Problem | None:
+    """DW014 for the string at ``[start, end)`` if its ``value`` holds a lone surrogate."""
+    found = LONE_SURROGATE.search(value)
+    if found is None:
+        return None
+    message = (
+        f"Lone surrogate \\u{ord(found.group()):04x} in this string: half of a UTF-16 pair "
+        "is not a character and cannot be saved as UTF-8. Remove it or complete the pair."
+    )
+    return Problem("DW014", Severity.ERROR, message, start, end)
+
+
+def _stray_end(text: str, i: int) -> int:
+    """The end of the run of stray characters at ``i`` (at least one character)."""
+    m = _STRAY.match(text, i)
+    return m.end() if m is not None else i + 1
+
+
+def _unexpected(run: str, expected: str) -> str:
+    if len(run) == 1:
+        return f"Unexpected character {run!r}; {expected} is expected."
+    shown = repr(run[:10]) + ("…" if len(run) > 10 else "")
+    return f"{len(run)} unexpected characters {shown}; {expected} is expected."
+
+
 def _eol(text: str, i: int) -> int:
-    n = len(text)
-    j = i
-    while j < n and text[j] not in "\n\r":
-        j += 1
-    return j
+    m = _LINE_BREAK.search(text, i)
+    return m.start() if m is not None else len(text)
 
 
 def _unescape(raw: str) -> str:

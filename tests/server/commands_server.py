@@ -9,10 +9,12 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from dw_lsp.server.commands import register_commands
+from dw_lsp.server.documents import DocumentStore
 from dw_lsp.settings import parse_settings
 
 server = LanguageServer("dw-commands-test", "0")
-commands = register_commands(server)
+documents = DocumentStore()
+commands = register_commands(server, documents=documents)
 
 
 @server.feature(types.INITIALIZE)
@@ -23,7 +25,9 @@ def initialize(ls: LanguageServer, params: types.InitializeParams) -> None:
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: LanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-    commands.workflow_opened(params.text_document.uri)
+    item = params.text_document
+    documents.open(item.uri, item.text, item.version, item.language_id)
+    commands.workflow_opened(item.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)

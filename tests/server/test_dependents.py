@@ -14,14 +14,13 @@ from lsprotocol import types
 from dw_lsp.server import handlers
 from dw_lsp.server.app import DwLanguageServer
 from dw_lsp.server.clientcaps import ClientFeatures
-from dw_lsp.server.diagnostics import (
+from dw_lsp.server.dependencies import (
     DependencyIndex,
-    check_context,
     dependencies_of,
     normalized,
-    problems_of,
     subworkflow_paths,
 )
+from dw_lsp.server.diagnostics import check_context, problems_of
 from dw_lsp.server.documents import OpenDocument
 from dw_lsp.settings import Settings
 from dw_lsp.validation.rules_subworkflow import BUILTINS_DIR
@@ -167,7 +166,7 @@ async def test_an_edit_rechecks_only_the_dependents(tmp_path: Path):
     child = open_doc(ls, tmp_path / "child.json", callee("prompt"))
     other = open_doc(ls, tmp_path / "other.json", callee("x"))
     await settle()
-    assert ls.dependencies.dependencies(parent) == {
+    assert ls.diagnostics.dependencies.dependencies(parent) == {
         normalized(tmp_path / "child.json"),
         normalized(BUILTINS_DIR / "test.json"),  # the child calls it
     }
@@ -207,14 +206,14 @@ async def test_pull_clients_get_fresh_result_ids_and_one_refresh(tmp_path: Path)
     child = open_doc(ls, tmp_path / "child.json", callee("prompt"))
     parent_doc = ls.documents.get(parent)
     assert isinstance(parent_doc, OpenDocument)
-    assert "DW206" not in {d.code for d in ls.diagnostics_for(parent_doc)}
-    before = ls.result_id(parent_doc)
+    assert "DW206" not in {d.code for d in ls.diagnostics.of(parent_doc)}
+    before = ls.diagnostics.result_id(parent_doc)
     edit(ls, child, 2, callee("subject"))
     edit(ls, child, 3, callee("subjects"))
     await settle()
     assert rec.published == [] and rec.refreshes == 1  # debounced
-    assert ls.result_id(parent_doc) != before
-    assert "DW206" in {d.code for d in ls.diagnostics_for(parent_doc)}
+    assert ls.diagnostics.result_id(parent_doc) != before
+    assert "DW206" in {d.code for d in ls.diagnostics.of(parent_doc)}
 
 
 async def test_watched_file_creation_and_close(tmp_path: Path):

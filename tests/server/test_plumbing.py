@@ -48,18 +48,43 @@ def test_edits_apply_in_order_and_clamp():
     assert apply_changes(text, changes, "utf-16") == "whole."
 
 
-def test_store_tracks_versions_and_dirtiness():
+def test_store_tracks_versions(tmp_path: Path):
     store = DocumentStore()
-    doc = store.open("file:///a.json", "{}", 1, "json")
-    assert doc.document.value == {} and not store.is_dirty("file:///a.json")
-    store.change("file:///a.json", 2, [change(0, 1, 0, 1, '"a": 1')], "utf-16")
+    path = tmp_path / "a b.json"
+    doc = store.open(path.as_uri(), "{}", 1, "json")
+    assert doc.document.value == {}
+    store.change(path.as_uri(), 2, [change(0, 1, 0, 1, '"a": 1')], "utf-16")
     assert doc.version == 2 and doc.document.value == {"a": 1}
-    assert store.is_dirty("file:///a.json")
-    store.save("file:///a.json", None)
-    assert not store.is_dirty("file:///a.json")
+    assert store.find(tmp_path / "x" / ".." / "a b.json") is doc  # however it is spelled
     assert store.change("file:///nope.json", 1, [], "utf-16") is None
-    store.close("file:///a.json")
-    assert store.get("file:///a.json") is None and len(store) == 0
+    store.close(path.as_uri())
+    assert store.get(path.as_uri()) is None and store.find(path) is None and len(store) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "changes", "expected"),
+    [
+        # characters that str.splitlines() breaks at are inside one LSP line
+        (
+            "a\u2028b\x85c\x0cd\ne",
+            [change(0, 6, 0, 7, "D"), change(1, 0, 1, 1, "E")],
+            "a\u2028b\x85c\x0cD\nE",
+        ),
+        ("a\x1c\x1d\x1e\x0bb\rc", [change(0, 6, 1, 0, "-")], "a\x1c\x1d\x1e\x0bb-c"),
+        ("a\r\nb", [change(0, 1, 1, 0, "")], "ab"),
+        # the halves of a surrogate pair sent apart become one character
+        ("x\ude00", [change(0, 1, 0, 1, "\ud83d")], "x😀"),
+        ("😀", [change(0, 2, 0, 2, "y")], "😀y"),
+    ],
+)
+def test_edits_follow_lsp_lines(text, changes, expected):
+    assert apply_changes(text, changes, "utf-16") == expected
+
+
+def test_changes_are_read_never_modified():
+    ranged = change(0, 40, 3, 99, "x")  # far past the text: clamped here, not in the params
+    assert apply_changes("a\u2028b\nc", [ranged], "utf-16") == "a\u2028bx"
+    assert ranged.range == types.Range(types.Position(0, 40), types.Position(3, 99))
 
 
 @pytest.mark.parametrize(

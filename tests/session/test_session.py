@@ -9,6 +9,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -256,5 +257,70 @@ async def test_prewarm_starts_the_worker_once(
             await asyncio.sleep(0.02)
         assert session.client.state is WorkerState.READY
         assert said.count("Starting worker process...") == 1
+    finally:
+        await session.shutdown()
+
+
+async def test_remote_code_needs_the_user_setting(
+    workspace: Path, fake_command: Callable[..., list[str]], tmp_path: Path
+) -> None:
+    """A workflow passing trust_remote_code is refused before the worker starts; with
+    worker.allowRemoteCode it runs, and the worker is told the setting."""
+    document = json.loads((workspace / "draw.json").read_text())
+    document["steps"][0]["pipeline"]["from_pretrained_arguments"]["trust_remote_code"] = True
+    (workspace / "trusting.json").write_text(json.dumps(document))
+    refusing, _ = _session(workspace, [str(tmp_path / "absent")])
+    report = await refusing.run(path=workspace / "trusting.json")
+    assert report.status == "error" and report.refused
+    assert [p.code for p in report.problems] == ["DW306"]
+    assert "worker.allowRemoteCode" in (report.error or "")
+    assert refusing.client.state is WorkerState.STOPPED
+
+    session, _ = _session(workspace, fake_command(), worker_allow_remote_code=True)
+    sent: list[object] = []
+    execute = session.client.execute
+
+    async def spy(params: Any, *args: Any) -> Any:
+        sent.append(params)
+        return await execute(params, *args)
+
+    session.client.execute = spy  # type: ignore[method-assign]
+    try:
+        report = await session.run(path=workspace / "trusting.json")
+        assert report.ok, report.error
+        assert [getattr(p, "allowRemoteCode", None) for p in sent] == [True]
+    finally:
+        await session.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("output_dir", "complaint"),
+    [
+        (".", "contains the workflow"),
+        ("..", "contains the workflow"),
+        ("file:///tmp/out", "is a URL"),
+        ("out\x9b", "U+009B"),
+    ],
+)
+async def test_an_output_dir_holding_the_workflow_or_unfit_is_refused_before_the_worker(
+    workspace: Path, fake_command: Callable[..., list[str]], output_dir: str, complaint: str
+) -> None:
+    session, _said = _session(workspace, fake_command())
+    session.configure("outputDir", output_dir)
+    try:
+        report = await session.run(None, workspace / "draw.json")
+        assert report.refused and complaint in (report.error or ""), report.error
+        assert session.client.state is WorkerState.STOPPED
+    finally:
+        await session.shutdown()
+
+
+async def test_a_lone_surrogate_argument_is_a_clear_refusal(
+    workspace: Path, fake_command: Callable[..., list[str]]
+) -> None:
+    session, _said = _session(workspace, fake_command())
+    try:
+        report = await session.run({"prompt": "a \ud800 cat"}, workspace / "draw.json")
+        assert report.refused and "lone surrogate U+D800" in (report.error or "")
     finally:
         await session.shutdown()

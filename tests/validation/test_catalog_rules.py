@@ -1,4 +1,4 @@
-"""Catalog rules DW301–DW304: snippet -> every expected code with the exact text its range
+"""Catalog rules DW301–DW305: snippet -> every expected code with the exact text its range
 covers, plus the rows that must stay silent."""
 
 from __future__ import annotations
@@ -150,27 +150,10 @@ CASES: list[Case] = [
         (),
     ),
     # --- DW303: outside the allowlist ----------------------------------------------------
-    ("os function", workflow(pipeline("os.system")), [("DW303", '"os.system"')], ()),
     (
-        "quantization from another library",
-        workflow(quantized("sdnq.SDNQConfig", weights_dtype="{int8}")),
-        [("DW303", '"sdnq.SDNQConfig"')],
-        (),
-    ),
-    (
-        "pre_load_modules and a class of that module: one warning",
-        workflow(
-            quantized("sdnq.SDNQConfig") | pipeline(configuration={"pre_load_modules": ["sdnq"]})
-        ),
-        [("DW303", '"sdnq"')],
-        (),
-    ),
-    (
-        "quant_type class of torchao",
-        workflow(
-            quantized("TorchAoConfig", quant_type="torchao.quantization.Int8WeightOnlyConfig")
-        ),
-        [("DW303", '"torchao.quantization.Int8WeightOnlyConfig"')],
+        "class outside",
+        workflow(pipeline("subprocess.Popen")),
+        [("DW303", '"subprocess.Popen"')],
         (),
     ),
     (
@@ -184,6 +167,66 @@ CASES: list[Case] = [
         workflow(pipeline("dw_lsp.session.Session")),
         [("DW303", '"dw_lsp.session.Session"')],
         (),
+    ),
+    # --- DW305: never nameable -------------------------------------------------------------
+    ("os function", workflow(pipeline("os.system")), [("DW305", '"os.system"')], ()),
+    (
+        "function under diffusers.utils",
+        workflow(pipeline("diffusers.utils.export_to_video")),
+        [("DW305", '"diffusers.utils.export_to_video"')],
+        (),
+    ),
+    (
+        "class under transformers.utils",
+        workflow(quantized("transformers.utils.quantization_config.BitsAndBytesConfig")),
+        [("DW305", '"transformers.utils.quantization_config.BitsAndBytesConfig"')],
+        (),
+    ),
+    (
+        "module",
+        workflow(pipeline("transformers.dynamic_module_utils")),
+        [("DW305", '"transformers.dynamic_module_utils"')],
+        (),
+    ),
+    (
+        "transformers function",
+        workflow(pipeline("transformers.dynamic_module_utils.get_class_from_dynamic_module")),
+        [("DW305", '"transformers.dynamic_module_utils.get_class_from_dynamic_module"')],
+        (),
+    ),
+    (
+        "dotted diffusers function",
+        workflow(pipeline("diffusers.get_scheduler")),
+        [("DW305", '"diffusers.get_scheduler"')],
+        (),
+    ),
+    ("numpy class", workflow(pipeline("numpy.memmap")), [("DW305", '"numpy.memmap"')], ()),
+    ("PIL class", workflow(pipeline("PIL.Image.Image")), [("DW305", '"PIL.Image.Image"')], ()),
+    ("torch function", workflow(pipeline("torch.load")), [("DW305", '"torch.load"')], ()),
+    ("torch class", workflow(pipeline("torch.Tensor")), [("DW305", '"torch.Tensor"')], ()),
+    (
+        "AutoConfig",
+        workflow(pipeline("transformers.AutoConfig")),
+        [("DW305", '"transformers.AutoConfig"')],
+        (),
+    ),
+    (
+        "diffusers class not needed",
+        workflow(pipeline("HookRegistry")),
+        [("DW305", '"HookRegistry"')],
+        (),
+    ),
+    (
+        "dotted diffusers class not needed",
+        workflow(pipeline("diffusers.ComponentsManager")),
+        [("DW305", '"diffusers.ComponentsManager"')],
+        (),
+    ),
+    (
+        "a function of an allowed module",
+        workflow(pipeline("mypkg.helper")),
+        [("DW305", '"mypkg.helper"')],
+        ("mypkg",),
     ),
     # --- DW304: dw's own classes ---------------------------------------------------------
     (
@@ -295,13 +338,44 @@ CASES: list[Case] = [
         [],
         (),
     ),
-    ("allowed by the setting", workflow(quantized("sdnq.SDNQConfig")), [], ("sdnq",)),
+    (
+        "quantization package config",
+        workflow(quantized("sdnq.SDNQConfig", weights_dtype="{int8}")),
+        [],
+        (),
+    ),
+    (
+        "pre_load_modules of a quantization package",
+        workflow(
+            quantized("sdnq.SDNQConfig") | pipeline(configuration={"pre_load_modules": ["sdnq"]})
+        ),
+        [],
+        (),
+    ),
+    (
+        "quant_type class of torchao",
+        workflow(
+            quantized("TorchAoConfig", quant_type="torchao.quantization.Int8WeightOnlyConfig")
+        ),
+        [],
+        (),
+    ),
+    ("class of an allowed module", workflow(pipeline("mypkg.Thing")), [], ("mypkg",)),
     (
         "allowed, written loosely",
-        workflow(quantized("TorchAoConfig", quant_type="torchao.quantization.X")),
+        workflow(pipeline("mypkg.sub.Thing")),
         [],
-        (" torchao. ",),
+        (" mypkg. ",),
     ),
+    ("torch dtype", workflow(pipeline(loading={"torch_dtype": "torch.float8_e4m3fn"})), [], ()),
+    (
+        "enum value of PIL",
+        workflow(pipeline(loading={"resample_type": "PIL.Image.Resampling.LANCZOS"})),
+        [],
+        (),
+    ),
+    ("the transformers pipeline loader", workflow(pipeline("transformers.pipeline")), [], ()),
+    ("transformers auto model", workflow(pipeline("transformers.AutoModelForCausalLM")), [], ()),
     ("dw allowed by the setting", workflow(pipeline("dw.community_pipelines.x.Y")), [], ("dw",)),
 ]
 
@@ -331,8 +405,9 @@ def test_severities_and_messages() -> None:
     text = workflow(
         pipeline("FluxPipelin", {"prompt": "p"}),
         pipeline(arguments={"num_inference_step": 1}, name="b"),
-        quantized("sdnq.SDNQConfig"),
+        pipeline("subprocess.Popen", name="c"),
         pipeline("dw.community_pipelines.x.Y", name="d"),
+        pipeline("numpy.memmap", name="e"),
     )
     _, problems = _check(text)
     by_code = {p.code: p for p in problems}
@@ -352,9 +427,13 @@ def test_severities_and_messages() -> None:
     assert by_code["DW303"].severity == Severity.WARNING
     assert "refuse to load it" in by_code["DW303"].message
     assert "worker.allowedModules" in by_code["DW303"].message
-    assert by_code["DW303"].data == {"module": "sdnq", "setting": "worker.allowedModules"}
+    assert by_code["DW303"].data == {"module": "subprocess", "setting": "worker.allowedModules"}
     assert by_code["DW304"].severity == Severity.INFO
     assert "only inside diffusers-workflow" in by_code["DW304"].message
+    assert by_code["DW305"].severity == Severity.ERROR
+    assert by_code["DW305"].message.startswith("'numpy.memmap' is not a dtype or an enum value")
+    assert "a workflow may name only pipeline, model, scheduler" in by_code["DW305"].message
+    assert by_code["DW305"].data == {"name": "numpy.memmap"}
 
 
 def test_ignored_argument_message() -> None:

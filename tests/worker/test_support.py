@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from dw_lsp.worker.outputs import OutputError, ResultWriter, safe_path
+from dw_lsp.worker.output_files import safe_path, write_atomically
+from dw_lsp.worker.outputs import OutputError, ResultWriter
 from dw_lsp.worker.support import preflight
 
 COMMANDS = frozenset({"gather_inputs", "get_image_size"})
@@ -126,5 +127,6 @@ def test_a_link_cannot_redirect_an_output(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "x.png").symlink_to(tmp_path / "elsewhere.png")
-    with pytest.raises(OutputError, match="outside"):
-        safe_path(out, "x.png")
+    written = write_atomically(out, "x.png", ".png", lambda path: path.write_bytes(b"png"))
+    assert written == out / "x_2.png"  # beside the link, never through it
+    assert not (tmp_path / "elsewhere.png").exists()

@@ -119,6 +119,11 @@ def test_media_and_type_variables_keep_their_value(name: str, default: Any, give
         ({"a": "y" * 10_001}, "at most 10000"),
         ({"a": "bell\x07"}, "control character"),
         ({"a": "nul\x00"}, "control character"),
+        ({"a": "del\x7f"}, "control character U+007F"),
+        ({"a": "csi\x9b"}, "control character U+009B"),
+        ({"a": "rlo\u202e"}, "bidirectional control U+202E"),
+        ({"a": "half\ud800"}, "lone surrogate U+D800"),
+        ({"a\n": "x"}, "not allowed"),
     ],
 )
 def test_coerce_refuses_bad_names_and_values(given: dict[str, Any], fragment: str) -> None:
@@ -176,7 +181,7 @@ def test_resolves_allowed_names(resolver: TypeResolver) -> None:
     assert resolver.resolve("DDIMScheduler") is diffusers.DDIMScheduler
     assert resolver.resolve("diffusers.DDIMScheduler") is diffusers.DDIMScheduler
     assert resolver.resolve("numpy.float32") is np.float32
-    assert resolver.resolve("PIL.Image.Image") is Image.Image
+    assert resolver.resolve("PIL.Image.Resampling.LANCZOS") is Image.Resampling.LANCZOS
 
 
 @pytest.mark.parametrize(
@@ -185,18 +190,44 @@ def test_resolves_allowed_names(resolver: TypeResolver) -> None:
         "os.system",
         "subprocess.Popen",
         "builtins.eval",
-        "diffusers.utils.os.system",
-        "transformers.utils.import_utils.importlib.import_module",
-        "torch.load",
-        "torch.hub.load",
-        "numpy.load",
-        "PIL.Image.open",
         "dw.community_pipelines.pipeline_flux_rf_inversion.RFInversionFluxPipeline",
     ],
 )
 def test_refuses_names_outside_the_allowlist(resolver: TypeResolver, name: str) -> None:
     with pytest.raises(DisallowedImport, match=ALLOWED_MODULES_SETTING.replace(".", r"\.")):
         resolver.resolve(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("diffusers.utils.os.system", "under the package 'diffusers.utils'"),
+        ("transformers.utils.import_utils.importlib.import_module", "'transformers.utils'"),
+        ("diffusers.utils.export_to_video", "nothing under a utils package"),
+        ("torch.load", "is a function"),
+        ("torch.hub.load", "is a function"),
+        ("numpy.load", "is a function"),
+        ("PIL.Image.open", "is a function"),
+        ("transformers.dynamic_module_utils.get_class_from_dynamic_module", "is a function"),
+        ("get_scheduler", "is a function"),
+        ("transformers.dynamic_module_utils", "is a module"),
+        ("diffusers.loaders", "is a module"),
+        ("numpy.memmap", "from torch, PIL and numpy"),
+        ("PIL.Image.Image", "from torch, PIL and numpy"),
+        ("torch.nn.Module", "from torch, PIL and numpy"),
+        ("transformers.AutoConfig", "a class the format does not need"),
+        ("transformers.Trainer", "a class the format does not need"),
+        ("HookRegistry", "a class the format does not need"),
+    ],
+)
+def test_refuses_what_a_workflow_may_not_name(
+    resolver: TypeResolver, name: str, fragment: str
+) -> None:
+    with pytest.raises(DisallowedImport) as raised:
+        resolver.resolve(name)
+    message = str(raised.value)
+    assert f"'{name}'" in message and fragment in message
+    assert "a workflow may name only pipeline, model, scheduler" in message
 
 
 @pytest.mark.parametrize("name", ["diffusers.__builtins__", "torch._C", "_private"])

@@ -45,7 +45,12 @@ def test_an_unchanged_file_reuses_everything_and_loads_nothing(
     assert second["timings"]["load"] == 0
     assert second["fileChanged"] is False
     assert second["runs"] == first["runs"] + 1
-    assert second["outputs"] == first["outputs"]
+    # A rerun never replaces the earlier results: its files take the next numbered names.
+    renamed = [
+        str(Path(p).with_name(f"{Path(p).stem}_2{Path(p).suffix}")) for p in first["outputs"]
+    ]
+    assert second["outputs"] == renamed
+    assert all(Path(p).is_file() for p in first["outputs"] + second["outputs"])
 
 
 def test_editing_a_prompt_or_a_step_count_reloads_nothing(

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from dw_lsp.validation.problem import MAX_PROBLEMS
 from dw_lsp.workflow.document import MAX_BYTES, parse
 from dw_lsp.workflow.tolerant import MAX_DEPTH
 
@@ -157,3 +158,76 @@ def test_node_at_after_colon_without_value():
     text = '{"steps": [{"name": '
     hit = parse(text).node_at(len(text))
     assert hit is not None and hit.path == ("steps", 0, "name") and hit.part == "value"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('{"\\ud800": 0, "b": 1}', '"\\ud800"'),  # an escape in a key (valid JSON)
+        ('{"\\uDFAA":0}', '"\\uDFAA"'),
+        ('{"a": "x\\udbff"}', '"x\\udbff"'),  # the high half alone
+        ('{"a": "\udfaa"}', '"\udfaa"'),  # a raw half, as an LSP client can send
+        ('{"a": "\\ud800", "b": }', '"\\ud800"'),  # broken JSON: the tolerant parser
+        ("{'a': '\udfaa'}", "'\udfaa'"),  # single quotes hold the text as it is
+        ('{"a": "\\ud800', '"\\ud800'),  # unterminated
+    ],
+)
+def test_a_lone_surrogate_is_a_clear_problem_and_leaves_no_trace_in_the_value(text, where):
+    doc = parse(text)
+    hits = [p for p in doc.problems if p.code == "DW014"]
+    assert len(hits) == 1 and text[hits[0].start : hits[0].end] == where
+    assert "Lone surrogate" in hits[0].message
+    json.dumps(doc.value, ensure_ascii=False).encode("utf-8")  # every later check can
+    assert "\ufffd" in json.dumps(doc.value, ensure_ascii=False)
+
+
+def test_whole_surrogate_pairs_are_characters():
+    doc = parse('{"a": "\\ud83d\\ude00"}')
+    assert doc.problems == [] and doc.value == {"a": "😀"}
+
+
+def test_a_run_of_stray_characters_is_one_problem():
+    text = '{"a": 1, ' + "😀" * 50_000 + ' "b": [2, ¿¿, 3]}'
+    doc = parse(text)
+    got = [(p.code, text[p.start : p.end]) for p in doc.problems]
+    assert got == [("DW001", "😀" * 50_000), ("DW001", "¿¿")]
+    assert doc.problems[0].message.startswith("50000 unexpected characters '😀😀")
+    assert doc.value == {"a": 1, "b": [2, 3]}
+
+
+def test_many_members_parse_in_linear_time():
+    import time
+
+    text = "{" + ", ".join(f'"k": {i}' for i in range(50_000)) + ", x}"
+    began = time.perf_counter()
+    doc = parse(text)
+    assert time.perf_counter() - began < 30  # about 1 s; quadratic, it took minutes
+    dups = [p for p in doc.problems if p.code == "DW011"]
+    assert len(dups) == MAX_PROBLEMS and "line 1" in dups[-1].message
+    summary = doc.problems[-1]  # the parser keeps 1,000 and counts the rest
+    assert summary.code == "DW015" and summary.data == {
+        "hidden": 49_001
+    }  # 48,999 duplicates, 2 for the bare x
+    assert doc.value == {"k": 49_999}
+
+
+@pytest.mark.parametrize(
+    ("text", "lone"),
+    [
+        ('{"a": "\\ud800"}', True),
+        ('{"a": "\\ud83d\\ude00"}', False),  # a whole pair
+        ('{"a": "\\uDBFF\\uDFFF"}', False),
+        ('{"a": "\\uDFFF\\uDBFF"}', True),  # the halves the wrong way round
+        ('{"a": "\\\\ud800"}', False),  # an escaped backslash, then text
+        ('{"a": "\\\\ud83d\\ude00"}', True),  # the low half alone after one
+        ('{"a": "\\\\\\ud800"}', True),
+        ('{"a": "\udfaa"}', True),  # raw
+        ('{"a": "😀"}', False),
+    ],
+)
+def test_strict_documents_find_exactly_the_lone_surrogates(text, lone):
+    doc = parse(text)
+    assert doc.strict and ("DW014" in {p.code for p in doc.problems}) is lone
+    assert doc.value == {
+        "a": json.loads(text)["a"].encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    }

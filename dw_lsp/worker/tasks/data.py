@@ -22,6 +22,7 @@ from dw_lsp.worker.values_media import (
     check_url,
     load_image_location,
 )
+from dw_lsp.workflow import refs
 
 MAX_GLOB_MATCHES = 10_000
 
@@ -35,6 +36,9 @@ def glob_files(pattern: str, base_dir: Path, command: str) -> list[Path]:
     """Files matching ``pattern`` under ``base_dir``, sorted, each path-checked."""
     if not isinstance(pattern, str) or not pattern:
         raise ValueError(f"task '{command}': 'glob' must be a non-empty pattern string")
+    why = refs.unsafe_character(pattern)
+    if why is not None:
+        raise ValueError(f"task '{command}': the glob {pattern!r} contains {why}")
     matches = sorted(globbing.glob(pattern, root_dir=base_dir, recursive=True))
     if len(matches) > MAX_GLOB_MATCHES:
         raise ValueError(f"task '{command}': '{pattern}' matches more than {MAX_GLOB_MATCHES}")

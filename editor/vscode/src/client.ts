@@ -4,9 +4,17 @@
  * The interpreter comes from `interpreter.ts`; before each start a short probe (`startup.ts`)
  * checks that it exists and has dw-lsp, so the user gets a message that says how to fix it
  * instead of "server exited". Settings reach the server without the extension-only keys.
+ *
+ * Workspace trust: the interpreter and the execution settings (`settings.ts`) are read from the
+ * user's own settings only and sent in `initializationOptions` with `trusted`; a change to them,
+ * or trust being granted, restarts the server. In an untrusted workspace the server is told not
+ * to pre-warm, and the server commands that run or start the worker are refused whoever invokes
+ * them. Code lenses run the extension's commands (`lenses.ts`), so a lens behaves like the
+ * palette. The server's stderr is logged at each record's own level (`serverLog.ts`).
  */
 
 import * as os from 'node:os';
+import * as readline from 'node:readline';
 import * as vscode from 'vscode';
 import {
   DidChangeConfigurationNotification,
@@ -19,8 +27,19 @@ import {
 } from 'vscode-languageclient/node';
 
 import { describeInterpreter, pythonFromExtension, resolveInterpreter, SERVER_ARGS, type Interpreter, type PythonExtensionApi } from './interpreter';
-import { collectServerSettings, SECTION, serverSettingKeys, withoutExtensionOnly } from './settings';
+import { throughExtension } from './lenses';
+import { NEEDS_TRUST } from './serverCommands';
+import { StderrReader } from './serverLog';
+import {
+  collectServerSettings,
+  configurationForServer,
+  executionSettingKeys,
+  initializationOptions,
+  SECTION,
+  serverSettingKeys,
+} from './settings';
 import { diagnoseProbe, probeInterpreter, type StartProblem } from './startup';
+import { trustedOrWarn } from './trust';
 
 const PYTHON_EXTENSION_ID = 'ms-python.python';
 
@@ -38,6 +57,15 @@ const SHOW_LOG = 'Show Log';
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A setting's value from the user's (or the remote machine's) settings, else its default; never
+ * a workspace's or a folder's value.
+ */
+function userValue(config: vscode.WorkspaceConfiguration, key: string): unknown {
+  const inspected = config.inspect(key);
+  return inspected?.globalValue ?? inspected?.defaultValue;
 }
 
 export class ServerClient implements vscode.Disposable {
@@ -63,9 +91,10 @@ export class ServerClient implements vscode.Disposable {
       vscode.workspace.onDidChangeConfiguration((event) => {
         this.onDidChangeConfiguration(event);
       }),
-      // Trust makes the workspace's own interpreter and worker settings apply.
+      // The server was told the workspace is untrusted (no runs, no worker): start it afresh.
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
-        if (this.client !== undefined) {
+        if (this.client !== undefined || this.startFailed) {
+          this.output.appendLine('The workspace is trusted now; restarting the server.');
           void this.restart();
         }
       }),
@@ -188,7 +217,22 @@ export class ServerClient implements vscode.Disposable {
         { scheme: 'untitled', language: 'json' },
       ],
       outputChannel: this.output,
-      initializationOptions: this.serverSettings(),
+      initializationOptions: initializationOptions(this.serverSettings(), vscode.workspace.isTrusted),
+      stdioOptions: {
+        // Used only by transports other than stdio, where stdout carries the LSP messages.
+        stdout: (input, channel) => {
+          readline.createInterface({ input, crlfDelay: Infinity, terminal: false }).on('line', (line) => {
+            channel.info(line);
+          });
+        },
+        stderr: (input, channel) => {
+          const reader = new StderrReader();
+          readline.createInterface({ input, crlfDelay: Infinity, terminal: false }).on('line', (line) => {
+            const { level, text } = reader.read(line);
+            channel[level](text);
+          });
+        },
+      },
       middleware: {
         workspace: {
           configuration: async (params, token, next) => {
@@ -197,26 +241,65 @@ export class ServerClient implements vscode.Disposable {
               return result;
             }
             return result.map((value: unknown, index) =>
-              params.items[index]?.section === SECTION ? withoutExtensionOnly(value) : value,
+              params.items[index]?.section === SECTION
+                ? configurationForServer(value, this.executionKeys(), vscode.workspace.isTrusted)
+                : value,
             );
           },
+        },
+        provideCodeLenses: async (document, token, next) => {
+          const lenses = await next(document, token);
+          return lenses?.map((lens) => this.lensThroughExtension(lens, document.uri));
+        },
+        resolveCodeLens: async (lens, token, next) => {
+          const resolved = await next(lens, token);
+          return resolved === null || resolved === undefined ? resolved : this.lensThroughExtension(resolved, undefined);
+        },
+        // vscode-languageclient registers each server command as a VS Code command, which a
+        // keybinding or another extension can invoke; those that run or start the worker need
+        // trust. (The extension's own requests, `ServerClient.executeCommand`, bypass this:
+        // its commands check trust themselves.)
+        executeCommand: (command, args, next): vscode.ProviderResult<unknown> => {
+          if (NEEDS_TRUST.includes(command) && !trustedOrWarn()) {
+            return undefined;
+          }
+          return next(command, args) as vscode.ProviderResult<unknown>;
         },
       },
     };
   }
 
-  /** The server's settings from the `dwLsp` section, nested as VS Code gives a section. */
+  private lensThroughExtension(lens: vscode.CodeLens, document: vscode.Uri | undefined): vscode.CodeLens {
+    if (lens.command === undefined) {
+      return lens;
+    }
+    const command = throughExtension(lens.command, document?.toString() ?? '', (uri) => vscode.Uri.parse(uri));
+    return new vscode.CodeLens(lens.range, command);
+  }
+
+  private executionKeys(): string[] {
+    return executionSettingKeys(this.context.extension.packageJSON);
+  }
+
+  /**
+   * The server's settings from the `dwLsp` section, nested as VS Code gives a section; the
+   * execution settings from the user's (or remote machine's) settings only.
+   */
   private serverSettings(): Record<string, unknown> {
     const config = vscode.workspace.getConfiguration(SECTION);
-    return collectServerSettings(serverSettingKeys(this.context.extension.packageJSON), (key) => config.get(key));
+    const execution = this.executionKeys();
+    return collectServerSettings(serverSettingKeys(this.context.extension.packageJSON), (key) =>
+      execution.includes(key) ? userValue(config, key) : config.get(key),
+    );
   }
 
   private async findInterpreter(): Promise<Interpreter> {
     const folder = vscode.workspace.workspaceFolders?.[0];
-    const setting = vscode.workspace.getConfiguration(SECTION, folder).get<string>('interpreter', '');
-    const pythonExtension = setting.trim() === '' ? await this.pythonExtensionInterpreter(folder?.uri) : undefined;
+    const setting = userValue(vscode.workspace.getConfiguration(SECTION, folder), 'interpreter');
+    const pythonExtension =
+      typeof setting !== 'string' || setting.trim() === '' ? await this.pythonExtensionInterpreter(folder?.uri) : undefined;
     return resolveInterpreter({
-      setting,
+      setting: typeof setting === 'string' ? setting : '',
       pythonExtension,
       platform: process.platform,
       expand: { workspaceFolder: folder?.uri.fsPath, home: os.homedir() },
@@ -255,7 +338,9 @@ export class ServerClient implements vscode.Disposable {
   }
 
   private onDidChangeConfiguration(event: vscode.ConfigurationChangeEvent): void {
-    if (event.affectsConfiguration(`${SECTION}.interpreter`)) {
+    // The interpreter and the execution settings reach the server only when it starts.
+    const restartKeys = ['interpreter', ...this.executionKeys()];
+    if (restartKeys.some((key) => event.affectsConfiguration(`${SECTION}.${key}`))) {
       if (this.client !== undefined || this.startFailed) {
         void this.restart();
       }
@@ -264,7 +349,9 @@ export class ServerClient implements vscode.Disposable {
     const client = this.client;
     if (event.affectsConfiguration(SECTION) && client?.isRunning() === true) {
       void client.sendNotification(DidChangeConfigurationNotification.type, {
-        settings: { [SECTION]: this.serverSettings() },
+        settings: {
+          [SECTION]: configurationForServer(this.serverSettings(), this.executionKeys(), vscode.workspace.isTrusted),
+        },
       });
     }
   }

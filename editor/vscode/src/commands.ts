@@ -1,7 +1,8 @@
 /**
  * The extension's commands (`dwLsp.*`): each checks what the editor must check (trust, a saved
  * workflow file), calls the server command named in `serverCommands.json`, and shows the answer.
- * The run itself is `run.ts`; this module adapts VS Code to its `RunHost` and `ResultUi`.
+ * The code lenses run these too (`lenses.ts`), with the workflow's URI as the resource. The run
+ * itself is `run.ts`; this module adapts VS Code to its `RunHost` and `ResultUi`.
  */
 
 import * as path from 'node:path';
@@ -11,15 +12,15 @@ import { formatArguments, parseArguments, type WorkflowArguments } from './argum
 import type { ServerClient } from './client';
 import { commandFailure, formatMemory, formatStatus, parseMemory, parseStatus } from './results';
 import { presentRunResult, runWorkflow, SHOW_LOG, type ResultUi, type RunHost } from './run';
-import { DW } from './serverCommands';
+import { COMMANDS_NEEDING_TRUST, DW } from './serverCommands';
 import { SECTION } from './settings';
 import type { WorkerStatusBar } from './statusBar';
+import { trustedOrWarn } from './trust';
 import type { WorkflowContext } from './workflowContext';
 
 export const RUNNING_CONTEXT = 'dwLsp.running';
 
 const CANCEL_RUN = 'Cancel Run';
-const MANAGE_TRUST = 'Manage Workspace Trust';
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -58,6 +59,11 @@ export class Commands {
     };
     return Object.entries(handlers).map(([id, handler]) =>
       vscode.commands.registerCommand(id, async (resource?: unknown) => {
+        // Checked here, whoever invokes the command (palette, lens, keybinding, another
+        // extension): the manifest's `enablement` only hides and greys it.
+        if (COMMANDS_NEEDING_TRUST.includes(id) && !trustedOrWarn()) {
+          return;
+        }
         try {
           await handler(resource);
         } catch (error) {
@@ -69,16 +75,6 @@ export class Commands {
   }
 
   private async run(resource: unknown, askArguments: boolean): Promise<void> {
-    if (!vscode.workspace.isTrusted) {
-      const choice = await vscode.window.showWarningMessage(
-        'dw-lsp runs workflows only in a trusted workspace; checking them works without trust.',
-        MANAGE_TRUST,
-      );
-      if (choice === MANAGE_TRUST) {
-        await vscode.commands.executeCommand('workbench.trust.manage');
-      }
-      return;
-    }
     if (this.running) {
       const choice = await vscode.window.showInformationMessage('dw-lsp: a run is already in progress.', CANCEL_RUN);
       if (choice === CANCEL_RUN) {
@@ -178,7 +174,8 @@ export class Commands {
     if (status?.state === 'ready' || status?.state === 'busy') {
       const memory = parseMemory(await this.deps.server.executeCommand(DW.memory, {}));
       if (memory !== undefined) {
-        line += `; ${formatMemory(memory)}`;
+        // The status already counts this workflow's runs; the worker's total would repeat it.
+        line += `; ${formatMemory(memory, { runs: false })}`;
       }
     }
     this.deps.output.appendLine(`Status: ${line}`);

@@ -164,7 +164,10 @@ function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
 }
 
-/** One line about a finished run: `Run finished in 3.2 s (load 1.0 s, inference 2.2 s): 1 output.` */
+/**
+ * One line about a finished run: `Run finished in 3.2 s (load 1.0 s, inference 2.2 s): 1 output.`,
+ * ending `; models reused.` when every pipeline the run used was already loaded.
+ */
 export function summarizeRun(result: RunResult): string {
   if (result.status === 'cancelled') {
     return 'Run cancelled; the loaded pipelines stay in memory.';
@@ -182,7 +185,9 @@ export function summarizeRun(result: RunResult): string {
   }
   const time = total !== undefined ? ` in ${formatSeconds(total)}` : '';
   const detail = parts.length > 0 ? ` (${parts.join(', ')})` : '';
-  return `Run finished${time}${detail}: ${plural(result.outputs.length, 'output')}.`;
+  const cache = result.cache;
+  const reused = cache !== undefined && cache.reused.length > 0 && cache.loaded.length === 0 ? '; models reused' : '';
+  return `Run finished${time}${detail}: ${plural(result.outputs.length, 'output')}${reused}.`;
 }
 
 /** The lines a run adds to the log: summary, cache, outputs, error and traceback. */
@@ -209,8 +214,11 @@ export function runLogLines(result: RunResult): string[] {
   return lines;
 }
 
-/** One line about memory; on a machine without CUDA it reports host memory. */
-export function formatMemory(memory: MemoryReport): string {
+/**
+ * One line about memory; on a machine without CUDA it reports host memory. `runs: false` leaves
+ * out the worker's run count (for a line that already counts runs).
+ */
+export function formatMemory(memory: MemoryReport, options: { runs?: boolean } = {}): string {
   const parts: string[] = [];
   if (memory.cuda) {
     const device = memory.device ?? 'cuda';
@@ -234,7 +242,7 @@ export function formatMemory(memory: MemoryReport): string {
   if (memory.processRssMb !== undefined) {
     parts.push(`worker RSS ${formatMb(memory.processRssMb)}`);
   }
-  if (memory.runs !== undefined) {
+  if (memory.runs !== undefined && options.runs !== false) {
     parts.push(plural(memory.runs, 'run'));
   }
   return parts.join(', ');
@@ -269,12 +277,21 @@ export interface StatusBarView {
   readonly tooltip: string;
 }
 
-/** What the status bar item shows for the worker's state and memory. */
-export function statusBarView(status: StatusReport | undefined, memory: MemoryReport | undefined): StatusBarView {
+/**
+ * What the status bar item shows for the worker's state and memory. While this editor's own run
+ * is in progress the worker counts as busy even when the last answer said ready or stopped: that
+ * answer may predate the run (it is asked for before `dw.run` is sent, then every few seconds).
+ */
+export function statusBarView(
+  status: StatusReport | undefined,
+  memory: MemoryReport | undefined,
+  runInProgress = false,
+): StatusBarView {
   if (status === undefined) {
     return { text: '$(circle-outline) dw', tooltip: 'dw-lsp: the language server is not running. Click for status.' };
   }
-  let text = `${STATE_ICONS[status.state]} dw: ${status.state}`;
+  const state: WorkerState = runInProgress && (status.state === 'ready' || status.state === 'stopped') ? 'busy' : status.state;
+  let text = `${STATE_ICONS[state]} dw: ${state}`;
   if (memory !== undefined) {
     if (memory.cuda && memory.allocatedMb !== undefined && memory.totalMb !== undefined) {
       text += ` ${formatMb(memory.allocatedMb)}/${formatMb(memory.totalMb)}`;

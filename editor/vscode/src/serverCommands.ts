@@ -23,3 +23,16 @@ export const DW = {
   clearArguments: mapping['dwLsp.clearArguments'],
   restartWorker: mapping['dwLsp.restartWorker'],
 } as const;
+
+/** Server commands that run a workflow or start the worker: refused in an untrusted workspace. */
+export const NEEDS_TRUST: readonly string[] = [DW.run, DW.memory, DW.restartWorker];
+
+/** The VS Code commands that call those. */
+export const COMMANDS_NEEDING_TRUST: readonly string[] = Object.keys(SERVER_COMMANDS).filter((id) =>
+  NEEDS_TRUST.includes(SERVER_COMMANDS[id] ?? ''),
+);
+
+/** The VS Code command that stands for a server command: the first in the mapping that calls it. */
+export function extensionCommandFor(serverCommand: string): string | undefined {
+  return Object.keys(SERVER_COMMANDS).find((id) => SERVER_COMMANDS[id] === serverCommand);
+}

@@ -1,7 +1,8 @@
 /**
  * The status bar item for the worker: its state (stopped, starting, ready, busy, errored) and
  * memory, from `dw.status` and `dw.memory`. Refreshed after runs and commands, and every few
- * seconds only while the worker is starting or busy, or a run is in progress.
+ * seconds only while the worker is starting or busy, or a run is in progress. A run this editor
+ * started shows as busy from its first moment (`statusBarView`), not after the next poll.
  */
 
 import * as vscode from 'vscode';
@@ -93,7 +94,7 @@ export class WorkerStatusBar implements vscode.Disposable {
   }
 
   private show(status: StatusReport | undefined, memory: MemoryReport | undefined): void {
-    const view = statusBarView(status, memory);
+    const view = statusBarView(status, memory, this.runInProgress);
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;
     this.item.backgroundColor =

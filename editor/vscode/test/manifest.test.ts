@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 
 import manifest from '../package.json';
-import { SERVER_COMMANDS } from '../src/serverCommands';
+import { COMMANDS_NEEDING_TRUST, SERVER_COMMANDS } from '../src/serverCommands';
+import { executionSettingKeys } from '../src/settings';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -34,10 +35,20 @@ test('server command names appear only in serverCommands.json', () => {
   }
 });
 
-test('run commands need a trusted workspace', () => {
-  for (const id of ['dwLsp.run', 'dwLsp.runWithArguments']) {
+test('commands that run a workflow or start the worker need a trusted workspace', () => {
+  for (const id of COMMANDS_NEEDING_TRUST) {
     const command = manifest.contributes.commands.find((candidate) => candidate.command === id);
     assert.equal(command?.enablement, 'isWorkspaceTrusted');
   }
   assert.equal(manifest.capabilities.untrustedWorkspaces.supported, 'limited');
+});
+
+test('the interpreter and the execution settings are machine-scoped and restricted', () => {
+  const properties: Record<string, object> = manifest.contributes.configuration.properties;
+  const restricted = manifest.capabilities.untrustedWorkspaces.restrictedConfigurations;
+  for (const key of ['interpreter', ...executionSettingKeys(manifest)]) {
+    assert.equal((properties[`dwLsp.${key}`] as { scope?: string } | undefined)?.scope, 'machine', key);
+    assert.ok(restricted.includes(`dwLsp.${key}`), key);
+  }
+  assert.ok(executionSettingKeys(manifest).includes('worker.command'));
 });

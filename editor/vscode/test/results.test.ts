@@ -56,10 +56,17 @@ test('an ok run result is read with its timings, cache and memory', () => {
   assert.equal(result.error, undefined);
   assert.deepEqual(result.cache, { reused: ['p1'], loaded: [], released: ['p0'] });
   assert.equal(result.memory?.allocatedMb, 2150);
-  assert.equal(summarizeRun(result), 'Run finished in 3.3 s (load 1.0 s, inference 2.2 s): 1 output.');
+  assert.equal(summarizeRun(result), 'Run finished in 3.3 s (load 1.0 s, inference 2.2 s): 1 output; models reused.');
   const lines = runLogLines(result);
   assert.match(lines[1] ?? '', /reused: p1; loaded: -; released: p0/);
   assert.ok(lines.includes('  output: /ws/outputs/a.png'));
+});
+
+test('the summary says the models were reused only when nothing had to be loaded', () => {
+  const loaded = parseRunResult({ status: 'ok', outputs: [], timings: { total: 1 }, cache: { reused: ['a'], loaded: ['b'], released: [] } });
+  assert.equal(summarizeRun(loaded), 'Run finished in 1.0 s: 0 outputs.');
+  const none = parseRunResult({ status: 'ok', outputs: ['x.png'], cache: { reused: [], loaded: [], released: [] } });
+  assert.equal(summarizeRun(none), 'Run finished: 1 output.');
 });
 
 test('error results keep message and traceback; unreadable results become errors', () => {
@@ -89,6 +96,7 @@ test('memory reports CUDA figures, or host memory without CUDA', () => {
   const host = parseMemory(HOST_MEMORY);
   assert.ok(host !== undefined);
   assert.equal(formatMemory(host), 'no CUDA device (cpu), host memory available 12.0 GB of 24.0 GB, worker RSS 900 MB, 1 run');
+  assert.equal(formatMemory(host, { runs: false }), 'no CUDA device (cpu), host memory available 12.0 GB of 24.0 GB, worker RSS 900 MB');
   assert.equal(parseMemory('nope'), undefined);
 });
 
@@ -132,6 +140,15 @@ test('the status bar shows state and memory', () => {
   assert.match(ready.tooltip, /Worker ready\ncuda:0: allocated/);
   assert.equal(statusBarView(parseStatus({ state: 'busy' }), parseMemory(HOST_MEMORY)).text, '$(sync~spin) dw: busy 900 MB');
   assert.equal(statusBarView(parseStatus({ state: 'stopped' }), undefined).text, '$(circle-slash) dw: stopped');
+});
+
+test("during this editor's run an answer of ready or stopped shows as busy; other states stay", () => {
+  const view = (state: string) => statusBarView(parseStatus({ state }), parseMemory(HOST_MEMORY), true).text;
+  assert.equal(view('ready'), '$(sync~spin) dw: busy 900 MB');
+  assert.equal(view('stopped'), '$(sync~spin) dw: busy 900 MB');
+  assert.equal(view('starting'), '$(loading~spin) dw: starting 900 MB');
+  assert.equal(view('errored'), '$(error) dw: errored 900 MB');
+  assert.equal(statusBarView(parseStatus({ state: 'ready' }), undefined, false).text, '$(check) dw: ready');
 });
 
 test('commandFailure reads an error answer and ignores the rest', () => {

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import manifest from '../package.json';
-import { collectServerSettings, EXTENSION_ONLY_KEYS, serverSettingKeys, withoutExtensionOnly } from '../src/settings';
+import {
+  collectServerSettings,
+  configurationForServer,
+  executionSettingKeys,
+  EXTENSION_ONLY_KEYS,
+  initializationOptions,
+  serverSettingKeys,
+  withoutExtensionOnly,
+  withoutKeys,
+} from '../src/settings';
 
 test('the server keys are the manifest settings without the extension-only ones', () => {
   const keys = serverSettingKeys(manifest);
@@ -37,4 +46,28 @@ test('extension-only settings are removed from what the server is sent', () => {
     worker: { prewarm: true },
   });
   assert.equal(withoutExtensionOnly(null), null);
+});
+
+test('the execution settings are the machine-scoped server settings', () => {
+  assert.deepEqual(executionSettingKeys(manifest).sort(), ['worker.allowRemoteCode', 'worker.allowedModules', 'worker.command']);
+  assert.deepEqual(executionSettingKeys({}), []);
+});
+
+test('execution settings never go through workspace/configuration; untrusted: no prewarm', () => {
+  const section = { interpreter: '/evil', outputDir: 'o', worker: { command: ['sh'], allowedModules: ['os'], prewarm: true } };
+  const keys = ['worker.command', 'worker.allowedModules'];
+  assert.deepEqual(configurationForServer(section, keys, true), { outputDir: 'o', worker: { prewarm: true } });
+  assert.deepEqual(configurationForServer(section, keys, false), { outputDir: 'o', worker: { prewarm: false } });
+  assert.deepEqual(configurationForServer({ outputDir: 'o' }, keys, false), { outputDir: 'o', worker: { prewarm: false } });
+  assert.equal(configurationForServer(null, keys, false), null);
+  assert.deepEqual(withoutKeys({ a: { b: 1, c: 2 }, d: 3 }, ['a.b', 'd']), { a: { c: 2 } });
+});
+
+test('initializationOptions nest the settings and say whether the workspace is trusted', () => {
+  const settings = { outputDir: 'o', worker: { command: ['py'] } };
+  assert.deepEqual(initializationOptions(settings, true), { dwLsp: settings, trusted: true });
+  assert.deepEqual(initializationOptions(settings, false), {
+    dwLsp: { outputDir: 'o', worker: { command: ['py'], prewarm: false } },
+    trusted: false,
+  });
 });
