@@ -9,7 +9,8 @@ declared by the workflow; values are at most 10,000 characters with none of the 
 controls, lone surrogates).
 
 Unlike dw, a ``..`` inside a name (``v1..2.json``) or a path is fine as long as the
-resolved path stays inside a root. Pure functions raising :class:`InputError`.
+resolved path stays inside a root. The output directory must be a folder path apart from
+the workflow (:func:`output_dir_refusal`). Pure functions raising :class:`InputError`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from dw_lsp.validation.check import CheckContext, check_document
 from dw_lsp.validation.problem import Problem, Severity
+from dw_lsp.validation.rules_paths import holds_workflow, output_dir_violation
 from dw_lsp.workflow.document import parse
 from dw_lsp.workflow.refs import (
     VALUE_CONTROLS,
@@ -212,3 +214,13 @@ def parse_assignment(text: str) -> tuple[str, str]:
         raise InputError(f"Expected name=value, got {text!r}.")
     check_argument_name(name)
     return name, value
+
+
+def output_dir_refusal(setting: str, output_dir: Path, workflow: Path) -> str | None:
+    """Why results of ``workflow`` may not go to ``output_dir`` (the resolved ``outputDir``
+    ``setting``): the setting is not a folder path, or the folder holds the workflow (the
+    worker also checks its sub-workflows before anything loads)."""
+    why = output_dir_violation(setting)
+    if why is not None:
+        return f"The output directory {setting!r} {why} (setting outputDir)."
+    return holds_workflow(output_dir, workflow)

@@ -7,7 +7,6 @@
   of its cache (load keys, pipelines, memory).
 - :class:`PoolRun`, :class:`WorkerStatus`, :class:`PoolStatus`: plain results for the
   Session and the front ends.
-- :func:`write_outputs`: files a remote actor sent back, written inside the output folder.
 
 No Ray, no torch, no LSP types.
 """
@@ -18,7 +17,6 @@ import asyncio
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from dw_lsp.protocol import ExecuteResult, MemoryStatus
@@ -158,33 +156,3 @@ class PoolStatus:
             "workers": [w.to_json() for w in self.workers],
             "queue": list(self.queue),
         }
-
-
-def write_outputs(out_dir: Path, files: list[Any], warnings: list[str]) -> list[str]:
-    """Write files sent back by a remote actor under ``out_dir``; their local paths.
-
-    Each name must be a relative path that stays inside ``out_dir`` (the worker checked it
-    too; a cluster is trusted, but a bad name is still refused here)."""
-    written: list[str] = []
-    root = out_dir.resolve()
-    for entry in files:
-        name = entry.get("name") if isinstance(entry, dict) else None
-        data = entry.get("data") if isinstance(entry, dict) else None
-        relative = PurePosixPath(name) if isinstance(name, str) else None
-        if (
-            relative is None
-            or not isinstance(data, bytes)
-            or relative.is_absolute()
-            or ".." in relative.parts
-            or any(ord(c) < 32 for c in str(relative))
-        ):
-            warnings.append(f"an output sent back by the worker was refused: {name!r}")
-            continue
-        target = (root / relative).resolve()
-        if not target.is_relative_to(root):
-            warnings.append(f"an output sent back by the worker was refused: {name!r}")
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        written.append(str(target))
-    return written

@@ -17,9 +17,10 @@ this module costs nothing and a Session on the local backend never loads Ray).
   detached and never restarted by Ray: they die with this process, and the pool replaces a
   dead one itself. ``worker.ray.resources`` are each actor's resources (``{"GPU": 1}``);
   a ``CPU`` amount also sets the actor's torch threads.
-- **Errors**: a dead actor (``RayActorError``) becomes :class:`~.pool.ActorDied` with
+- **Errors**: a dead actor (``RayActorError``) becomes :class:`~.pool_parts.ActorDied` with
   Ray's first lines of explanation; any other failure of a call becomes a
-  :class:`~.rpc.WorkerError`.
+  :class:`~.rpc.WorkerError`. What the actor answers is checked by the pool
+  (:mod:`.actor_channel`), not here.
 
 No torch, no LSP types; never imports the worker.
 """
@@ -35,8 +36,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from dw_lsp import protocol
-from dw_lsp.session.pool import CALL_TIMEOUT, ActorDied
+from dw_lsp.session.pool_parts import CALL_TIMEOUT, ActorDied
 from dw_lsp.session.rpc import WorkerError
 
 #: The worker's in-process host, named so that only the actor's process imports it.
@@ -100,7 +100,7 @@ def actor_options(resources: Mapping[str, float]) -> dict[str, Any]:
 
 
 class RayActor:
-    """A started actor, seen from the session (the pool's :class:`~.pool.Actor`)."""
+    """A started actor, seen from the session (the pool's :class:`~.pool_parts.Actor`)."""
 
     def __init__(self, handle: Any, info: dict[str, Any], same_host: bool) -> None:
         self._handle = handle
@@ -144,7 +144,7 @@ class RayActor:
 
 
 class RayBackend:
-    """Connects to Ray and starts worker actors (the pool's :class:`~.pool.PoolBackend`)."""
+    """Connects to Ray and starts worker actors (the pool's :class:`~.pool_parts.PoolBackend`)."""
 
     def __init__(
         self,
@@ -231,15 +231,9 @@ class RayBackend:
             ) from None
         except ray.exceptions.RayError as exc:
             raise WorkerError(f"worker {slot} failed to start: {_explain(exc)}") from exc
-        major = str(info.get("protocolVersion", "")).split(".")[0]
-        if major != protocol.PROTOCOL_VERSION.split(".")[0]:
-            ray.kill(handle, no_restart=True)
-            raise WorkerError(
-                f"worker {slot} on {info.get('host')} speaks protocol "
-                f"{info.get('protocolVersion')!r}; this session speaks "
-                f"{protocol.PROTOCOL_VERSION}: install the same dw-lsp on every node"
-            )
-        same_host = self._node_id is not None and info.get("nodeId") == self._node_id
+        # Checked by the pool (actor_channel.check_info); only read defensively here.
+        node = info.get("nodeId") if isinstance(info, dict) else None
+        same_host = self._node_id is not None and node == self._node_id
         return RayActor(handle, info, same_host)
 
     async def shutdown(self) -> None:

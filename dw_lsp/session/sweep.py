@@ -10,9 +10,10 @@ the run's id, values, progress sink and folder): one after another in the local 
 all at once on the Ray pool (its queue does the rest). A cancelled sweep starts no more runs.
 
 Each run writes into its own folder, ``<outputDir>/sweep-<id>/run-<n>``, because dw's file
-names do not depend on arguments: eight runs of one workflow would otherwise overwrite
-each other's images. ``sweep.json`` in the sweep's folder lists each run's arguments,
-status and outputs (what a gallery needs).
+names do not depend on arguments: eight runs of one workflow in one folder would be told
+apart only by the writer's numbered names (``_2``, ``_3`` ...), not by their arguments.
+``sweep.json`` in the sweep's folder lists each run's arguments, status and outputs (what a
+gallery needs).
 
 No LSP types, no torch.
 """
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dw_lsp import protocol
+from dw_lsp.output_files import write_atomically
 from dw_lsp.protocol import Progress
 from dw_lsp.session.inputs import InputError
 from dw_lsp.session.report import RunReport, run_report_json
@@ -165,7 +167,8 @@ def sweep_report_json(report: SweepReport) -> dict[str, Any]:
 
 
 def write_manifest(report: SweepReport, grid: Mapping[str, Any]) -> None:
-    """``sweep.json`` in the sweep's folder: the grid and each run's values and outputs."""
+    """``sweep.json`` in the sweep's folder: the grid and each run's values and outputs.
+    Raises OSError or :class:`~dw_lsp.output_files.OutputError` (a ValueError)."""
     folder = Path(report.folder)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {
@@ -185,8 +188,9 @@ def write_manifest(report: SweepReport, grid: Mapping[str, Any]) -> None:
             for r in report.runs
         ],
     }
-    text = json.dumps(manifest, indent=2, ensure_ascii=False, default=str)
-    (folder / "sweep.json").write_text(text + "\n", encoding="utf-8")
+    text = json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n"
+    # The writer of every result: whole or not at all, never replacing a file.
+    write_atomically(folder, "sweep.json", ".json", lambda p: p.write_text(text, "utf-8"))
 
 
 class SweepProgress:

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dw_lsp import protocol
-from dw_lsp.protocol import ExecuteParams, Progress
+from dw_lsp.protocol import ExecuteParams, HostInfo, HostSnapshot, Progress
 
 if TYPE_CHECKING:
     from dw_lsp.worker.runtime import Runtime
@@ -107,18 +107,14 @@ class RuntimeHost:
         self._lock = threading.Lock()
 
     def info(self) -> dict[str, Any]:
-        """Who this host is: pid, host name, device, library and protocol versions."""
-        return dict(
-            plain(
-                {
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "device": self.runtime.device,
-                    "versions": self.runtime.versions(),
-                    "protocolVersion": protocol.PROTOCOL_VERSION,
-                }
-            )
+        """Who this host is (:class:`~dw_lsp.protocol.HostInfo`), plus library versions."""
+        info = HostInfo(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            device=str(self.runtime.device),
+            protocolVersion=protocol.PROTOCOL_VERSION,
         )
+        return {**plain(protocol.to_json(info)), "versions": plain(self.runtime.versions())}
 
     # -- runs --------------------------------------------------------------------------
 
@@ -185,18 +181,18 @@ class RuntimeHost:
     # -- state -------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """Warm load keys and pipelines, memory, runs, and the run in progress."""
-        memory = self.runtime.memory_status()
+        """Warm load keys and pipelines, memory, runs, and the run in progress
+        (:class:`~dw_lsp.protocol.HostSnapshot`)."""
         with self._lock:
             running = self._run_id
-        snapshot = {
-            "keys": self.runtime.cache.keys(),
-            "pipelines": self.runtime.cache.labels(),
-            "memory": asdict(memory),
-            "runs": self.runtime.total_runs,
-            "running": running,
-        }
-        return dict(plain(snapshot))
+        snapshot = HostSnapshot(
+            keys=self.runtime.cache.keys(),
+            pipelines=self.runtime.cache.labels(),
+            memory=self.runtime.memory_status(),
+            runs=self.runtime.total_runs,
+            running=running,
+        )
+        return dict(plain(protocol.to_json(snapshot)))
 
     def clear_memory(self) -> dict[str, Any]:
         return dict(plain(asdict(self.runtime.clear_memory())))

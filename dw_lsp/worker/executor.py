@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import dw_lsp
+from dw_lsp import output_files
 from dw_lsp.worker import (
     guard,
     loading,
     memory,
-    output_files,
     outputs,
     steps,
     support,

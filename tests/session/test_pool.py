@@ -17,20 +17,43 @@ from typing import Any
 import pytest
 
 from dw_lsp import protocol
-from dw_lsp.protocol import ExecuteParams, Progress
-from dw_lsp.session.pool import ActorDied, WorkerPool, write_outputs
+from dw_lsp.protocol import ExecuteParams, MemoryStatus, Progress
+from dw_lsp.session.actor_channel import ShippedFile, write_shipped
+from dw_lsp.session.pool import ActorDied, WorkerPool
 from dw_lsp.session.rpc import WorkerError
+
+MEMORY = protocol.to_json(
+    MemoryStatus(
+        device="cpu",
+        cuda=False,
+        allocatedMb=100.0,
+        reservedMb=100.0,
+        freeMb=1000.0,
+        totalMb=2000.0,
+        runs=0,
+        processRssMb=100.0,
+        hostTotalMb=2000.0,
+        hostAvailableMb=1000.0,
+    )
+)
 
 
 class FakeActor:
     """Behaviours per run, popped from ``script`` (default ``ok``): ``ok`` | ``die`` (gone
     before the run starts) | ``hang`` (progress once, then nothing until killed) | ``deaf``
-    (ignores cancel) | ``ship`` (sends its output back as bytes)."""
+    (ignores cancel) | ``ship`` (sends its output back as bytes) | ``bad-progress``,
+    ``bad-result``, ``bad-snapshot``, ``bad-file`` (a malformed item, as a broken or
+    hostile actor might send)."""
 
     def __init__(self, backend: FakeBackend, slot: int) -> None:
         self.backend = backend
         self.slot = slot
-        self.info = {"pid": 1000 + slot, "host": "fake", "device": "cpu"}
+        self.info: Any = {
+            "pid": 1000 + slot,
+            "host": "fake",
+            "device": "cpu",
+            "protocolVersion": protocol.PROTOCOL_VERSION,
+        }
         self.models: set[str] = set()
         self.killed = asyncio.Event()
         self.cancelled = asyncio.Event()
@@ -41,7 +64,8 @@ class FakeActor:
         return True
 
     def _snapshot(self) -> dict[str, Any]:
-        return {"keys": sorted(self.models), "pipelines": sorted(self.models), "runs": 0}
+        models = sorted(self.models)
+        return {"keys": models, "pipelines": models, "runs": 0, "memory": MEMORY}
 
     async def execute(self, params: dict[str, Any], ship_outputs: bool) -> AsyncIterator[Any]:
         script = self.backend.script.get(self.slot, [])
@@ -50,7 +74,10 @@ class FakeActor:
             raise ActorDied("The actor died unexpectedly before finishing this task.")
         run_id = params["runId"]
         self.runs.append(run_id)
-        yield {"progress": {"runId": run_id, "phase": "denoise", "message": "1/2", "percent": 50}}
+        progress = {"runId": run_id, "phase": "denoise", "message": "1/2", "percent": 50}
+        if behaviour == "bad-progress":
+            progress["percent"] = "abc"
+        yield {"progress": progress}
         if behaviour in ("hang", "deaf") or self.backend.slow:
             waits = [asyncio.ensure_future(self.killed.wait())]
             if behaviour != "deaf":
@@ -69,7 +96,13 @@ class FakeActor:
         result: dict[str, Any] = {"status": status, "outputs": [f"/out/{run_id}.png"]}
         item: dict[str, Any] = {"result": result, "worker": self._snapshot()}
         if behaviour == "ship":
-            item["files"] = [{"name": f"{run_id}.png", "data": b"png"}]
+            item["files"] = [{"name": "result.png", "data": run_id.encode()}]
+        elif behaviour == "bad-result":
+            item["result"] = {"status": "done", "outputs": "/etc/passwd"}
+        elif behaviour == "bad-snapshot":
+            item["worker"] = {"keys": "sd", "memory": MEMORY}
+        elif behaviour == "bad-file":
+            item["files"] = [{"name": "result.png", "data": "not bytes"}]
         yield item
 
     async def call(self, method: str, *args: Any, timeout: float = 30.0) -> Any:
@@ -204,24 +237,120 @@ async def test_queue_positions_and_cancel_of_a_queued_run(
     assert not await pool_.cancel("q3")
 
 
-async def test_outputs_sent_back_are_written_in_the_output_dir(tmp_path: Path) -> None:
+async def test_outputs_sent_back_are_written_without_replacing_a_file(tmp_path: Path) -> None:
+    """An actor elsewhere ships its outputs as bytes; the pool writes them with the worker's
+    own writer: a name already taken (an earlier result, a link) gets the next number."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "result.png").write_bytes(b"earlier")
+    (out / "result_2.png").symlink_to(tmp_path / "elsewhere.png")
     backend = FakeBackend()
     pool = WorkerPool(backend, 1)
-    backend.script = {1: ["ship"]}
+    backend.script = {1: ["ship", "ship"]}
     try:
-        outcome = await pool.run(_params("far", out=str(tmp_path / "out")))
+        first = await pool.run(_params("far", out=str(out)))
+        second = await pool.run(_params("farther", out=str(out)))
     finally:
         await pool.shutdown()
-    written = tmp_path / "out" / "far.png"
-    assert outcome.result.outputs == [str(written)] and written.read_bytes() == b"png"
+    assert first.result.outputs == [str(out / "result_3.png")]
+    assert second.result.outputs == [str(out / "result_4.png")]
+    assert (out / "result.png").read_bytes() == b"earlier"
+    assert not (tmp_path / "elsewhere.png").exists()  # never written through the link
+    assert (out / "result_3.png").read_bytes() == b"far"
+    assert not [p for p in out.iterdir() if p.name.startswith(".dw-partial")]
 
 
-@pytest.mark.parametrize("name", ["../x.png", "/etc/x.png", "a/../../x.png", "a\nb.png"])
+@pytest.mark.parametrize("name", ["../x.png", "/etc/x.png", "a/../../x.png", "a\nb.png", "a/b.png"])
 def test_sent_back_names_that_leave_the_output_dir_are_refused(tmp_path: Path, name: str) -> None:
     warnings: list[str] = []
-    assert write_outputs(tmp_path, [{"name": name, "data": b"x"}], warnings) == []
+    assert write_shipped(str(tmp_path), [ShippedFile(name, b"x")], warnings) == []
     assert warnings and "refused" in warnings[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sent_back_files_need_a_usable_output_dir(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    assert write_shipped("relative/out", [ShippedFile("a.png", b"x")], warnings) == []
+    assert "not written" in warnings[0] and "absolute" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "field"),
+    [
+        ("bad-progress", "progress.percent"),
+        ("bad-result", "the execute result.outputs"),
+        ("bad-snapshot", "the worker's snapshot.keys"),
+        ("bad-file", "a file must be"),
+    ],
+)
+async def test_a_malformed_item_stops_the_actor_and_fails_the_run(
+    pool: tuple[WorkerPool, FakeBackend], behaviour: str, field: str
+) -> None:
+    """The total channel, for actors: nothing an actor streams is believed unchecked. A
+    malformed item fails the run with the field named, the actor is replaced, and the next
+    run works (before, such items crashed the pool's task and the run waited for ever)."""
+    pool_, backend = pool
+    backend.script = {1: [behaviour], 2: [behaviour]}
+    with pytest.raises(WorkerError, match="malformed") as caught:
+        await asyncio.wait_for(pool_.run(_params("bad")), 10)
+    assert field in str(caught.value)
+    backend.script = {}
+    await asyncio.sleep(0.05)
+    assert len(backend.actors) == 3 and sum(a.killed.is_set() for a in backend.actors) == 1
+    outcome = await asyncio.wait_for(pool_.run(_params("after")), 10)
+    assert outcome.result.status == protocol.OK
+
+
+async def test_an_actor_with_malformed_info_or_another_protocol_is_not_used() -> None:
+    class OddBackend(FakeBackend):
+        async def start_actor(self, slot: int, timeout: float) -> FakeActor:
+            actor = await super().start_actor(slot, timeout)
+            if slot == 1:
+                actor.info = ["not", "an", "object"]
+            else:
+                actor.info["protocolVersion"] = "9.0"
+            return actor
+
+    backend = OddBackend()
+    pool = WorkerPool(backend, 2)
+    try:
+        with pytest.raises(WorkerError) as caught:
+            await asyncio.wait_for(pool.start(), 10)
+    finally:
+        await pool.shutdown()
+    assert "malformed" in str(caught.value) and "speaks protocol '9.0'" in str(caught.value)
+    assert all(actor.killed.is_set() for actor in backend.actors)
+    assert [w.state for w in pool.status().workers] == ["stopped", "stopped"]
+
+
+async def test_malformed_load_keys_replace_the_idle_actor(
+    pool: tuple[WorkerPool, FakeBackend],
+) -> None:
+    pool_, backend = pool
+    first = backend.actors[0]
+    real_call = first.call
+
+    async def odd_call(method: str, *args: Any, timeout: float = 30.0) -> Any:
+        if method == "load_keys":
+            return {"keys": 1}
+        return await real_call(method, *args, timeout=timeout)
+
+    first.call = odd_call  # type: ignore[method-assign]
+    outcome = await asyncio.wait_for(pool_.run(_params("planned")), 10)
+    assert outcome.result.status == protocol.OK
+    assert first.killed.is_set() and first.runs == []
+
+
+async def test_a_failing_progress_sink_does_not_end_the_run(
+    pool: tuple[WorkerPool, FakeBackend],
+) -> None:
+    pool_, _ = pool
+
+    def broken(event: Progress) -> None:
+        raise RuntimeError("the front end's bug")
+
+    outcome = await asyncio.wait_for(pool_.run(_params("sunk"), on_progress=broken), 10)
+    assert outcome.result.status == protocol.OK
 
 
 async def test_an_idle_worker_found_dead_while_planning_is_replaced(

@@ -13,6 +13,16 @@ from typing import Any
 
 import pytest
 
+from dw_lsp import protocol
+from dw_lsp.protocol import Progress
+from dw_lsp.session.actor_channel import (
+    Finished,
+    check_info,
+    check_keys,
+    check_memory,
+    check_snapshot,
+    read_item,
+)
 from dw_lsp.worker.actor import RuntimeHost
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,6 +77,24 @@ def test_a_run_streams_plain_progress_then_its_result(
     assert last["worker"]["pipelines"] == ["generate@tiny-sd.json"]
     assert host.load_keys(_params(workflow, tmp_path, prompt="another")) == planned
     assert host.load_keys({**params, "workflowPath": str(tmp_path / "missing.json")}) == []
+
+
+def test_what_the_host_says_passes_the_sessions_checks(
+    host: RuntimeHost, workflow: Path, tmp_path: Path
+) -> None:
+    """The two halves of the actor channel agree: everything the host sends is accepted by
+    the checks the pool applies (dw_lsp.session.actor_channel), shipped files included."""
+    info = check_info(host.info())
+    assert info.pid > 0 and info.protocolVersion == protocol.PROTOCOL_VERSION
+    items = [read_item(item) for item in host.execute(_params(workflow, tmp_path), True)]
+    *progress, finished = items
+    assert progress and all(isinstance(p, Progress) for p in progress)
+    assert isinstance(finished, Finished) and finished.result.status == "ok"
+    assert finished.files and finished.files[0].data.startswith(b"\x89PNG")
+    assert finished.snapshot is not None and finished.snapshot.memory is not None
+    assert check_snapshot(host.snapshot()).keys == finished.snapshot.keys
+    assert check_keys(host.load_keys(_params(workflow, tmp_path))) == finished.snapshot.keys
+    assert check_memory(host.clear_memory()).runs >= 1
 
 
 def test_outputs_can_travel_back_as_bytes(
