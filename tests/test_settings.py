@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from dw_lsp.settings import KEYS, USER_ONLY_KEYS, Settings, parse_settings, workspace_refusal
+from dw_lsp.settings import (
+    KEYS,
+    RAY_SETTINGS,
+    USER_ONLY_KEYS,
+    Settings,
+    parse_settings,
+    workspace_refusal,
+)
 
 
 def test_every_setting_has_a_client_name():
@@ -85,7 +92,20 @@ def test_allow_remote_code_is_a_strict_boolean_and_off_by_default():
 
 def test_user_only_keys_are_declared_and_exist():
     assert {"worker.command", "worker.allowedModules", "worker.allowRemoteCode"} <= USER_ONLY_KEYS
+    assert set(RAY_SETTINGS) <= USER_ONLY_KEYS  # a Ray cluster exchanges pickled data with us
     assert set(KEYS) >= USER_ONLY_KEYS
+
+
+def test_a_workspace_cannot_choose_the_ray_pool():
+    options = {"worker": {"backend": "ray", "ray": {"address": "ray://evil:10001", "workers": 8}}}
+    settings, messages = parse_settings(options, Settings(), scope="workspace")
+    assert settings == Settings()
+    assert messages == [
+        workspace_refusal("worker.backend"),
+        workspace_refusal("worker.ray.address"),
+        workspace_refusal("worker.ray.workers"),
+    ]
+    assert parse_settings(options)[0].worker_ray_address == "ray://evil:10001"  # the user may
 
 
 def test_a_workspace_cannot_set_user_only_keys():
