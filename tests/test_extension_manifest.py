@@ -20,10 +20,6 @@ EXTENSION = Path(__file__).resolve().parents[1] / "editor" / "vscode"
 
 #: Settings only the extension reads; it strips them before sending the section to the server.
 EXTENSION_ONLY = {"dwLsp.interpreter", "dwLsp.openOutputAfterRun"}
-#: Server settings and commands the extension does not declare yet (the Ray pool's, added on
-#: the server first; the extension's settings.json still passes them through). Empty this
-#: once the extension declares them (as restricted configurations: they choose where runs go).
-NOT_YET_IN_EXTENSION = {f"{settings.SECTION}.{key}" for key in settings.RAY_SETTINGS}
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +56,10 @@ def test_configuration_mirrors_the_server_settings(manifest: dict[str, Any]) -> 
     properties = set(_properties(manifest))
     assert properties >= EXTENSION_ONLY
     server = {f"{settings.SECTION}.{key}" for key in settings.KEYS}
-    assert properties - EXTENSION_ONLY == server - NOT_YET_IN_EXTENSION
+    assert properties - EXTENSION_ONLY == server
 
 
-@pytest.mark.parametrize(
-    "key", [k for k in settings.KEYS if f"{settings.SECTION}.{k}" not in NOT_YET_IN_EXTENSION]
-)
+@pytest.mark.parametrize("key", list(settings.KEYS))
 def test_configuration_defaults_match_the_server(manifest: dict[str, Any], key: str) -> None:
     prop = _properties(manifest)[f"{settings.SECTION}.{key}"]
     assert prop.get("description") or prop.get("markdownDescription")
@@ -83,7 +77,7 @@ def test_configuration_defaults_match_the_server(manifest: dict[str, Any], key: 
 def test_run_commands_need_a_trusted_workspace(manifest: dict[str, Any]) -> None:
     assert manifest["capabilities"]["untrustedWorkspaces"]["supported"] == "limited"
     commands = {command["command"]: command for command in manifest["contributes"]["commands"]}
-    for command in ("dwLsp.run", "dwLsp.runWithArguments"):
+    for command in ("dwLsp.run", "dwLsp.runWithArguments", "dwLsp.runSweep"):
         assert commands[command]["enablement"] == "isWorkspaceTrusted"
 
 
@@ -121,3 +115,5 @@ def test_user_only_settings_are_the_machine_scoped_ones(manifest: dict[str, Any]
     }
     assert scoped - {"interpreter"} == set(settings.USER_ONLY_KEYS)
     assert "interpreter" in scoped
+    restricted = manifest["capabilities"]["untrustedWorkspaces"]["restrictedConfigurations"]
+    assert set(restricted) == {f"{settings.SECTION}.{key}" for key in scoped}

@@ -22,14 +22,11 @@ COMMANDS: tuple[str, ...] = (
     CLEAR,
     STATUS,
     CANCEL,
+    RUN_SWEEP,
     SET_ARGUMENTS,
     CLEAR_ARGUMENTS,
     RESTART_WORKER,
 )
-
-#: Commands the server registers that the VS Code extension does not call yet (any LSP
-#: client may): its gallery of sweep results is still to come.
-NOT_IN_EXTENSION: tuple[str, ...] = (RUN_SWEEP,)
 
 #: The server's name in ``initialize``'s serverInfo.
 SERVER_NAME = "dw-lsp"
