@@ -10,6 +10,7 @@ the runs it did, as the real runtime keeps pipelines.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ import pytest
 
 from dw_lsp import protocol
 from dw_lsp.protocol import ExecuteParams, MemoryStatus, Progress
+from dw_lsp.session import Session
 from dw_lsp.session.actor_channel import ShippedFile, write_shipped
 from dw_lsp.session.pool import ActorDied, WorkerPool
 from dw_lsp.session.rpc import WorkerError
+from dw_lsp.settings import Settings
 
 MEMORY = protocol.to_json(
     MemoryStatus(
@@ -376,3 +379,43 @@ async def test_shutting_down_ends_running_and_queued_runs(tmp_path: Path) -> Non
     for task in (running, queued):
         outcome = await asyncio.wait_for(task, 5)
         assert outcome.result.status == protocol.CANCELLED
+
+
+async def test_the_session_sends_the_users_rules_with_every_run_to_the_actors(
+    tmp_path: Path,
+) -> None:
+    """worker.allowedModules and worker.allowRemoteCode travel with each run to the actor,
+    as they do to the local worker (the actor's runtime enforces them)."""
+    workflow = tmp_path / "tiny-sd.json"
+    shutil.copy(Path(__file__).resolve().parents[2] / "workflows" / "tiny-sd.json", workflow)
+    backend = FakeBackend()
+    seen: list[dict[str, Any]] = []
+
+    def pool_factory(settings: Settings, log: Any, say: Any) -> WorkerPool:
+        return WorkerPool(backend, 1, log=log, say=say)
+
+    settings = Settings(
+        output_dir=str(tmp_path / "out"),
+        worker_backend="ray",
+        worker_allowed_modules=["mypkg"],
+        worker_allow_remote_code=True,
+    )
+    session = Session(settings, roots=[tmp_path], base_dir=tmp_path, pool_factory=pool_factory)
+    try:
+        await session.workers.ensure_pool()
+        await session.workers.pool.start()  # type: ignore[union-attr]
+        actor = backend.actors[0]
+        execute = actor.execute
+
+        def spy(params: dict[str, Any], ship_outputs: bool) -> AsyncIterator[Any]:
+            seen.append(params)
+            return execute(params, ship_outputs)
+
+        actor.execute = spy  # type: ignore[method-assign]
+        report = await session.run({"prompt": "a cat"}, workflow)
+    finally:
+        await session.shutdown()
+    assert report.status == protocol.OK, report.error
+    (params,) = seen
+    assert params["allowedModules"] == ["mypkg"] and params["allowRemoteCode"] is True
+    assert params["outputDir"] == str(tmp_path / "out")

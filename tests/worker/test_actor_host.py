@@ -107,3 +107,24 @@ def test_outputs_can_travel_back_as_bytes(
     (shipped,) = last["files"]
     assert shipped["name"] == name and not Path(name).is_absolute()
     assert shipped["data"].startswith(b"\x89PNG")
+
+
+def test_the_host_applies_the_local_workers_rules(
+    host: RuntimeHost, workflow: Path, tmp_path: Path
+) -> None:
+    """An actor runs the same runtime, so the rules that travel with each run hold there too:
+    a code-loading argument is refused before anything loads unless allowRemoteCode, and an
+    output directory that holds the workflow is refused."""
+    data = json.loads(workflow.read_text(encoding="utf-8"))
+    data["steps"][0]["pipeline"]["from_pretrained_arguments"]["trust_remote_code"] = True
+    remote = tmp_path / "flows" / "remote.json"
+    remote.parent.mkdir()
+    remote.write_text(json.dumps(data), encoding="utf-8")
+    params = _params(remote, tmp_path / "out")
+    *_, refused = host.execute(params)
+    assert refused["result"]["status"] == "error"
+    assert "trust_remote_code" in refused["result"]["error"], refused["result"]["error"]
+    *_, allowed = host.execute({**params, "allowRemoteCode": True})
+    assert "trust_remote_code" not in (allowed["result"]["error"] or "")
+    *_, apart = host.execute(_params(workflow, workflow.parent))
+    assert apart["result"]["status"] == "error" and not apart["result"]["outputs"]
