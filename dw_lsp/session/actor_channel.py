@@ -25,6 +25,7 @@ hidden temporary name, never replacing an existing file (a taken name gets ``_2`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,7 @@ def write_shipped(out_dir: str, files: list[ShippedFile], warnings: list[str]) -
     return written
 
 
-def _writer(data: bytes) -> Any:
+def _writer(data: bytes) -> Callable[[Path], None]:
     def write(path: Path) -> None:
         path.write_bytes(data)
 

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dw_lsp.protocol import HostSnapshot, MemoryStatus
@@ -64,7 +64,7 @@ class Slots:
         self._connect_lock = asyncio.Lock()
         self.closed = False
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Slot]:
         return iter(self.items)
 
     def __len__(self) -> int:
