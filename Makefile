@@ -42,9 +42,11 @@ e2e-vscode: setup
 
 test: lint pytest extension e2e-vscode
 
+# bench_editor needs Node 20+ and npm: it installs Microsoft's JSON server into .dw-cache/.
 bench: setup
 	$(BIN)/python bench/bench_check.py
 	$(BIN)/python bench/bench_warm_run.py
+	$(BIN)/python bench/bench_editor.py
 	$(BIN)/python bench/bench_pool.py
 
 clean:

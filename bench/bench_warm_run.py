@@ -92,7 +92,7 @@ def main() -> int:
     import torch
     from diffusers import StableDiffusionPipeline
 
-    from dw_lsp.worker import tiny
+    from dw_lsp.worker.loading import tiny
 
     document = json.loads(workflow.read_text())
     call_arguments = dict(document["steps"][0]["pipeline"]["arguments"])

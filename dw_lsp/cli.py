@@ -90,15 +90,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     command = args.command or "serve"
     if command == "check":
-        from dw_lsp.checkcmd import main as check_main
+        from dw_lsp.terminal.checkcmd import main as check_main
 
         return check_main(args)
     if command == "run":
-        from dw_lsp.runcmd import main as run_main
+        from dw_lsp.terminal.runcmd import main as run_main
 
         return run_main(args)
     if command == "repl":
-        from dw_lsp.repl import main as repl_main
+        from dw_lsp.terminal.repl import main as repl_main
 
         return repl_main(args)
     from dw_lsp.server.app import serve

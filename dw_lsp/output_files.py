@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dw_lsp.validation.rules_paths import holds_workflow, output_dir_violation
+from dw_lsp.workflow.paths import holds_workflow, output_dir_violation
 from dw_lsp.workflow.refs import unsafe_output_name
 
 MAX_FILE_NAME = 255
@@ -88,7 +88,7 @@ def numbered(file_name: str, ext: str, number: int) -> str:
 
 def check_output_dir(raw: str) -> Path:
     """The output directory the session sends, resolved; it must pass
-    :func:`~dw_lsp.validation.rules_paths.output_dir_violation`, be absolute, and not be an
+    :func:`~dw_lsp.workflow.paths.output_dir_violation`, be absolute, and not be an
     existing non-folder."""
     why = output_dir_violation(raw)
     if why is not None:
@@ -115,7 +115,7 @@ def output_dir_problems(raw: str, workflow: Path) -> list[str]:
 
 def apart_problem(out_dir: Path, workflow: Path) -> str | None:
     """Why results may not go to ``out_dir`` while ``workflow`` (or a sub-workflow) runs:
-    :func:`~dw_lsp.validation.rules_paths.holds_workflow`."""
+    :func:`~dw_lsp.workflow.paths.holds_workflow`."""
     return holds_workflow(out_dir, workflow)
 
 

@@ -239,8 +239,3 @@ def parse_settings(
             continue
         changes[attr] = converted
     return replace(settings, **changes), messages
-
-
-def setting_names() -> list[str]:
-    """The dotted names of every setting, as clients spell them."""
-    return list(KEYS)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dw_lsp.checkcmd import check_file
+from dw_lsp.terminal.checkcmd import check_file
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.json"))

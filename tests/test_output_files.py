@@ -24,7 +24,7 @@ from dw_lsp.output_files import (
     remove_stale_partials,
     write_atomically,
 )
-from dw_lsp.worker.outputs import ResultWriter
+from dw_lsp.worker.outputs.save import ResultWriter
 from dw_lsp.worker.values import artifacts
 
 

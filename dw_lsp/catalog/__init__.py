@@ -1,7 +1,7 @@
 """The pipeline catalog: diffusers classes and their parameters, generated and checked in.
 
 :func:`load_catalog` gives the catalog of the diffusers version the data was generated for
-(``python -m dw_lsp.worker.catalog_gen`` regenerates it; a test fails when it is stale).
+(``python -m dw_lsp.catalog.gen`` regenerates it; a test fails when it is stale).
 Validation warns with it; completion and hover read class and parameter docs from it.
 Pure data access; never imports diffusers.
 """

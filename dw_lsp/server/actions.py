@@ -1,15 +1,19 @@
 """Quick fixes, read from the fix data that each diagnostic carries (ruff-lsp style).
 
 The checker puts what a fix needs into ``Diagnostic.data`` when it reports a problem, so
-no code action re-validates:
+no code action re-validates. :func:`~dw_lsp.validation.fixes.parse_fix_data` reads it back
+into the typed kinds of :mod:`dw_lsp.validation.fixes`, and each kind that makes an edit
+becomes a code action:
 
-* ``{"replacements": [...]}``: replace the range with one of these (JSON-quoted when the
-  range covers a string): the closest valid key, enum value, variable or step;
-* ``{"declare": name}``: add ``"name": null`` to ``variables``, creating the block if there
-  is none (``null`` declares an optional, untyped variable: FORMAT.md 1.2);
-* ``{"missingKey": key}``: add the key to the object the diagnostic points at, with a value
-  of the type the schema asks for;
-* ``{"edit": {"start", "end", "newText"}}``: a prepared replacement of those offsets.
+* :class:`~dw_lsp.validation.fixes.Replace`: replace the range with one of these
+  (JSON-quoted when the range covers a string): the closest valid key, value, name;
+* :class:`~dw_lsp.validation.fixes.Declare`: add ``"name": null`` to ``variables``,
+  creating the block if there is none (``null`` declares an optional, untyped variable:
+  FORMAT.md 1.2);
+* :class:`~dw_lsp.validation.fixes.AddKey`: add a required key to the object it names,
+  with a value of the type the schema asks for;
+* :class:`~dw_lsp.validation.fixes.InsertKey`: add ``"key": value`` to the object it names;
+* :class:`~dw_lsp.validation.fixes.Edit`: a prepared replacement of two offsets.
 
 Imports lsprotocol only.
 """
@@ -19,18 +23,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from lsprotocol import types
 
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.convert import SOURCE, to_offset, to_range
 from dw_lsp.server.knowledge import Knowledge
-from dw_lsp.server.outline import build_outline
 from dw_lsp.server.schema_nav import value_snippet
+from dw_lsp.validation.fixes import AddKey, Declare, Edit, InsertKey, Replace, parse_fix_data
 from dw_lsp.workflow.document import Document, Path
+from dw_lsp.workflow.nodes import Node
 from dw_lsp.workflow.positions import Encoding
-from dw_lsp.workflow.tolerant import Node
 
 
 @dataclass(frozen=True)
@@ -42,38 +45,31 @@ class Fix:
     preferred: bool = False
 
 
-def fixes_for(
-    doc: Document, start: int, end: int, data: dict[str, Any], know: Knowledge
-) -> list[Fix]:
+def fixes_for(doc: Document, start: int, end: int, data: object, know: Knowledge) -> list[Fix]:
     """The fixes that the fix data of one diagnostic over ``[start, end)`` describes."""
     out: list[Fix] = []
-    replacements = data.get("replacements")
-    if isinstance(replacements, list):
-        covered = doc.text[start:end]
-        quoted = len(covered) >= 2 and covered.startswith('"') and covered.endswith('"')
-        for i, new in enumerate(r for r in replacements if isinstance(r, str)):
-            text = json.dumps(new, ensure_ascii=False) if quoted else new
-            out.append(Fix(f"Replace with '{new}'", ((start, end, text),), preferred=i == 0))
-    name = data.get("declare")
-    if isinstance(name, str) and name:
-        fix = _declare(doc, name)
-        if fix is not None:
-            out.append(fix)
-    key = data.get("missingKey")
-    if isinstance(key, str) and key:
-        fix = _add_key(doc, start, key, know)
-        if fix is not None:
-            out.append(fix)
-    edit = data.get("edit")
-    if isinstance(edit, dict):
-        s, e, new_text = edit.get("start"), edit.get("end"), edit.get("newText")
-        if (
-            isinstance(s, int)
-            and isinstance(e, int)
-            and isinstance(new_text, str)
-            and 0 <= s <= e <= len(doc.text)
-        ):
-            out.append(Fix(f"Replace with {new_text}", ((s, e, new_text),), preferred=True))
+    for item in parse_fix_data(data):
+        if isinstance(item, Replace):
+            covered = doc.text[start:end]
+            quoted = len(covered) >= 2 and covered.startswith('"') and covered.endswith('"')
+            for i, new in enumerate(item.options):
+                text = json.dumps(new, ensure_ascii=False) if quoted else new
+                out.append(Fix(f"Replace with '{new}'", ((start, end, text),), preferred=i == 0))
+        elif isinstance(item, Declare):
+            fix = _declare(doc, item.name)
+            if fix is not None:
+                out.append(fix)
+        elif isinstance(item, AddKey):
+            fix = _add_key(doc, item, know)
+            if fix is not None:
+                out.append(fix)
+        elif isinstance(item, InsertKey):
+            fix = _insert_key(doc, item)
+            if fix is not None:
+                out.append(fix)
+        elif isinstance(item, Edit) and item.end <= len(doc.text):
+            edit = (item.start, item.end, item.new_text)
+            out.append(Fix(f"Replace with {item.new_text}", (edit,), preferred=True))
     return out
 
 
@@ -90,59 +86,46 @@ def _member_insertion(doc: Document, obj: Node, member_text: str) -> tuple[int, 
 
 
 def _declare(doc: Document, name: str) -> Fix | None:
-    outline = build_outline(doc)
     root = doc.tree
-    if root is None or root.kind != "object" or outline.variable(name) is not None:
+    if root is None or root.kind != "object":
         return None
     member = f"{json.dumps(name, ensure_ascii=False)}: null"
-    if outline.has_variables_block:
-        block = outline.variables_node
-        if block is None or block.kind != "object":
+    block = root.member("variables")
+    if block is not None:
+        variables = block.value
+        if variables is None or variables.kind != "object" or variables.member(name):
             return None
-        edit = _member_insertion(doc, block, member)
+        edit = _member_insertion(doc, variables, member)
     else:
         edit = _member_insertion(doc, root, '"variables": {' + member + "}")
     return Fix(f"Declare variable '{name}' in variables", (edit,))
 
 
-def _object_at(doc: Document, offset: int) -> tuple[Node, Path] | None:
-    """The innermost object starting at or containing ``offset``, with its path."""
-    node = doc.tree
-    path: Path = ()
-    found: tuple[Node, Path] | None = None
-    while node is not None and node.start <= offset < max(node.end, node.start + 1):
-        if node.kind == "object":
-            found = (node, path)
-            inner = next(
-                (
-                    m
-                    for m in node.members
-                    if m.value is not None and m.value.start <= offset < m.value.end
-                ),
-                None,
-            )
-            node, path = (inner.value, path + (inner.key,)) if inner else (None, path)
-        elif node.kind == "array":
-            index = next(
-                (i for i, item in enumerate(node.items) if item.start <= offset < item.end), None
-            )
-            node, path = (node.items[index], path + (index,)) if index is not None else (None, path)
-        else:
-            node = None
-    return found
+def _object(doc: Document, path: Path, key: str) -> Node | None:
+    """The object at ``path`` if it has no member ``key`` yet."""
+    obj = doc.node(path)
+    if obj is None or obj.kind != "object" or obj.member(key) is not None:
+        return None
+    return obj
 
 
-def _add_key(doc: Document, offset: int, key: str, know: Knowledge) -> Fix | None:
-    found = _object_at(doc, offset)
-    if found is None:
+def _add_key(doc: Document, fix: AddKey, know: Knowledge) -> Fix | None:
+    obj = _object(doc, fix.object, fix.key)
+    if obj is None:
         return None
-    obj, path = found
-    if obj.member(key) is not None:
-        return None
-    schemas = [s for sub in know.schema.at(path + (key,)) for s in know.schema.branches(sub)]
+    path = fix.object + (fix.key,)
+    schemas = [s for sub in know.schema.at(path) for s in know.schema.branches(sub)]
     plain = value_snippet(schemas)[1] or "null"
-    member = f"{json.dumps(key, ensure_ascii=False)}: {plain}"
-    return Fix(f"Add '{key}'", (_member_insertion(doc, obj, member),))
+    member = f"{json.dumps(fix.key, ensure_ascii=False)}: {plain}"
+    return Fix(f"Add '{fix.key}'", (_member_insertion(doc, obj, member),))
+
+
+def _insert_key(doc: Document, fix: InsertKey) -> Fix | None:
+    obj = _object(doc, fix.object, fix.key)
+    if obj is None:
+        return None
+    key, value = (json.dumps(v, ensure_ascii=False) for v in (fix.key, fix.value))
+    return Fix(f'Add "{fix.key}": {value}', (_member_insertion(doc, obj, f"{key}: {value}"),))
 
 
 def code_actions(
@@ -159,7 +142,7 @@ def code_actions(
         return []
     out: list[types.CodeAction] = []
     for diag in diagnostics:
-        if diag.source != SOURCE or not isinstance(diag.data, dict):
+        if diag.source != SOURCE or diag.data is None:
             continue
         start = to_offset(doc.lines, diag.range.start, encoding)
         end = to_offset(doc.lines, diag.range.end, encoding)

@@ -23,9 +23,10 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from dw_lsp.server.knowledge import CONTENT_TYPES, TORCH_DTYPES, Knowledge
-from dw_lsp.server.outline import Outline, Step
 from dw_lsp.server.schema_nav import Schema, describe_schemas, enum_of, types_of
 from dw_lsp.workflow.document import Path
+from dw_lsp.workflow.files import builtin_names, existing_builtin, read_workflow_text
+from dw_lsp.workflow.outline import Outline, Step
 from dw_lsp.workflow.refs import (
     BUILTIN,
     CONSTANT,
@@ -107,13 +108,8 @@ def _earlier_steps(outline: Outline, path: Path, pipelines_only: bool = False) -
 
 def variable_candidates(outline: Outline) -> list[Candidate]:
     return [
-        Candidate(
-            VARIABLE + v.name,
-            VARIABLE_KIND,
-            "= " + _short_json(v.value.to_python()) if v.value is not None else None,
-            rank=0,
-        )
-        for v in outline.variables
+        Candidate(VARIABLE + name, VARIABLE_KIND, "= " + _short_json(value), rank=0)
+        for name, value in (outline.variables or {}).items()
     ]
 
 
@@ -194,7 +190,7 @@ def value_candidates(path: Path, prefix: str, outline: Outline, know: Knowledge)
     elif key == "path" and path[2:] == ("workflow", "path"):
         out += [
             Candidate(BUILTIN + name, FILE_KIND, "built-in sub-workflow", rank=0)
-            for name in know.builtin_names()
+            for name in builtin_names()
         ]
     schemas = know.schema.at(path)
     seen = {c.value for c in out}
@@ -325,13 +321,13 @@ def _child_variables(
     if not target:
         return []
     name = builtin_name(target)
-    file = know.builtin_path(name) if name is not None else None
+    file = existing_builtin(name) if name is not None else None
     if name is None and base_dir is not None and not target.startswith(VARIABLE):
         file = base_dir / target
     if file is None:
         return []
     try:
-        value = json.loads(file.read_text(encoding="utf-8"))
+        value = json.loads(read_workflow_text(file))
     except (OSError, ValueError, UnicodeDecodeError):
         return []
     variables = value.get("variables") if isinstance(value, dict) else None

@@ -28,8 +28,9 @@ completion and hover are answered during a run. pygls unpacks command arguments 
 parameters, so handlers take ``*args`` and read ``args[0]``; they return plain dicts
 (pygls drops snake_case keys of attrs objects).
 
-Coupling with the server (:mod:`dw_lsp.server.app`): it calls :func:`register_commands`
-while constructing the server and keeps the returned :class:`RunCommands`; it calls
+Coupling with the server: :func:`~dw_lsp.server.app.create_server` calls
+:func:`register_commands` and keeps the returned :class:`RunCommands` as ``ls.commands``;
+the server (:mod:`dw_lsp.server.language_server`) calls
 :meth:`RunCommands.settings_changed` when its settings change,
 :meth:`RunCommands.workflow_opened` when a workflow document opens (``worker.prewarm``) and
 :meth:`RunCommands.shutdown` on LSP ``shutdown``. Open buffers are read from the server's
@@ -52,7 +53,7 @@ from pygls.uris import to_fs_path
 
 from dw_lsp import protocol
 from dw_lsp.server import names
-from dw_lsp.server.documents import DocumentStore
+from dw_lsp.server.documents import DocumentStore, workspace_roots
 from dw_lsp.server.run_progress import RunProgress
 from dw_lsp.session import InputError, Session, WorkerError
 from dw_lsp.session.report import RunReport, memory_json, run_report_json, status_json
@@ -164,15 +165,7 @@ class RunCommands:
         await self.session.shutdown()
 
     def _roots(self) -> list[Path]:
-        try:
-            workspace = self._ls.workspace
-        except RuntimeError:  # not initialized yet
-            return []
-        uris = [folder.uri for folder in workspace.folders.values()]
-        if not uris and workspace.root_uri:
-            uris.append(workspace.root_uri)
-        paths = (to_fs_path(uri) for uri in uris)
-        return [Path(p) for p in paths if p]
+        return workspace_roots(self._ls)
 
     def _log(self, level: int, message: str) -> None:
         """To the client (window/logMessage) from ``logLevel`` up, and to the server's log,

@@ -7,8 +7,8 @@ content between the quotes is replaced, so ``"variable:pr|"`` completes to
 ``"variable:prompt"``. A comma is added when the new member needs one. Snippets are used
 only when the client supports them. Inside a sub-workflow ``path`` or a media path the
 entries of the folder typed so far are offered (:func:`file_candidates`); an empty document
-or an empty root object offers a "New workflow" skeleton. Imports lsprotocol; no pygls
-server.
+or an empty root object offers a "New workflow" skeleton (:mod:`.skeleton`). Imports
+lsprotocol; no pygls server.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from dw_lsp.server.candidates import (
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.convert import to_range
 from dw_lsp.server.knowledge import Knowledge
-from dw_lsp.server.outline import Outline, build_outline, content_span
 from dw_lsp.server.schema_nav import (
     Schema,
     describe_schemas,
@@ -47,10 +46,14 @@ from dw_lsp.server.schema_nav import (
     types_of,
     value_snippet,
 )
+from dw_lsp.server.skeleton import skeleton_item
 from dw_lsp.workflow.document import Document, Path
+from dw_lsp.workflow.nodes import Node
+from dw_lsp.workflow.outline import Outline
 from dw_lsp.workflow.positions import Encoding
 from dw_lsp.workflow.refs import is_escaped, is_type_key
-from dw_lsp.workflow.tolerant import Node
+from dw_lsp.workflow.symbols import content_span
+from dw_lsp.workflow.walk import outline_of
 
 _KINDS = {
     VARIABLE_KIND: types.CompletionItemKind.Variable,
@@ -90,7 +93,8 @@ class _Ctx:
     @property
     def outline(self) -> Outline:
         if self._outline is None:
-            self._outline = build_outline(self.doc)
+            value = self.doc.value
+            self._outline = outline_of(value if isinstance(value, dict) else {})
         return self._outline
 
     def range(self, start: int, end: int) -> types.Range:
@@ -113,7 +117,9 @@ def complete(
     ctx = _Ctx(doc, offset, know, client, encoding, base_dir)
     if hit is None:
         blank = not doc.text.strip(_BLANK)
-        return [_skeleton_item(ctx, offset, offset)] if blank and offset <= len(doc.text) else []
+        if not blank or offset > len(doc.text):
+            return []
+        return [skeleton_item("", ctx.range(offset, offset), client)]
     if hit.part == "key" and hit.node is not None and hit.member is not None:
         colon = hit.member.colon >= 0
         return _key_items(
@@ -123,7 +129,8 @@ def complete(
         items = _key_items(ctx, hit.path, hit.node, (offset, offset), None, with_value=True)
         root = hit.node
         if not hit.path and not root.members and root.start < offset:
-            items.insert(0, _skeleton_item(ctx, root.start, root.end))
+            typed = ctx.text[root.start : offset]
+            items.insert(0, skeleton_item(typed, ctx.range(root.start, root.end), client))
         return items
     if hit.part == "value":
         node = hit.node
@@ -279,7 +286,7 @@ def _key_item(
 
 # -- values ------------------------------------------------------------------------------
 def _string_items(ctx: _Ctx, path: Path, node: Node) -> list[types.CompletionItem]:
-    start, end = content_span(ctx.text, node)
+    start, end = content_span(ctx.text, (node.start, node.end))
     if not start <= ctx.offset <= end:
         return []
     prefix = ctx.text[start : ctx.offset]
@@ -387,59 +394,4 @@ def _value_item(
         filter_text=new_text,
         insert_text_format=types.InsertTextFormat.PlainText,
         text_edit=types.TextEdit(range=rng, new_text=new_text),
-    )
-
-
-# -- a new document ----------------------------------------------------------------------
-#: A minimal workflow that checks clean (FORMAT.md 1.2-1.4, 1.8, 1.9.1).
-SKELETON = """{
-  "id": "${1:my-workflow}",
-  "description": "${2:What this workflow makes.}",
-  "variables": {
-    "prompt": "${3:a lighthouse on a cliff at dawn}"
-  },
-  "steps": [
-    {
-      "name": "${4:generate}",
-      "pipeline": {
-        "configuration": {
-          "component_type": "${5:StableDiffusionPipeline}"
-        },
-        "from_pretrained_arguments": {
-          "model_name": "${6:stable-diffusion-v1-5/stable-diffusion-v1-5}"
-        },
-        "arguments": {
-          "prompt": "variable:prompt"$0
-        }
-      },
-      "result": {
-        "content_type": "image/png"
-      }
-    }
-  ]
-}"""
-_PLACEHOLDER = re.compile(r"\$\{\d+:([^}]*)\}|\$\d+")
-
-
-def skeleton_text() -> str:
-    """:data:`SKELETON` with every placeholder at its default (for plain-text clients)."""
-    return _PLACEHOLDER.sub(lambda m: m.group(1) or "", SKELETON)
-
-
-def _skeleton_item(ctx: _Ctx, start: int, end: int) -> types.CompletionItem:
-    plain = skeleton_text()
-    use_snippet = ctx.client.snippets
-    new_text = SKELETON if use_snippet else plain
-    return types.CompletionItem(
-        label="New workflow",
-        kind=types.CompletionItemKind.Snippet,
-        detail="id, a prompt variable and one Stable Diffusion step",
-        documentation=ctx.doc_markup("```json\n" + plain + "\n```"),
-        sort_text="0",
-        filter_text=ctx.text[start : ctx.offset] + "New workflow",
-        preselect=True,
-        insert_text_format=(
-            types.InsertTextFormat.Snippet if use_snippet else types.InsertTextFormat.PlainText
-        ),
-        text_edit=types.TextEdit(range=ctx.range(start, end), new_text=new_text),
     )

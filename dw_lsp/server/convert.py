@@ -2,7 +2,7 @@
 
 Every range in the project is a pair of string offsets; this module turns them into LSP
 ranges through :class:`~dw_lsp.workflow.positions.LineIndex` in the negotiated position
-encoding (UTF-16 by default), and turns a :class:`~dw_lsp.validation.problem.Problem` into
+encoding (UTF-16 by default), and turns a :class:`~dw_lsp.workflow.problem.Problem` into
 a :class:`~lsprotocol.types.Diagnostic` whose ``data`` carries the fix data, so code actions
 never re-validate (ruff-lsp style). Imports lsprotocol; never pygls's server or ML libraries.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from dw_lsp.validation.problem import Problem
 from dw_lsp.workflow.positions import Encoding, LineIndex
+from dw_lsp.workflow.problem import Problem
 
 #: ``Diagnostic.source`` of everything this server reports.
 SOURCE = "dw-lsp"

@@ -16,10 +16,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.validation.rules_paths import resolve
-from dw_lsp.validation.rules_subworkflow import BUILTINS_DIR
 from dw_lsp.workflow.document import Document, parse
-from dw_lsp.workflow.refs import BUILTIN, BUILTIN_NAME_RE, VARIABLE
+from dw_lsp.workflow.files import subworkflow_file
+from dw_lsp.workflow.refs import VARIABLE
 
 
 def normalized(path: Path) -> Path:
@@ -42,13 +41,8 @@ def subworkflow_paths(value: Any, folder: Path | None) -> set[Path]:
         target = body.get("path") if isinstance(body, dict) else None
         if not isinstance(target, str) or not target or target.startswith(VARIABLE):
             continue
-        if target.startswith(BUILTIN):
-            name = target[len(BUILTIN) :]
-            if BUILTIN_NAME_RE.match(name):
-                out.add(BUILTINS_DIR / name)
-            continue
         try:
-            found = resolve(target, folder)
+            found = subworkflow_file(target, folder)
         except ValueError:  # e.g. a NUL in the path
             continue
         if found is not None:

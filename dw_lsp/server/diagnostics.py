@@ -4,7 +4,7 @@
 :class:`CheckContext` built from the settings and the open buffers (sub-workflows are read
 from an open editor buffer before the disk). If a rule crashes, the syntax problems the
 parser found are still reported and the error goes to the log: one broken rule must not
-hide every diagnostic. At most :data:`~dw_lsp.validation.problem.MAX_PROBLEMS` problems per
+hide every diagnostic. At most :data:`~dw_lsp.workflow.problem.MAX_PROBLEMS` problems per
 document become diagnostics (then one "N more" diagnostic), so converting them to positions
 stays cheap whatever the text.
 
@@ -34,11 +34,12 @@ from dw_lsp.server.convert import to_diagnostics
 from dw_lsp.server.dependencies import DependencyIndex, dependencies_of, normalized
 from dw_lsp.server.documents import DocumentStore, OpenDocument
 from dw_lsp.settings import Settings
-from dw_lsp.validation.check import CheckContext, check_document
-from dw_lsp.validation.problem import Problem, capped
+from dw_lsp.validation.check import check_document
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import Document
-from dw_lsp.workflow.files import uri_to_path
+from dw_lsp.workflow.files import read_workflow_text, uri_to_path
 from dw_lsp.workflow.positions import Encoding
+from dw_lsp.workflow.problem import Problem, capped
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def check_context(
                 by_normalized = {normalized(p): t for p, t in open_documents.items()}
             text = by_normalized.get(normalized(target))
         if text is None:
-            text = target.read_text(encoding="utf-8")
+            text = read_workflow_text(target)
         if reads is not None:
             reads[target] = text
         return text

@@ -5,7 +5,7 @@ Why our own store rather than pygls's workspace: pygls splits lines with
 lines for it although they do not for LSP, and it clamps an incoming change's range *in
 place*, on the params object that every later handler sees. Two stores fed from one params
 object drifted apart exactly there. So there is one copy: the protocol
-(:class:`~dw_lsp.server.app.DwProtocol`) never hands documents to pygls's workspace (it keeps
+(:class:`~dw_lsp.server.lifecycle.DwProtocol`) never hands documents to pygls's workspace (it keeps
 only the workspace folders and the negotiated encoding), and this store applies each change
 with LSP line semantics (only LF, CRLF and CR end a line) through the same
 :class:`~dw_lsp.workflow.positions.LineIndex` that every other conversion uses, reading the
@@ -14,7 +14,11 @@ version, so the parsed-document cache is keyed by URI and version.
 
 An editor's text is UTF-16: a high surrogate next to a low one is one character, even when
 the two halves arrived in different edits; the store joins such halves so that offsets and
-columns agree with the editor. Plain data; no pygls.
+columns agree with the editor.
+
+:func:`workspace_roots` is the one reading of the client's workspace folders, for the
+``workflowFiles`` globs and for the folders the Session may load workflows from. Plain
+data; reads pygls's workspace, never changes it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsprotocol import types
+from pygls.lsp.server import LanguageServer
 
 from dw_lsp.workflow.document import Document, parse
 from dw_lsp.workflow.files import uri_to_path
@@ -156,6 +161,20 @@ class DocumentStore:
 
     def __len__(self) -> int:
         return len(self._docs)
+
+
+def workspace_roots(ls: LanguageServer) -> list[Path]:
+    """The client's workspace folders as paths; its root URI only when it sent no folders
+    (LSP deprecates ``rootUri`` for ``workspaceFolders``, and a root beside the folders
+    would let workflows be loaded from outside them). None before ``initialize``."""
+    try:
+        workspace = ls.workspace
+    except RuntimeError:  # not initialized yet
+        return []
+    uris = [folder.uri for folder in workspace.folders.values()]
+    if not uris and workspace.root_uri:
+        uris.append(workspace.root_uri)
+    return [p for p in (uri_to_path(uri) for uri in uris) if p is not None]
 
 
 def _resolved(path: Path) -> Path:

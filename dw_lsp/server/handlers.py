@@ -1,4 +1,5 @@
-"""The LSP handlers of :class:`~dw_lsp.server.app.DwLanguageServer`, one per method.
+"""The LSP handlers of :class:`~dw_lsp.server.language_server.DwLanguageServer`, one per
+method.
 
 Each handler is named after its method and does three things: find the open workflow
 document (anything else gets an empty answer), convert positions with the negotiated
@@ -9,7 +10,7 @@ Never imports the worker, torch, diffusers or transformers.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -21,14 +22,12 @@ from dw_lsp.server.configuration import pushed_section, trust_of
 from dw_lsp.server.convert import SOURCE, encoding_of, to_offset, to_range
 from dw_lsp.server.documents import OpenDocument
 from dw_lsp.server.hover import hover
+from dw_lsp.server.language_server import DwLanguageServer
 from dw_lsp.server.lenses import code_lenses
 from dw_lsp.server.links import document_links
 from dw_lsp.server.navigation import RenameError, definition, prepare_rename, references, rename
 from dw_lsp.server.symbols import document_symbols, flat_symbols, folding_ranges, selection_ranges
 from dw_lsp.workflow.document import Span
-
-if TYPE_CHECKING:
-    from dw_lsp.server.app import DwLanguageServer
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +69,12 @@ def initialize(ls: DwLanguageServer, params: types.InitializeParams) -> None:
 
 async def initialized(ls: DwLanguageServer, params: types.InitializedParams) -> None:
     """Register the file watcher (in the background) and pull the ``dwLsp`` section."""
-    ls.fire([ls.watch_files])
+    ls.spawn(ls.watch_files())
     await ls.pull_settings()
 
 
 async def shutdown(ls: DwLanguageServer, params: None) -> None:
-    await ls.run_shutdown_hooks()
+    await ls.shutdown()
 
 
 async def workspace_did_change_configuration(
@@ -96,7 +95,7 @@ def text_document_did_open(ls: DwLanguageServer, params: types.DidOpenTextDocume
     ls.diagnostics.schedule(item.uri, 0)
     ls.diagnostics.recheck_dependents([item.uri], origin=item.uri)  # they read this buffer now
     if ls.is_workflow(doc):
-        ls.fire(ls.on_workflow_opened, item.uri)
+        ls.workflow_opened(item.uri)
 
 
 def text_document_did_change(
@@ -118,8 +117,6 @@ def text_document_did_save(ls: DwLanguageServer, params: types.DidSaveTextDocume
         return
     ls.diagnostics.recheck_dependents([uri], origin=uri)  # a saved file may be a sub-workflow
     ls.diagnostics.schedule(uri, 0)
-    if ls.is_workflow(doc):
-        ls.fire(ls.on_workflow_saved, uri)
 
 
 def text_document_did_close(ls: DwLanguageServer, params: types.DidCloseTextDocumentParams) -> None:

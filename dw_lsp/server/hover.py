@@ -19,10 +19,11 @@ from dw_lsp.server.candidates import argument_candidates
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.convert import to_range
 from dw_lsp.server.knowledge import Knowledge
-from dw_lsp.server.outline import Outline, Step, build_outline
 from dw_lsp.server.schema_nav import describe_schemas, enum_of, types_of
 from dw_lsp.workflow.document import Document, Path, Span
+from dw_lsp.workflow.outline import Step
 from dw_lsp.workflow.positions import Encoding
+from dw_lsp.workflow.symbols import Symbols, symbols_of
 
 _CODE_LIMIT = 400
 
@@ -52,7 +53,7 @@ def hover_text(
     hit = doc.node_at(offset)
     if hit is None:
         return None
-    outline = build_outline(doc)
+    outline = symbols_of(doc)
     symbol = outline.symbol_at(offset)
     if symbol is not None:
         kind, name, span = symbol
@@ -82,13 +83,13 @@ def _code(value: object) -> str:
     return f"```json\n{text}\n```"
 
 
-def _variable_text(outline: Outline, name: str) -> str:
+def _variable_text(outline: Symbols, name: str) -> str:
     var = outline.variable(name)
     uses = len(outline.references_to("variable", name))
     if var is None:
         where = "`variables`" if outline.has_variables_block else "a `variables` block"
         return f"**variable** `{name}`\n\nNot declared: add it to {where}."
-    value = var.value.to_python() if var.value is not None else None
+    value = var.value
     typed = "optional, untyped" if value is None else f"type {type(value).__name__}"
     return (
         f"**variable** `{name}` ({typed})\n\nDefault:\n{_code(value)}\n\n"
@@ -111,7 +112,7 @@ def step_summary(step: Step) -> str:
     return " · ".join(parts)
 
 
-def _step_text(outline: Outline, name: str) -> str:
+def _step_text(outline: Symbols, name: str) -> str:
     step = outline.step(name)
     if step is None:
         return f"**step** `{name}`\n\nNo step of this workflow has this name."
@@ -139,11 +140,11 @@ def _schema_text(know: Knowledge, path: Path) -> str | None:
 
 
 def _argument_text(
-    path: Path, outline: Outline, know: Knowledge, base_dir: FsPath | None
+    path: Path, outline: Symbols, know: Knowledge, base_dir: FsPath | None
 ) -> str | None:
     if len(path) != 5 or not isinstance(path[-1], str):
         return None
-    for arg in argument_candidates(path[:-1], outline, know, base_dir):
+    for arg in argument_candidates(path[:-1], outline.outline, know, base_dir):
         if arg.name == path[-1]:
             head = f"**argument** `{arg.name}`"
             if arg.has_default:

@@ -1,5 +1,5 @@
-"""What the editor features know beyond the document: the schema, the pipeline catalog,
-the task commands and the built-in sub-workflows.
+"""What the editor features know beyond the document: the schema, the pipeline catalog
+and the task commands (the built-in sub-workflows are :mod:`dw_lsp.workflow.files`'s).
 
 One :class:`Knowledge` object is built per server and handed to the feature functions.
 The catalog is loaded on first use (about 0.1 s). Pure data access: no pygls, never
@@ -10,15 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import dw_lsp
 from dw_lsp.catalog import Catalog, load_catalog
 from dw_lsp.server.schema_nav import SchemaNav
+from dw_lsp.validation.schema import load_schema
 from dw_lsp.validation.tasks_spec import TASKS, TaskSpec
-
-#: Where ``builtin:NAME.json`` sub-workflows live.
-BUILTINS_DIR = Path(dw_lsp.__file__).resolve().parent / "builtins"
 
 #: ``torch.*`` dtype strings offered for ``*_dtype`` keys (FORMAT.md 1.9.6).
 TORCH_DTYPES = (
@@ -50,19 +46,16 @@ CONTENT_TYPES = (
 
 @dataclass
 class Knowledge:
-    """Schema, catalog, tasks and built-ins, as the features read them."""
+    """Schema, catalog and tasks, as the features read them."""
 
     schema: SchemaNav
     tasks: Mapping[str, TaskSpec] = field(default_factory=lambda: TASKS)
-    builtins_dir: Path = BUILTINS_DIR
     catalog_loader: Callable[[], Catalog | None] = load_catalog
     _catalog: Catalog | None = field(default=None, repr=False)
     _catalog_loaded: bool = field(default=False, repr=False)
 
     @classmethod
     def default(cls) -> Knowledge:
-        from dw_lsp.validation.schema import load_schema
-
         return cls(schema=SchemaNav(load_schema()))
 
     @property
@@ -72,16 +65,3 @@ class Knowledge:
             self._catalog_loaded = True
             self._catalog = self.catalog_loader()
         return self._catalog
-
-    def builtin_names(self) -> list[str]:
-        """``NAME.json`` of every built-in sub-workflow."""
-        if not self.builtins_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.builtins_dir.glob("*.json"))
-
-    def builtin_path(self, name: str) -> Path | None:
-        """The file of ``builtin:NAME.json``, or None when there is no such built-in."""
-        if "/" in name or "\\" in name or not name.endswith(".json"):
-            return None
-        path = self.builtins_dir / name
-        return path if path.is_file() else None

@@ -16,12 +16,12 @@ from lsprotocol import types
 
 from dw_lsp.server.convert import to_range
 from dw_lsp.server.knowledge import Knowledge
-from dw_lsp.server.outline import content_span
 from dw_lsp.workflow.document import Document, Path
-from dw_lsp.workflow.files import path_to_uri
+from dw_lsp.workflow.files import existing_builtin, path_to_uri
+from dw_lsp.workflow.nodes import Node
 from dw_lsp.workflow.positions import Encoding
 from dw_lsp.workflow.refs import builtin_name, is_media_key, is_url
-from dw_lsp.workflow.tolerant import Node
+from dw_lsp.workflow.symbols import content_span
 
 _REFERENCE_PREFIXES = ("variable:", "previous_result:", "constant:")
 
@@ -48,7 +48,7 @@ def _target(
     if _is_workflow_path(path):
         name = builtin_name(value)
         if name is not None:
-            builtin = know.builtin_path(name)
+            builtin = existing_builtin(name)
             return (path_to_uri(builtin), f"Built-in sub-workflow {name}") if builtin else None
     elif not _is_link_key(path):
         return None
@@ -88,7 +88,7 @@ def document_links(
             found = _target(node.value, path, base_dir, know)
             if found is None:
                 continue
-            start, end = content_span(doc.text, node)
+            start, end = content_span(doc.text, (node.start, node.end))
             out.append(
                 types.DocumentLink(
                     range=to_range(doc.lines, start, end, encoding),

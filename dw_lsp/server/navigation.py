@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from dw_lsp.server.outline import Outline, SymbolKind, build_outline
 from dw_lsp.workflow.document import Document, Span
 from dw_lsp.workflow.refs import VARIABLE_NAME_MAX, VARIABLE_NAME_RE, unsafe_output_name
+from dw_lsp.workflow.symbols import SymbolKind, Symbols, symbols_of
 
 
 class RenameError(ValueError):
@@ -29,8 +29,8 @@ class Edit:
     new_text: str
 
 
-def _symbol(doc: Document, offset: int) -> tuple[Outline, SymbolKind, str, Span] | None:
-    outline = build_outline(doc)
+def _symbol(doc: Document, offset: int) -> tuple[Symbols, SymbolKind, str, Span] | None:
+    outline = symbols_of(doc)
     found = outline.symbol_at(offset)
     if found is None:
         return None
@@ -73,7 +73,7 @@ def prepare_rename(doc: Document, offset: int) -> tuple[Span, str] | None:
     return span, name
 
 
-def check_new_name(kind: SymbolKind, new_name: str, outline: Outline, old: str) -> None:
+def check_new_name(kind: SymbolKind, new_name: str, outline: Symbols, old: str) -> None:
     """Raise :class:`RenameError` unless ``new_name`` is a usable, free name."""
     if kind == "variable":
         if not VARIABLE_NAME_RE.match(new_name) or len(new_name) > VARIABLE_NAME_MAX:

@@ -115,9 +115,6 @@ class SchemaNav:
     def types(self, path: Path) -> set[str]:
         return types_of(self.at(path))
 
-    def is_known(self, path: Path) -> bool:
-        return bool(self.at(path))
-
 
 def _child(schema: Schema, part: str | int) -> Schema | None:
     if isinstance(part, str):

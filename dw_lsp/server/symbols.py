@@ -15,10 +15,11 @@ import json
 from lsprotocol import types
 
 from dw_lsp.server.convert import to_range
-from dw_lsp.server.outline import Step, build_outline, content_span
 from dw_lsp.workflow.document import Document, Span
+from dw_lsp.workflow.nodes import Node
+from dw_lsp.workflow.outline import Step
 from dw_lsp.workflow.positions import Encoding
-from dw_lsp.workflow.tolerant import Node
+from dw_lsp.workflow.symbols import content_span, symbols_of
 
 _STEP_SYMBOL = {
     "pipeline": types.SymbolKind.Class,
@@ -47,7 +48,7 @@ def document_symbols(doc: Document, encoding: Encoding = "utf-16") -> list[types
     root = doc.tree
     if root is None or root.kind != "object":
         return []
-    outline = build_outline(doc)
+    symbols = symbols_of(doc)
 
     def rng(span: Span) -> types.Range:
         return to_range(doc.lines, span[0], span[1], encoding)
@@ -59,26 +60,27 @@ def document_symbols(doc: Document, encoding: Encoding = "utf-16") -> list[types
         whole = (member.key_start, member.value.end)
         children: list[types.DocumentSymbol] = []
         if member.key == "variables":
-            for var in outline.variables:
-                end = var.value.end if var.value is not None else var.key_span[1]
+            for var in symbols.variables:
+                end = var.value_span[1] if var.value_span is not None else var.key_span[1]
                 children.append(
                     types.DocumentSymbol(
                         name=var.name,
                         kind=types.SymbolKind.Variable,
                         range=rng((var.key_span[0], end)),
                         selection_range=rng(var.name_span),
-                        detail=_short(var.value.to_python()) if var.value is not None else None,
+                        detail=_short(var.value),
                     )
                 )
             kind = types.SymbolKind.Namespace
         else:
-            for step in outline.steps:
+            for step in symbols.steps:
+                span = symbols.step_span(step)
                 children.append(
                     types.DocumentSymbol(
                         name=step.name if step.name else f"step {step.index + 1}",
                         kind=_STEP_SYMBOL.get(step.kind or "", types.SymbolKind.Object),
-                        range=rng(step.span),
-                        selection_range=rng(step.name_span or (step.node.start, step.node.start)),
+                        range=rng(span),
+                        selection_range=rng(symbols.name_span(step) or (span[0], span[0])),
                         detail=_detail(step),
                     )
                 )
@@ -161,7 +163,7 @@ def _spans_at(doc: Document, offset: int) -> list[Span]:
         elif node.kind == "array":
             inner = next((i for i in node.items if i.start <= offset <= i.end), None)
         elif node.kind == "string":
-            spans.append(content_span(doc.text, node))
+            spans.append(content_span(doc.text, (node.start, node.end)))
         node = inner
     unique: list[Span] = []
     for span in spans:

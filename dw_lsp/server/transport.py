@@ -12,8 +12,8 @@ replaces that loop, which a bad ``Content-Length`` killed or desynchronised for 
   it: no settings, no commands, no worker. The first connection that passes *is* the session:
   the server stops listening, and exits when that session ends.
 * The session ends at ``exit`` (exit code 0 after ``shutdown``, 1 without, as the LSP spec
-  says) or at the end of the stream; the ``shutdown`` hooks (which stop the worker) run then if
-  ``shutdown`` did not run them.
+  says) or at the end of the stream; the server's shutdown (which stops the worker) runs
+  then if ``shutdown`` did not run it.
 
 Imports pygls for its stdout writer only; never the worker.
 """
@@ -30,7 +30,7 @@ import secrets
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pygls.io_ import StdoutWriter
 
@@ -43,9 +43,7 @@ from dw_lsp.server.framing import (
     MessageReader,
     StreamSource,
 )
-
-if TYPE_CHECKING:
-    from dw_lsp.server.app import DwLanguageServer
+from dw_lsp.server.language_server import DwLanguageServer
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +121,9 @@ async def _session(ls: DwLanguageServer, reader: MessageReader) -> None:
 
 
 async def _finish(ls: DwLanguageServer) -> int:
-    """Run the shutdown hooks if ``shutdown`` did not; the process's exit code."""
+    """End the session's work if ``shutdown`` did not; the process's exit code."""
     if not ls.protocol.shutdown_received:
-        await ls.run_shutdown_hooks()
+        await ls.shutdown()
     code = ls.protocol.exit_code
     return 0 if code is None else code
 

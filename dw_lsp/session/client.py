@@ -18,18 +18,17 @@ What it guarantees:
   a message naming the field, and the worker is killed: the next :meth:`start` spawns a
   fresh one. Nothing the worker sends can stop the reader, and every request is settled.
 - **A hung run is killed.** :meth:`execute` watches the time since the last ``progress``
-  notification; after ``timeout`` seconds without one the worker is killed and the run fails
-  saying so (dw waited on a silent queue and then dropped every loaded model).
+  notification (:mod:`.watchdog`); after ``timeout`` seconds without one the worker is
+  killed and the run fails saying so.
 - **Cancel is cooperative, then forced.** :meth:`cancel` sends ``cancel``; a run that has not
   stopped ``grace`` seconds later is killed.
 - **No orphans.** The worker runs in its own session (so the terminal's Ctrl-C reaches only
   the front end, which turns it into a cancel), and it exits when its stdin closes, so a
   front end that dies, even by SIGKILL, takes it down.
 
-Spawning, killing and explaining the process is :mod:`.process`; numbering requests and
-settling their answers is :mod:`.rpc`. Tests substitute a misbehaving worker through the
-command line or the ``spawn`` factory. No LSP types, no torch; never imports the server or
-the worker.
+Spawning, reading, killing and explaining the process is :mod:`.process`; settling answers
+is :mod:`.rpc`. Tests substitute a misbehaving worker through the command line or the
+``spawn`` factory. No LSP types, no torch; never imports the server or the worker.
 """
 
 from __future__ import annotations
@@ -43,12 +42,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from dw_lsp import protocol
-from dw_lsp.protocol import ExecuteParams, ExecuteResult, MemoryStatus, Progress, ProtocolError
+from dw_lsp.protocol import ExecuteParams, ExecuteResult, MemoryStatus, ProtocolError
 from dw_lsp.session.process import (
     Spawn,
     explain_exit,
     kill_process,
     read_stderr,
+    read_stdout,
     spawn_process,
     worker_environment,
 )
@@ -58,8 +58,11 @@ from dw_lsp.session.rpc import (
     check_envelope,
     check_initialize,
     decode,
+    malformed_reason,
     memory_from_json,
 )
+from dw_lsp.session.watchdog import ProgressSink as ProgressSink
+from dw_lsp.session.watchdog import RunWatch, watch
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +74,8 @@ REQUEST_TIMEOUT = 30.0
 CANCEL_GRACE = 10.0
 #: Seconds ``shutdown`` waits for the worker to exit before killing it.
 SHUTDOWN_GRACE = 5.0
-#: How often a waiting run checks its deadlines (seconds).
-_POLL = 0.25
-
 _R = TypeVar("_R")
 LogSink = Callable[[int, str], None]
-ProgressSink = Callable[[Progress], None]
 
 
 class WorkerState(enum.Enum):
@@ -117,9 +116,7 @@ class WorkerClient:
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
         self._exit_reason: str | None = None  # set by a deliberate kill or stop
         self._stopping = False  # an exit now is a shutdown, not a failure
-        self._progress_sink: ProgressSink | None = None
-        self._last_progress = 0.0
-        self._cancel_deadline: float | None = None
+        self._run: RunWatch | None = None  # the run in progress
         self.info: dict[str, Any] = {}  # the worker's answer to ``initialize``
         self.last_exit: str | None = None  # why the previous process ended, if it did
 
@@ -190,23 +187,10 @@ class WorkerClient:
 
     async def _read_stdout(self, proc: asyncio.subprocess.Process) -> None:
         """Dispatch protocol lines until end-of-file, then report the exit. Total: whatever
-        happens here, the exit is reported and every pending request settled."""
-        assert proc.stdout is not None  # noqa: S101 - typing only: started with stdout=PIPE
-        try:
-            while True:
-                try:
-                    line = await proc.stdout.readline()
-                except (ValueError, asyncio.LimitOverrunError):
-                    self._exit_reason = "The worker wrote a protocol line over the size limit"
-                    kill_process(proc)
-                    break
-                if not line:
-                    break
-                self._dispatch(proc, line)
-        except Exception as exc:  # a bug here must not leave a run waiting for ever
-            logger.exception("reading the worker's output failed")
-            self._exit_reason = f"Reading the worker's output failed ({exc!r})"
-            kill_process(proc)
+        happens while reading, the exit is reported and every pending request settled."""
+        reason = await read_stdout(proc, lambda line: self._dispatch(proc, line))
+        if reason is not None:
+            self._exit_reason = reason
         await self._on_exit(proc)
 
     def _dispatch(self, proc: asyncio.subprocess.Process, line: bytes) -> None:
@@ -231,7 +215,7 @@ class WorkerClient:
     def _malformed(self, proc: asyncio.subprocess.Process, exc: ProtocolError, text: str) -> None:
         """Nothing a broken message says can be trusted: fail what is pending with the reason
         and kill the worker (its exit is then reported as usual)."""
-        reason = _malformed_reason(exc)
+        reason = malformed_reason(exc)
         self._log(logging.WARNING, f"{reason}: {text[:300]}")
         if self._exit_reason is None:
             self._exit_reason = reason
@@ -246,19 +230,15 @@ class WorkerClient:
         try:
             return check(answer)
         except ProtocolError as exc:
-            reason = _malformed_reason(exc)
+            reason = malformed_reason(exc)
             await self.kill(reason)
             raise WorkerError(reason) from exc
 
     def _notification(self, method: str, params: Any) -> None:
         if method == protocol.PROGRESS:
             progress = protocol.progress_from_json(params)
-            self._last_progress = asyncio.get_running_loop().time()
-            if self._progress_sink is not None:
-                try:
-                    self._progress_sink(progress)
-                except Exception:  # the front end's fault, not the worker's: keep reading
-                    logger.exception("the progress sink failed")
+            if self._run is not None:
+                self._run.progress(progress)
         elif method == protocol.LOG:
             record = protocol.log_from_json(params)
             level = logging.getLevelName(record.level.upper())
@@ -333,15 +313,12 @@ class WorkerClient:
         """Run a workflow; kill the worker after ``timeout`` seconds without progress."""
         await self.start()
         self._check_idle()
-        loop = asyncio.get_running_loop()
         self._set_state(WorkerState.BUSY, f"run {params.runId}")
-        self._progress_sink = on_progress
-        self._last_progress = loop.time()
-        self._cancel_deadline = None
+        self._run = RunWatch(timeout, on_progress)
         try:
             future = self._send(protocol.EXECUTE, params)
             try:
-                data = await self._watch(future, timeout)
+                data = await watch(future, self._run, self.kill)
             except asyncio.CancelledError:
                 # Our caller went away (server shutting down): do not leave the run going.
                 with contextlib.suppress(WorkerError):
@@ -353,8 +330,7 @@ class WorkerClient:
                 raise
             return await self._checked(protocol.execute_result_from_json, data)
         finally:
-            self._progress_sink = None
-            self._cancel_deadline = None
+            self._run = None
             if self._state is WorkerState.BUSY:
                 self._set_state(WorkerState.READY, f"run {params.runId} finished")
 
@@ -362,35 +338,14 @@ class WorkerClient:
         if self._state is WorkerState.BUSY:
             raise WorkerError("The worker is already running a workflow")
 
-    async def _watch(self, future: asyncio.Future[Any], timeout: float) -> Any:
-        loop = asyncio.get_running_loop()
-        while True:
-            done, _ = await asyncio.wait({future}, timeout=_POLL)
-            if done:
-                return future.result()
-            now = loop.time()
-            if self._cancel_deadline is not None and now >= self._cancel_deadline:
-                grace = CANCEL_GRACE
-                await self.kill(f"The run did not stop within {grace:g} s of being cancelled")
-            elif now - self._last_progress >= timeout:
-                await self.kill(
-                    f"The run reported no progress for {timeout:g} s (setting run.timeout), "
-                    "so the worker was killed"
-                )
-            else:
-                continue
-            await asyncio.wait({future})
-            return future.result()
-
     async def cancel(self, run_id: str, grace: float = CANCEL_GRACE) -> bool:
         """Ask the running workflow to stop; kill the worker if it has not ``grace`` s later.
 
         Returns whether a run was in progress."""
         if self._state is not WorkerState.BUSY:
             return False
-        loop = asyncio.get_running_loop()
-        if self._cancel_deadline is None:
-            self._cancel_deadline = loop.time() + grace
+        if self._run is not None:
+            self._run.cancelled(grace)
         self._log(logging.INFO, f"cancelling run {run_id}")
         try:
             await self._request(protocol.CANCEL, {"runId": run_id}, min(grace, REQUEST_TIMEOUT))
@@ -443,7 +398,3 @@ class WorkerClient:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._reader = self._stderr_reader = None
-
-
-def _malformed_reason(exc: ProtocolError) -> str:
-    return f"The worker sent a malformed message ({exc}), so it was stopped"

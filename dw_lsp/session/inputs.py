@@ -2,9 +2,10 @@
 
 DESIGN.md "Security" and FORMAT.md 1.10: a workflow path must resolve (symlinks included)
 inside one of the allowed roots (workspace folders / workflow directory), name an existing
-``.json`` file of at most 50 MiB, and the file must pass :func:`check_document` without
-errors. Argument names match ``^[A-Za-z_][A-Za-z0-9_-]*$`` (at most 100 characters) and are
-declared by the workflow; values are at most 10,000 characters with none of the characters
+``.json`` file of at most 50 MiB (:func:`~dw_lsp.workflow.files.read_workflow_bytes`), and
+the file must pass :func:`check_document` without errors. Argument names match
+``^[A-Za-z_][A-Za-z0-9_-]*$`` (at most 100 characters) and are declared by the workflow;
+values are at most 10,000 characters with none of the characters
 :func:`dw_lsp.workflow.refs.unsafe_character` refuses (controls but tab, CR and LF, bidi
 controls, lone surrogates).
 
@@ -21,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.validation.check import CheckContext, check_document
-from dw_lsp.validation.problem import Problem, Severity
-from dw_lsp.validation.rules_paths import holds_workflow, output_dir_violation
+from dw_lsp.validation.check import check_document
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.files import WorkflowFileError, read_workflow_bytes
+from dw_lsp.workflow.paths import holds_workflow, output_dir_violation
+from dw_lsp.workflow.problem import Problem, Severity
 from dw_lsp.workflow.refs import (
     VALUE_CONTROLS,
     VARIABLE_NAME_MAX,
@@ -33,8 +36,6 @@ from dw_lsp.workflow.refs import (
     unsafe_character,
 )
 
-#: Largest workflow file the Session reads.
-MAX_WORKFLOW_BYTES = 50 * 1024 * 1024
 #: Longest path a user may type.
 MAX_PATH_CHARS = 4096
 
@@ -107,14 +108,10 @@ def read_workflow(
 ) -> CheckedWorkflow:
     """Resolve, read and check a saved workflow file; raise :class:`InputError` if unfit."""
     resolved = resolve_inside(path, roots)
-    if resolved.suffix.lower() != ".json":
-        raise InputError(f"{path} is not a .json file.")
-    if not resolved.is_file():
-        raise InputError(f"{path} does not exist or is not a file.")
-    size = resolved.stat().st_size
-    if size > MAX_WORKFLOW_BYTES:
-        raise InputError(f"{path} is {size / 2**20:.1f} MiB; workflow files are limited to 50 MiB.")
-    data = resolved.read_bytes()
+    try:
+        data = read_workflow_bytes(resolved)
+    except (WorkflowFileError, OSError) as exc:
+        raise InputError(str(exc)) from exc
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -148,6 +145,16 @@ def read_workflow(
         text=text,
         warnings=[p for p in problems if p.severity is not Severity.ERROR],
     )
+
+
+def output_dir_refusal(setting: str, output_dir: Path, workflow: Path) -> str | None:
+    """Why results of ``workflow`` may not go to ``output_dir`` (the setting ``outputDir``,
+    given as ``setting``, resolved): the setting is not a folder path, or the folder holds
+    the workflow (the worker also checks its sub-workflows before anything loads)."""
+    why = output_dir_violation(setting)
+    if why is not None:
+        return f"The output directory {setting!r} {why} (setting outputDir)."
+    return holds_workflow(output_dir, workflow)
 
 
 def format_problem(text: str, problem: Problem) -> str:
@@ -214,13 +221,3 @@ def parse_assignment(text: str) -> tuple[str, str]:
         raise InputError(f"Expected name=value, got {text!r}.")
     check_argument_name(name)
     return name, value
-
-
-def output_dir_refusal(setting: str, output_dir: Path, workflow: Path) -> str | None:
-    """Why results of ``workflow`` may not go to ``output_dir`` (the resolved ``outputDir``
-    ``setting``): the setting is not a folder path, or the folder holds the workflow (the
-    worker also checks its sub-workflows before anything loads)."""
-    why = output_dir_violation(setting)
-    if why is not None:
-        return f"The output directory {setting!r} {why} (setting outputDir)."
-    return holds_workflow(output_dir, workflow)

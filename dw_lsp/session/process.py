@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -35,6 +36,9 @@ async def spawn_process(
         limit=LINE_LIMIT,
         start_new_session=True,
     )
+
+
+logger = logging.getLogger(__name__)
 
 
 def worker_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -65,6 +69,29 @@ def _line(raw: bytes, on_line: Callable[[str], None]) -> None:
     text = raw.decode("utf-8", errors="replace").rstrip()
     if text:
         on_line(text)
+
+
+async def read_stdout(
+    proc: asyncio.subprocess.Process, on_line: Callable[[bytes], None]
+) -> str | None:
+    """Hand every line of the worker's stdout to ``on_line`` until end-of-file. Total: a
+    line over the size limit, or a failure in ``on_line``, kills the worker and is returned
+    as the reason its output ended (None at a plain end-of-file)."""
+    assert proc.stdout is not None  # noqa: S101 - typing only: started with stdout=PIPE
+    try:
+        while True:
+            try:
+                line = await proc.stdout.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                kill_process(proc)
+                return "The worker wrote a protocol line over the size limit"
+            if not line:
+                return None
+            on_line(line)
+    except Exception as exc:  # a bug here must not leave a run waiting for ever
+        logger.exception("reading the worker's output failed")
+        kill_process(proc)
+        return f"Reading the worker's output failed ({exc!r})"
 
 
 def kill_process(proc: asyncio.subprocess.Process) -> None:

@@ -1,45 +1,48 @@
 """Plain results of Session actions: what a run did, and where the session stands.
 
-Front ends render these (the REPL prints them, the LSP commands turn them into camelCase
-JSON with :func:`run_report_json` and friends). No LSP types, no torch.
+A :class:`RunReport` *is* the worker's :class:`~dw_lsp.protocol.ExecuteResult` (one type for
+a run's outcome, from the worker's answer to the front ends) with what the Session adds:
+which workflow ran, the run id, the validation problems that stopped it, and whether it was
+refused before reaching the worker. Front ends render these (the REPL prints them, the LSP
+commands turn them into camelCase JSON with :func:`run_report_json` and friends). No LSP
+types, no torch.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from dw_lsp import protocol
-from dw_lsp.protocol import CacheReport, MemoryStatus, Timings
-from dw_lsp.validation.problem import Problem
+from dw_lsp.protocol import ExecuteResult, MemoryStatus
+from dw_lsp.workflow.problem import Problem
 
 if TYPE_CHECKING:
     from dw_lsp.session.pool import PoolStatus
 
 
 @dataclass
-class RunReport:
-    """The outcome of :meth:`Session.run`. ``refused`` is true when the run never reached
-    the worker because an input was refused (a bad path, argument or workflow)."""
+class RunReport(ExecuteResult):
+    """The outcome of :meth:`Session.run`: the worker's result, plus the workflow's path
+    and name and the run id. ``problems`` are the validation errors that stopped a run;
+    ``refused`` is true when the run never reached the worker because an input was refused
+    (a bad path, argument or workflow)."""
 
-    status: str  # protocol.OK | ERROR | CANCELLED
     workflow: str = ""
     name: str = ""
     run_id: str = ""
-    outputs: list[str] = field(default_factory=list)
-    error: str | None = None
-    traceback: str | None = None
-    timings: Timings = field(default_factory=Timings)
-    cache: CacheReport = field(default_factory=CacheReport)
-    runs: int = 0
-    memory: MemoryStatus | None = None
-    warnings: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    file_changed: bool = False
     refused: bool = False
     worker: int = 0  # the pool's worker that ran it (0: the local worker)
     queued_seconds: float = 0.0
     retried: bool = False  # its first worker died before the run started
+
+    def take(self, result: ExecuteResult) -> None:
+        """Take the worker's fields from ``result``; its warnings follow the Session's."""
+        warnings = [*self.warnings, *result.warnings]
+        for worker_field in fields(ExecuteResult):
+            setattr(self, worker_field.name, getattr(result, worker_field.name))
+        self.warnings = warnings
 
     @property
     def ok(self) -> bool:
@@ -103,7 +106,7 @@ def run_report_json(report: RunReport) -> dict[str, Any]:
         "memory": memory_json(report.memory),
         "warnings": list(report.warnings),
         "problems": [problem_json(p) for p in report.problems],
-        "fileChanged": report.file_changed,
+        "fileChanged": report.fileChanged,
         "worker": report.worker,
         "queuedSeconds": report.queued_seconds,
         "retried": report.retried,

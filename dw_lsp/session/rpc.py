@@ -163,3 +163,8 @@ def memory_from_json(data: Any) -> MemoryStatus:
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+def malformed_reason(exc: ProtocolError) -> str:
+    """Why the worker is stopped after a message that breaks the protocol."""
+    return f"The worker sent a malformed message ({exc}), so it was stopped"

@@ -266,7 +266,9 @@ async def run_combinations(
     async def one(index: int, combo: dict[str, object]) -> SweepRun:
         run_id = f"{report.sweep_id}-{index}"
         if state.cancelled:
-            done = RunReport(protocol.CANCELLED, report.workflow, report.name, run_id)
+            done = RunReport(
+                protocol.CANCELLED, workflow=report.workflow, name=report.name, run_id=run_id
+            )
         else:
             state.run_ids.add(run_id)
             done = await run_one(

@@ -371,15 +371,6 @@ class Workers:
 
 def fill(report: RunReport, result: ExecuteResult) -> None:
     """Copy a worker's result into the run's report."""
-    report.status = result.status
-    report.outputs = result.outputs
-    report.error = result.error
-    report.traceback = result.traceback
-    report.timings = result.timings
-    report.cache = result.cache
-    report.runs = result.runs
-    report.memory = result.memory
-    report.warnings.extend(result.warnings)
-    report.file_changed = result.fileChanged
+    report.take(result)
     if result.status == protocol.ERROR and result.error is None:
         report.error = "The worker reported an error without a message."

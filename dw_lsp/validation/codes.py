@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dw_lsp.validation.problem import Severity
+from dw_lsp.workflow.problem import Severity
 
 E, W, I, H = Severity.ERROR, Severity.WARNING, Severity.INFO, Severity.HINT
 

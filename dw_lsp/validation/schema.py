@@ -18,9 +18,9 @@ from typing import Any
 import jsonschema_rs
 
 import dw_lsp
-from dw_lsp.validation.problem import Problem
 from dw_lsp.validation.schema_errors import ErrorMapper
 from dw_lsp.workflow.document import Document
+from dw_lsp.workflow.problem import Problem
 
 SCHEMA_NAME = "workflow.schema.json"
 

@@ -16,15 +16,16 @@ LSP or ML libraries.
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from jsonschema_rs import ValidationError, ValidationErrorKind
 
+from dw_lsp.validation import schema_words as words
 from dw_lsp.validation.codes import severity_of
-from dw_lsp.validation.problem import Problem
+from dw_lsp.validation.fixes import AddKey, FixData, fix_data, replacing
 from dw_lsp.workflow.document import Document, Path
+from dw_lsp.workflow.problem import Problem
 
 Span = tuple[int, int]
 
@@ -34,16 +35,6 @@ STEP_KIND_MESSAGE = "A step needs exactly one of pipeline, pipeline_reference, t
 #: Keys that dw's schema rejects although they once worked: old name -> current name.
 RENAMED_KEYS = {"do_not_send_to_device": "preserve_device_placement"}
 
-_TYPE_WORDS = {
-    "integer": "an integer",
-    "number": "a number",
-    "string": "a string",
-    "boolean": "a boolean",
-    "object": "an object",
-    "array": "a list",
-    "null": "null",
-}
-_MISSING = object()
 K = ValidationErrorKind
 #: Errors about something absent: in a document that did not parse completely, the absent
 #: part may only be the part that failed to parse, so these are not reported there.
@@ -101,16 +92,16 @@ class ErrorMapper:
         bound = self._bound(error, path)
         if bound is not None:
             return [self._problem("DW106", bound, self._value_range(path))]
-        msg = _clip(error.message, 200)
+        msg = words.clip(error.message, 200)
         return [self._problem("DW109", f"{msg} (in {self._where(path)})", self._value_range(path))]
 
     def _required(self, error: ValidationError, path: Path, key: str) -> list[Problem]:
         node = self._schema_node(error.schema_path[:-1])
-        example = _example(node.get("properties", {}).get(key))
+        example = words.example(node.get("properties", {}).get(key))
         msg = f"Add the required key '{key}' to {self._where(path)}"
         if example is not None:
             msg += f" (e.g. {example})"
-        return [self._problem("DW101", msg, self._anchor(path), {"missingKey": key})]
+        return [self._problem("DW101", msg, self._anchor(path), AddKey(path, key))]
 
     def _unknown_key(self, error: ValidationError, path: Path, key: str) -> Problem:
         node = self._schema_node(error.schema_path[:-1])
@@ -119,28 +110,26 @@ class ErrorMapper:
         if key in RENAMED_KEYS:
             new = RENAMED_KEYS[key]
             msg = f"'{key}' is no longer accepted; it was renamed '{new}'"
-            return self._problem(
-                "DW102", msg, self._key_range(path + (key,)), {"replacements": [new]}
-            )
+            return self._problem("DW102", msg, self._key_range(path + (key,)), replacing([new]))
         close = difflib.get_close_matches(key, allowed, n=3, cutoff=0.6)
         if close:
             msg = f"Unknown key '{key}' in {where}; did you mean '{close[0]}'?"
-            data: dict[str, Any] | None = {"replacements": close}
+            fix = replacing(close)
         else:
             msg = f"Unknown key '{key}' in {where}; only the documented keys are allowed here"
-            data = None
-        return self._problem("DW102", msg, self._key_range(path + (key,)), data)
+            fix = None
+        return self._problem("DW102", msg, self._key_range(path + (key,)), fix)
 
     def _type(self, path: Path, types: Sequence[str]) -> Problem:
         value = self._value(path)
         expected = (
             "true or false"
             if list(types) == ["boolean"]
-            else _or_words([_TYPE_WORDS.get(t, t) for t in types])
+            else words.or_words([words.TYPE_WORDS.get(t, t) for t in types])
         )
         if value is None:
             return self._null(path, expected)
-        got = _type_word(value)
+        got = words.type_word(value)
         msg = f"{self._subject(path)} must be {expected}, not {got}"
         if isinstance(value, str):
             if value.startswith("variable:"):
@@ -150,7 +139,7 @@ class ErrorMapper:
                 )
             elif "boolean" in types and value.lower() in ("true", "false"):
                 msg += f"; write {value.lower()} without quotes"
-            elif {"integer", "number"} & set(types) and _is_number(value):
+            elif {"integer", "number"} & set(types) and words.is_number(value):
                 msg += "; write the number without quotes"
         return self._problem("DW103", msg, self._value_range(path))
 
@@ -168,14 +157,13 @@ class ErrorMapper:
             if isinstance(value, str)
             else []
         )
-        allowed = _or_words([_render(o) for o in options])
-        msg = f"{_render(value)} is not allowed for {self._where(path)}; "
+        allowed = words.or_words([words.render(o) for o in options])
+        msg = f"{words.render(value)} is not allowed for {self._where(path)}; "
         msg += f"did you mean '{close[0]}'? (allowed: {allowed})" if close else f"use {allowed}"
         if isinstance(value, str) and value.startswith("variable:"):
             msg += "; a 'variable:' reference cannot be used here"
         replacements = close + [n for n in names if n not in close]
-        data = {"replacements": replacements} if replacements else None
-        return self._problem("DW104", msg, self._value_range(path), data)
+        return self._problem("DW104", msg, self._value_range(path), replacing(replacements))
 
     def _bound(self, error: ValidationError, path: Path) -> str | None:
         """The DW106 message for a bound or form error; None if it is not one."""
@@ -193,11 +181,11 @@ class ErrorMapper:
         if isinstance(kind, K.MinItems):
             if path == ("steps",):
                 return "A workflow needs at least one step; add one to 'steps'"
-            return f"{subject} needs at least {_count(kind.limit, 'item')}"
+            return f"{subject} needs at least {words.count(kind.limit, 'item')}"
         if isinstance(kind, K.MaxItems):
-            return f"{subject} takes at most {_count(kind.limit, 'item')}"
+            return f"{subject} takes at most {words.count(kind.limit, 'item')}"
         if isinstance(kind, K.MinLength):
-            return f"{subject} needs at least {_count(kind.limit, 'character')}"
+            return f"{subject} needs at least {words.count(kind.limit, 'character')}"
         if isinstance(kind, K.MaxLength):
             length = len(value) if isinstance(value, str) else 0
             return f"{subject} is {length} characters long; the limit is {kind.limit}"
@@ -234,7 +222,9 @@ class ErrorMapper:
             first = present[0]
             lead = STEP_KIND_MESSAGE
             if not is_step:
-                lead = f"Give only one of {_or_words(_quote(keys))} in {self._where(path)}"
+                lead = (
+                    f"Give only one of {words.or_words(words.quote(keys))} in {self._where(path)}"
+                )
             return [
                 self._problem(
                     code, f"{lead}; remove '{extra}' or '{first}'", self._key_range(path + (extra,))
@@ -246,12 +236,12 @@ class ErrorMapper:
         if is_step:
             name_key = self.doc.key_span(path + ("name",)) if "name" in value else None
             return [self._problem(code, STEP_KIND_MESSAGE, name_key or self._anchor(path))]
-        options = _or_words(_quote(keys))
+        options = words.or_words(words.quote(keys))
         if keyword == "anyOf":
             msg = f"Add {options} to {self._where(path)}"
             return [self._problem("DW101", msg, self._anchor(path))]
         msg = f"{self._subject(path)} needs exactly one of {options}"
-        return [self._problem(code, msg, self._anchor(path), {"missingKey": keys[0]})]
+        return [self._problem(code, msg, self._anchor(path), AddKey(path, keys[0]))]
 
     def _best_branch(
         self, error: ValidationError, path: Path, context: list[list[ValidationError]]
@@ -275,10 +265,8 @@ class ErrorMapper:
         return problems
 
     # -- ranges and words ------------------------------------------------------------------
-    def _problem(
-        self, code: str, message: str, span: Span, data: dict[str, Any] | None = None
-    ) -> Problem:
-        return Problem(code, severity_of(code), message, span[0], span[1], data)
+    def _problem(self, code: str, message: str, span: Span, fix: FixData | None = None) -> Problem:
+        return Problem(code, severity_of(code), message, span[0], span[1], fix_data(fix))
 
     def _value_range(self, path: Path) -> Span:
         return self.doc.value_span(path) or self._fallback()
@@ -310,7 +298,7 @@ class ErrorMapper:
                 isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node)
             )
             if not found:
-                return _MISSING
+                return words.MISSING
             node = node[part]
         return node
 
@@ -351,66 +339,3 @@ def _choice_keys(branches: Any) -> list[str] | None:
         elif set(branch) != {"not"}:
             return None
     return keys or None
-
-
-def _example(prop: Any) -> str | None:
-    """The first scalar example (or default) of a property schema, rendered as JSON."""
-    if not isinstance(prop, dict):
-        return None
-    candidates = list(prop.get("examples", []))
-    if "default" in prop:
-        candidates.append(prop["default"])
-    for value in candidates:
-        if isinstance(value, str | int | float | bool):
-            return json.dumps(value, ensure_ascii=False)
-    return None
-
-
-def _type_word(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a fractional number" if not value.is_integer() else "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return "null"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _render(value: Any) -> str:
-    if value is _MISSING:
-        return "This value"
-    if isinstance(value, str):
-        return "'" + _clip(value, 40) + "'"
-    return _clip(json.dumps(value, ensure_ascii=False), 40)
-
-
-def _quote(keys: Sequence[str]) -> list[str]:
-    return [f"'{k}'" for k in keys]
-
-
-def _or_words(words: Sequence[str]) -> str:
-    if len(words) <= 1:
-        return "".join(words)
-    return ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

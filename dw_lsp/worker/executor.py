@@ -32,18 +32,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import dw_lsp
 from dw_lsp import output_files
-from dw_lsp.worker import (
-    guard,
-    loading,
-    memory,
-    outputs,
-    steps,
-    support,
-    tasks,
-    values,
-)
+from dw_lsp.worker import guard, memory, steps, support, tasks, values
+from dw_lsp.worker.loading import loader as loading
+from dw_lsp.worker.outputs import save as outputs
 from dw_lsp.worker.progress import Position, RunCancelled
 from dw_lsp.worker.run_state import (
     LoadedStep,
@@ -52,23 +44,15 @@ from dw_lsp.worker.run_state import (
     RunState,
     StepError,
 )
-from dw_lsp.workflow import refs
+from dw_lsp.workflow import files, refs
+from dw_lsp.workflow.outline import STEP_KINDS
 
 log = logging.getLogger("dw_lsp.worker.executor")
-MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
-MAX_DEPTH = 8
-BUILTINS_DIR = Path(dw_lsp.__file__).parent / "builtins"
-STEP_KINDS = support.STEP_KINDS
 
 
 def read_document(path: Path) -> tuple[bytes, dict[str, Any]]:
     """The saved bytes of a workflow file and the object they hold."""
-    if path.suffix.lower() != ".json":
-        raise ValueError(f"{path.name}: a workflow file must end in .json")
-    size = path.stat().st_size
-    if size > MAX_DOCUMENT_BYTES:
-        raise ValueError(f"{path.name} is {size} bytes; at most {MAX_DOCUMENT_BYTES} are allowed")
-    data = path.read_bytes()
+    data = files.read_workflow_bytes(path)
     try:
         document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -81,15 +65,8 @@ def read_document(path: Path) -> tuple[bytes, dict[str, Any]]:
 def resolve_workflow_path(value: str, base_dir: Path, top_dir: Path) -> Path:
     """``builtin:NAME.json`` -> the project's built-ins; anything else relative to the
     referencing file's folder, and inside it (or the top-level workflow's folder)."""
-    name = refs.builtin_name(value)
-    if name is not None:
-        if not refs.BUILTIN_NAME_RE.match(name):
-            raise ValueError(f"builtin:{name} is not a built-in workflow name (NAME.json)")
-        path = BUILTINS_DIR / name
-        if not path.is_file():
-            known = sorted(p.name for p in BUILTINS_DIR.glob("*.json"))
-            raise ValueError(f"no built-in workflow {name!r} (built-ins: {', '.join(known)})")
-        return path
+    if refs.builtin_name(value) is not None:
+        return files.resolve_builtin(value)
     return values.check_path(value, base_dir, roots=[top_dir])
 
 
@@ -191,7 +168,7 @@ class Executor:
             apart = output_files.apart_problem(self.state.out_dir, child)
             if apart is not None:
                 problems.append(f"step {step.get('name')!r}: {apart}")
-            if child in seen or len(seen) > MAX_DEPTH:
+            if child in seen or len(seen) > files.MAX_NESTING:
                 continue
             found = support.preflight(raw, tasks.TASK_COMMANDS)
             found.extend(guard.code_argument_problems(raw, self.state.allow_remote_code))
@@ -225,8 +202,8 @@ class Executor:
         depth: int = 0,
     ) -> list[Any]:
         """Run one workflow file; returns its last step's results."""
-        if depth > MAX_DEPTH:
-            raise ValueError(f"sub-workflows nest deeper than {MAX_DEPTH} (a cycle?)")
+        if depth > files.MAX_NESTING:
+            raise ValueError(f"sub-workflows nest deeper than {files.MAX_NESTING} (a cycle?)")
         document = self.prepare(path, arguments, top=depth == 0)
         resolved = self.resolve_pipelines(document)
         seed = document.get("seed")

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dw_lsp.worker.values_realize import is_media_object
-from dw_lsp.worker.values_types import DisallowedImport, TypeResolver
+from dw_lsp.worker.values.realize import is_media_object
+from dw_lsp.worker.values.typenames import DisallowedImport, TypeResolver
 from dw_lsp.workflow import refs
 from dw_lsp.workflow.code_rules import code_arguments
 

@@ -2,7 +2,7 @@
 
 The Ray pool (:mod:`dw_lsp.session.pool`) routes a run to the actor whose warm cache already
 holds the run's pipelines. Only the worker can say which pipelines those are: a load key
-(:mod:`.loadkey`) is a hash of the pipeline subtree *after* variable substitution, with
+(:mod:`.loading.loadkey`) is a hash of the pipeline subtree *after* variable substitution, with
 ``constant:`` defaults resolved and local model files identified by path, size and mtime,
 all of which need the worker's value code. So the session asks an actor, and this module
 answers by doing the cheap half of a run's start: read the saved file, coerce the caller's
@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from dw_lsp.protocol import ExecuteParams
-from dw_lsp.worker import loadkey, values
+from dw_lsp.worker import values
 from dw_lsp.worker.executor import read_document
+from dw_lsp.worker.loading import loadkey
 from dw_lsp.workflow import refs
 
 

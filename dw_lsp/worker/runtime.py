@@ -44,8 +44,8 @@ from dw_lsp.protocol import (
     Progress,
     Timings,
 )
-from dw_lsp.worker.cache import CachedPipeline, PipelineCache
 from dw_lsp.worker.executor import Executor
+from dw_lsp.worker.loading.cache import CachedPipeline, PipelineCache
 from dw_lsp.worker.memory import MemoryMonitor, default_device, freeze_imports, tensor_bytes
 from dw_lsp.worker.progress import CancelToken, Position, Reporter, RunCancelled
 from dw_lsp.worker.run_state import PreflightError, RunState

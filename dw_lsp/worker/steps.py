@@ -20,7 +20,9 @@ from typing import Any
 
 import torch
 
-from dw_lsp.worker import loading, loadkey, tasks, values
+from dw_lsp.worker import tasks, values
+from dw_lsp.worker.loading import loader as loading
+from dw_lsp.worker.loading import loadkey
 from dw_lsp.worker.progress import Position, denoise_hooks
 from dw_lsp.worker.run_state import LoadedStep, PipelineProvider, RunState
 

@@ -12,7 +12,7 @@ unsafe output names (``id``, step names, ``file_base_name``), result content typ
 writer here, unknown task commands and malformed step objects. Device-dependent keys
 (``offload``, ``group_offload``, ``residency``, ``sdnq_optimize``) pass here: where they cannot
 apply they are skipped with a note at load time (:mod:`placement`), as dw does.
-Pure: imports only :mod:`dw_lsp.worker.outputs` (whose heavy imports are lazy) and the
+Pure: imports only :mod:`dw_lsp.worker.outputs.save` (whose heavy imports are lazy) and the
 reference helpers; whether ``peft`` is installed is asked without importing it.
 """
 
@@ -22,9 +22,8 @@ import importlib.util
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from dw_lsp.worker import outputs
-
-STEP_KINDS = ("pipeline", "pipeline_reference", "task", "workflow")
+from dw_lsp.worker.outputs import save as outputs
+from dw_lsp.workflow.outline import STEP_KINDS
 
 #: Named component blocks of a pipeline (FORMAT.md 1.4); other keys holding an object with
 #: ``from_pretrained_arguments`` are components too.

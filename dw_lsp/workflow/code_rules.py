@@ -6,7 +6,7 @@ worker, so that the two refuse the same things with the same words.
 scheduler, quantization-config, processor and tokenizer classes of diffusers and
 transformers, the config classes of the known quantization packages, torch dtypes and
 enum-like or plain-data constants. The worker decides on the resolved object
-(:mod:`dw_lsp.worker.nameable`); what can be decided from the name alone lives here: the
+(:mod:`dw_lsp.worker.values.nameable`); what can be decided from the name alone lives here: the
 library prefixes, that nothing under a ``utils`` package is a type, and the one loader
 function the format names (``transformers.pipeline``, FORMAT.md 1.4.3 ``task``).
 ``worker.allowedModules`` adds prefixes whose *classes* may be named.

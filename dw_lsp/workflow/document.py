@@ -21,22 +21,14 @@ from functools import cached_property
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, Literal
 
-from dw_lsp.validation.problem import MAX_PROBLEMS, TOO_MANY, Problem, Severity, too_many
+from dw_lsp.workflow.files import MAX_JSON_DEPTH, MAX_WORKFLOW_BYTES
+from dw_lsp.workflow.nodes import Member, Node
 from dw_lsp.workflow.positions import LineIndex
-from dw_lsp.workflow.tolerant import (
-    LONE_SURROGATE,
-    MAX_DEPTH,
-    Member,
-    Node,
-    lone_surrogate,
-    parse_tree,
-)
+from dw_lsp.workflow.problem import MAX_PROBLEMS, TOO_MANY, Problem, Severity, too_many
+from dw_lsp.workflow.tolerant import LONE_SURROGATE, lone_surrogate, parse_tree
 
 Path = tuple[str | int, ...]
 Span = tuple[int, int]
-
-#: Documents larger than this are not parsed (DESIGN.md Security; dw's own limit).
-MAX_BYTES = 50 * 1024 * 1024
 
 _decoder = json.JSONDecoder()
 #: What the tolerant parser finds in strictly valid JSON: duplicate keys, lone
@@ -85,10 +77,10 @@ class Document:
     def _parse(self) -> None:
         text = self.text
         size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-        if size > MAX_BYTES:
+        if size > MAX_WORKFLOW_BYTES:
             msg = (
                 f"The document is {size / 1048576:.1f} MiB; workflows are limited to "
-                f"{MAX_BYTES // 1048576} MiB and this one is not checked."
+                f"{MAX_WORKFLOW_BYTES // 1048576} MiB and this one is not checked."
             )
             self.problems.append(Problem("DW008", Severity.ERROR, msg, 0, min(1, len(text))))
             self._tree_built = True
@@ -135,7 +127,7 @@ class Document:
     def value_span(self, path: Path) -> Span | None:
         """Offsets of the value at ``path``, or None when there is none."""
         if self._tree_ranges:
-            node = self._node(path)
+            node = self.node(path)
             return (node.start, node.end) if node is not None else None
         if path not in self._spans:
             start = self._index.value_start(path)
@@ -150,7 +142,7 @@ class Document:
         if not path or not isinstance(path[-1], str):
             return None
         if self._tree_ranges:
-            parent = self._node(path[:-1])
+            parent = self.node(path[:-1])
             member = parent.member(path[-1]) if parent and parent.kind == "object" else None
             return (member.key_start, member.key_end) if member else None
         start = self._index.value_start(path[:-1])
@@ -159,12 +151,8 @@ class Document:
         found = self._index.member(start, path[-1])
         return (found[0], found[1]) if found else None
 
-    def member_keys(self, path: Path) -> list[str]:
-        """Keys of the object at ``path`` in source order (duplicates included)."""
-        node = self._node(path)
-        return [m.key for m in node.members] if node and node.kind == "object" else []
-
-    def _node(self, path: Path) -> Node | None:
+    def node(self, path: Path) -> Node | None:
+        """The tree node at ``path`` (the last of repeated keys), or None."""
         node = self.tree
         for part in path:
             if node is None:
@@ -269,7 +257,7 @@ def _lone_surrogate_problems(text: str) -> list[Problem]:
 
 
 def _loads_bounded(text: str) -> tuple[Any, bool]:
-    """``json.loads`` that refuses nesting deeper than about MAX_DEPTH (RecursionError),
+    """``json.loads`` that refuses nesting deeper than about MAX_JSON_DEPTH (RecursionError),
     by lowering the interpreter's recursion limit around the C decoder's recursion; also
     says whether some object repeats a key (which ``json.loads`` silently collapses)."""
     depth = 0
@@ -278,7 +266,7 @@ def _loads_bounded(text: str) -> tuple[Any, bool]:
         depth += 1
         frame = frame.f_back  # type: ignore[assignment]
     old = sys.getrecursionlimit()
-    sys.setrecursionlimit(depth + MAX_DEPTH + 50)
+    sys.setrecursionlimit(depth + MAX_JSON_DEPTH + 50)
     duplicates = False
 
     def pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -1,31 +1,119 @@
-"""Which open documents are workflows, and URI <-> path helpers.
+"""A workflow's files: their limits, the built-in sub-workflows, how a sub-workflow's
+``path`` resolves, reading a workflow's bytes, and ``file:`` URIs.
 
-A document is a workflow when (first match wins):
+The one home of these facts for every layer: the parser (size and depth limits), the
+checker (sub-workflow rules), the language server (dependencies, links, completion), the
+Session (the saved file before a run) and the worker (each file a run reads).
 
-1. its top-level ``$schema`` names our schema (its id, or any URL or path ending in
-   ``workflow.schema.json``);
-2. its path matches one of the ``workflowFiles`` globs (relative to a workspace folder, or
-   absolute; ``**`` spans folders, ``*`` and ``?`` stay inside one);
-3. its parsed value is an object with a ``steps`` array (FORMAT.md 1.2).
+* :data:`MAX_WORKFLOW_BYTES` (50 MiB, dw's own limit) bounds every workflow read or parsed;
+  :data:`MAX_JSON_DEPTH` the nesting of its JSON values; :data:`MAX_NESTING` how deep
+  sub-workflows may call sub-workflows (dw has no limit: a cycle recursed until it failed).
+* ``builtin:NAME.json`` names a file of this project's :data:`BUILTINS_DIR`.
+* Any other sub-workflow path is relative to the folder of the workflow that names it
+  (:func:`resolve_relative`); the worker also keeps it inside that folder or the top-level
+  workflow's, after resolving symbolic links (:mod:`dw_lsp.worker.values.media`).
 
-The decision looks only at the parsed value and the path, so it costs nothing beyond the
-parse that diagnostics need anyway. A document too large to parse (DW008) counts when its
-text mentions ``"steps"``, so that it gets its one diagnostic. Pure: no pygls.
+Pure: imports the standard library and :mod:`dw_lsp.workflow.refs` only; never pygls,
+lsprotocol, torch or diffusers.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Iterable, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from dw_lsp.workflow.document import Document
+from dw_lsp.workflow.refs import BUILTIN, BUILTIN_NAME_RE
 
-#: The ``$id`` of schemas/workflow.schema.json.
-SCHEMA_ID = "https://dw-lsp.dev/schemas/workflow.schema.json"
-SCHEMA_SUFFIX = "workflow.schema.json"
+#: Where ``builtin:NAME.json`` sub-workflows live.
+BUILTINS_DIR = Path(__file__).resolve().parent.parent / "builtins"
+#: Workflow files larger than this are neither parsed nor run (DESIGN.md Security).
+MAX_WORKFLOW_BYTES = 50 * 1024 * 1024
+#: JSON nested deeper than this is reported (DW009) and not followed.
+MAX_JSON_DEPTH = 200
+#: Sub-workflows nested deeper than this are not checked, and not run.
+MAX_NESTING = 8
+
+
+class WorkflowFileError(ValueError):
+    """A workflow file that cannot be used: the message says why, naming the file."""
+
+
+def builtin_names() -> list[str]:
+    """``NAME.json`` of every built-in sub-workflow, sorted."""
+    return sorted(p.name for p in BUILTINS_DIR.glob("*.json"))
+
+
+def builtin_file(name: str) -> Path | None:
+    """Where ``builtin:NAME.json`` lives, whether or not it exists; None when ``name`` is
+    not a built-in name (``NAME.json``, no ``/`` or ``\\``)."""
+    return BUILTINS_DIR / name if BUILTIN_NAME_RE.match(name) else None
+
+
+def existing_builtin(name: str) -> Path | None:
+    """The file of ``builtin:NAME.json``, or None when there is no such built-in."""
+    path = builtin_file(name)
+    return path if path is not None and path.is_file() else None
+
+
+def resolve_builtin(value: str) -> Path:
+    """The file ``builtin:NAME.json`` names; :class:`WorkflowFileError` when the name is
+    invalid or names no built-in."""
+    name = value[len(BUILTIN) :] if value.startswith(BUILTIN) else value
+    path = builtin_file(name)
+    if path is None:
+        raise WorkflowFileError(f"builtin:{name} is not a built-in workflow name (NAME.json)")
+    if not path.is_file():
+        known = ", ".join(builtin_names())
+        raise WorkflowFileError(f"no built-in workflow {name!r} (built-ins: {known})")
+    return path
+
+
+def resolve_relative(value: str, folder: Path | None) -> Path | None:
+    """The file ``value`` names: absolute as is, relative against ``folder`` (the
+    referencing workflow's folder); None when it is relative and there is no folder."""
+    path = Path(value)
+    if path.is_absolute():
+        return path
+    if folder is None:
+        return None
+    return folder / path
+
+
+def subworkflow_file(value: str, folder: Path | None) -> Path | None:
+    """The file a ``workflow`` step's ``path`` names, found or not: a built-in, or a path
+    relative to ``folder``; None for an invalid built-in name, or a relative path without
+    a folder."""
+    if value.startswith(BUILTIN):
+        return builtin_file(value[len(BUILTIN) :])
+    return resolve_relative(value, folder)
+
+
+def read_workflow_bytes(path: Path) -> bytes:
+    """The saved bytes of the workflow file ``path``: a ``.json`` file of at most
+    :data:`MAX_WORKFLOW_BYTES`. Raises :class:`WorkflowFileError` (or OSError when the
+    file cannot be read)."""
+    if path.suffix.lower() != ".json":
+        raise WorkflowFileError(f"{path} is not a .json file.")
+    if not path.is_file():
+        raise WorkflowFileError(f"{path} does not exist or is not a file.")
+    size = path.stat().st_size
+    if size > MAX_WORKFLOW_BYTES:
+        raise WorkflowFileError(too_large(path, size))
+    return path.read_bytes()
+
+
+def read_workflow_text(path: Path) -> str:
+    """:func:`read_workflow_bytes`, decoded as UTF-8 (UnicodeDecodeError when it is not)."""
+    return read_workflow_bytes(path).decode("utf-8")
+
+
+def too_large(what: Path | str, size: int) -> str:
+    """The message for a workflow of ``size`` bytes over :data:`MAX_WORKFLOW_BYTES`."""
+    return (
+        f"{what} is {size / 2**20:.1f} MiB; workflows are limited to "
+        f"{MAX_WORKFLOW_BYTES // 2**20} MiB."
+    )
 
 
 def uri_to_path(uri: str) -> Path | None:
@@ -43,91 +131,3 @@ def uri_to_path(uri: str) -> Path | None:
 
 def path_to_uri(path: Path) -> str:
     return path.absolute().as_uri()
-
-
-def names_our_schema(value: object) -> bool:
-    """Whether a document value's ``$schema`` names the workflow schema."""
-    if not isinstance(value, dict):
-        return False
-    schema = value.get("$schema")
-    return isinstance(schema, str) and (
-        schema == SCHEMA_ID or schema.rstrip("#").endswith(SCHEMA_SUFFIX)
-    )
-
-
-def has_steps(value: object) -> bool:
-    return isinstance(value, dict) and isinstance(value.get("steps"), list)
-
-
-@functools.lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """Translate a ``**``-aware glob into a regex over POSIX paths."""
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            close = pattern.find("]", i + 1)
-            if close < 0:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                body = pattern[i + 1 : close].replace("\\", "\\\\")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = close + 1
-        elif c == "{":
-            close = pattern.find("}", i + 1)
-            if close < 0:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                options = pattern[i + 1 : close].split(",")
-                out.append("(?:" + "|".join(re.escape(o) for o in options) + ")")
-                i = close + 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
-def matches_globs(path: Path, globs: Iterable[str], roots: Sequence[Path]) -> bool:
-    """Whether ``path`` matches a glob, taken relative to any root or as an absolute path."""
-    posix = PurePosixPath(path.as_posix())
-    candidates = [str(posix)]
-    for root in roots:
-        try:
-            candidates.append(str(PurePosixPath(path.as_posix()).relative_to(root.as_posix())))
-        except ValueError:
-            continue
-    for glob in globs:
-        regex = _glob_regex(glob.replace("\\", "/"))
-        if any(regex.match(c) for c in candidates):
-            return True
-    return False
-
-
-def is_workflow(uri: str, doc: Document, globs: Iterable[str], roots: Sequence[Path] = ()) -> bool:
-    """Whether the document at ``uri`` is a workflow (see the module docstring)."""
-    value = doc.value
-    if names_our_schema(value):
-        return True
-    path = uri_to_path(uri)
-    if path is not None and matches_globs(path, globs, roots):
-        return True
-    if value is None and any(p.code == "DW008" for p in doc.problems):
-        return '"steps"' in doc.text  # too large to parse: its one diagnostic says so
-    return has_steps(value)

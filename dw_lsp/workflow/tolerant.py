@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
-from dw_lsp.validation.problem import MAX_PROBLEMS, Problem, Severity, too_many
+from dw_lsp.workflow.files import MAX_JSON_DEPTH
+from dw_lsp.workflow.nodes import Member, Node
 from dw_lsp.workflow.positions import LineIndex
-
-#: Deeper nesting than this is reported (DW009) and skipped.
-MAX_DEPTH = 200
+from dw_lsp.workflow.problem import MAX_PROBLEMS, Problem, Severity, too_many
 
 _WS = re.compile(r"[ \t\n\r\ufeff]*")
 _STRING = re.compile(r'"(?:[^"\\\n\r]|\\.)*"')
@@ -37,45 +35,6 @@ _LINE_BREAK = re.compile(r"[\n\r]")
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
 _FIXES = {"True": "true", "False": "false", "None": "null", "undefined": "null"}
-
-
-@dataclass(slots=True)
-class Member:
-    """``"key": value`` inside an object. ``value`` is None when it is missing."""
-
-    key: str
-    key_start: int
-    key_end: int
-    value: Node | None
-    colon: int = -1
-
-
-@dataclass(slots=True)
-class Node:
-    """A JSON value with its offsets ``[start, end)``. ``kind`` is one of object, array,
-    string, number, boolean, null. Containers keep their children; scalars their value."""
-
-    kind: str
-    start: int
-    end: int
-    value: Any = None
-    members: list[Member] = field(default_factory=list)
-    items: list[Node] = field(default_factory=list)
-    closed: bool = True
-
-    def to_python(self) -> Any:
-        if self.kind == "object":
-            return {m.key: m.value.to_python() for m in self.members if m.value is not None}
-        if self.kind == "array":
-            return [item.to_python() for item in self.items]
-        return self.value
-
-    def member(self, key: str) -> Member | None:
-        """The last member named ``key`` (the one a JSON reader keeps)."""
-        for m in reversed(self.members):
-            if m.key == key:
-                return m
-        return None
 
 
 class _Parser:
@@ -144,11 +103,11 @@ class _Parser:
             return None, i
         c = text[i]
         if c in "{[":
-            if depth >= MAX_DEPTH:
+            if depth >= MAX_JSON_DEPTH:
                 end = _skip_nested(text, i)
                 self.report(
                     "DW009",
-                    f"The document is nested more than {MAX_DEPTH} levels deep; "
+                    f"The document is nested more than {MAX_JSON_DEPTH} levels deep; "
                     "flatten it (this part is not checked).",
                     i,
                     i + 1,

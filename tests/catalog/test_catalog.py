@@ -38,7 +38,7 @@ def test_version_is_the_installed_diffusers(catalog: Catalog) -> None:
         installed = importlib.metadata.version("diffusers")
     except importlib.metadata.PackageNotFoundError:
         pytest.skip("diffusers is not installed here")
-    assert catalog.diffusers_version == installed, "regenerate: python -m dw_lsp.worker.catalog_gen"
+    assert catalog.diffusers_version == installed, "regenerate: python -m dw_lsp.catalog.gen"
 
 
 def test_stable_diffusion_pipeline(catalog: Catalog) -> None:
@@ -177,7 +177,7 @@ def test_catalog_is_not_stale() -> None:
         pytest.skip("diffusers is not installed here")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "dw_lsp.worker.catalog_gen", "--check"],
+        [sys.executable, "-m", "dw_lsp.catalog.gen", "--check"],
         cwd=REPO,
         env=env,
         capture_output=True,

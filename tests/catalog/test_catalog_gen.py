@@ -8,7 +8,10 @@ import enum
 import json
 
 from dw_lsp.catalog import Catalog
-from dw_lsp.worker import catalog_classes, catalog_format, catalog_source, catalog_text
+from dw_lsp.catalog.gen import classes as catalog_classes
+from dw_lsp.catalog.gen import layout as catalog_format
+from dw_lsp.catalog.gen import modules as catalog_source
+from dw_lsp.catalog.gen import text as catalog_text
 
 DOC = """Run the pipeline.
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from dw_lsp.checkcmd import check_file
-from dw_lsp.validation.problem import Severity
+from dw_lsp.terminal.checkcmd import check_file
+from dw_lsp.workflow.problem import Severity
 
 pytestmark = pytest.mark.slow
 
@@ -35,10 +35,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _harness() -> ModuleType:
-    """The worker tests' JSON-RPC client for the real worker (tests/worker/conftest.py),
-    loaded under its own name so that it does not clash with this folder's conftest."""
+    """The worker tests' JSON-RPC client for the real worker (tests/worker/dwtest_worker.py),
+    loaded by path: tests/worker is on sys.path only once pytest has collected that folder."""
     spec = importlib.util.spec_from_file_location(
-        "dw_worker_harness", REPO / "tests" / "worker" / "conftest.py"
+        "dwtest_worker", REPO / "tests" / "worker" / "dwtest_worker.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

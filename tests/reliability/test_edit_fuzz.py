@@ -41,9 +41,10 @@ from pygls.protocol import default_converter
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
-from dw_lsp.validation.check import CheckContext, check_document
-from dw_lsp.validation.problem import Problem, capped
+from dw_lsp.validation.check import check_document
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.problem import Problem, capped
 
 SUITE = "lsp: edit fuzz"
 SEED = 162028

@@ -10,8 +10,8 @@ from server_samples import knowledge
 from dw_lsp.server.actions import code_actions, fixes_for
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.convert import SOURCE, to_diagnostic
-from dw_lsp.validation.problem import Problem, Severity
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.problem import Problem, Severity
 
 KNOW = knowledge()
 CLIENT = ClientFeatures(code_action_literals=True, document_changes=True)
@@ -60,15 +60,50 @@ def test_declare_creates_the_variables_block():
 def test_missing_key_is_added_with_a_value_of_its_type():
     text = '{"id": "x", "steps": [{"name": "a", "result": {"save": true}}]}'
     anchor = text.index('{"save"')
-    (fix,) = fixes_for(parse(text), anchor, anchor + 1, {"missingKey": "content_type"}, KNOW)
+    data = {"missingKey": {"object": ["steps", 0, "result"], "key": "content_type"}}
+    (fix,) = fixes_for(parse(text), anchor, anchor + 1, data, KNOW)
     value = json.loads(apply_fix(text, fix))
     assert value["steps"][0]["result"] == {"content_type": "", "save": True}
     root = '{"id": "x"}'
-    (fix,) = fixes_for(parse(root), 0, 1, {"missingKey": "steps"}, KNOW)
+    (fix,) = fixes_for(parse(root), 0, 1, {"missingKey": {"object": [], "key": "steps"}}, KNOW)
     assert json.loads(apply_fix(root, fix)) == {"steps": [], "id": "x"}
-    first_key = root.index('"id"')
-    (fix,) = fixes_for(parse(root), first_key, first_key + 4, {"missingKey": "steps"}, KNOW)
-    assert json.loads(apply_fix(root, fix)) == {"steps": [], "id": "x"}
+
+
+def test_missing_key_goes_into_the_object_the_data_names_not_the_one_under_the_range():
+    """DW101 for a missing nested key is reported on the parent's key ("result"), which
+    lies in the step object: the key still goes into ``result`` (issue 11, item 1)."""
+    text = '{"id": "x", "steps": [{"name": "a", "result": {"save": true}}]}'
+    anchor = text.index('"result"')
+    data = {"missingKey": {"object": ["steps", 0, "result"], "key": "content_type"}}
+    (fix,) = fixes_for(parse(text), anchor, anchor + len('"result"'), data, KNOW)
+    step = json.loads(apply_fix(text, fix))["steps"][0]
+    assert step == {"name": "a", "result": {"content_type": "", "save": True}}
+
+
+def test_insert_key_adds_the_member_it_carries():
+    text = '{"steps": [{"name": "t", "task": {"command": "qr_code", "arguments": {}}}]}'
+    path = ["steps", 0, "task", "arguments"]
+    data = {"insertKey": {"object": path, "key": "qr_code_contents", "value": ""}}
+    (fix,) = fixes_for(parse(text), 0, 1, data, KNOW)
+    assert fix.title == 'Add "qr_code_contents": ""'
+    value = json.loads(apply_fix(text, fix))
+    assert value["steps"][0]["task"]["arguments"] == {"qr_code_contents": ""}
+    assert fixes_for(parse(apply_fix(text, fix)), 0, 1, data, KNOW) == []  # present now
+
+
+def test_malformed_fix_data_is_skipped():
+    text = '{"id": "x"}'
+    for data in (
+        {"replacements": "x"},
+        {"declare": 3},
+        {"missingKey": "steps"},
+        {"insertKey": {"object": "steps", "key": "k", "value": 1}},
+        {"edit": {"start": 5, "end": 2, "newText": "x"}},
+        {"edit": {"start": 0, "end": 99, "newText": "x"}},
+        ["replacements"],
+        None,
+    ):
+        assert fixes_for(parse(text), 0, 1, data, KNOW) == []
 
 
 def test_prepared_edit():

@@ -13,7 +13,8 @@ from server_samples import SAMPLE, cursor, knowledge
 
 from dw_lsp.server.candidates import FILE_LIMIT
 from dw_lsp.server.clientcaps import ClientFeatures
-from dw_lsp.server.completion import SKELETON, complete, skeleton_text
+from dw_lsp.server.completion import complete
+from dw_lsp.server.skeleton import SKELETON, skeleton_text
 from dw_lsp.validation.check import check_text
 from dw_lsp.workflow.document import parse
 

@@ -12,7 +12,6 @@ from typing import Any
 from lsprotocol import types
 
 from dw_lsp.server import handlers
-from dw_lsp.server.app import DwLanguageServer
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.dependencies import (
     DependencyIndex,
@@ -22,9 +21,10 @@ from dw_lsp.server.dependencies import (
 )
 from dw_lsp.server.diagnostics import check_context, problems_of
 from dw_lsp.server.documents import OpenDocument
+from dw_lsp.server.language_server import DwLanguageServer
 from dw_lsp.settings import Settings
-from dw_lsp.validation.rules_subworkflow import BUILTINS_DIR
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.files import BUILTINS_DIR
 
 
 def caller(*paths: str, arguments: dict[str, Any] | None = None) -> str:

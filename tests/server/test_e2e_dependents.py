@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest_lsp
-from conftest import (
+from dwtest_lsp import (
     INIT_OPTIONS,
     SERVER,
     doc_id,

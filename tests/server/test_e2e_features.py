@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import (
+from dwtest_lsp import (
     doc_id,
     open_document,
     published,
@@ -22,7 +22,8 @@ from pytest_lsp import LanguageClient
 from server_samples import SAMPLE, nth
 
 from dw_lsp.server import names
-from dw_lsp.validation.check import CheckContext, check_document
+from dw_lsp.validation.check import check_document
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import parse
 
 BROKEN = SAMPLE.replace(

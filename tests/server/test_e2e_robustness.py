@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from conftest import (
+from dwtest_lsp import (
     SERVER,
     doc_id,
     open_document,

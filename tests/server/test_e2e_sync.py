@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import doc_id, open_document, published, utf16_position
+from dwtest_lsp import doc_id, open_document, published, utf16_position
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from dw_lsp.validation.check import CheckContext, check_document
+from dw_lsp.validation.check import check_document
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import parse
 
 FLOW = (

@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from conftest import doc_id, open_document, published, utf16_position
+from dwtest_lsp import doc_id, open_document, published, utf16_position
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 from server_samples import SAMPLE
 
-from dw_lsp.validation.check import CheckContext, check_document
+from dw_lsp.validation.check import check_document
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import parse
 
 NEW_STEP = (

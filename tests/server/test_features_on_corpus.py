@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from dwtest_corpus import corpus_files, corpus_id, require_corpus
 from server_samples import knowledge
 
 from dw_lsp.server.clientcaps import ClientFeatures
@@ -13,24 +14,22 @@ from dw_lsp.server.completion import complete
 from dw_lsp.server.hover import hover
 from dw_lsp.server.links import document_links
 from dw_lsp.server.navigation import definition, references
-from dw_lsp.server.outline import build_outline
 from dw_lsp.server.symbols import document_symbols, folding_ranges, selection_ranges
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.symbols import symbols_of
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "dw-examples"
-FILES = sorted(CORPUS.rglob("*.json")) if CORPUS.is_dir() else []
 KNOW = knowledge()
 CLIENT = ClientFeatures(snippets=True, hover_markdown=True, completion_markdown=True)
 
 
-@pytest.mark.skipif(not FILES, reason="the sample corpus is not present")
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", corpus_files(), ids=corpus_id)
 def test_features_never_fail_on_real_workflows(path: Path):
+    require_corpus()
     full = path.read_text(encoding="utf-8")
     for text in (full, full[: len(full) // 3], full[: 2 * len(full) // 3]):
         doc = parse(text)
         lines = len(text.splitlines()) + 1
-        build_outline(doc)
+        assert all(0 <= r.span[0] <= r.span[1] <= len(text) for r in symbols_of(doc).references)
         for symbol in document_symbols(doc):
             assert symbol.range.end.line < lines
         for fold in folding_ranges(doc):

@@ -17,8 +17,8 @@ from dw_lsp.server.navigation import (
     references,
     rename,
 )
-from dw_lsp.server.outline import build_outline
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.symbols import symbols_of
 
 DOC = parse(SAMPLE)
 KNOW = knowledge()
@@ -162,7 +162,7 @@ def test_outline_splits_dotted_step_names_like_dw():
             ]
         }
     )
-    outline = build_outline(parse(text))
+    outline = symbols_of(parse(text))
     (ref,) = outline.references
     assert (ref.name, ref.prop) == ("v1.0", "k")
 

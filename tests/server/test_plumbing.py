@@ -15,10 +15,11 @@ from dw_lsp.server.configuration import combine, pushed_section
 from dw_lsp.server.diagnostics import Debouncer
 from dw_lsp.server.documents import DocumentStore, apply_changes
 from dw_lsp.server.schema_nav import SchemaNav, value_snippet
-from dw_lsp.validation.check import CheckContext
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.validation.schema import load_schema
+from dw_lsp.workflow.detection import is_workflow, matches_globs
 from dw_lsp.workflow.document import parse
-from dw_lsp.workflow.files import is_workflow, matches_globs, uri_to_path
+from dw_lsp.workflow.files import uri_to_path
 
 
 def change(sl: int, sc: int, el: int, ec: int, text: str) -> types.TextDocumentContentChangePartial:
@@ -225,7 +226,8 @@ def test_a_crashing_rule_keeps_the_syntax_problems(monkeypatch: pytest.MonkeyPat
 
 def test_lenses_follow_the_command_registry():
     from dw_lsp.server import names
-    from dw_lsp.server.app import DwLanguageServer, create_server
+    from dw_lsp.server.app import create_server
+    from dw_lsp.server.language_server import DwLanguageServer
 
     assert DwLanguageServer().registered_commands() == set()
     assert {names.RUN, names.MEMORY, names.CLEAR} <= create_server().registered_commands()

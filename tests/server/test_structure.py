@@ -19,6 +19,7 @@ from dw_lsp.server.symbols import (
     selection_ranges,
 )
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.files import BUILTINS_DIR
 
 DOC = parse(SAMPLE)
 KNOW = knowledge()
@@ -110,7 +111,7 @@ def test_links_to_local_media_builtins_and_urls(tmp_path: Path):
     links = document_links(parse(text), tmp_path, KNOW, tooltips=True)
     targets = [link.target for link in links]
     assert targets == [
-        (KNOW.builtins_dir / "test.json").as_uri(),
+        (BUILTINS_DIR / "test.json").as_uri(),
         (tmp_path / "child.json").as_uri(),
         (tmp_path / "cat.png").as_uri(),
         "https://example.com/x.png",

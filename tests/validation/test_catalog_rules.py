@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from dw_lsp.catalog import load_catalog
-from dw_lsp.validation.catalog_rules import DATA_MODULES, TRUSTED_MODULES, check_catalog
-from dw_lsp.validation.check import CheckContext, check_text
-from dw_lsp.validation.problem import Problem, Severity
+from dw_lsp.validation.check import check_text
+from dw_lsp.validation.context import CheckContext
+from dw_lsp.validation.rules.catalog import DATA_MODULES, TRUSTED_MODULES, check_catalog
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.problem import Problem, Severity
 
 
 def pipeline(
@@ -450,7 +451,7 @@ def test_repeated_name_counts_the_other_places() -> None:
 
 
 def test_allowlist_mirrors_the_worker() -> None:
-    from dw_lsp.worker import values_types
+    from dw_lsp.worker.values import typenames as values_types
 
     assert TRUSTED_MODULES == values_types.TRUSTED_PREFIXES
     assert DATA_MODULES == values_types.DATA_PREFIXES

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from dw_lsp.validation.codes import CODES, Code
-from dw_lsp.validation.problem import Severity
+from dw_lsp.workflow.problem import Severity
 
 TESTS = Path(__file__).resolve().parents[1]
 

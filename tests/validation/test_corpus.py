@@ -4,18 +4,21 @@ lists (``../shared/corpus/dw-examples/README.md``), and nothing a user would cal
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from dwtest_corpus import DW_EXAMPLES, require_corpus
 
-from dw_lsp.checkcmd import FileResult, check_file
-from dw_lsp.validation.problem import Severity
+from dw_lsp.terminal.checkcmd import FileResult, check_file
+from dw_lsp.workflow.problem import Severity
 
-REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "corpus" / "dw-examples"
+CORPUS = DW_EXAMPLES
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="the sample corpus is absent")
+
+@pytest.fixture(autouse=True)
+def _corpus() -> None:
+    require_corpus()
+
 
 #: (file, code, accepted texts of the range): the README's error table.
 ERRORS = [

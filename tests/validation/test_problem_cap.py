@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dw_lsp.validation.codes import severity_of
-from dw_lsp.validation.problem import MAX_PROBLEMS, Problem, Severity, capped
+from dw_lsp.workflow.problem import MAX_PROBLEMS, Problem, Severity, capped
 
 
 def problem(code: str, severity: Severity, start: int) -> Problem:

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from dw_lsp.validation.check import CheckContext, check_text
-from dw_lsp.validation.problem import Severity
+from dw_lsp.validation.check import check_text
+from dw_lsp.validation.context import CheckContext
+from dw_lsp.workflow.problem import Severity
 
 
 def workflow(loading: dict[str, Any], variables: dict[str, Any] | None = None, **more: Any) -> str:

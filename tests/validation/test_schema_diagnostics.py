@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import pytest
+from dwtest_corpus import DW_EXAMPLES, require_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dw_lsp.validation.codes import CODES
-from dw_lsp.validation.problem import Problem
 from dw_lsp.validation.schema import SchemaChecker, check_schema, load_schema
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.problem import Problem
 
-REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "corpus" / "dw-examples"
+CORPUS = DW_EXAMPLES
 
 PIPE = (
     '"pipeline": {"configuration": {"component_type": "FluxPipeline"%s}, '
@@ -306,7 +305,7 @@ def test_renamed_key_names_the_new_key() -> None:
 def test_missing_key_message_and_data() -> None:
     (p,) = _problems(wf(GEN + ', "result": {}'))
     assert p.message == "Add the required key 'content_type' to 'result' (e.g. \"image/png\")"
-    assert p.data == {"missingKey": "content_type"}
+    assert p.data == {"missingKey": {"object": ["steps", 0, "result"], "key": "content_type"}}
 
 
 def test_enum_offers_the_allowed_values_closest_first() -> None:
@@ -393,8 +392,8 @@ def test_substantive_one_of_reports_the_intended_branch() -> None:
 # -- the corpus ---------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="sample corpus not present")
 def test_corpus_has_exactly_one_schema_problem() -> None:
+    require_corpus()
     found: list[tuple[str, str, str]] = []
     for path in sorted(CORPUS.rglob("*.json")):
         doc = parse(path.read_text(encoding="utf-8"))

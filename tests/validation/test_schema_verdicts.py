@@ -14,11 +14,11 @@ from typing import Any
 import jsonschema
 import jsonschema_rs
 import pytest
+from dwtest_corpus import DW_EXAMPLES, corpus_files, corpus_id, require_corpus
 
 from dw_lsp.validation.schema import load_schema
 
-REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "corpus" / "dw-examples"
+CORPUS = DW_EXAMPLES
 # The one corpus file that fails the schema (README of the corpus; FORMAT.md 3.2).
 CORPUS_INVALID = {"tests/test_data/workflows/invalid_workflow.json"}
 
@@ -346,25 +346,19 @@ def test_closed_objects_are_exactly_those_of_format_1_13(schema: dict[str, Any])
     assert closed == ["chain", "frameSnap", "pipelineConfiguration"]
 
 
-def _corpus_files() -> list[Path]:
-    if not CORPUS.is_dir():
-        return []
-    return sorted(CORPUS.rglob("*.json"))
-
-
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="sample corpus not present")
-@pytest.mark.parametrize("path", _corpus_files(), ids=lambda p: str(p.relative_to(CORPUS)))
+@pytest.mark.parametrize("path", corpus_files(), ids=corpus_id)
 def test_corpus_verdicts(
     path: Path, rs: jsonschema_rs.Validator, py: jsonschema.Draft202012Validator
 ) -> None:
+    require_corpus()
     doc = json.loads(path.read_text(encoding="utf-8"))
     expected = path.relative_to(CORPUS).as_posix() not in CORPUS_INVALID
     assert rs.is_valid(doc) is expected
     assert py.is_valid(doc) is expected
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="sample corpus not present")
 def test_corpus_invalid_file_misses_steps(rs: jsonschema_rs.Validator) -> None:
+    require_corpus()
     (name,) = CORPUS_INVALID
     doc = json.loads((CORPUS / name).read_text(encoding="utf-8"))
     errors = list(rs.iter_errors(doc))

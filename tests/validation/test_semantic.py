@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dw_lsp.validation.check import CheckContext
-from dw_lsp.validation.problem import Problem
-from dw_lsp.validation.semantic import check_semantics
+from dw_lsp.validation.check import check_document
+from dw_lsp.validation.context import CheckContext
+from dw_lsp.validation.rules.semantic import check_semantics
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.problem import Problem
 
 
 def pipe(name: str, args: str = '"prompt": "p"', conf: str = "", extra: str = "") -> str:
@@ -525,13 +526,13 @@ CASES: list[Case] = [
 
 
 def _check(text: str, tmp_path: Path, files: dict[str, str] | None) -> list[Problem]:
-    ctx = CheckContext()
+    ctx = CheckContext(check=check_document)
     if files is not None:
         for name, content in files.items():
             (tmp_path / name).write_text(content, encoding="utf-8")
         main = tmp_path / "main.json"
         main.write_text(text, encoding="utf-8")
-        ctx = CheckContext(path=main)
+        ctx = CheckContext(path=main, check=check_document)
     doc = parse(text)
     return sorted(check_semantics(doc, ctx), key=Problem.sort_key)
 
@@ -656,7 +657,7 @@ def test_children_read_through_the_context(tmp_path: Path) -> None:
         reads.append(path)
         return CHILD_BAD
 
-    ctx = CheckContext(path=main, read_text=read_text)
+    ctx = CheckContext(path=main, read_text=read_text, check=check_document)
     (tmp_path / "child.json").write_text(CHILD_OK, encoding="utf-8")
     problems = check_semantics(parse(wf(sub("s", "child.json", '"v": 1'))), ctx)
     assert [p.code for p in problems] == ["DW209"]

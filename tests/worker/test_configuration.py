@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import WorkerProcess, progress_of, tiny_sd_step, write_workflow
+from dwtest_worker import WorkerProcess, progress_of, tiny_sd_step, write_workflow
 from PIL import Image
 
-from dw_lsp.worker import loading, placement
-from dw_lsp.worker.loadkey import load_key
+from dw_lsp.worker.loading import loader as loading
+from dw_lsp.worker.loading import placement
+from dw_lsp.worker.loading.loadkey import load_key
 from dw_lsp.worker.support import preflight
 
 ON_CPU = not torch.cuda.is_available()

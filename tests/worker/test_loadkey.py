@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dw_lsp.worker.loadkey import load_key, reused_component_names, source_identity
+from dw_lsp.worker.loading.loadkey import load_key, reused_component_names, source_identity
 
 BASE: dict[str, Any] = {
     "configuration": {"component_type": "StableDiffusionPipeline"},

@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import WorkerProcess, tiny_ddpm_step, tiny_sd_step, write_workflow
+from dwtest_worker import WorkerProcess, tiny_ddpm_step, tiny_sd_step, write_workflow
 from PIL import Image
 
-from dw_lsp.worker import loading, support, tiny
+from dw_lsp.worker import support
+from dw_lsp.worker.loading import loader as loading
+from dw_lsp.worker.loading import tiny
 
 pytest.importorskip("peft")
 pytestmark = pytest.mark.slow

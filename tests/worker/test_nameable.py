@@ -1,4 +1,4 @@
-"""What the worker lets a workflow name (dw_lsp.worker.nameable, values_types, guard),
+"""What the worker lets a workflow name (dw_lsp.worker.values.nameable, values_types, guard),
 against the installed libraries: every name the examples and the sample corpus use still
 resolves, the checker's name-only verdicts (DW305) never refuse what the worker accepts, and
 its list of refused diffusers classes is the worker's own verdict."""
@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from dw_lsp.catalog import FUNCTION, load_catalog
-from dw_lsp.validation.name_rules import REFUSED_DIFFUSERS_CLASSES, name_refusal
+from dw_lsp.validation.rules.names import REFUSED_DIFFUSERS_CLASSES, name_refusal
 from dw_lsp.worker import guard
-from dw_lsp.worker.values_types import DisallowedImport, TypeResolver
+from dw_lsp.worker.values.typenames import DisallowedImport, TypeResolver
 from dw_lsp.workflow import refs
 
 REPO = Path(__file__).resolve().parents[2]

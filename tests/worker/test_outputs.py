@@ -12,7 +12,7 @@ import pytest
 import soundfile
 from PIL import Image
 
-from dw_lsp.worker.outputs import OutputError, ResultWriter, writer_problem
+from dw_lsp.worker.outputs.save import OutputError, ResultWriter, writer_problem
 from dw_lsp.worker.values import artifacts
 
 
@@ -57,7 +57,7 @@ def test_a_waveform_is_written_as_wav_at_the_sample_rate(tmp_path: Path) -> None
 
 
 def test_a_missing_writer_library_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dw_lsp.worker import outputs
+    from dw_lsp.worker.outputs import save as outputs
 
     monkeypatch.setattr(outputs, "_has", lambda module: False)
     assert "imageio" in (writer_problem("video/mp4") or "")

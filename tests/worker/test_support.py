@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from dw_lsp.output_files import safe_path, write_atomically
-from dw_lsp.worker.outputs import OutputError, ResultWriter
+from dw_lsp.worker.outputs.save import OutputError, ResultWriter
 from dw_lsp.worker.support import preflight
 
 COMMANDS = frozenset({"gather_inputs", "get_image_size"})

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dw_lsp.worker import tiny
+from dw_lsp.worker.loading import tiny
 
 pytestmark = pytest.mark.slow
 

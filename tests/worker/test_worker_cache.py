@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WorkerProcess, tiny_ddpm_step, tiny_sd_step, write_workflow
+from dwtest_worker import WorkerProcess, tiny_ddpm_step, tiny_sd_step, write_workflow
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import WorkerProcess, execute_params, progress_of, tiny_sd_step, write_workflow
+from dwtest_worker import WorkerProcess, execute_params, progress_of, tiny_sd_step, write_workflow
 
 from dw_lsp import protocol
 

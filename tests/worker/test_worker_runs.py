@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from dwtest_worker import (
     REPO,
     WorkerProcess,
     execute_params,

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from dw_lsp.validation.problem import MAX_PROBLEMS
-from dw_lsp.workflow.document import MAX_BYTES, parse
-from dw_lsp.workflow.tolerant import MAX_DEPTH
+from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.files import MAX_JSON_DEPTH, MAX_WORKFLOW_BYTES
+from dw_lsp.workflow.problem import MAX_PROBLEMS
 
 SAMPLE = """{
   "id": "demo",
@@ -111,13 +111,13 @@ def test_unclosed_containers_reported_once():
 
 
 def test_deep_nesting_is_a_diagnostic_not_a_crash():
-    text = "[" * (MAX_DEPTH * 10) + "]" * (MAX_DEPTH * 10)
+    text = "[" * (MAX_JSON_DEPTH * 10) + "]" * (MAX_JSON_DEPTH * 10)
     doc = parse(text)
     assert [p.code for p in doc.problems] == ["DW009"]
 
 
 def test_huge_document_is_one_diagnostic():
-    text = '{"a": "' + "x" * (MAX_BYTES + 10) + '"}'
+    text = '{"a": "' + "x" * (MAX_WORKFLOW_BYTES + 10) + '"}'
     doc = parse(text)
     assert [p.code for p in doc.problems] == ["DW008"]
     assert doc.value is None

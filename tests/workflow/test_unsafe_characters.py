@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from dw_lsp.session.inputs import InputError, check_argument_name, check_argument_value
-from dw_lsp.validation.check import CheckContext, check_document
-from dw_lsp.validation.rules_paths import path_violation
+from dw_lsp.validation.check import check_document
+from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import parse
+from dw_lsp.workflow.paths import path_violation
 from dw_lsp.workflow.refs import VARIABLE_NAME_RE, unsafe_character, unsafe_output_name
 
 UNSAFE = {

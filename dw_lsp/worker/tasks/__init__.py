@@ -1,44 +1,58 @@
 """The built-in task commands at run time (FORMAT.md 1.6 and section 2).
 
-:data:`TASK_COMMANDS` holds every command name of section 2; :func:`run_task` runs one.
-Families live in their own modules: ``data`` (plumbing and text), ``image`` (PIL image
-processors, ``canny_cv``, ``qr_code``), ``video`` (frames; audio commands refused) and
-``models`` (model-backed commands and ControlNet-aux detectors, refused with a reason).
-A name outside section 2 is a ValueError; a known command this worker cannot run raises
-:class:`TaskUnavailable` (a RuntimeError) naming the model or package it needs.
-The static command table of the language server lives in ``dw_lsp.validation``, not here.
+The command table is :data:`dw_lsp.validation.tasks_spec.TASKS`, the one the checker and the
+editor read: :data:`TASK_COMMANDS` is its names and :data:`DEVICE_COMMANDS` the commands it
+says take ``device``. Each family module (``data``: plumbing and text; ``image``: PIL image
+processors, ``canny_cv``, ``qr_code``; ``video``: frames, audio commands refused; ``models``:
+model-backed commands and ControlNet-aux detectors, refused with a reason) maps the names it
+runs to handlers, and the handler table is built by looking up every command of ``TASKS``
+in them: a command in one table only stops the worker at import with a message, so the two
+can never drift apart. :func:`run_task` runs one. A name outside section 2 is a ValueError;
+a known command this worker cannot run raises :class:`TaskUnavailable` (a RuntimeError)
+naming the model or package it needs.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dw_lsp.validation.tasks_spec import TASKS, TaskSpec
 from dw_lsp.worker.tasks import data, image, models, video
 from dw_lsp.worker.tasks.common import Handler, TaskContext, TaskUnavailable
 
-_HANDLERS: dict[str, Handler] = {
-    **data.COMMANDS,
-    **image.COMMANDS,
-    **video.COMMANDS,
-    **models.COMMANDS,
-}
+_FAMILIES: tuple[Mapping[str, Handler], ...] = (
+    data.COMMANDS,
+    image.COMMANDS,
+    video.COMMANDS,
+    models.COMMANDS,
+)
+
+
+def _handler_table(specs: Mapping[str, TaskSpec]) -> dict[str, Handler]:
+    """The handler of every command of ``specs``, found in the family modules."""
+    handlers: dict[str, Handler] = {}
+    for family in _FAMILIES:
+        handlers.update(family)
+    unhandled = sorted(set(specs) - set(handlers))
+    unspecified = sorted(set(handlers) - set(specs))
+    if unhandled or unspecified:
+        raise ImportError(
+            "the worker's task handlers and dw_lsp.validation.tasks_spec.TASKS differ: "
+            f"no handler for {unhandled}, no spec for {unspecified}"
+        )
+    return {name: handlers[name] for name in specs}
+
+
+_HANDLERS = _handler_table(TASKS)
 
 #: Every task command name of FORMAT.md section 2 (all of them are handled by run_task).
-TASK_COMMANDS: frozenset[str] = frozenset(_HANDLERS)
+TASK_COMMANDS: frozenset[str] = frozenset(TASKS)
 
 #: Commands that take ``device`` (popped before the call): processors and model-backed ones.
-DEVICE_COMMANDS: frozenset[str] = frozenset(
-    {
-        *image.PROCESSORS,
-        "get_frame",
-        "get_first_frame",
-        "get_last_frame",
-        *models.MODEL_COMMANDS,
-        *models.DETECTOR_COMMANDS,
-    }
-)
+DEVICE_COMMANDS: frozenset[str] = frozenset(name for name, spec in TASKS.items() if spec.device)
 
 _REFUSED = frozenset({*models.COMMANDS, *video.AUDIO_COMMANDS})
 _OPTIONAL_PACKAGE = {"canny_cv": "cv2", "qr_code": "qrcode"}

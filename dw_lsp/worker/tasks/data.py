@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dw_lsp.worker.tasks.common import REQUIRED, Handler, TaskContext, take
-from dw_lsp.worker.values_media import (
+from dw_lsp.worker.values.media import (
     IMAGE_EXTENSIONS,
     check_extension,
     check_path,

@@ -3,8 +3,8 @@
 
 A video is a list of frames (PIL images or arrays), an (F, H, W[, C]) array, or an object
 with ``frames`` (a pipeline output of one video). Decoding files needs PyAV or imageio
-(see ``values_media``). Joining videos with audio and the audio commands are refused
-clearly: this worker does not mux audio. Imports PIL and numpy only.
+(see :mod:`dw_lsp.worker.values.media`). Joining videos with audio and the audio commands
+are refused clearly: this worker does not mux audio. Imports PIL and numpy only.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dw_lsp.worker.tasks.common import (
     whole,
 )
 from dw_lsp.worker.tasks.data import gather
-from dw_lsp.worker.values_media import VIDEO_EXTENSIONS, load_video_location
+from dw_lsp.worker.values.media import VIDEO_EXTENSIONS, load_video_location
 
 #: Commands that join or cut audio; this worker has no audio muxing.
 AUDIO_COMMANDS = ("concat_videos", "slice_audio", "crossfade_audio", "pair_audio")

@@ -1,0 +1,350 @@
+"""Loading one pipeline step's pipeline, in dw's order (FORMAT.md 1.4, "Order of a pipeline
+load"), from a substituted and type-resolved ``pipeline`` object.
+
+1. load each component block (and ``controlnet``), each by its own source;
+2. take ``reused_components`` from those published earlier in this run;
+3. construct: ``from_pretrained`` with ``model_name``, ``from_single_file``, or the class
+   called with the arguments (a pipeline assembled from shared components);
+4. attention slicing; ``vae`` / ``unet`` / ``transformer`` / ``text_encoder`` options;
+   ``enable_layerwise_casting`` on the denoiser; ``sdnq_optimize`` (where it can run);
+5. ``scheduler`` then ``audio_scheduler``;
+6. publish ``shared_components`` (by the caller, from the loaded object);
+7. LoRAs (FORMAT.md 1.4.5; need ``peft``, refused before loading when it is missing): each
+   ``loras[]`` entry is loaded with ``load_lora_weights`` under its ``adapter_name`` (default:
+   its index as a string), extra keys passed on; then all are activated together with their
+   ``scale`` (``float()``, default 1.0) by ``set_adapters``. ``model_name`` is a built-in
+   tiny LoRA, a local file or folder (relative to the workflow's folder and inside it, or
+   the top-level workflow's folder, as media paths) or a hub id;
+8. placement (:mod:`placement`): ``group_offload`` on an accelerator or ``offload`` on CUDA
+   (each skipped with a logged note on a CPU), else ``.to(device)`` unless
+   ``preserve_device_placement``; then the ``configuration.components`` entries
+   (``truncate_layers``, ``remove_modules``, ``attention_backend``, ``enable_tiling``,
+   ``device``, ``residency``, ``group_offload``).
+
+Model names ``builtin:tiny-sd`` / ``builtin:tiny-ddpm`` map to the embedded tiny models, and
+``builtin:tiny-lora`` / ``builtin:tiny-lora-b`` (in ``loras[]``) to the tiny LoRAs.
+Keys this worker cannot honour never reach here: :mod:`support` refuses them first, and
+:func:`check_loadable` refuses, before any weights load, what needs the resolved classes or
+the device (``residency: on_demand`` on an accelerator).
+May import torch and diffusers; never the transport, the session or the server.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dw_lsp.worker import memory, support, values
+from dw_lsp.worker.loading import placement, tiny
+
+log = logging.getLogger("dw_lsp.worker.loading.loader")
+
+SCHEDULER_KEYS = ("scheduler", "audio_scheduler")
+#: File endings that make a LoRA ``model_name`` a local file rather than a hub id.
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+
+class LoadError(RuntimeError):
+    """A pipeline cannot be loaded as described (the message says which key and why)."""
+
+
+def check_loadable(pipeline: Mapping[str, Any], device: str | None = None) -> None:
+    """Refusals that need the resolved classes or the device (by default the worker's)
+    but must come before any weights load."""
+    configuration = pipeline["configuration"]
+    target = str(configuration.get("device") or device or memory.default_device())
+    problems = placement.refusals(configuration, target)
+    if problems:
+        raise LoadError(f"{'; '.join(problems)}; no model was loaded")
+    component_type = configuration["component_type"]
+    if not callable(component_type):
+        raise LoadError(f"configuration.component_type {component_type!r} is not a class")
+    if hasattr(component_type, "update_components"):
+        raise LoadError(
+            f"configuration.component_type {component_type.__name__} is a modular pipeline; "
+            "modular pipelines are not supported by this worker yet"
+        )
+    if pipeline.get("loras"):
+        if not support.peft_available():
+            raise LoadError(f"{support.PEFT_MISSING}; no model was loaded")
+        if not hasattr(component_type, "load_lora_weights"):
+            raise LoadError(
+                f"pipeline.loras: {component_type.__name__} does not take LoRAs "
+                "(it has no load_lora_weights); no model was loaded"
+            )
+
+
+def construct(kind: Any, arguments: Mapping[str, Any], what: str) -> Any:
+    """``from_pretrained`` / ``from_single_file`` / constructor, as FORMAT.md 1.4.1 says."""
+    args = dict(arguments)
+    name = getattr(kind, "__name__", repr(kind))
+    if "model_name" in args:
+        source = args.pop("model_name")
+        if tiny.is_builtin_lora(source):
+            raise LoadError(
+                f"{what}: {source} is a LoRA; name it in pipeline.loras[].model_name instead"
+            )
+        if tiny.is_builtin_model(source):
+            source = tiny.resolve_model_name(source)
+        if not hasattr(kind, "from_pretrained"):
+            raise LoadError(f"{what}: {name} has no from_pretrained()")
+        log.info("loading %s: %s.from_pretrained(%r)", what, name, str(source))
+        return kind.from_pretrained(source, **args)
+    if "from_single_file" in args:
+        source = args.pop("from_single_file")
+        if not hasattr(kind, "from_single_file"):
+            raise LoadError(f"{what}: {name} has no from_single_file()")
+        log.info("loading %s: %s.from_single_file(%r)", what, name, str(source))
+        return kind.from_single_file(source, **args)
+    log.info("building %s: %s(%s)", what, name, ", ".join(args))
+    return kind(**args)
+
+
+def load_component(path: str, block: Mapping[str, Any], device: str) -> Any:
+    configuration = block["configuration"]
+    component = construct(configuration["component_type"], block["from_pretrained_arguments"], path)
+    target = configuration.get("device")
+    if target and not configuration.get("preserve_device_placement") and hasattr(component, "to"):
+        component = component.to(target)
+    return component
+
+
+def _apply_sub_configuration(pipe: Any, configuration: Mapping[str, Any]) -> None:
+    for name in ("vae", "unet", "transformer", "text_encoder"):
+        options = configuration.get(name)
+        if not isinstance(options, Mapping):
+            continue
+        module = getattr(pipe, name, None)
+        if module is None:
+            raise LoadError(f"configuration.{name}: the pipeline has no loaded {name}")
+        for flag in ("enable_slicing", "enable_tiling", "enable_forward_chunking"):
+            if options.get(flag):
+                getattr(module, flag)()
+        if options.get("channels_last"):
+            module.to(memory_format=torch.channels_last)
+        dtype = options.get("torch_dtype")
+        if dtype is not None:
+            module.to(dtype=dtype)
+        processor = options.get("attn_processor_type")
+        if processor is not None:
+            module.set_attn_processor(processor())
+
+
+def _apply_schedulers(pipe: Any, pipeline: Mapping[str, Any]) -> None:
+    for name in SCHEDULER_KEYS:
+        spec = pipeline.get(name)
+        if not isinstance(spec, Mapping):
+            continue
+        current = getattr(pipe, name, None)
+        configuration = spec.get("configuration")
+        if isinstance(configuration, Mapping) and configuration.get("scheduler_type") is not None:
+            if current is None:
+                raise LoadError(f"pipeline.{name}: the pipeline has no {name} to replace")
+            kind = configuration["scheduler_type"]
+            current = kind.from_config(current.config, **dict(spec.get("from_config_args") or {}))
+            setattr(pipe, name, current)
+        if spec.get("shift") is not None:
+            if current is None or not hasattr(current, "set_shift"):
+                raise LoadError(f"pipeline.{name}.shift: {type(current).__name__} has no set_shift")
+            current.set_shift(float(spec["shift"]))
+
+
+def _looks_local(name: str, base_dir: Path) -> bool:
+    """Is a LoRA ``model_name`` a path (rather than a hub id ``name`` / ``owner/name``)?"""
+    text = name.replace("\\", "/")
+    if (
+        Path(text).is_absolute()
+        or text.startswith((".", "~"))
+        or "\0" in text
+        or text.count("/") > 1
+        or text.lower().endswith(WEIGHT_SUFFIXES)
+    ):
+        return True
+    try:
+        return (base_dir / text).exists()
+    except (OSError, ValueError):  # NUL bytes, over-long names: the path rules will say
+        return True
+
+
+def lora_source(value: Any, where: str, base_dir: Path | None, roots: Sequence[Path] = ()) -> str:
+    """What ``load_lora_weights`` gets for a ``loras[].model_name``: a built-in LoRA's
+    directory, a local path checked by the path rules (relative to ``base_dir``, inside it
+    or one of ``roots``), or the hub id unchanged. Without ``base_dir`` a path is passed on
+    as given."""
+    if not isinstance(value, str) or not value:
+        raise LoadError(f"{where}.model_name must be a non-empty string, not {value!r}")
+    if tiny.is_builtin_model(value):
+        if not tiny.is_builtin_lora(value):
+            known = ", ".join(tiny.PREFIX + n for n in sorted(tiny.LORA_RECIPES))
+            raise LoadError(f"{where}.model_name {value!r} is not a LoRA (built-in LoRAs: {known})")
+        return tiny.resolve_model_name(value)
+    if base_dir is None or not _looks_local(value, base_dir):
+        return value
+    try:
+        return str(values.check_path(value, base_dir, roots=roots))
+    except ValueError as exc:
+        raise LoadError(f"{where}.model_name: {exc}") from exc
+
+
+def _check_weight_file(
+    given: str,
+    source: str,
+    options: Mapping[str, Any],
+    where: str,
+    base_dir: Path | None,
+    roots: Sequence[Path],
+) -> None:
+    """``subfolder`` / ``weight_name`` of a local LoRA folder must stay inside it too."""
+    if base_dir is None or not os.path.isdir(source):
+        return
+    parts = [str(options[k]) for k in ("subfolder", "weight_name") if options.get(k)]
+    if not parts:
+        return
+    try:
+        values.check_path(
+            os.path.join(given, *parts),
+            base_dir,
+            must_exist="weight_name" in options,
+            roots=roots,
+        )
+    except ValueError as exc:
+        raise LoadError(f"{where}: {'/'.join(parts)}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class LoraLoad:
+    """One ``loras[]`` entry, checked and resolved before any weights load."""
+
+    where: str
+    given: str
+    source: str
+    adapter: str
+    scale: float
+    options: dict[str, Any]
+
+
+def plan_loras(
+    loras: list[Mapping[str, Any]], base_dir: Path | None, roots: Sequence[Path] = ()
+) -> list[LoraLoad]:
+    """Check every ``loras[]`` entry and resolve its source (FORMAT.md 1.4.5)."""
+    planned: list[LoraLoad] = []
+    for index, lora in enumerate(loras):
+        where = f"pipeline.loras[{index}]"
+        options = dict(lora)
+        given = options.pop("model_name", None)
+        raw_scale = options.pop("scale", 1.0)
+        try:
+            scale = float(raw_scale)
+        except (TypeError, ValueError):
+            raise LoadError(f"{where}.scale {raw_scale!r} is not a number") from None
+        adapter = str(options.pop("adapter_name", index))
+        if any(p.adapter == adapter for p in planned):
+            raise LoadError(f"{where}.adapter_name {adapter!r} is used by an earlier LoRA")
+        source = lora_source(given, where, base_dir, roots)
+        _check_weight_file(str(given), source, options, where, base_dir, roots)
+        planned.append(LoraLoad(where, str(given), source, adapter, scale, options))
+    return planned
+
+
+def _apply_loras(pipe: Any, planned: list[LoraLoad]) -> None:
+    """Load every LoRA under its adapter name, then activate them all with their scales."""
+    for lora in planned:
+        log.info("loading %s: %r as adapter %r", lora.where, lora.given, lora.adapter)
+        try:
+            pipe.load_lora_weights(lora.source, adapter_name=lora.adapter, **lora.options)
+        except Exception as exc:
+            raise LoadError(f"{lora.where} ({lora.given}): {exc}") from exc
+    pipe.set_adapters([p.adapter for p in planned], adapter_weights=[p.scale for p in planned])
+
+
+def load_pipeline(
+    pipeline: Mapping[str, Any],
+    *,
+    device: str,
+    shared: Mapping[str, Any],
+    reused: list[str],
+    note: Callable[[str], None],
+    base_dir: Path | None = None,
+    roots: Sequence[Path] = (),
+) -> Any:
+    """Load the pipeline a resolved ``pipeline`` object describes, placed on ``device``.
+
+    ``base_dir`` is the folder of the workflow file the step is in and ``roots`` the other
+    folders local paths may lie in (the top-level workflow's); local LoRA paths resolve
+    against them.
+    """
+    check_loadable(pipeline, device)
+    loras = plan_loras(list(pipeline.get("loras") or []), base_dir, roots)
+    configuration = pipeline["configuration"]
+    device = str(configuration.get("device") or device)
+    arguments = dict(pipeline["from_pretrained_arguments"])
+    for key, value in pipeline.items():
+        if key == "controlnet" or support.is_component(key, value):
+            arguments[key] = load_component(f"pipeline.{key}", value, device)
+    for name in reused:
+        if name not in shared:
+            published = ", ".join(sorted(shared)) or "none"
+            raise LoadError(
+                f"reused_components: {name!r} was not published by an earlier step's "
+                f"shared_components in this run (published: {published})"
+            )
+        arguments[name] = shared[name]
+    pipe = construct(configuration["component_type"], arguments, "pipeline")
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    slicing = configuration.get("enable_attention_slicing")
+    if slicing is None and device == "mps":
+        slicing = not configuration.get("disable_attention_slicing", False)
+    if slicing and hasattr(pipe, "enable_attention_slicing"):
+        pipe.enable_attention_slicing()
+    _apply_sub_configuration(pipe, configuration)
+    casting = configuration.get("enable_layerwise_casting")
+    if casting:
+        placement.apply_layerwise_casting(pipe, casting, device)
+    if configuration.get("sdnq_optimize"):
+        placement.apply_sdnq_optimize(pipe, configuration["sdnq_optimize"], device, note)
+    _apply_schedulers(pipe, pipeline)
+    if loras:
+        _apply_loras(pipe, loras)
+    placement.place(pipe, configuration, device, note, reused)
+    return pipe
+
+
+def publish(pipe: Any, names: list[str]) -> dict[str, Any]:
+    """The loaded components a step shares with later steps (``shared_components``)."""
+    published: dict[str, Any] = {}
+    for name in names:
+        component = getattr(pipe, name, None)
+        if component is None:
+            raise LoadError(
+                f"shared_components: the pipeline has no loaded component {name!r} to share"
+            )
+        published[name] = component
+    return published
+
+
+def call_target(pipe: Any, configuration: Mapping[str, Any]) -> tuple[Any, bool]:
+    """The method a step calls (``invert`` / ``generate`` / ``__call__``) and whether it
+    takes a generator (``invert`` never does)."""
+    if configuration.get("inversion"):
+        return pipe.invert, False
+    if configuration.get("generate"):
+        return pipe.generate, True
+    return pipe, True
+
+
+def accepts(method: Any, name: str) -> bool:
+    try:
+        parameters = inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return True
+    return name in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )

@@ -1,0 +1,218 @@
+"""The one walk over a workflow's value that builds its
+:class:`~dw_lsp.workflow.outline.Outline`: :func:`outline_of`.
+
+Iterative and depth-guarded (:data:`~dw_lsp.workflow.files.MAX_JSON_DEPTH`), it visits
+every value once and keeps only what the rules of FORMAT.md 1.11 and the editor look at,
+deciding by the :class:`~dw_lsp.workflow.outline.Region` a value sits in which
+mini-languages dw resolves there. No source range is computed, so a large valid workflow
+costs one pass over its value. Pure: imports no pygls, lsprotocol, torch or diffusers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dw_lsp.workflow.document import Path
+from dw_lsp.workflow.files import MAX_JSON_DEPTH
+from dw_lsp.workflow.outline import (
+    DESCRIPTION_FORMS,
+    IN_STEP,
+    REALIZED,
+    STEP_KINDS,
+    Found,
+    Media,
+    Outline,
+    Ref,
+    Region,
+    Step,
+    step_kind,
+)
+from dw_lsp.workflow.refs import (
+    CONSTANT,
+    PREVIOUS_RESULT,
+    VARIABLE,
+    is_type_key,
+    media_kind_of_key,
+)
+
+_FORMS = frozenset(DESCRIPTION_FORMS)
+_PREFIXES = (VARIABLE, PREVIOUS_RESULT, CONSTANT)
+_SUFFIXES = ("_type", "dtype", "image", "video")
+_MEDIA_SUFFIXES = ("image", "video")
+#: Keys whose plain string value names a step (see :attr:`Outline.name_refs`).
+_NAME_KEYS = frozenset({"from_previous_result", "reference_name", "pipeline_reference"})
+
+
+def _child_region(region: Region, key: str | int) -> Region:
+    """The region of a child of a container in a structural region."""
+    if region == Region.TOP:
+        return (
+            Region.VARIABLES
+            if key == "variables"
+            else (Region.STEPS if key == "steps" else Region.TOP)
+        )
+    if region == Region.STEPS:
+        return Region.STEP_OBJ
+    if region == Region.STEP_OBJ:
+        return Region.BODY if key in STEP_KINDS else Region.STEP
+    if region == Region.BODY:
+        if key == "arguments":
+            return Region.ARGUMENTS
+        if key == "inputs":
+            return Region.INPUTS
+        return Region.CHAIN if key == "chain" else Region.STEP
+    if region == Region.CHAIN:
+        return Region.CHAIN_PROMPTS if key == "prompts" else Region.STEP
+    return region
+
+
+_STRUCTURAL = frozenset({Region.TOP, Region.STEPS, Region.STEP_OBJ, Region.BODY, Region.CHAIN})
+
+
+def outline_of(
+    root: dict[str, Any], base: Path = (), watch: frozenset[str] = frozenset()
+) -> Outline:
+    """Walk ``root`` (a workflow object at ``base``) once and gather its outline; keys in
+    ``watch`` found inside a step are listed in :attr:`Outline.watched`."""
+    out = Outline(base, root)
+    variables = root.get("variables")
+    out.variables = variables if isinstance(variables, dict) else None
+    steps = root.get("steps")
+    if isinstance(steps, list):
+        for i, step in enumerate(steps):
+            if not isinstance(step, dict):
+                continue
+            name = step.get("name")
+            kind = step_kind(step)
+            body = step[kind] if kind else {}
+            out.steps.append(
+                Step(
+                    i,
+                    (*base, "steps", i),
+                    step,
+                    name if isinstance(name, str) else None,
+                    kind,
+                    body,
+                )
+            )
+    _walk(out, root, base, watch)
+    return out
+
+
+def _walk(out: Outline, root: dict[str, Any], base: Path, watch: frozenset[str]) -> None:
+    refs = (out.variable_refs, out.previous_refs, out.constant_refs)
+    limit = len(base) + MAX_JSON_DEPTH
+    # (container, path, region, step, media kind of the key the container sits under)
+    stack: list[tuple[Any, Path, Region, int, str | None]] = [(root, base, Region.TOP, -1, None)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, path, region, step, mkind = pop()
+        if len(path) > limit:
+            continue
+        structural = region in _STRUCTURAL
+        if type(node) is dict:
+            if region not in REALIZED:
+                # id, description, unknown top-level keys: only references matter here
+                for key, value in node.items():
+                    t = type(value)
+                    if t is str:
+                        if value.startswith(_PREFIXES):
+                            _ref(refs, value, (*path, key), step, region)
+                        elif key == "from_previous_result":
+                            out.name_refs.append(Ref((*path, key), value, step, region))
+                    elif t is dict or t is list:
+                        r = _child_region(region, key) if structural else region
+                        push((value, (*path, key), r, step, None))
+                continue
+            if "location" in node or not _FORMS.isdisjoint(node):
+                _dict_facts(out, node, path, step, mkind)
+            in_step = region in IN_STEP
+            for key, value in node.items():
+                t = type(value)
+                if t is str:
+                    if value.startswith(_PREFIXES):
+                        _ref(refs, value, (*path, key), step, region)
+                    elif key.endswith(_SUFFIXES):
+                        _keyed_string(out, node, key, value, (*path, key), step)
+                    elif key in _NAME_KEYS and _names_step(path, key, region):
+                        out.name_refs.append(Ref((*path, key), value, step, region))
+                elif t is dict or t is list:
+                    r = _child_region(region, key) if structural else region
+                    k = media_kind_of_key(key) if key.endswith(_MEDIA_SUFFIXES) else None
+                    push((value, (*path, key), r, step, k))
+                if key in watch and in_step:
+                    out.watched.append(Found((*path, key), key, step))
+        elif type(node) is list:
+            for index, value in enumerate(node):
+                t = type(value)
+                if t is str:
+                    if value.startswith(_PREFIXES):
+                        _ref(refs, value, (*path, index), step, region)
+                    elif mkind is not None:
+                        out.media.append(Media((*path, index), mkind, value, step))
+                elif t is dict or t is list:
+                    r = _child_region(region, index) if structural else region
+                    s = index if region == Region.STEPS else step
+                    push((value, (*path, index), r, s, mkind))
+
+
+def _names_step(path: Path, key: str, region: Region) -> bool:
+    """Whether the string under ``key`` of the object at ``path`` is a step name:
+    ``from_previous_result`` anywhere, ``reference_name`` of a ``pipeline_reference`` step,
+    the task-level ``pipeline_reference`` of a ``task`` step."""
+    if key == "from_previous_result":
+        return True
+    if region != Region.BODY or not path:
+        return False
+    return (key, path[-1]) in (
+        ("reference_name", "pipeline_reference"),
+        ("pipeline_reference", "task"),
+    )
+
+
+def _ref(
+    refs: tuple[list[Ref], list[Ref], list[Ref]],
+    value: str,
+    path: Path,
+    step: int,
+    region: Region,
+) -> None:
+    if value.startswith(VARIABLE):
+        refs[0].append(Ref(path, value[len(VARIABLE) :], step, region))
+    elif value.startswith(PREVIOUS_RESULT):
+        refs[1].append(Ref(path, value[len(PREVIOUS_RESULT) :], step, region))
+    else:
+        refs[2].append(Ref(path, value[len(CONSTANT) :], step, region))
+
+
+def _keyed_string(
+    out: Outline, node: dict[str, Any], key: str, value: str, path: Path, step: int
+) -> None:
+    """A plain string under a type key or a media key."""
+    kind = media_kind_of_key(key)
+    if kind is not None:
+        out.media.append(Media(path, kind, value, step))
+    elif is_type_key(key) and not (key == "media_type" and "location" in node):
+        out.type_values.append(Found(path, value, step))
+
+
+def _dict_facts(
+    out: Outline, node: dict[str, Any], path: Path, step: int, mkind: str | None
+) -> None:
+    """Media objects and object descriptions (FORMAT.md 1.9.3, 1.9.7)."""
+    if "location" in node:
+        explicit = node.get("media_type")
+        kind = explicit if explicit in ("image", "video") else mkind
+        location = node["location"]
+        if kind is not None and isinstance(location, str):
+            if location.startswith(VARIABLE):
+                out.location_variables.append(
+                    Found((*path, "location"), location[len(VARIABLE) :], step)
+                )
+            elif not location.startswith(_PREFIXES):
+                out.media.append(Media((*path, "location"), kind, location, step))
+    if not _FORMS.isdisjoint(node):
+        out.descriptions.append(Found(path, node, step))
+        source = node.get("from_file")
+        if isinstance(source, str) and not source.startswith(_PREFIXES):
+            out.media.append(Media((*path, "from_file"), "file", source, step))
