@@ -36,7 +36,6 @@ from typing import Any, TextIO, TypeVar
 from dw_lsp import protocol
 from dw_lsp.session import InputError, Session, WorkerError
 from dw_lsp.session.inputs import find_workflow, parse_assignment
-from dw_lsp.session.pool import PoolStatus
 from dw_lsp.session.sweep import merge_sweeps
 from dw_lsp.settings import Settings, parse_settings
 from dw_lsp.terminal import console
@@ -180,20 +179,9 @@ class Repl:
             pid = f" (pid {status.worker_pid})" if status.worker_pid else ""
             self.say(f"Worker: {status.worker_state}{pid}")
         else:
-            self._pool_lines(status.pool)
+            for line in console.pool_lines(status.pool):
+                self.say(line)
         self.say(f"Output directory: {status.output_dir}")
-
-    def _pool_lines(self, pool: PoolStatus) -> None:
-        self.say(f"Workers (Ray, {pool.address}):")
-        for w in pool.workers:
-            where = f" pid {w.pid} on {w.host}, {w.device}" if w.pid else ""
-            memory = f", {w.memory.allocatedMb:.0f} MB allocated" if w.memory else ""
-            warm = ", ".join(w.pipelines) or "nothing warm"
-            run = f", running {w.run_id}" if w.run_id else ""
-            error = f" ({w.error})" if w.error and w.state != "ready" else ""
-            self.say(f"  {w.id}: {w.state}{error}{where}{memory}; {warm}; {w.runs} run(s){run}")
-        queued = ", ".join(f"{q['name'] or q['runId']} (#{q['position']})" for q in pool.queue)
-        self.say(f"Queue: {queued or 'empty'}")
 
     # -- running ---------------------------------------------------------------------
 
