@@ -33,7 +33,8 @@ def _python(code: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess
 def test_the_local_backend_never_imports_ray(tmp_path: Path) -> None:
     code = f"""
 import sys
-import dw_lsp.cli, dw_lsp.repl, dw_lsp.runcmd, dw_lsp.server.app, dw_lsp.session.ray_backend
+import dw_lsp.cli, dw_lsp.server.app, dw_lsp.session.ray_backend
+import dw_lsp.terminal.repl, dw_lsp.terminal.runcmd
 from dw_lsp.session import Session
 session = Session()
 session.prewarm  # no event loop: nothing starts
