@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from dw_lsp import output_files
 from dw_lsp.worker import chain, values
-from dw_lsp.worker.outputs import files as output_files
 from dw_lsp.worker.outputs import save as outputs
 from dw_lsp.worker.progress import Position
 from dw_lsp.worker.run_state import RunState

@@ -32,9 +32,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dw_lsp import output_files
 from dw_lsp.worker import chain_step, guard, memory, steps, support, tasks, values
 from dw_lsp.worker.loading import loader as loading
-from dw_lsp.worker.outputs import files as output_files
 from dw_lsp.worker.outputs import save as outputs
 from dw_lsp.worker.progress import Position, RunCancelled
 from dw_lsp.worker.run_state import (

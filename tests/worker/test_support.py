@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from dw_lsp.worker.outputs.files import safe_path, write_atomically
+from dw_lsp.output_files import safe_path, write_atomically
 from dw_lsp.worker.outputs.save import OutputError, ResultWriter
 from dw_lsp.worker.support import preflight
 
