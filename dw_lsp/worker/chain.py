@@ -23,7 +23,6 @@ helpers; never torch at module level, never the transport.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,132 +33,20 @@ import numpy as np
 from PIL import Image
 
 from dw_lsp.worker import chain_audio as audio_ops
+from dw_lsp.worker.chain_plan import (
+    CONTINUITIES,
+    MAX_SEGMENTS,
+    ChainError,
+    FrameSnap,
+    Segment,
+    integer,
+    number,
+    plan_segments,
+)
 from dw_lsp.worker.support import CHAIN_KEYS
 from dw_lsp.worker.tasks.common import to_uint8
 
-MAX_SEGMENTS = 1000
-CONTINUITIES = ("last_frame", "last_segment")
-FRAME_SNAP_KEYS = frozenset({"modulus", "remainder", "min_frames", "max_frames"})
-
-
-class ChainError(ValueError):
-    """A chain cannot run as described (the message names the key)."""
-
-
-def _integer(value: Any, key: str, least: int) -> int:
-    try:
-        number = int(value)
-        if isinstance(value, bool) or number != float(value):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ChainError(f"chain.{key} must be a whole number, not {value!r}") from None
-    if number < least:
-        raise ChainError(f"chain.{key} must be at least {least}, got {number}")
-    return number
-
-
-def _number(value: Any, key: str, positive: bool = False) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ChainError(f"chain.{key} must be a number, not {value!r}") from None
-    if not math.isfinite(number) or number < 0 or (positive and number == 0):
-        raise ChainError(f"chain.{key} must be {'above' if positive else 'at least'} 0")
-    return number
-
-
-@dataclass(frozen=True)
-class FrameSnap:
-    """The frame counts a pipeline accepts: ``modulus * n + remainder`` within bounds."""
-
-    modulus: int
-    remainder: int
-    min_frames: int | None = None
-    max_frames: int | None = None
-
-    @classmethod
-    def parse(cls, value: Any) -> FrameSnap | None:
-        if value is None:
-            return None
-        if not isinstance(value, Mapping) or not {"modulus", "remainder"} <= value.keys():
-            raise ChainError("chain.frame_snap must be an object with modulus and remainder")
-        unknown = sorted(set(value) - FRAME_SNAP_KEYS)
-        if unknown:
-            raise ChainError(f"chain.frame_snap has unknown keys: {', '.join(unknown)}")
-        bounds = {
-            k: _integer(value[k], f"frame_snap.{k}", 1) if value.get(k) is not None else None
-            for k in ("min_frames", "max_frames")
-        }
-        return cls(
-            _integer(value["modulus"], "frame_snap.modulus", 1),
-            _integer(value["remainder"], "frame_snap.remainder", 0),
-            **bounds,
-        )
-
-    def check(self, num_frames: int) -> None:
-        problems = []
-        if (num_frames - self.remainder) % self.modulus:
-            problems.append(f"counts must be {self.modulus}*n+{self.remainder}")
-        if self.min_frames is not None and num_frames < self.min_frames:
-            problems.append(f"at least {self.min_frames}")
-        if self.max_frames is not None and num_frames > self.max_frames:
-            problems.append(f"at most {self.max_frames}")
-        if problems:
-            raise ChainError(
-                f"num_frames {num_frames} does not satisfy chain.frame_snap: {'; '.join(problems)}"
-            )
-
-    def snap(self, count: int) -> int:
-        """The smallest accepted count that covers ``count``."""
-        target = max(count, self.min_frames or 1)
-        snapped = max(0, math.ceil((target - self.remainder) / self.modulus)) * self.modulus
-        snapped += self.remainder
-        while snapped < target:
-            snapped += self.modulus
-        if self.max_frames is not None and snapped > self.max_frames:
-            raise ChainError(
-                f"cannot snap {count} frames: the next accepted count {snapped} exceeds "
-                f"chain.frame_snap.max_frames {self.max_frames}"
-            )
-        return snapped
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One planned pipeline run: its frame count (None: the step's own), where its slice of
-    the audio track starts (in frames), and the frames cut from its head."""
-
-    index: int
-    num_frames: int | None
-    audio_start_frame: int
-    head_trim: int
-
-
-def plan_segments(
-    total_frames: int, segment_frames: int, trim_frames: int, snap: FrameSnap | None
-) -> list[Segment]:
-    """Segments that cover ``total_frames``: full segments, then a last one that generates
-    only what remains (snapped up to an accepted count; the overshoot is cut at the end)."""
-    if segment_frames <= trim_frames:
-        raise ChainError(
-            f"segments of {segment_frames} frames cannot advance past a head trim of "
-            f"{trim_frames} frames (chain.trim_frames)"
-        )
-    if snap is not None:
-        snap.check(segment_frames)
-    plan: list[Segment] = []
-    covered = 0
-    while covered < total_frames:
-        if len(plan) >= MAX_SEGMENTS:
-            raise ChainError(f"the chain would need more than {MAX_SEGMENTS} segments")
-        trim = trim_frames if plan else 0
-        needed = total_frames - covered + trim
-        frames = segment_frames
-        if needed < segment_frames:
-            frames = snap.snap(needed) if snap is not None else needed
-        plan.append(Segment(len(plan), frames, covered - trim, trim))
-        covered += frames - trim
-    return plan
+__all__ = ["ChainError", "FrameSnap", "Segment", "plan_segments"]
 
 
 @dataclass
@@ -205,11 +92,11 @@ def settings(definition: Mapping[str, Any], arguments: Mapping[str, Any]) -> Cha
     config = ChainSettings(
         continuity=str(continuity),
         segment_argument=str(definition.get("segment_argument", "image")),
-        carry_frames=None if carry is None else _integer(carry, "carry_frames", 1),
+        carry_frames=None if carry is None else integer(carry, "carry_frames", 1),
         carry_audio=bool(definition.get("carry_audio", True)),
-        trim_frames=_integer(definition.get("trim_frames", 1), "trim_frames", 0),
-        crossfade_ms=_number(definition.get("crossfade_ms", 75), "crossfade_ms"),
-        fps=None if fps is None else _number(fps, "fps", positive=True),
+        trim_frames=integer(definition.get("trim_frames", 1), "trim_frames", 0),
+        crossfade_ms=number(definition.get("crossfade_ms", 75), "crossfade_ms"),
+        fps=None if fps is None else number(fps, "fps", positive=True),
         frame_snap=FrameSnap.parse(definition.get("frame_snap")),
         prompts=list(prompts) if prompts else None,
         save_segments=bool(definition.get("save_segments", False)),
@@ -221,10 +108,10 @@ def settings(definition: Mapping[str, Any], arguments: Mapping[str, Any]) -> Cha
         return config
     if "match_audio" in definition:
         raise ChainError("chain.match_audio is false: give segments instead")
-    count = _integer(definition["segments"], "segments", 1)
+    count = integer(definition["segments"], "segments", 1)
     if count > MAX_SEGMENTS:
         raise ChainError(f"chain.segments must be at most {MAX_SEGMENTS}, got {count}")
-    frames = None if num_frames is None else _integer(num_frames, "num_frames argument", 1)
+    frames = None if num_frames is None else integer(num_frames, "num_frames argument", 1)
     if frames is not None and config.frame_snap is not None:
         config.frame_snap.check(frames)
     config.plan = [Segment(i, frames, 0, config.trim_frames if i else 0) for i in range(count)]
@@ -255,7 +142,7 @@ def _plan_from_audio(config: ChainSettings, arguments: Mapping[str, Any]) -> Non
     config.source_rate = int(rate)
     seconds = config.source_audio.shape[1] / config.source_rate
     config.total_frames = max(1, round(seconds * config.fps))
-    segment_frames = _integer(arguments["num_frames"], "num_frames argument", 1)
+    segment_frames = integer(arguments["num_frames"], "num_frames argument", 1)
     config.plan = plan_segments(
         config.total_frames, segment_frames, config.trim_frames, config.frame_snap
     )
