@@ -278,11 +278,8 @@ class Session:
             return report
         self._say(f"Running workflow: {workflow.name}")
         previous = self._warm_hash.get(workflow.path)
-        if previous == (self.client.pid, workflow.sha256):
-            self._say("Reusing loaded models from cache")
-        elif previous is not None and previous[0] == self.client.pid:
-            self._say("Workflow file changed - reloading models...")
-        else:
+        warm = previous is not None and previous[0] == self.client.pid
+        if not warm:
             self._say("Loading models (this worker has not run this workflow yet)...")
         params = ExecuteParams(
             workflowPath=str(workflow.path),
@@ -317,10 +314,22 @@ class Session:
         )
         if result.status == protocol.ERROR and result.error is None:
             report.error = "The worker reported an error without a message."
+        if warm:  # what the worker did, which only it decides (by load key)
+            self._say_cache(result)
         if result.status != protocol.ERROR:
             self._warm_hash[workflow.path] = (pid, workflow.sha256)
             self._runs[workflow.path] = result.runs
         return report
+
+    def _say_cache(self, result: protocol.ExecuteResult) -> None:
+        """After a run of a workflow this worker ran before: whether it reloaded models,
+        as the worker reports it (a prompt-only edit reloads nothing)."""
+        loaded = result.cache.loaded
+        if loaded:
+            lead = "Workflow file changed - reloaded" if result.fileChanged else "Loaded"
+            self._say(f"{lead} models: {', '.join(loaded)}")
+        elif result.cache.reused:
+            self._say("Reusing loaded models from cache")
 
     async def cancel(self) -> bool:
         """Cancel the run in progress; returns whether there was one."""
