@@ -10,8 +10,6 @@ Never imports the worker, torch, diffusers or transformers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
@@ -22,13 +20,7 @@ from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.completion import complete
 from dw_lsp.server.configuration import pushed_section, trust_of
 from dw_lsp.server.convert import SOURCE, encoding_of, to_offset, to_range
-from dw_lsp.server.crossfile import (
-    argument_definition,
-    argument_name,
-    child_of,
-    parent_argument_edits,
-)
-from dw_lsp.server.dependencies import normalized
+from dw_lsp.server.crossnav import caller_edits, child_definition
 from dw_lsp.server.documents import OpenDocument
 from dw_lsp.server.hover import hover
 from dw_lsp.server.language_server import DwLanguageServer
@@ -44,8 +36,6 @@ from dw_lsp.server.navigation import (
 )
 from dw_lsp.server.symbols import document_symbols, flat_symbols, folding_ranges, selection_ranges
 from dw_lsp.workflow.document import Span
-from dw_lsp.workflow.files import path_to_uri, read_workflow_text, uri_to_path
-from dw_lsp.workflow.positions import LineIndex
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +43,6 @@ logger = logging.getLogger(__name__)
 TRIGGER_CHARACTERS = ['"', ":"]
 
 _REQUEST_FAILED = int(types.LSPErrorCodes.RequestFailed)
-#: How many workspace ``*.json`` files a rename looks through for callers of a workflow.
-_MAX_SCANNED = 2000
 
 
 def _offset(ls: DwLanguageServer, doc: OpenDocument, pos: types.Position) -> int:
@@ -197,69 +185,7 @@ def text_document_definition(
     span = definition(doc.document, offset)
     if span is not None:
         return _location(ls, doc, span)
-    return _child_definition(ls, doc, offset)
-
-
-def _child_definition(
-    ls: DwLanguageServer, doc: OpenDocument, offset: int
-) -> types.Location | None:
-    """On a ``workflow`` step's path: the child file; on an argument key: the child's
-    declaration of that variable."""
-    child = child_of(doc.document, offset, ls.base_dir(doc.uri))
-    if child is None:
-        return None
-    start = types.Range(
-        start=types.Position(line=0, character=0), end=types.Position(line=0, character=0)
-    )
-    name = argument_name(doc.document, offset)
-    text = _file_text(ls, child.file)
-    if text is None:
-        return None
-    if name is None:
-        return types.Location(uri=path_to_uri(child.file), range=start)
-    found = argument_definition(text, name)
-    if found is None:
-        return None
-    child_doc, span = found
-    rng = to_range(child_doc.lines, span[0], span[1], ls.encoding)
-    return types.Location(uri=path_to_uri(child.file), range=rng)
-
-
-def _file_text(ls: DwLanguageServer, path: Path) -> str | None:
-    """The text of ``path``: its open buffer, else the saved file; None if unreadable."""
-    open_doc = ls.documents.find(path)
-    if open_doc is not None:
-        return open_doc.text
-    try:
-        return read_workflow_text(path)
-    except (OSError, ValueError):
-        return None
-
-
-def _workflow_texts(ls: DwLanguageServer) -> Iterator[tuple[Path, str]]:
-    """(file, text) of every open document, then of the other ``*.json`` files in the
-    workspace folders (hidden folders and node_modules skipped; at most
-    :data:`_MAX_SCANNED` files)."""
-    seen: set[Path] = set()
-    for open_doc in ls.documents:
-        path = uri_to_path(open_doc.uri)
-        if path is not None:
-            seen.add(normalized(path))
-            yield path, open_doc.text
-    scanned = 0
-    for root in ls.roots():
-        for path in root.rglob("*.json"):
-            parts = path.relative_to(root).parts
-            if any(p.startswith(".") or p == "node_modules" for p in parts):
-                continue
-            scanned += 1
-            if scanned > _MAX_SCANNED:
-                return
-            if normalized(path) in seen:
-                continue
-            text = _file_text(ls, path)
-            if text is not None:
-                yield path, text
+    return child_definition(ls, doc, offset)
 
 
 def text_document_references(
@@ -309,19 +235,7 @@ def text_document_rename(
         for e in edits
     ]
     changes = [(doc.uri, doc.version, text_edits)]
-    own = uri_to_path(doc.uri)
-    old = renamed_variable(doc.document, offset)
-    if own is not None and old is not None:  # the callers' arguments keys follow
-        by_file: dict[Path, list[types.TextEdit]] = {}
-        for edit in parent_argument_edits(own, old, params.new_name, _workflow_texts(ls)):
-            rng = to_range(LineIndex(edit.text), edit.span[0], edit.span[1], ls.encoding)
-            by_file.setdefault(edit.path, []).append(
-                types.TextEdit(range=rng, new_text=edit.new_text)
-            )
-        for path, file_edits in by_file.items():
-            open_doc = ls.documents.find(path)
-            uri = open_doc.uri if open_doc is not None else path_to_uri(path)
-            changes.append((uri, open_doc.version if open_doc else None, file_edits))
+    changes += caller_edits(ls, doc, renamed_variable(doc.document, offset), params.new_name)
     return workspace_edits(changes, ls.client)
 
 

@@ -314,22 +314,15 @@ class Session:
         )
         if result.status == protocol.ERROR and result.error is None:
             report.error = "The worker reported an error without a message."
-        if warm:  # what the worker did, which only it decides (by load key)
-            self._say_cache(result)
+        if warm and result.cache.loaded:  # what the worker did: it decides, by load key
+            lead = "Workflow file changed - reloaded" if result.fileChanged else "Loaded"
+            self._say(f"{lead} models: {', '.join(result.cache.loaded)}")
+        elif warm and result.cache.reused:
+            self._say("Reusing loaded models from cache")
         if result.status != protocol.ERROR:
             self._warm_hash[workflow.path] = (pid, workflow.sha256)
             self._runs[workflow.path] = result.runs
         return report
-
-    def _say_cache(self, result: protocol.ExecuteResult) -> None:
-        """After a run of a workflow this worker ran before: whether it reloaded models,
-        as the worker reports it (a prompt-only edit reloads nothing)."""
-        loaded = result.cache.loaded
-        if loaded:
-            lead = "Workflow file changed - reloaded" if result.fileChanged else "Loaded"
-            self._say(f"{lead} models: {', '.join(loaded)}")
-        elif result.cache.reused:
-            self._say("Reusing loaded models from cache")
 
     async def cancel(self) -> bool:
         """Cancel the run in progress; returns whether there was one."""

@@ -130,7 +130,8 @@ class _Parser:
         not_number = next((w for w in _NOT_NUMBERS if text.startswith(w, i)), None)
         if not_number is not None:
             end = i + len(not_number)
-            self.report("DW001", not_a_number(not_number), i, end)
+            msg = f"{not_number} is not a JSON value (it has no NaN or infinities); use null."
+            self.report("DW001", msg, i, end)
             return None, end
         if c == "-" or c.isdigit() or c in "+.":
             m = _NUMBER.match(text, i)
@@ -273,13 +274,8 @@ class _Parser:
         m = _STRING.match(text, i)
         if m is None:
             return False
-        after = self.ws_plain(m.end())
-        return after < self.n and text[after] == ":"
-
-    def ws_plain(self, i: int) -> int:
-        """White space from ``i`` on, without reporting anything."""
-        m = _WS.match(self.text, i)
-        return m.end() if m else i
+        after = _WS.match(text, m.end())
+        return after is not None and text.startswith(":", after.end())
 
     def array(self, start: int, depth: int) -> tuple[Node, int]:
         text, n = self.text, self.n
@@ -346,13 +342,6 @@ def parse_tree(text: str) -> tuple[Node | None, list[Problem]]:
     if p.dropped:
         p.problems.append(too_many(p.dropped, *p.first_dropped))
     return root, p.problems
-
-
-def not_a_number(word: str) -> str:
-    """The message for ``NaN``, ``Infinity`` or ``-Infinity`` used as a value."""
-    return (
-        f"{word} is not a JSON value (RFC 8259 has no NaN or infinities); write a number, or null."
-    )
 
 
 def lone_surrogate(value: str, start: int, end: int) -> Problem | None:
