@@ -26,7 +26,7 @@ from dw_lsp.settings import STAND_IN_MODES
 from dw_lsp.validation.check import check_document
 from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import parse
-from dw_lsp.workflow.files import WorkflowFileError, read_workflow_bytes
+from dw_lsp.workflow.files import WorkflowFileError, decode_workflow, read_workflow_bytes
 from dw_lsp.workflow.paths import holds_workflow, output_dir_violation
 from dw_lsp.workflow.problem import Problem, Severity
 from dw_lsp.workflow.refs import (
@@ -114,7 +114,7 @@ def read_workflow(
     except (WorkflowFileError, OSError) as exc:
         raise InputError(str(exc)) from exc
     try:
-        text = data.decode("utf-8")
+        text = decode_workflow(data)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not UTF-8 text: {exc}") from exc
     doc = parse(text)

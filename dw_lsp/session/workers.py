@@ -237,8 +237,9 @@ class Workers:
             report.status = protocol.CANCELLED
             return report
         self._say(f"Running workflow: {workflow.name}")
-        warm_key = workflow.sha256 + params.standIns
-        self._say(self._warm.message(workflow.path, self.client.pid, warm_key))
+        first = self._warm.before(workflow.path, self.client.pid)
+        if first is not None:
+            self._say(first)
         pid = self.client.pid
         try:
             result = await self.client.execute(params, on_progress, self.settings.run_timeout)
@@ -254,8 +255,11 @@ class Workers:
                 report.error = f"{exc}. The next run starts a fresh worker."
             return report
         fill(report, result)
+        done = None if first is not None else self._warm.after(result)
+        if done is not None:  # what the worker did: it decides, by load key
+            self._say(done)
         if result.status != protocol.ERROR:
-            self._warm.ran(workflow.path, pid, warm_key)
+            self._warm.ran(workflow.path, pid)
             self.runs[workflow.path] = result.runs
         return report
 

@@ -18,7 +18,10 @@ from typing import Any
 import jsonschema_rs
 
 import dw_lsp
-from dw_lsp.validation.schema_errors import ErrorMapper
+from dw_lsp.validation.codes import severity_of
+from dw_lsp.validation.fixes import fix_data, replacing
+from dw_lsp.validation.misspelt import Misspelling, Misspellings, MisspeltKeys
+from dw_lsp.validation.schema_errors import ErrorMapper, where
 from dw_lsp.workflow.document import Document
 from dw_lsp.workflow.problem import Problem
 
@@ -43,15 +46,37 @@ class SchemaChecker:
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema
         self.validator = jsonschema_rs.validator_for(schema)
+        self.misspelt_keys = MisspeltKeys(schema)
 
     def check(self, doc: Document) -> list[Problem]:
         """Schema problems (DW1xx) of ``doc``, sorted by position."""
+        return self.findings(doc)[0]
+
+    def findings(self, doc: Document) -> tuple[list[Problem], Misspellings]:
+        """Schema problems (DW1xx) of ``doc`` sorted by position, and its misspelt keys
+        (reported here: DW110 in open objects, DW102 in closed ones)."""
         value = doc.value
         if value is None and not doc.strict:
-            return []  # nothing parsed: the syntax problems say it all
-        if self.validator.is_valid(value):
-            return []
-        return ErrorMapper(self.schema, doc).map(self.validator.iter_errors(value))
+            return [], Misspellings()  # nothing parsed: the syntax problems say it all
+        misspelt = self.misspelt_keys.find(value)
+        problems = [_misspelt(doc, m) for m in misspelt if not m.closed]
+        if not self.validator.is_valid(value):
+            mapper = ErrorMapper(self.schema, doc, misspelt)
+            problems.extend(mapper.map(self.validator.iter_errors(value)))
+        problems.sort(key=Problem.sort_key)
+        return problems, misspelt
+
+
+def _misspelt(doc: Document, found: Misspelling) -> Problem:
+    """DW110 on a misspelt key of an open object, with the rename as its fix."""
+    path = found.path + (found.wrong,)
+    start, end = doc.key_span(path) or doc.value_span(path) or (0, min(1, len(doc.text)))
+    message = (
+        f"Unknown key '{found.wrong}' in {where(found.path)}; did you mean '{found.right}'? "
+        "dw ignores keys it does not know, so under this name it has no effect."
+    )
+    code = "DW110"
+    return Problem(code, severity_of(code), message, start, end, fix_data(replacing(found.options)))
 
 
 @functools.cache
@@ -63,3 +88,8 @@ def default_checker() -> SchemaChecker:
 def check_schema(doc: Document) -> list[Problem]:
     """Schema problems (DW1xx) of ``doc`` against the workflow schema, sorted by position."""
     return default_checker().check(doc)
+
+
+def schema_findings(doc: Document) -> tuple[list[Problem], Misspellings]:
+    """:func:`check_schema`, and the document's misspelt keys."""
+    return default_checker().findings(doc)

@@ -25,7 +25,6 @@ Knows nothing of the cache or the transport (pipelines come through a
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import random
 from collections.abc import Mapping
@@ -54,8 +53,8 @@ def read_document(path: Path) -> tuple[bytes, dict[str, Any]]:
     """The saved bytes of a workflow file and the object they hold."""
     data = files.read_workflow_bytes(path)
     try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        document = files.load_workflow_json(files.decode_workflow(data))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ValueError(f"{path.name} is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise ValueError(f"{path.name}: a workflow is a JSON object")

@@ -277,9 +277,16 @@ def _loads_bounded(text: str) -> tuple[Any, bool]:
         return built
 
     try:
-        return json.loads(text, object_pairs_hook=pairs_to_dict), duplicates
+        value = json.loads(text, object_pairs_hook=pairs_to_dict, parse_constant=_no_constant)
+        return value, duplicates
     finally:
         sys.setrecursionlimit(old)
+
+
+def _no_constant(word: str) -> Any:
+    """``NaN``, ``Infinity``, ``-Infinity``: Python's json reads them, JSON has none (the
+    tolerant parser then says where they are)."""
+    raise ValueError(f"{word} is not JSON")
 
 
 def _skip_ws(text: str, i: int) -> int:
