@@ -47,18 +47,39 @@ class OpenDocument:
     language_id: str = "json"
     revision: int = 0
     _parsed: Document | None = field(default=None, repr=False)
+    _lines: LineIndex | None = field(default=None, repr=False)
+    _previous: Document | None = field(default=None, repr=False)
 
     @property
     def document(self) -> Document:
         """The parsed text (parsed on first use after each change)."""
         if self._parsed is None:
-            self._parsed = parse(self.text)
+            self._parsed = parse(self.text, self._lines, self._previous)
+            self._previous = None
         return self._parsed
 
-    def replace(self, text: str, version: int | None) -> None:
+    @property
+    def lines(self) -> LineIndex:
+        """The line index of the current text: built once, then carried across edits."""
+        lines = self.known_lines()
+        if lines is None:
+            lines = self._parsed.lines if self._parsed is not None else LineIndex(self.text)
+            self._lines = lines
+        return lines
+
+    def known_lines(self) -> LineIndex | None:
+        """The current text's line index if one was built (None: none yet)."""
+        if self._lines is None and self._parsed is not None:
+            self._lines = self._parsed.built_lines
+        return self._lines
+
+    def replace(self, text: str, version: int | None, lines: LineIndex | None = None) -> None:
+        """The buffer's new text; ``lines`` is its line index when the caller has it."""
         self.text = text
         self.version = version
+        self._previous = self._parsed or self._previous  # its unchanged steps are reused
         self._parsed = None
+        self._lines = lines if lines is not None and lines.text is text else None
         self.revision += 1
 
     def invalidate(self) -> None:
@@ -95,17 +116,33 @@ def apply_changes(
 ) -> str:
     """Apply content changes in order (each range refers to the text the previous change
     left): ranged ones splice, the others replace the text. Never modifies ``changes``."""
+    return apply_indexed(text, changes, encoding)[0]
+
+
+def apply_indexed(
+    text: str,
+    changes: Sequence[types.TextDocumentContentChangeEvent],
+    encoding: Encoding,
+    lines: LineIndex | None = None,
+) -> tuple[str, LineIndex | None]:
+    """:func:`apply_changes`, also returning the new text's line index: ``lines`` (the
+    index of ``text``, built here if needed) carried across each splice by
+    :meth:`LineIndex.spliced`, which rescans only around the edit; None after a
+    whole-text replacement (built when first needed)."""
     for change in changes:
         if isinstance(change, types.TextDocumentContentChangePartial):
-            lines = LineIndex(text)
+            if lines is None or lines.text is not text:
+                lines = LineIndex(text)
             start = lines.offset(change.range.start.line, change.range.start.character, encoding)
             end = lines.offset(change.range.end.line, change.range.end.character, encoding)
             if end < start:
                 start, end = end, start
-            text = splice(text, start, end, change.text)
+            new_text = splice(text, start, end, change.text)
+            lines = lines.spliced(start, end, new_text)
+            text = new_text
         else:
-            text = change.text
-    return text
+            text, lines = change.text, None
+    return text, lines
 
 
 class DocumentStore:
@@ -130,7 +167,8 @@ class DocumentStore:
         doc = self._docs.get(uri)
         if doc is None:
             return None
-        doc.replace(apply_changes(doc.text, changes, encoding), version)
+        text, lines = apply_indexed(doc.text, changes, encoding, doc.known_lines())
+        doc.replace(text, version, lines)
         return doc
 
     def save(self, uri: str, text: str | None) -> OpenDocument | None:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from dw_lsp.workflow.document import Document, Path, Span
 from dw_lsp.workflow.outline import Outline, Ref, Step
 from dw_lsp.workflow.refs import PREVIOUS_RESULT, VARIABLE, split_previous_result
-from dw_lsp.workflow.walk import outline_of
+from dw_lsp.workflow.walk import document_outline
 
 SymbolKind = Literal["variable", "step"]
 
@@ -66,8 +66,7 @@ class Symbols:
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
-        value = doc.value if isinstance(doc.value, dict) else {}
-        self.outline: Outline = outline_of(value)
+        self.outline: Outline = document_outline(doc)
 
     @property
     def steps(self) -> list[Step]:
@@ -178,5 +177,6 @@ class Symbols:
 
 
 def symbols_of(doc: Document) -> Symbols:
-    """The symbols of ``doc`` (none for a document whose root is not an object)."""
-    return Symbols(doc)
+    """The symbols of ``doc`` (none for a document whose root is not an object), made
+    once per document and shared by every request on the same text."""
+    return doc.derived("symbols", lambda: Symbols(doc))

@@ -10,9 +10,10 @@ costs one pass over its value. Pure: imports no pygls, lsprotocol, torch or diff
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from dw_lsp.workflow.document import Path
+from dw_lsp.workflow.document import Document, Path
 from dw_lsp.workflow.files import MAX_JSON_DEPTH
 from dw_lsp.workflow.outline import (
     DESCRIPTION_FORMS,
@@ -70,10 +71,16 @@ _STRUCTURAL = frozenset({Region.TOP, Region.STEPS, Region.STEP_OBJ, Region.BODY,
 
 
 def outline_of(
-    root: dict[str, Any], base: Path = (), watch: frozenset[str] = frozenset()
+    root: dict[str, Any],
+    base: Path = (),
+    watch: frozenset[str] = frozenset(),
+    step_facts: StepFacts | None = None,
 ) -> Outline:
     """Walk ``root`` (a workflow object at ``base``) once and gather its outline; keys in
-    ``watch`` found inside a step are listed in :attr:`Outline.watched`."""
+    ``watch`` found inside a step are listed in :attr:`Outline.watched`. ``step_facts``,
+    if given, supplies what the walk of one step object finds (e.g. from a cache; see
+    :func:`document_outline`); it is called as ``step_facts(index, step, walk)``, where
+    ``walk()`` walks that step."""
     out = Outline(base, root)
     variables = root.get("variables")
     out.variables = variables if isinstance(variables, dict) else None
@@ -95,15 +102,86 @@ def outline_of(
                     body,
                 )
             )
-    _walk(out, root, base, watch)
+    _walk(out, [(root, base, Region.TOP, -1, None)], len(base) + MAX_JSON_DEPTH, watch, step_facts)
     return out
 
 
-def _walk(out: Outline, root: dict[str, Any], base: Path, watch: frozenset[str]) -> None:
+def document_outline(doc: Document, watch: frozenset[str] = frozenset()) -> Outline:
+    """The outline of ``doc``'s value (an empty one when its root is no object), made
+    once per document: the rules and every editor request on the same text share it. An
+    outline made watching more keys serves a reader watching fewer."""
+    held: dict[frozenset[str], Outline] = doc.derived("outline", dict)
+    for watched, outline in held.items():
+        if watch <= watched:
+            return outline
+    value = doc.value if isinstance(doc.value, dict) else {}
+
+    def step_facts(index: int, step: dict[str, Any], walk: Callable[[], Facts]) -> Facts:
+        return doc.step_memo(("outline", watch), index, step, walk)
+
+    outline = held[watch] = outline_of(value, watch=watch, step_facts=step_facts)
+    return outline
+
+
+#: What the walk of one step finds, in the order of :data:`_FACT_LISTS`.
+Facts = tuple[list[Any], ...]
+StepFacts = Callable[[int, dict[str, Any], Callable[[], Facts]], Facts]
+_FACT_LISTS = (
+    "variable_refs",
+    "previous_refs",
+    "constant_refs",
+    "name_refs",
+    "type_values",
+    "media",
+    "descriptions",
+    "location_variables",
+    "watched",
+)
+
+
+def _steps_from_facts(
+    out: Outline,
+    steps: list[Any],
+    path: Path,
+    limit: int,
+    watch: frozenset[str],
+    step_facts: StepFacts,
+) -> None:
+    """The steps array at ``path``, in the order the plain walk visits it (its string
+    items first, then its step objects last to first), each step's facts from
+    ``step_facts``."""
     refs = (out.variable_refs, out.previous_refs, out.constant_refs)
-    limit = len(base) + MAX_JSON_DEPTH
-    # (container, path, region, step, media kind of the key the container sits under)
-    stack: list[tuple[Any, Path, Region, int, str | None]] = [(root, base, Region.TOP, -1, None)]
+    for index, value in enumerate(steps):
+        if type(value) is str and value.startswith(_PREFIXES):
+            _ref(refs, value, (*path, index), -1, Region.STEPS)
+    targets = [getattr(out, name) for name in _FACT_LISTS]
+    for index in range(len(steps) - 1, -1, -1):
+        step = steps[index]
+        if type(step) is not dict:
+            continue
+        entry = (step, (*path, index), Region.STEP_OBJ, index, None)
+
+        def walk(entry: _Entry = entry) -> Facts:
+            sub = Outline(out.base, out.root)
+            _walk(sub, [entry], limit, watch, None)
+            return tuple(getattr(sub, name) for name in _FACT_LISTS)
+
+        for target, found in zip(targets, step_facts(index, step, walk), strict=True):
+            target.extend(found)
+
+
+#: (container, path, region, step, media kind of the key the container sits under)
+_Entry = tuple[Any, Path, Region, int, str | None]
+
+
+def _walk(
+    out: Outline,
+    stack: list[_Entry],
+    limit: int,
+    watch: frozenset[str],
+    step_facts: StepFacts | None,
+) -> None:
+    refs = (out.variable_refs, out.previous_refs, out.constant_refs)
     pop, push = stack.pop, stack.append
     while stack:
         node, path, region, step, mkind = pop()
@@ -143,6 +221,9 @@ def _walk(out: Outline, root: dict[str, Any], base: Path, watch: frozenset[str])
                 if key in watch and in_step:
                     out.watched.append(Found((*path, key), key, step))
         elif type(node) is list:
+            if region == Region.STEPS and step_facts is not None and _plain_steps(node):
+                _steps_from_facts(out, node, path, limit, watch, step_facts)
+                continue
             for index, value in enumerate(node):
                 t = type(value)
                 if t is str:
@@ -154,6 +235,12 @@ def _walk(out: Outline, root: dict[str, Any], base: Path, watch: frozenset[str])
                     r = _child_region(region, index) if structural else region
                     s = index if region == Region.STEPS else step
                     push((value, (*path, index), r, s, mkind))
+
+
+def _plain_steps(steps: list[Any]) -> bool:
+    """Whether a steps array holds only objects and strings (the walk visits those in an
+    order :func:`_steps_from_facts` repeats)."""
+    return all(type(v) is dict or type(v) is str for v in steps)
 
 
 def _names_step(path: Path, key: str, region: Region) -> bool:

@@ -38,7 +38,11 @@ def check_code_arguments(doc: Document, ctx: CheckContext) -> list[Problem]:
         pipeline = step.get("pipeline") if isinstance(step, dict) else None
         if not isinstance(pipeline, dict):
             continue
-        for argument in code_arguments(pipeline, defaults=defaults):
+        # the same step and variables as in the last version: the same findings
+        found = doc.step_memo(
+            CODE, index, step, lambda p=pipeline: code_arguments(p, defaults=defaults), variables
+        )
+        for argument in found:
             report.value(
                 CODE,
                 ("steps", index, "pipeline", *argument.path),
