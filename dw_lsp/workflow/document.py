@@ -154,7 +154,7 @@ class Document:
         containers then read their children only when asked (:mod:`.lazy_tree`)."""
         if not self._tree_built:
             if self._tree_lazily:
-                self._tree = lazy_tree(self.text)
+                self._tree = lazy_tree(self.text, self.decoded)
             else:
                 self._tree, _ = parse_tree(self.text)
             self._tree_built = True
@@ -162,7 +162,16 @@ class Document:
 
     @cached_property
     def _index(self) -> _Index:
-        return _Index(self.text)
+        index = _Index(self.text)
+        decoded = self.decoded
+        if decoded is not None:  # the decoder already found the root's members and steps
+            members: dict[str, tuple[int, int, int]] = {}
+            for key, key_start, key_end, _, value_start, _ in decoded.root_members:
+                members.setdefault(key, (key_start, key_end, value_start))
+            index.objects[decoded.root_span[0]] = (members, None)
+            if decoded.steps_start >= 0:
+                index.arrays[decoded.steps_start] = decoded.step_starts
+        return index
 
     @property
     def lines(self) -> LineIndex:

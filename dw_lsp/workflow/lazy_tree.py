@@ -19,6 +19,7 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 from dw_lsp.workflow.nodes import Member, Node
+from dw_lsp.workflow.strict_parse import Decoded
 
 _decoder = json.JSONDecoder()
 _WS = " \t\n\r"
@@ -92,12 +93,36 @@ class LazyNode(Node):
         return f"LazyNode({self._kind!r}, {self.start}, {self._end})"
 
 
-def lazy_tree(text: str) -> Node | None:
-    """The root node of the strictly valid JSON ``text`` (None for a blank text)."""
+def lazy_tree(text: str, decoded: Decoded | None = None) -> Node | None:
+    """The root node of the strictly valid JSON ``text`` (None for a blank text).
+    ``decoded``: where the decoder found the root's members and steps, which the tree then
+    need not scan again."""
     start = _skip_ws(text, 0)
     if start >= len(text):
         return None
-    return node_at_offset(text, start)
+    root = node_at_offset(text, start)
+    if decoded is None or not isinstance(root, LazyNode) or decoded.root_span[0] != start:
+        return root
+    root.end = decoded.root_span[1]
+    members: list[Member] = []
+    for key, key_start, key_end, colon, value_start, value_end in decoded.root_members:
+        value = _known(text, value_start, value_end)
+        if isinstance(value, LazyNode) and value_start == decoded.steps_start:
+            value.items = [
+                _known(text, at, at + len(piece.text))
+                for at, piece in zip(decoded.step_starts, decoded.steps, strict=True)
+            ]
+        members.append(Member(key, key_start, key_end, value, colon))
+    root.members = members
+    return root
+
+
+def _known(text: str, start: int, end: int) -> Node:
+    """The node of the value at ``[start, end)`` (a container's end is not looked for)."""
+    node = node_at_offset(text, start)
+    if isinstance(node, LazyNode):
+        node.end = end
+    return node
 
 
 def node_at_offset(text: str, start: int) -> Node:

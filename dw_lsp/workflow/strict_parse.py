@@ -60,6 +60,11 @@ class Decoded:
     steps: list[Piece] = field(default_factory=list)
     step_starts: list[int] = field(default_factory=list)
     steps_start: int = -1
+    steps_end: int = -1
+    #: Where the root and each of its members lie: (start, end) and, per member, (key,
+    #: key start, key end, colon, value start, value end); the tree starts from these.
+    root_span: tuple[int, int] = (0, 0)
+    root_members: list[tuple[str, int, int, int, int, int]] = field(default_factory=list)
 
 
 def escapes_lone_surrogate(text: str) -> bool:
@@ -121,7 +126,7 @@ def _decode(text: str, previous: Decoded) -> tuple[Any, bool, Decoded]:
     scanner = _Scanner()
     out = Decoded()
     duplicates = False
-    i = _skip(text, 0)
+    i = root_start = _skip(text, 0)
     if text[i] != "{":
         raise ValueError("The root is not an object")
     i = _skip(text, i + 1)
@@ -135,12 +140,14 @@ def _decode(text: str, previous: Decoded) -> tuple[Any, bool, Decoded]:
             key_start = i
             key, i = scanstring(text, i + 1, True)
             out.lone_escapes = out.lone_escapes or escapes_lone_surrogate(text[key_start:i])
-            i = _skip(text, i)
+            key_end = i
+            i = colon = _skip(text, i)
             if text[i] != ":":
                 raise ValueError(f"Expecting ':' at {i}")
-            i = _skip(text, i + 1)
+            i = value_start = _skip(text, i + 1)
             if key == "steps" and text[i] == "[" and out.steps_start < 0:
                 value, dup, i = _steps(text, i, scanner, previous, out)
+                out.steps_end = i
             else:
                 piece, i = scanner.piece(text, i, previous.members.get(key))
                 out.members.setdefault(key, piece)
@@ -148,6 +155,7 @@ def _decode(text: str, previous: Decoded) -> tuple[Any, bool, Decoded]:
                 out.lone_escapes = out.lone_escapes or piece.lone_escape
             duplicates = duplicates or dup
             pairs.append((key, value))
+            out.root_members.append((key, key_start, key_end, colon, value_start, i))
             i = _skip(text, i)
             if text[i] == "}":
                 i += 1
@@ -157,6 +165,7 @@ def _decode(text: str, previous: Decoded) -> tuple[Any, bool, Decoded]:
             i = _skip(text, i + 1)
     if _skip(text, i) != len(text):
         raise ValueError(f"Extra data at {i}")
+    out.root_span = (root_start, i)
     root = dict(pairs)
     return root, duplicates or len(root) != len(pairs), out
 

@@ -28,7 +28,8 @@ STEPS = """{
   "steps": [
     {"name": "draw", "pipeline": {"configuration": {"component_type": "StableDiffusionPipeline"},
       "arguments": {"prompt": "variable:prompt"}}, "result": {"content_type": "image/png"}},
-    {"name": "caption", "task": {"command": "caption", "arguments": {"image": "previous_result:draw"}}},
+    {"name": "caption", "task": {"command": "caption",
+      "arguments": {"image": "previous_result:draw"}}},
     {"name": "last", "task": {"command": "caption", "arguments": {"image": "previous_result:draw"}}}
   ]
 }"""
@@ -68,6 +69,7 @@ def _same_outline(doc_text: str, previous=None) -> None:
 def test_the_lazy_tree_is_the_forgiving_parsers_tree(path: Path):
     text = path.read_text(encoding="utf-8")
     _same_tree(lazy_tree(text), parse_tree(text)[0])
+    _same_tree(parse(text).tree, parse_tree(text)[0])  # started from the decoder's offsets
     lazy, forgiving = parse(text), parse(text)
     forgiving._tree, _ = parse_tree(text)
     forgiving._tree_built = True
@@ -196,7 +198,8 @@ CHECKED = """{
   "steps": [
     {"name": "draw", "pipeline": {
       "configuration": {"component_type": "StableDiffusionPipeline", "offload": "model"},
-      "from_pretrained_arguments": {"model_name": "builtin:tiny-sd", "trust_remote_code": "variable:remote",
+      "from_pretrained_arguments": {"model_name": "builtin:tiny-sd",
+        "trust_remote_code": "variable:remote",
         "variant": "variable:file"},
       "arguments": {"prompt": "a cat", "guidance_scale": 7, "num_inference_step": 2}},
       "result": {"content_type": "image/png"}},
@@ -240,3 +243,32 @@ def test_the_check_after_an_edit_is_the_check_of_the_new_text(old, new):
     assert found(second) == found(parse(edited))
     assert found(second) != found(first)
     assert found(parse(CHECKED, previous=second)) == found(first)
+
+
+def _symbol_at_everywhere(symbols, offset):
+    """The definition symbol_at keeps, over every reference, variable and step."""
+    for ref in symbols.references:
+        if ref.span[0] <= offset <= ref.span[1]:
+            return ref.kind, ref.name, ref.span
+    for ref in symbols.references:
+        if ref.string_span[0] < offset < ref.string_span[1]:
+            return ref.kind, ref.name, ref.span
+    for var in symbols.variables:
+        if var.key_span[0] <= offset <= var.key_span[1]:
+            return "variable", var.name, var.name_span
+    for step in symbols.steps:
+        span = symbols.name_span(step)
+        if step.name is not None and span is not None and span[0] - 1 <= offset <= span[1] + 1:
+            return "step", step.name, span
+    return None
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_the_symbol_under_the_cursor_is_found_from_that_token_alone(path: Path):
+    from dw_lsp.workflow.symbols import symbols_of
+
+    text = path.read_text(encoding="utf-8")
+    for doc in (parse(text), parse(text.replace("}", "", 1))):  # valid, then broken
+        symbols = symbols_of(doc)
+        for offset in range(len(text) + 1):
+            assert symbols.symbol_at(offset) == _symbol_at_everywhere(symbols, offset), offset
