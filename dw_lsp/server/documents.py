@@ -106,7 +106,7 @@ def _join_pair(text: str, at: int) -> str:
 
 def splice(text: str, start: int, end: int, new: str) -> str:
     """``text[start:end]`` replaced by ``new``, surrogate halves at the seams joined."""
-    out = text[:start] + new + text[end:]
+    out = "".join((text[:start], new, text[end:]))  # one copy of a large text, not two
     out = _join_pair(out, start + len(new))
     return _join_pair(out, start) if new else out
 

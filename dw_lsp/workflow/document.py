@@ -146,7 +146,7 @@ class Document:
         ):
             held = (step, also, make())
         self._step_results[key] = held
-        return held[2]  # type: ignore[no-any-return]
+        return held[2]
 
     @property
     def tree(self) -> Node | None:

@@ -48,7 +48,7 @@ class LazyNode(Node):
         self._members: list[Member] | None = None
         self._items: list[Node] | None = None
 
-    @property  # type: ignore[override]
+    @property
     def kind(self) -> str:
         return self._kind
 
@@ -56,7 +56,7 @@ class LazyNode(Node):
     def kind(self, value: str) -> None:
         self._kind = value
 
-    @property  # type: ignore[override]
+    @property
     def end(self) -> int:
         if self._end is None:
             self._end = _decoder.raw_decode(self._text, self.start)[1]
@@ -66,7 +66,7 @@ class LazyNode(Node):
     def end(self, value: int) -> None:
         self._end = value
 
-    @property  # type: ignore[override]
+    @property
     def members(self) -> list[Member]:
         if self._members is None:
             self._members = [] if self._kind != "object" else list(_members(self._text, self))
@@ -76,7 +76,7 @@ class LazyNode(Node):
     def members(self, value: list[Member]) -> None:
         self._members = value
 
-    @property  # type: ignore[override]
+    @property
     def items(self) -> list[Node]:
         if self._items is None:
             self._items = [] if self._kind != "array" else list(_items(self._text, self))

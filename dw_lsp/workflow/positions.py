@@ -30,6 +30,24 @@ _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _UTF8_TIERS = (re.compile("[^\x00-\x7f]"), re.compile("[^\x00-\u07ff]"), _ASTRAL)
 
 
+def _patterns(encoding: Encoding) -> tuple[re.Pattern[str], ...]:
+    return (_ASTRAL,) if encoding == "utf-16" else _UTF8_TIERS
+
+
+def _carried(
+    offsets: list[int], pattern: re.Pattern[str], text: str, start: int, end: int, delta: int
+) -> list[int]:
+    """The sorted offsets of ``pattern``'s (one-character) matches in ``text``, from those
+    of the text before ``[start, end)`` was replaced (``delta``: the change of length):
+    kept before the edit, rescanned around it, shifted after it."""
+    low = max(0, start - 1)  # a surrogate half joined at a seam changes the character there
+    high = end + 1
+    head = bisect.bisect_left(offsets, low)
+    tail = bisect.bisect_left(offsets, high)
+    middle = [m.start() for m in pattern.finditer(text, low, max(low, high + delta))]
+    return offsets[:head] + middle + [o + delta for o in offsets[tail:]]
+
+
 class LineIndex:
     """Line starts of a text, for converting between offsets and line/column pairs."""
 
@@ -64,7 +82,18 @@ class LineIndex:
             if low < m.end() < new_high or (high == len(self.text) and m.end() == new_high)
         ]
         shifted = [s + delta for s in old[tail:]] if delta else old[tail:]
-        return LineIndex(text, old[:head] + middle + shifted)
+        index = LineIndex(text, old[:head] + middle + shifted)
+        if self._is_ascii and text.isascii():
+            index._ascii = True
+        else:  # the wide characters found so far, carried the same way
+            index._wide = {
+                encoding: [
+                    _carried(offsets, pattern, text, start, end, delta)
+                    for offsets, pattern in zip(tiers, _patterns(encoding), strict=True)
+                ]
+                for encoding, tiers in self._wide.items()
+            }
+        return index
 
     def _end(self, line: int) -> int:
         """Where ``line``'s body stops (before its line break)."""
@@ -86,8 +115,7 @@ class LineIndex:
         """Sorted offsets of the characters that take extra units in ``encoding``."""
         tiers = self._wide.get(encoding)
         if tiers is None:
-            patterns = (_ASTRAL,) if encoding == "utf-16" else _UTF8_TIERS
-            tiers = [[m.start() for m in p.finditer(self.text)] for p in patterns]
+            tiers = [[m.start() for m in p.finditer(self.text)] for p in _patterns(encoding)]
             self._wide[encoding] = tiers
         return tiers
 

@@ -89,7 +89,7 @@ class _Scanner:
     def __init__(self) -> None:
         self.duplicates = False
         decoder = json.JSONDecoder(object_pairs_hook=self._pairs)
-        self.scan_once: Callable[[str, int], tuple[Any, int]] = decoder.scan_once
+        self.scan_once: Callable[[str, int], tuple[Any, int]] = decoder.scan_once  # type: ignore[attr-defined]
 
     def _pairs(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         built = dict(pairs)

@@ -11,6 +11,7 @@ costs one pass over its value. Pure: imports no pygls, lsprotocol, torch or diff
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from dw_lsp.workflow.document import Document, Path
@@ -74,13 +75,14 @@ def outline_of(
     root: dict[str, Any],
     base: Path = (),
     watch: frozenset[str] = frozenset(),
-    step_facts: StepFacts | None = None,
+    memo: StepMemo | None = None,
 ) -> Outline:
     """Walk ``root`` (a workflow object at ``base``) once and gather its outline; keys in
-    ``watch`` found inside a step are listed in :attr:`Outline.watched`. ``step_facts``,
-    if given, supplies what the walk of one step object finds (e.g. from a cache; see
-    :func:`document_outline`); it is called as ``step_facts(index, step, walk)``, where
-    ``walk()`` walks that step."""
+    ``watch`` found inside a step are listed in :attr:`Outline.watched`. ``memo``, if
+    given, may supply what is made from one step object alone (its :class:`Step`, and
+    what the walk of it finds) from a cache: it is called as ``memo(name, index, step,
+    make)`` (see :meth:`Document.step_memo`) and returns ``make()`` or an earlier result
+    of it."""
     out = Outline(base, root)
     variables = root.get("variables")
     out.variables = variables if isinstance(variables, dict) else None
@@ -89,43 +91,50 @@ def outline_of(
         for i, step in enumerate(steps):
             if not isinstance(step, dict):
                 continue
-            name = step.get("name")
-            kind = step_kind(step)
-            body = step[kind] if kind else {}
-            out.steps.append(
-                Step(
-                    i,
-                    (*base, "steps", i),
-                    step,
-                    name if isinstance(name, str) else None,
-                    kind,
-                    body,
-                )
-            )
+            make = partial(_step, base, i, step)
+            out.steps.append(memo(("step", base), i, step, make) if memo else make())
+    step_facts = None if memo is None else partial(_memo_facts, memo, base, watch)
     _walk(out, [(root, base, Region.TOP, -1, None)], len(base) + MAX_JSON_DEPTH, watch, step_facts)
     return out
+
+
+def _memo_facts(
+    memo: StepMemo,
+    base: Path,
+    watch: frozenset[str],
+    index: int,
+    step: dict[str, Any],
+    walk: Callable[[], Facts],
+) -> Facts:
+    return memo(("outline", base, watch), index, step, walk)  # type: ignore[no-any-return]
+
+
+def _step(base: Path, index: int, step: dict[str, Any]) -> Step:
+    name = step.get("name")
+    kind = step_kind(step)
+    body = step[kind] if kind else {}
+    name = name if isinstance(name, str) else None
+    return Step(index, (*base, "steps", index), step, name, kind, body)
 
 
 def document_outline(doc: Document, watch: frozenset[str] = frozenset()) -> Outline:
     """The outline of ``doc``'s value (an empty one when its root is no object), made
     once per document: the rules and every editor request on the same text share it. An
-    outline made watching more keys serves a reader watching fewer."""
+    outline made watching more keys serves a reader watching fewer; what one unchanged
+    step yields is carried from the previous version (:meth:`Document.step_memo`)."""
     held: dict[frozenset[str], Outline] = doc.derived("outline", dict)
     for watched, outline in held.items():
         if watch <= watched:
             return outline
     value = doc.value if isinstance(doc.value, dict) else {}
-
-    def step_facts(index: int, step: dict[str, Any], walk: Callable[[], Facts]) -> Facts:
-        return doc.step_memo(("outline", watch), index, step, walk)
-
-    outline = held[watch] = outline_of(value, watch=watch, step_facts=step_facts)
+    outline = held[watch] = outline_of(value, watch=watch, memo=doc.step_memo)
     return outline
 
 
 #: What the walk of one step finds, in the order of :data:`_FACT_LISTS`.
 Facts = tuple[list[Any], ...]
 StepFacts = Callable[[int, dict[str, Any], Callable[[], Facts]], Facts]
+StepMemo = Callable[[object, int, dict[str, Any], Callable[[], Any]], Any]
 _FACT_LISTS = (
     "variable_refs",
     "previous_refs",

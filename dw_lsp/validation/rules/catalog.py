@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from dw_lsp.catalog import MODEL, PIPELINE_KINDS, SCHEDULER, Catalog, PipelineInfo, load_catalog
@@ -112,9 +113,7 @@ class _Checker:
                     continue
                 # what the step alone decides, found again by identity when it is unchanged
                 self.events.extend(
-                    self.doc.step_memo(
-                        self.memo_name, index, step, lambda s=step, i=index: self.own(s, i)
-                    )
+                    self.doc.step_memo(self.memo_name, index, step, partial(self.own, step, index))
                 )
                 if not isinstance(step.get("pipeline"), dict):  # may name an earlier step
                     self.step_arguments(steps, index, step)

@@ -11,6 +11,7 @@ variable's default names a Python file. Pure: imports no pygls, lsprotocol or ML
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from dw_lsp.validation.context import CheckContext
@@ -39,9 +40,8 @@ def check_code_arguments(doc: Document, ctx: CheckContext) -> list[Problem]:
         if not isinstance(pipeline, dict):
             continue
         # the same step and variables as in the last version: the same findings
-        found = doc.step_memo(
-            CODE, index, step, lambda p=pipeline: code_arguments(p, defaults=defaults), variables
-        )
+        make = partial(code_arguments, pipeline, defaults=defaults)
+        found = doc.step_memo(CODE, index, step, make, variables)
         for argument in found:
             report.value(
                 CODE,
