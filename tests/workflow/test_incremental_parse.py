@@ -272,3 +272,34 @@ def test_the_symbol_under_the_cursor_is_found_from_that_token_alone(path: Path):
         symbols = symbols_of(doc)
         for offset in range(len(text) + 1):
             assert symbols.symbol_at(offset) == _symbol_at_everywhere(symbols, offset), offset
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('"name": "caption"', '"name": 5'),  # a step breaks the schema
+        ('"command": "get_image_size"', '"command": "get_image_size", "bogus": 1'),
+        ('"id": "x"', '"id": 7'),  # the root does
+        ('"steps": [', '"extra": true, "steps": ['),
+        ('"id": "x"', '"id": "y"'),  # still valid
+    ],
+)
+def test_the_schema_verdict_per_step_is_the_whole_verdict(old, new):
+    """The schema check decides a valid document step by step, keeping each step's verdict
+    while the step is unchanged; an edit that breaks a step (or the root) must still be
+    found, and give the same problems as a fresh check."""
+    from dw_lsp.validation.schema import check_schema, default_checker
+
+    text = STEPS.replace('"command": "caption"', '"command": "get_image_size"').replace(
+        '"arguments": {"prompt"',
+        '"from_pretrained_arguments": {"model_name": "m"},\n"arguments": {"prompt"',
+    )
+    first = parse(text)
+    assert check_schema(first) == []
+    edited = text.replace(old, new, 1)
+    assert edited != text
+    second = parse(edited, previous=first)
+    checker = default_checker()
+    assert checker._valid_by_parts(second) == checker.validator.is_valid(second.value)
+    assert check_schema(second) == check_schema(parse(edited))
+    assert check_schema(parse(text, previous=second)) == []
