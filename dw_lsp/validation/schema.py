@@ -90,7 +90,7 @@ def _split(schema: dict[str, Any]) -> tuple[Any, Any] | None:
         return None
     root = json.loads(json.dumps(schema))
     del root["properties"]["steps"]["items"]
-    step = {key: schema[key] for key in ("$schema", "$id", "$defs") if key in schema}
+    step: dict[str, Any] = {k: schema[k] for k in ("$schema", "$id", "$defs") if k in schema}
     step["$ref"] = items["$ref"]
     return jsonschema_rs.validator_for(root), jsonschema_rs.validator_for(step)
 

@@ -171,6 +171,9 @@ class Document:
             index.objects[decoded.root_span[0]] = (members, None)
             if decoded.steps_start >= 0:
                 index.arrays[decoded.steps_start] = decoded.step_starts
+                pieces = zip(decoded.step_starts, decoded.steps, strict=True)
+                for i, (start, piece) in enumerate(pieces):
+                    self._spans.setdefault(("steps", i), (start, start + len(piece.text)))
         return index
 
     @property
@@ -186,8 +189,9 @@ class Document:
         if self._tree_ranges:
             node = self.node(path)
             return (node.start, node.end) if node is not None else None
+        index = self._index  # (seeds the spans the decoder found)
         if path not in self._spans:
-            start = self._index.value_start(path)
+            start = index.value_start(path)
             span = None
             if start is not None:
                 span = (start, _decoder.raw_decode(self.text, start)[1])
