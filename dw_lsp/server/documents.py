@@ -10,7 +10,11 @@ only the workspace folders and the negotiated encoding), and this store applies 
 with LSP line semantics (only LF, CRLF and CR end a line) through the same
 :class:`~dw_lsp.workflow.positions.LineIndex` that every other conversion uses, reading the
 change events and never modifying them. Each entry parses its text lazily, once per
-version, so the parsed-document cache is keyed by URI and version.
+version, so the parsed-document cache is keyed by URI and version. An entry keeps one line
+index per version, carried across each edit (:meth:`LineIndex.spliced`), and hands the
+previous parsed version to the parser, which reuses its unchanged steps
+(:mod:`dw_lsp.workflow.strict_parse`): a keystroke in a large buffer does no whole-document
+work in Python.
 
 An editor's text is UTF-16: a high surrogate next to a low one is one character, even when
 the two halves arrived in different edits; the store joins such halves so that offsets and
