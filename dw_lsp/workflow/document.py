@@ -19,7 +19,6 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, Literal, TypeVar
 
 from dw_lsp.workflow.files import MAX_JSON_DEPTH, MAX_WORKFLOW_BYTES
@@ -27,6 +26,7 @@ from dw_lsp.workflow.lazy_tree import lazy_tree
 from dw_lsp.workflow.nodes import Member, Node
 from dw_lsp.workflow.positions import LineIndex
 from dw_lsp.workflow.problem import MAX_PROBLEMS, TOO_MANY, Problem, Severity, too_many
+from dw_lsp.workflow.range_index import RangeIndex
 from dw_lsp.workflow.strict_parse import Decoded, decode_workflow, escapes_lone_surrogate
 from dw_lsp.workflow.tolerant import LONE_SURROGATE, lone_surrogate, parse_tree
 
@@ -39,7 +39,6 @@ _decoder = json.JSONDecoder()
 #: surrogates, and the count of those past the limit.
 _STRICT_CODES = ("DW011", "DW014", TOO_MANY)
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_WS = " \t\n\r"
 
 
 @dataclass(frozen=True)
@@ -161,8 +160,8 @@ class Document:
         return self._tree
 
     @cached_property
-    def _index(self) -> _Index:
-        index = _Index(self.text)
+    def _index(self) -> RangeIndex:
+        index = RangeIndex(self.text)
         decoded = self.decoded
         if decoded is not None:  # the decoder already found the root's members and steps
             members: dict[str, tuple[int, int, int]] = {}
@@ -361,101 +360,6 @@ def _loads_bounded(text: str, previous: Decoded | None) -> tuple[Any, bool, Deco
         return json.loads(text, object_pairs_hook=pairs_to_dict), duplicates, None
     finally:
         sys.setrecursionlimit(old)
-
-
-def _skip_ws(text: str, i: int) -> int:
-    n = len(text)
-    while i < n and text[i] in _WS:
-        i += 1
-    return i
-
-
-class _Index:
-    """Member and item offsets of the containers visited so far in a strict document.
-
-    Each container is scanned once (siblings skipped by the C decoder); later lookups in
-    it are dictionary reads."""
-
-    def __init__(
-        self, text: str, lines: LineIndex | None = None, previous: Document | None = None
-    ) -> None:
-        self.text = text
-        self.built_lines = lines if lines is not None and lines.text is text else None
-        #: The decoded pieces (root members, steps) for the next version to reuse.
-        self.decoded: Decoded | None = None
-        self._step_results: dict[tuple[object, int], tuple[Any, tuple[object, ...], Any]] = {}
-        self._inherited: dict[tuple[object, int], tuple[Any, tuple[object, ...], Any]] = {}
-        if previous is not None:
-            self._inherited = {**previous._inherited, **previous._step_results}
-        self.objects: dict[int, tuple[dict[str, tuple[int, int, int]], int | None]] = {}
-        self.arrays: dict[int, list[int]] = {}
-
-    def member(self, start: int, key: str) -> tuple[int, int, int] | None:
-        """(key start, key end, value start) of member ``key`` of the object at ``start``.
-
-        Members are scanned only as far as the first one named ``key`` (later lookups
-        resume the scan), so finding ``steps`` does not decode the values after it. A
-        document with duplicate keys never gets here: its ranges come from the tree."""
-        entry = self.objects.get(start)
-        if entry is None:
-            i = _skip_ws(self.text, start + 1)
-            entry = ({}, None if self.text[i] == "}" else i)
-            self.objects[start] = entry
-        found, cursor = entry
-        if key in found:
-            return found[key]
-        text = self.text
-        while cursor is not None:
-            name, kend = scanstring(text, cursor + 1)
-            vstart = _skip_ws(text, _skip_ws(text, kend) + 1)
-            member = (cursor, kend, vstart)
-            found.setdefault(name, member)
-            _, vend = _decoder.raw_decode(text, vstart)
-            i = _skip_ws(text, vend)
-            cursor = None if text[i] == "}" else _skip_ws(text, i + 1)
-            self.objects[start] = (found, cursor)
-            if name == key:
-                return member
-        return None
-
-    def items(self, start: int) -> list[int]:
-        """Start offsets of the items of the array at ``start``."""
-        cached = self.arrays.get(start)
-        if cached is not None:
-            return cached
-        text = self.text
-        starts: list[int] = []
-        i = _skip_ws(text, start + 1)
-        if text[i] != "]":
-            while True:
-                starts.append(i)
-                _, end = _decoder.raw_decode(text, i)
-                i = _skip_ws(text, end)
-                if text[i] == "]":
-                    break
-                i = _skip_ws(text, i + 1)
-        self.arrays[start] = starts
-        return starts
-
-    def value_start(self, path: Path) -> int | None:
-        start = _skip_ws(self.text, 0)
-        for part in path:
-            c = self.text[start]
-            if isinstance(part, str):
-                if c != "{":
-                    return None
-                member = self.member(start, part)
-                if member is None:
-                    return None
-                start = member[2]
-            else:
-                if c != "[":
-                    return None
-                items = self.items(start)
-                if not 0 <= part < len(items):
-                    return None
-                start = items[part]
-        return start
 
 
 def _inside(node: Node, offset: int) -> bool:
