@@ -176,7 +176,7 @@ class Diagnostics:
         reads: dict[Path, str] = {}
         ctx = check_context(path, host.settings, open_texts, reads)
         problems = capped(problems_of(doc.document, ctx))
-        result = to_diagnostics(problems, doc.document.lines, host.encoding)
+        result = to_diagnostics(problems, doc.lines, host.encoding) if problems else []
         self._cache[doc.uri] = (key, result)
         try:
             self.dependencies.update(doc.uri, dependencies_of(doc.document, path, reads))

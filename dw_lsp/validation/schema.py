@@ -47,6 +47,24 @@ class SchemaChecker:
         self.schema = schema
         self.validator = jsonschema_rs.validator_for(schema)
         self.misspelt_keys = MisspeltKeys(schema)
+        self._parts = _split(schema)
+
+    def _valid_by_parts(self, doc: Document) -> bool:
+        """Whether ``doc``'s value is valid, decided step by step: the root with its steps
+        left out, then each step, whose verdict is kept for as long as the step is
+        unchanged (:meth:`Document.step_memo`). False also when it cannot be decided so
+        (the whole validation then decides)."""
+        value = doc.value
+        steps = value.get("steps") if isinstance(value, dict) else None
+        if self._parts is None or not isinstance(steps, list):
+            return False
+        root, step = self._parts
+        if not root.is_valid({**value, "steps": [None] * len(steps)}):
+            return False
+        return all(
+            doc.step_memo(_STEP_VALID, index, item, functools.partial(step.is_valid, item))
+            for index, item in enumerate(steps)
+        )
 
     def check(self, doc: Document) -> list[Problem]:
         """Schema problems (DW1xx) of ``doc``, sorted by position."""
@@ -60,7 +78,7 @@ class SchemaChecker:
             return [], Misspellings()  # nothing parsed: the syntax problems say it all
         misspelt = self.misspelt_keys.find(value)
         problems = [_misspelt(doc, m) for m in misspelt if not m.closed]
-        if not self.validator.is_valid(value):
+        if not (self._valid_by_parts(doc) or self.validator.is_valid(value)):
             mapper = ErrorMapper(self.schema, doc, misspelt)
             problems.extend(mapper.map(self.validator.iter_errors(value)))
         problems.sort(key=Problem.sort_key)
@@ -77,6 +95,29 @@ def _misspelt(doc: Document, found: Misspelling) -> Problem:
     )
     code = "DW110"
     return Problem(code, severity_of(code), message, start, end, fix_data(replacing(found.options)))
+
+
+#: The name of the per-step verdicts in :meth:`Document.step_memo`.
+_STEP_VALID = "schema: step is valid"
+#: What the schema's ``steps`` property may hold for :func:`_split` to apply.
+_STEPS_KEYS = {"type", "minItems", "items", "description"}
+
+
+def _split(schema: dict[str, Any]) -> tuple[Any, Any] | None:
+    """Two validators that together decide what the schema decides: the root with its
+    ``steps`` items not looked at, and one step (the ``items`` schema). None when the
+    schema's ``steps`` is not a plain array of one referenced definition."""
+    steps = schema.get("properties", {}).get("steps")
+    if not isinstance(steps, dict) or not set(steps) <= _STEPS_KEYS:
+        return None
+    items = steps.get("items")
+    if not isinstance(items, dict) or set(items) != {"$ref"} or steps.get("type") != "array":
+        return None
+    root = json.loads(json.dumps(schema))
+    del root["properties"]["steps"]["items"]
+    step: dict[str, Any] = {k: schema[k] for k in ("$schema", "$id", "$defs") if k in schema}
+    step["$ref"] = items["$ref"]
+    return jsonschema_rs.validator_for(root), jsonschema_rs.validator_for(step)
 
 
 @functools.cache
