@@ -4,10 +4,11 @@ A key the worker cannot honour yet fails the run *before any model loads*, namin
 nothing is silently ignored that dw would act on. :func:`preflight` walks a substituted
 workflow document and returns every problem at once: unsupported keys (
 ``quantization_config``, modular pipelines and ``components_manager``,
-``ip_adapter``, ``cache`` / ``teacache``, ``components.<name>.compile``
+``cache`` / ``teacache``, ``components.<name>.compile``
 ...), malformed values of the configuration keys that are honoured (``group_offload``,
 ``enable_layerwise_casting``, ``sdnq_optimize``, the ``components`` entries, FORMAT.md
-1.4.1), LoRAs when ``peft`` is not installed or an entry is malformed (FORMAT.md 1.4.5),
+1.4.1), LoRAs when ``peft`` is not installed or an entry is malformed and a malformed
+``ip_adapter`` (FORMAT.md 1.4.5),
 unsafe output names (``id``, step names, ``file_base_name``), result content types without a
 writer here, unknown task commands and malformed step objects. Device-dependent keys
 (``offload``, ``group_offload``, ``residency``, ``sdnq_optimize``) pass here: where they cannot
@@ -59,6 +60,7 @@ PIPELINE_KEYS = frozenset(
         "seed",
         "chain",
         "remote_text_encoder",
+        "ip_adapter",
     }
 )
 #: Every key of the closed ``chain`` object (FORMAT.md 1.4.8); its values are checked when
@@ -80,9 +82,7 @@ CHAIN_KEYS = frozenset(
         "keep_segments",
     }
 )
-UNSUPPORTED_PIPELINE_KEYS = {
-    "ip_adapter": "IP-Adapters",
-}
+UNSUPPORTED_PIPELINE_KEYS: dict[str, str] = {}
 CONFIGURATION_KEYS = frozenset(
     {
         "component_type",
@@ -230,6 +230,8 @@ def _pipeline(pipeline: Mapping[str, Any], _commands: Collection[str]) -> list[s
             problems.extend(_component(f"pipeline.{key}", value))
     if "loras" in pipeline:
         problems.extend(_loras(pipeline["loras"]))
+    if "ip_adapter" in pipeline:
+        problems.extend(_ip_adapter(pipeline["ip_adapter"]))
     if "chain" in pipeline:
         problems.extend(_chain("pipeline.chain", pipeline["chain"]))
     remote = pipeline.get("remote_text_encoder")
@@ -256,6 +258,29 @@ def _chain(path: str, chain: Any) -> list[str]:
     prompts = chain.get("prompts", ["-"])
     if not isinstance(prompts, list) or not prompts:
         problems.append(f"{path}.prompts must be a non-empty list")
+    return problems
+
+
+def _ip_adapter(entry: Any) -> list[str]:
+    """``ip_adapter`` after variable substitution (FORMAT.md 1.4.5)."""
+    where = "pipeline.ip_adapter"
+    if entry is None:
+        return []
+    if not isinstance(entry, Mapping):
+        return [f"{where} must be an object with a model_name"]
+    problems: list[str] = []
+    model_name = entry.get("model_name")
+    if not isinstance(model_name, str) or not model_name:
+        problems.append(f"{where}.model_name must be a non-empty string")
+    for key in ("weight_name", "subfolder"):
+        value = entry.get(key)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"{where}.{key} must be a string, not {value!r}")
+    scale = entry.get("scale", 1.0)
+    try:
+        float(scale)
+    except (TypeError, ValueError):
+        problems.append(f"{where}.scale {scale!r} is not a number")
     return problems
 
 

@@ -1,8 +1,9 @@
 """``chain`` (FORMAT.md 1.4.8): segment planning, continuity, trimming, audio joining and
-``match_audio`` on the chain module; and chained runs of a tiny LTX image-to-video pipeline
-through the real worker (stitched length, per-segment prompts from variables and earlier
-results, progress per segment and per denoising step, saved and kept segments, cancel
-between and within segments, a prompt-only edit reloading nothing)."""
+``match_audio`` on the chain module; and chained runs of the stand-in registry's LTX
+image-to-video pipeline through the real worker (stitched length, per-segment prompts from
+variables and earlier results, progress per segment and per denoising step, saved and kept
+segments, cancel between and within segments, a prompt-only edit reloading nothing), all on
+one worker (the module's)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from dwtest_video import FRAME_SNAP, build_tiny_ltx
 from dwtest_worker import WorkerProcess, execute_params, progress_of, write_workflow
 from PIL import Image
 
@@ -21,6 +21,9 @@ from dw_lsp.worker import chain, chain_audio, support
 from dw_lsp.worker.chain_step import resolve_prompts
 
 pytestmark = pytest.mark.slow
+
+#: ``num_frames`` LTX accepts: 8 * n + 1.
+FRAME_SNAP = {"modulus": 8, "remainder": 1}
 
 
 class Output:
@@ -228,8 +231,17 @@ def test_crossfade_bounds_and_prompt_references() -> None:
 
 
 @pytest.fixture(scope="module")
-def ltx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_ltx(tmp_path_factory.mktemp("tiny-ltx") / "ltx")
+def ltx(cache_dir: Path) -> Path:
+    """The stand-in registry's LTX image-to-video pipeline, saved once in the session's model
+    cache and loaded from that folder as a user's local model (no stand-in mode, so no
+    argument is shrunk)."""
+    from diffusers import LTXImageToVideoPipeline
+
+    from dw_lsp.worker.standins import store
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DW_LSP_CACHE_DIR", str(cache_dir))
+        return store.pipeline_dir(LTXImageToVideoPipeline)
 
 
 def chained_workflow(folder: Path, model: Path, steps: int = 2, **chain_keys: Any) -> Path:

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from dwtest_video import t5_tokenizer
 from dwtest_worker import WorkerProcess, tiny_sd_step, write_workflow
 from PIL import Image
 
@@ -60,25 +59,13 @@ def test_flux_embeddings_match_the_pipeline_and_weights_change_them() -> None:
         FluxPipeline,
         FluxTransformer2DModel,
     )
-    from transformers import T5Config, T5EncoderModel
+
+    from dw_lsp.worker.standins import build
+    from dw_lsp.worker.standins.registry import STANDALONE
 
     torch.manual_seed(0)
     tokenizer, clip = tiny._tiny_clip()
-    t5 = T5EncoderModel(
-        T5Config(
-            vocab_size=256,
-            d_model=32,
-            d_kv=8,
-            d_ff=37,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=8,
-            dropout_rate=0.0,
-            pad_token_id=0,
-            eos_token_id=1,
-            decoder_start_token_id=0,
-        )
-    )
+    t5 = build.build_part(STANDALONE["T5EncoderModel"])
     transformer = FluxTransformer2DModel(
         patch_size=1,
         in_channels=4,
@@ -109,7 +96,7 @@ def test_flux_embeddings_match_the_pipeline_and_weights_change_them() -> None:
         text_encoder=clip,
         tokenizer=tokenizer,
         text_encoder_2=t5,
-        tokenizer_2=t5_tokenizer(),
+        tokenizer_2=build.build_part(STANDALONE["T5Tokenizer"]),
         transformer=transformer,
     )
     own, own_pooled, _ids = pipe.encode_prompt("a red fox", None, max_sequence_length=16)

@@ -70,7 +70,6 @@ REFUSED: dict[str, str] = {
     "examples/flux/FluxDevTeaCache.json": "TeaCache",
     "examples/flux/FluxFill.json": "'variable:image' names no declared variable",
     "examples/flux/FluxGGUF.json": _QUANTIZED,
-    "examples/flux/FluxIP.json": "IP-Adapters",
     "examples/flux/FluxLogo.json": "task command 'remove_background' cannot run",
     "examples/flux/FluxRFInversion.json": _QUANTIZED,
     "examples/flux/FluxSchnellWeighted.json": "prompt weighting",
@@ -86,12 +85,13 @@ REFUSED: dict[str, str] = {
     "examples/tasks/Segment.json": "task command 'segment' cannot run",
     "examples/tasks/SegmentAndInpaint.json": "task command 'segment' cannot run",
     "examples/tasks/SpandrelUpscale.json": "task command 'upscale' cannot run",
-    "examples/tasks/face-swap.json": "IP-Adapters",
     "examples/tasks/image_processors.json": "task command 'face_detector' is not known",
     "tests/test_data/workflows/invalid_workflow.json": "the workflow has no steps",
 }
 #: Accepted, but a stand-in run cannot complete: file -> why (also in the README).
 CANNOT_RUN: dict[str, str] = {
+    "examples/flux/FluxIP.json": "no stand-in for IP-Adapters yet",
+    "examples/tasks/face-swap.json": "no stand-in for IP-Adapters yet",
     "examples/flux/FluxRedux.json": "no stand-in for FluxPriorReduxPipeline yet",
     "examples/tasks/MarigoldDepth.json": "content type 'image/png' does not fit a result",
     "examples/tasks/MarigoldNormals.json": "content type 'image/png' does not fit a result",

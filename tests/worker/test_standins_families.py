@@ -87,6 +87,13 @@ CASES: list[tuple[str, str, dict[str, Any], str | None, int | None]] = [
         None,
     ),
     (
+        "ltx",
+        "LTXPipeline",
+        {"prompt": PROMPT, "height": 512, "width": 704, "num_frames": 161},
+        "video/mp4",
+        None,
+    ),
+    (
         "ltx2",
         "LTX2Pipeline",
         {"prompt": PROMPT, "height": 512, "width": 512, "num_frames": 121},

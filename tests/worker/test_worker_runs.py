@@ -170,7 +170,6 @@ def test_a_component_type_outside_the_allowlist_is_refused(
             ),
             "pipeline.transformer.quantization_config",
         ),
-        (lambda p: p.update(ip_adapter={"model_name": "h94/IP-Adapter"}), "pipeline.ip_adapter"),
     ],
 )
 def test_keys_the_worker_cannot_honour_fail_before_anything_loads(

@@ -1,5 +1,5 @@
 """Stand-in families of video and audio pipelines: Wan, CogVideoX, HunyuanVideo, Mochi,
-Stable Video Diffusion, LTX-2, Stable Audio (see :mod:`.registry`). Pure data.
+Stable Video Diffusion, LTX, LTX-2, Stable Audio (see :mod:`.registry`). Pure data.
 """
 
 from __future__ import annotations
@@ -127,6 +127,57 @@ COGVIDEOX = Family(
     size=16,
     frames=9,
     example="CogVideoXPipeline",
+)
+#: LTX-Video (the first generation; LTX-2 is its own family below). Dimensions from diffusers'
+#: LTX pipeline tests; the VAE keeps the real 8x temporal compression (``num_frames`` = 8n+1)
+#: and compresses 4x spatially.
+LTX = Family(
+    "ltx",
+    ("LTX*",),
+    {
+        "transformer": Part(
+            "LTXVideoTransformer3DModel",
+            {
+                "in_channels": 8,
+                "out_channels": 8,
+                "patch_size": 1,
+                "patch_size_t": 1,
+                "num_attention_heads": 4,
+                "attention_head_dim": 8,
+                "cross_attention_dim": 32,
+                "num_layers": 1,
+                "caption_channels": 32,  # the T5 stand-in's width
+            },
+        ),
+        "vae": Part(
+            "AutoencoderKLLTXVideo",
+            {
+                "in_channels": 3,
+                "out_channels": 3,
+                "latent_channels": 8,
+                "block_out_channels": (8, 8, 8, 8),
+                "decoder_block_out_channels": (8, 8, 8, 8),
+                "layers_per_block": (1, 1, 1, 1, 1),
+                "decoder_layers_per_block": (1, 1, 1, 1, 1),
+                "spatio_temporal_scaling": (True, True, False, False),
+                "decoder_spatio_temporal_scaling": (True, True, False, False),
+                "decoder_inject_noise": (False,) * 5,
+                "upsample_residual": (False,) * 4,
+                "upsample_factor": (1,) * 4,
+                "timestep_conditioning": False,
+                "patch_size": 1,
+                "patch_size_t": 1,
+                "encoder_causal": True,
+                "decoder_causal": False,
+            },
+        ),
+        "text_encoder": Part("T5EncoderModel", T5_TEXT),
+        "tokenizer": T5_TOKENIZER,
+        "scheduler": FLOW_MATCH,
+    },
+    size=32,
+    frames=9,
+    example="LTXImageToVideoPipeline",
 )
 MOCHI = Family(
     "mochi",

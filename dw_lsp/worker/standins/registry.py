@@ -35,6 +35,7 @@ from dw_lsp.worker.standins.families_image import (
 from dw_lsp.worker.standins.families_video import (
     COGVIDEOX,
     HUNYUAN_VIDEO,
+    LTX,
     LTX2,
     MOCHI,
     STABLE_AUDIO,
@@ -72,6 +73,7 @@ FAMILIES: tuple[Family, ...] = (
     STABLE_AUDIO,
     MARIGOLD,
     KREA2,
+    LTX,
     LTX2,
     FLUX2,
 )

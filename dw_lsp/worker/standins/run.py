@@ -161,6 +161,12 @@ class StandIns:
                     self._lora(step, pipeline_cls, i, l, base_dir) for i, l in enumerate(loras)
                 ]
                 stood = stood or spec["loras"] != list(loras)
+            adapter = resolved.get("ip_adapter")
+            if isinstance(adapter, Mapping) and self._wanted(adapter.get("model_name"), base_dir):
+                raise build.NoStandIn(
+                    f"no stand-in for IP-Adapters yet (pipeline.ip_adapter "
+                    f"{adapter.get('model_name')!r}); use a local adapter to smoke-run it"
+                )
         except build.NoStandIn as exc:
             raise StandInError(f"step {step!r}: cannot stand in: {exc}") from exc
         return Substitution(spec, stood, family)
