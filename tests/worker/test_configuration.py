@@ -325,7 +325,6 @@ def test_malformed_or_unsupported_keys_are_named(
         {"enable_layerwise_casting": {"storage_dtype": "a", "compute_dtype": "b"}},
         {"group_offload": {"offload_type": "leaf_level"}},
         {"sdnq_optimize": ["unet"]},
-        {"prompt_weighting": True},
     ],
 )
 def test_editing_a_load_time_key_changes_the_load_key(configuration: dict[str, Any]) -> None:

@@ -152,7 +152,6 @@ def test_a_component_type_outside_the_allowlist_is_refused(
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        (lambda p: p.update(chain={"segments": 2}), "pipeline.chain"),
         (
             lambda p: p["configuration"].update(cache={"type": "faster"}),
             "pipeline.configuration.cache",
