@@ -15,8 +15,7 @@ For each file (the top level, then each sub-workflow when its step is reached):
 5. steps in order, each its own share of the progress; results saved with dw's naming;
    results no later step mentions are dropped; ``release_pipeline`` releases; a
    ``gc.collect()`` between steps (not after the last: the run's cleanup comes after the
-   reply). ``release_models`` has nothing to do: this worker's tasks keep no model cache
-   (its model-backed commands are refused before the run).
+   reply). Task models live in the same cache as pipelines (:class:`steps.TaskModels`).
 
 Knows nothing of the cache or the transport (pipelines come through a
 :class:`PipelineProvider`). May import torch and diffusers through its helpers.
@@ -273,7 +272,10 @@ class Executor:
         if kind == "pipeline_reference":
             return steps.run_reference(step, base_dir, self.state, results, loaded, where)
         if kind == "task":
-            return steps.run_task(step, base_dir, self.state, results, where)
+            label = f"{step['name']}@{path.name}"
+            return steps.run_task(
+                step, label, base_dir, self.state, self.provider, results, loaded, where
+            )
         child = resolve_workflow_path(step["workflow"]["path"], base_dir, self.state.top_dir)
         own = step.get("seed")
         step_seed = own if isinstance(own, int) and not isinstance(own, bool) else seed

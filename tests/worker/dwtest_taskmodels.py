@@ -1,0 +1,156 @@
+"""Tiny stand-ins for the models of the model-backed task commands, built in code with
+random weights (nothing is downloaded), and a Hugging Face cache laid out by hand so that the
+worker finds them under the hub ids dw uses (``Qwen/Qwen2.5-1.5B-Instruct``,
+``lllyasviel/Annotators`` ...) exactly as it would find real downloads.
+
+Tokenizers are byte-level BPE without merges (every text encodes), so a chat template and
+greedy generation run for real; the text they produce is noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+    "{% for part in m['content'] %}{% if part['type'] == 'image' %}<image>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def hub_folder(cache: Path, repo: str) -> Path:
+    """The snapshot folder of ``repo`` in the hub cache ``cache`` (refs/main points to it)."""
+    root = cache / ("models--" + repo.replace("/", "--"))
+    (root / "refs").mkdir(parents=True, exist_ok=True)
+    (root / "refs" / "main").write_text(COMMIT)
+    folder = root / "snapshots" / COMMIT
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def tokenizer(*extra: str) -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocabulary = {c: i for i, c in enumerate(pre_tokenizers.ByteLevel.alphabet())}
+    raw = Tokenizer(models.BPE(vocab=vocabulary, merges=[]))
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.decoder = decoders.ByteLevel()
+    raw.add_special_tokens(["<|im_start|>", "<|im_end|>", "<|endoftext|>", *extra])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def _llama(vocab: int, tokens: Any) -> Any:
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=1024,
+        eos_token_id=tokens.eos_token_id,
+        pad_token_id=tokens.pad_token_id,
+        bos_token_id=None,
+    )
+
+
+def build_language_model(folder: Path) -> Path:
+    """A one-layer Llama chat model with its tokenizer."""
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(0)
+    tokens = tokenizer()
+    LlamaForCausalLM(_llama(len(tokens), tokens)).save_pretrained(folder)
+    tokens.save_pretrained(folder)
+    return folder
+
+
+def build_vision_language_model(folder: Path) -> Path:
+    """A LLaVA of a one-layer CLIP vision tower and a one-layer Llama, with its processor."""
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    torch.manual_seed(0)
+    tokens = tokenizer("<image>")
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(
+            size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}
+        ),
+        tokenizer=tokens,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=CHAT_TEMPLATE,
+        image_token="<image>",
+    )
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=16,
+            patch_size=8,
+            projection_dim=16,
+        ),
+        text_config=_llama(len(tokens), tokens),
+        image_token_id=tokens.convert_tokens_to_ids("<image>"),
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+    )
+    model = LlavaForConditionalGeneration(config)
+    model.generation_config.eos_token_id = tokens.eos_token_id
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def build_depth_model(folder: Path) -> Path:
+    """A four-layer DPT depth estimator on 32 x 32 inputs, with its image processor."""
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    torch.manual_seed(0)
+    config = DPTConfig(
+        hidden_size=16,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=32,
+        image_size=32,
+        patch_size=8,
+        backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[8, 8, 8, 8],
+        fusion_hidden_size=8,
+        head_hidden_size=8,
+        reassemble_factors=[4, 2, 1, 0.5],
+    )
+    DPTForDepthEstimation(config).save_pretrained(folder)
+    DPTImageProcessor(size={"height": 32, "width": 32}, keep_aspect_ratio=False).save_pretrained(
+        folder
+    )
+    return folder
+
+
+def save_state(path: Path, module: torch.nn.Module, wrap: Callable[[Any], Any] = lambda s: s) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(wrap(module.state_dict()), path)
+    return path
