@@ -36,6 +36,8 @@ def hub_folder(cache: Path, repo: str) -> Path:
 
 
 def tokenizer(*extra: str) -> Any:
+    """Byte-level BPE without merges; ``extra`` special tokens (``<image>`` is also made the
+    tokenizer's ``image_token``)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -49,6 +51,7 @@ def tokenizer(*extra: str) -> Any:
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         chat_template=CHAT_TEMPLATE,
+        extra_special_tokens={"image_token": "<image>"} if "<image>" in extra else {},
     )
 
 
@@ -154,3 +157,20 @@ def save_state(path: Path, module: torch.nn.Module, wrap: Callable[[Any], Any] =
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(wrap(module.state_dict()), path)
     return path
+
+
+def build_florence_processor(folder: Path) -> Path:
+    """A Florence-2 processor (16 x 16 images, four image tokens) that parses plain text."""
+    from transformers import CLIPImageProcessor, Florence2Processor
+
+    tokens = tokenizer("<image>", "<s>")
+    tokens.add_special_tokens({"bos_token": "<s>"})
+    images = CLIPImageProcessor(
+        size={"height": 16, "width": 16}, crop_size={"height": 16, "width": 16}
+    )
+    images.image_seq_length = 4
+    processor = Florence2Processor(
+        image_processor=images, tokenizer=tokens, post_processor_config={"pure_text": {}}
+    )
+    processor.save_pretrained(folder)
+    return folder

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from dwtest_taskmodels import (
     build_depth_model,
+    build_florence_processor,
     build_language_model,
     build_vision_language_model,
     hub_folder,
@@ -177,3 +178,59 @@ def test_a_task_model_survives_between_runs_until_memory_is_cleared(
     assert ok(run(worker, tmp_path, steps))["cache"]["reused"] == ["estimated@flow.json#model"]
     worker.result("clearMemory", {})
     assert ok(run(worker, tmp_path, steps))["cache"]["loaded"] == ["estimated@flow.json#model"]
+
+
+# -- task.pipeline_reference ------------------------------------------------------------------
+
+
+def test_batch_decode_post_process_reads_the_referenced_processor(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    processor = build_florence_processor(tmp_path / "flow" / "florence")
+    photo(tmp_path / "flow")
+    steps = [
+        task_step("load", "gather_images", {"glob": "photo.png"}),
+        {
+            "name": "proc",
+            "pipeline": {
+                "configuration": {"component_type": "transformers.AutoProcessor"},
+                "from_pretrained_arguments": {"model_name": str(processor)},
+                "arguments": {
+                    "text": "<CAPTION>",
+                    "images": "previous_result:load",
+                    "return_tensors": "pt",
+                },
+            },
+        },
+        {
+            "name": "decode",
+            "task": {
+                "command": "batch_decode_post_process",
+                "pipeline_reference": "proc",
+                "arguments": {"generated_ids": "previous_result:proc.input_ids", "task": "<CAPTION>"},
+            },
+            "result": {"content_type": "text/plain"},
+        },
+    ]
+    result = ok(run(worker, tmp_path, steps))
+    [written] = result["outputs"]
+    # the processor turned <CAPTION> into its question; decoding its ids gives it back
+    assert "What does the image describe?" in Path(written).read_text(encoding="utf-8")
+
+
+def test_a_pipeline_reference_to_no_loaded_step_is_named(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    steps = [
+        {
+            "name": "decode",
+            "task": {
+                "command": "batch_decode_post_process",
+                "pipeline_reference": "nowhere",
+                "arguments": {"generated_ids": [[1, 2]], "task": "<CAPTION>"},
+            },
+        }
+    ]
+    result = run(worker, tmp_path, steps)
+    assert result["status"] == "error"
+    assert "task.pipeline_reference 'nowhere' names no loaded pipeline" in result["error"]
