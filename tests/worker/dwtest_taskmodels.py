@@ -174,3 +174,120 @@ def build_florence_processor(folder: Path) -> Path:
     )
     processor.save_pretrained(folder)
     return folder
+
+
+def build_upscaler(path: Path, scale: int = 2) -> Path:
+    """A Real-ESRGAN "Compact" (SRVGGNet) state dict, 8 features wide with two inner
+    convolutions, laid out as spandrel detects it: ``body.N`` alternating 3 x 3
+    convolutions and PReLUs, the last convolution giving 3 * scale**2 channels for the
+    pixel shuffle. Built with plain torch layers, so it needs no spandrel."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    features = 8
+    layers: list[torch.nn.Module] = [torch.nn.Conv2d(3, features, 3, padding=1)]
+    layers.append(torch.nn.PReLU(features))
+    for _ in range(2):
+        layers += [torch.nn.Conv2d(features, features, 3, padding=1), torch.nn.PReLU(features)]
+    layers.append(torch.nn.Conv2d(features, 3 * scale * scale, 3, padding=1))
+    body = torch.nn.Sequential(*layers)
+    state = {f"body.{k}": v.detach().contiguous() for k, v in body.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path))
+    return path
+
+
+#: The ControlNet-aux checkpoints the tests build: command -> (hub id, file -> net factory
+#: and how the file wraps its state dict).
+def detector_checkpoints() -> dict[str, tuple[str, dict[str, Callable[[Path], Path]]]]:
+    from dw_lsp.worker.tasks.detectors import DETECTORS, detector_class
+
+    detector_class("build", DETECTORS["canny"])  # controlnet_aux, importable module by module
+    from controlnet_aux.hed import ControlNetHED_Apache2
+    from controlnet_aux.lineart import Generator
+    from controlnet_aux.mlsd.models.mbv2_mlsd_large import MobileV2_MLSD_Large
+    from controlnet_aux.pidi.model import pidinet
+    from controlnet_aux.teed.ted import TED
+
+    def plain(factory: Callable[[], torch.nn.Module]) -> Callable[[Path], Path]:
+        return lambda path: save_state(path, factory())
+
+    annotators = "lllyasviel/Annotators"
+    return {
+        "teed": ("fal-ai/teed", {"5_model.pth": plain(TED)}),
+        "anyline": ("TheMistoAI/MistoLine", {"Anyline/MTEED.pth": plain(TED)}),
+        "pidi": (
+            annotators,
+            {"table5_pidinet.pth": lambda p: save_state(p, pidinet(), lambda s: {"state_dict": s})},
+        ),
+        "hed": (annotators, {"ControlNetHED.pth": plain(ControlNetHED_Apache2)}),
+        "lineart": (
+            annotators,
+            {
+                "sk_model.pth": plain(lambda: Generator(3, 1, 3)),
+                "sk_model2.pth": plain(lambda: Generator(3, 1, 3)),
+            },
+        ),
+        "mlsd": (annotators, {"mlsd_large_512_fp32.pth": plain(MobileV2_MLSD_Large)}),
+    }
+
+
+def build_detector_checkpoints(cache: Path, commands: list[str]) -> None:
+    torch.manual_seed(0)
+    table = detector_checkpoints()
+    for command in commands:
+        repo, files = table[command]
+        folder = hub_folder(cache, repo)
+        for name, build in files.items():
+            if not (folder / name).exists():
+                build(folder / name)
+
+
+#: The model code of the background-removal stand-in: like RMBG-2.0 it comes with its
+#: weights (auto_map) and returns a list whose last entry is the mask logits.
+SEGMENTER_CODE = '''
+import torch
+from transformers import PretrainedConfig, PreTrainedModel
+
+
+class TinySegmenterConfig(PretrainedConfig):
+    model_type = "tiny_segmenter"
+
+
+class TinySegmenter(PreTrainedModel):
+    config_class = TinySegmenterConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.head = torch.nn.Conv2d(3, 1, 1)
+        self.post_init()
+
+    def forward(self, pixel_values):
+        return [self.head(pixel_values)]
+'''
+
+
+def build_remote_code_segmenter(folder: Path) -> Path:
+    """A one-convolution image segmenter whose code travels with its weights."""
+    import json
+
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tiny_segmenter.py").write_text(SEGMENTER_CODE)
+    config = {
+        "model_type": "tiny_segmenter",
+        "architectures": ["TinySegmenter"],
+        "auto_map": {
+            "AutoConfig": "tiny_segmenter.TinySegmenterConfig",
+            "AutoModelForImageSegmentation": "tiny_segmenter.TinySegmenter",
+        },
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    torch.manual_seed(0)
+    head = torch.nn.Conv2d(3, 1, 1)
+    save_file(
+        {"head.weight": head.weight.detach().contiguous(), "head.bias": head.bias.detach()},
+        str(folder / "model.safetensors"),
+    )
+    return folder

@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 from dwtest_taskmodels import (
     build_depth_model,
+    build_detector_checkpoints,
     build_florence_processor,
+    build_remote_code_segmenter,
     build_language_model,
+    build_upscaler,
     build_vision_language_model,
     hub_folder,
 )
@@ -25,6 +28,18 @@ from PIL import Image
 pytestmark = pytest.mark.slow
 
 TIMEOUT = 120.0
+#: Detectors whose checkpoints the test builds (random weights, the real architectures).
+BUILT_DETECTORS = ["teed", "anyline", "pidi", "hed", "lineart", "mlsd"]
+#: Detectors whose checkpoints are left out (large nets, or built from torch.hub / timm
+#: backbones): each must name the file it is missing.
+MISSING_DETECTORS = {
+    "normal_bae": "scannet.pt",
+    "openpose": "body_pose_model.pth",
+    "midas": "dpt_hybrid-midas-501f0c75.pt",
+    "zoe": "ZoeD_M12_N.pt",
+    "leres": "res101.pth",
+    "sam": "checkpoints/sam_vit_h_4b8939.pth",
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +50,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_vision_language_model(hub_folder(cache, "HuggingFaceTB/SmolVLM-256M-Instruct"))
     build_depth_model(hub_folder(cache, "Intel/dpt-large"))
     build_depth_model(hub_folder(cache, "Intel/dpt-hybrid-midas"))
+    build_upscaler(hub_folder(cache, "someone/tiny-upscaler") / "x2.safetensors")
+    build_detector_checkpoints(cache, BUILT_DETECTORS)
+    build_remote_code_segmenter(hub_folder(cache, "briaai/RMBG-2.0"))
     return cache
 
 
@@ -43,7 +61,9 @@ def worker(
     hub: Path, cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     logs = tmp_path_factory.mktemp("task-worker-log")
-    process = WorkerProcess(cache_dir, logs / "stderr.txt", {"HF_HUB_CACHE": str(hub)})
+    modules = tmp_path_factory.mktemp("hf-modules")
+    environment = {"HF_HUB_CACHE": str(hub), "HF_MODULES_CACHE": str(modules)}
+    process = WorkerProcess(cache_dir, logs / "stderr.txt", environment)
     try:
         reply = process.result("initialize", {"protocolVersion": "1.0"}, timeout=TIMEOUT)
         assert reply["protocolVersion"] == "1.0"
@@ -68,10 +88,10 @@ def task_step(
 
 
 def run(
-    worker: WorkerProcess, tmp_path: Path, steps: list[dict[str, Any]], **top: Any
+    worker: WorkerProcess, tmp_path: Path, steps: list[dict[str, Any]], **extra: Any
 ) -> dict[str, Any]:
-    workflow = write_workflow(tmp_path / "flow" / "flow.json", steps, **top)
-    return worker.execute(workflow, tmp_path / "out", timeout=TIMEOUT)
+    workflow = write_workflow(tmp_path / "flow" / "flow.json", steps)
+    return worker.execute(workflow, tmp_path / "out", timeout=TIMEOUT, **extra)
 
 
 def ok(result: dict[str, Any]) -> dict[str, Any]:
@@ -234,3 +254,124 @@ def test_a_pipeline_reference_to_no_loaded_step_is_named(
     result = run(worker, tmp_path, steps)
     assert result["status"] == "error"
     assert "task.pipeline_reference 'nowhere' names no loaded pipeline" in result["error"]
+
+
+# -- spandrel ---------------------------------------------------------------------------------
+
+
+def spandrel_imports() -> bool:
+    """spandrel imports torchvision, which has no build for a CPU-only torch here."""
+    try:
+        import spandrel  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_upscale_with_a_local_file_a_cached_repository_and_tiles(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    build_upscaler(tmp_path / "flow" / "mine.safetensors", scale=4)
+    small = photo(tmp_path / "flow", size=(20, 12))
+    large = photo(tmp_path / "flow", "large.png", size=(600, 450))
+    cached = {"model_name": "someone/tiny-upscaler", "filename": "x2.safetensors"}
+    steps = [
+        task_step("local", "upscale", {"image": small, "model_name": "mine.safetensors"}, "image/png"),
+        task_step("cached", "upscale", {"image": small, **cached}, "image/png"),
+        task_step(
+            "tiled",
+            "upscale",
+            {"image": large, **cached, "tile_size": 256, "tile_overlap": 16},
+            "image/png",
+        ),
+    ]
+    result = run(worker, tmp_path, steps)
+    if not spandrel_imports():
+        # the real library cannot load on this machine: the run says why, naming it
+        assert result["status"] == "error"
+        assert "'spandrel'" in result["error"] and "torchvision" in result["error"]
+        return
+    local, cached_result, tiled = (Image.open(p) for p in ok(result)["outputs"])
+    assert local.size == (80, 48)
+    assert cached_result.size == (40, 24)
+    assert tiled.size == (1200, 900)
+
+
+def test_upscale_names_a_missing_weights_file(worker: WorkerProcess, tmp_path: Path) -> None:
+    arguments = {"image": photo(tmp_path / "flow"), "model_name": "someone/tiny-upscaler", "filename": "x4.pth"}
+    result = run(worker, tmp_path, [task_step("up", "upscale", arguments)])
+    assert result["status"] == "error"
+    assert "the file 'x4.pth' of the model 'someone/tiny-upscaler'" in result["error"]
+
+
+# -- ControlNet-aux detectors -----------------------------------------------------------------
+
+
+#: Keyword arguments each detector's call takes (the step's extra arguments go there).
+SIZES = {"detect_resolution": 64, "image_resolution": 64}
+DETECTOR_ARGUMENTS: dict[str, dict[str, Any]] = {
+    "canny": {**SIZES, "low_threshold": 50},
+    "shuffle": SIZES,
+    "lineart_standard": {"detect_resolution": 64},
+    "teed": {"detect_resolution": 64},
+    "anyline": {"detect_resolution": 64},
+    "pidi": SIZES,
+    "hed": SIZES,
+    "scribble": SIZES,
+    "lineart": SIZES,
+    "mlsd": SIZES,
+}
+
+
+def detector_steps(tmp_path: Path, names: list[str]) -> list[dict[str, Any]]:
+    image = photo(tmp_path / "flow", size=(96, 64))
+    return [
+        task_step(name, name, {"image": image, **DETECTOR_ARGUMENTS[name]}, "image/png")
+        for name in names
+    ]
+
+
+def test_detectors_without_weights(worker: WorkerProcess, tmp_path: Path) -> None:
+    names = ["canny", "shuffle", "lineart_standard"]
+    result = ok(run(worker, tmp_path, detector_steps(tmp_path, names)))
+    canny, shuffle, lineart = (Image.open(p) for p in result["outputs"])
+    assert min(canny.size) == 64 and min(shuffle.size) == 64  # image_resolution honoured
+    assert lineart.size[0] > 0
+
+
+def test_detectors_on_built_checkpoints(worker: WorkerProcess, tmp_path: Path) -> None:
+    names = [*BUILT_DETECTORS, "scribble"]
+    steps = detector_steps(tmp_path, names)
+    result = ok(run(worker, tmp_path, steps))
+    assert len(result["outputs"]) == len(names)
+    assert all(Image.open(p).size[0] > 0 for p in result["outputs"])
+    assert sorted(result["cache"]["loaded"]) == sorted(f"{n}@flow.json#detector" for n in names[:-1])
+    # scribble is HED with scribble=True: the HED detector loaded one step earlier serves it
+    assert result["cache"]["reused"] == ["scribble@flow.json#detector"]
+
+
+@pytest.mark.parametrize("command", sorted(MISSING_DETECTORS))
+def test_a_detector_without_its_checkpoint_names_it(
+    worker: WorkerProcess, tmp_path: Path, command: str
+) -> None:
+    result = run(worker, tmp_path, [task_step(command, command, {"image": photo(tmp_path / "flow")})])
+    assert result["status"] == "error"
+    assert f"the file {MISSING_DETECTORS[command]!r}" in result["error"]
+    assert "downloads no models" in result["error"]
+
+
+# -- remove_background (a model whose code comes with its weights) ------------------------------
+
+
+def test_remove_background_runs_only_where_remote_code_is_allowed(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    image = photo(tmp_path / "flow", size=(48, 32))
+    steps = [task_step("cut", "remove_background", {"image": image}, "image/png")]
+    refused = run(worker, tmp_path, steps)
+    assert refused["status"] == "error"
+    assert "trust_remote_code" in refused["error"]
+    assert "worker.allowRemoteCode" in refused["error"]
+    result = ok(run(worker, tmp_path, steps, allowRemoteCode=True))
+    cut = Image.open(result["outputs"][0])
+    assert cut.size == (48, 32) and cut.mode == "RGBA"

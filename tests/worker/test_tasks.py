@@ -101,7 +101,6 @@ REFUSED = [
     "restore_faces",
     "segment",
     "interpolate_frames",
-    "remove_background",
     "segmentation",
     "zoe_depth",
     "dw_pose",

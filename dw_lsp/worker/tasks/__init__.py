@@ -5,7 +5,7 @@ editor read: :data:`TASK_COMMANDS` is its names and :data:`DEVICE_COMMANDS` the 
 says take ``device``. Each family module (``data``: plumbing and text; ``image``: PIL image
 processors, ``canny_cv``, ``qr_code``; ``video``: frames, audio commands refused;
 ``language``: text generation and captioning; ``depth``: depth maps; ``upscaling``: spandrel;
-``detectors``: ControlNet-aux; ``models``: the model-backed commands still refused, with a
+``detectors``: ControlNet-aux; ``background``: RMBG-2.0; ``models``: the model-backed commands still refused, with a
 reason) maps the names it
 runs to handlers, and the handler table is built by looking up every command of ``TASKS``
 in them: a command in one table only stops the worker at import with a message, so the two
@@ -23,6 +23,7 @@ from typing import Any
 
 from dw_lsp.validation.tasks_spec import TASKS, TaskSpec
 from dw_lsp.worker.tasks import (
+    background,
     data,
     depth,
     detectors,
@@ -48,6 +49,7 @@ _FAMILIES: tuple[Mapping[str, Handler], ...] = (
     depth.COMMANDS,
     upscaling.COMMANDS,
     detectors.COMMANDS,
+    background.COMMANDS,
     models.COMMANDS,
 )
 

@@ -13,8 +13,12 @@ runs.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from dw_lsp.worker.tasks import locate
@@ -30,6 +34,7 @@ class Detector:
     ``from_pretrained`` and the fixed ones of the call."""
 
     cls: str
+    module: str
     repo: str | None = None
     files: tuple[str, ...] = ()
     subfolder: str | None = None
@@ -39,31 +44,35 @@ class Detector:
 
 
 DETECTORS: dict[str, Detector] = {
-    "canny": Detector("CannyDetector"),
-    "shuffle": Detector("ContentShuffleDetector"),
-    "lineart_standard": Detector("LineartStandardDetector"),
-    "mlsd": Detector("MLSDdetector", ANNOTATORS, ("mlsd_large_512_fp32.pth",)),
-    "normal_bae": Detector("NormalBaeDetector", ANNOTATORS, ("scannet.pt",)),
+    "canny": Detector("CannyDetector", "canny"),
+    "shuffle": Detector("ContentShuffleDetector", "shuffle"),
+    "lineart_standard": Detector("LineartStandardDetector", "lineart_standard"),
+    "mlsd": Detector("MLSDdetector", "mlsd", ANNOTATORS, ("mlsd_large_512_fp32.pth",)),
+    "normal_bae": Detector("NormalBaeDetector", "normalbae", ANNOTATORS, ("scannet.pt",)),
     "lineart": Detector(
-        "LineartDetector", ANNOTATORS, ("sk_model.pth", "sk_model2.pth"), call={"coarse": True}
+        "LineartDetector",
+        "lineart", ANNOTATORS, ("sk_model.pth", "sk_model2.pth"), call={"coarse": True}
     ),
     "openpose": Detector(
         "OpenposeDetector",
+        "open_pose",
         ANNOTATORS,
         ("body_pose_model.pth", "hand_pose_model.pth", "facenet.pth"),
         call={"hand_and_face": True},
     ),
-    "hed": Detector("HEDdetector", ANNOTATORS, ("ControlNetHED.pth",), call={"scribble": False}),
+    "hed": Detector("HEDdetector", "hed", ANNOTATORS, ("ControlNetHED.pth",), call={"scribble": False}),
     "scribble": Detector(
-        "HEDdetector", ANNOTATORS, ("ControlNetHED.pth",), call={"scribble": True}
+        "HEDdetector",
+        "hed", ANNOTATORS, ("ControlNetHED.pth",), call={"scribble": True}
     ),
-    "pidi": Detector("PidiNetDetector", ANNOTATORS, ("table5_pidinet.pth",), call={"safe": True}),
-    "midas": Detector("MidasDetector", ANNOTATORS, ("dpt_hybrid-midas-501f0c75.pt",)),
-    "zoe": Detector("ZoeDetector", ANNOTATORS, ("ZoeD_M12_N.pt",)),
-    "leres": Detector("LeresDetector", ANNOTATORS, ("res101.pth", "latest_net_G.pth")),
-    "teed": Detector("TEEDdetector", "fal-ai/teed", ("5_model.pth",), load={"filename": "5_model.pth"}),
+    "pidi": Detector("PidiNetDetector", "pidi", ANNOTATORS, ("table5_pidinet.pth",), call={"safe": True}),
+    "midas": Detector("MidasDetector", "midas", ANNOTATORS, ("dpt_hybrid-midas-501f0c75.pt",)),
+    "zoe": Detector("ZoeDetector", "zoe", ANNOTATORS, ("ZoeD_M12_N.pt",)),
+    "leres": Detector("LeresDetector", "leres", ANNOTATORS, ("res101.pth", "latest_net_G.pth")),
+    "teed": Detector("TEEDdetector", "teed", "fal-ai/teed", ("5_model.pth",), load={"filename": "5_model.pth"}),
     "anyline": Detector(
         "AnylineDetector",
+        "anyline",
         "TheMistoAI/MistoLine",
         ("MTEED.pth",),
         subfolder="Anyline",
@@ -71,6 +80,7 @@ DETECTORS: dict[str, Detector] = {
     ),
     "sam": Detector(
         "SamDetector",
+        "segment_anything",
         "ybelkada/segment-anything",
         ("sam_vit_h_4b8939.pth",),
         subfolder="checkpoints",
@@ -92,12 +102,42 @@ def _snapshot(context: TaskContext, spec: Detector) -> Path:
     return paths[0].parents[depth - 1]
 
 
+def detector_class(command: str, spec: Detector) -> Any:
+    """The controlnet_aux class of ``spec``.
+
+    controlnet_aux's package init imports every detector, so one dependency missing for
+    some of them (torchvision, which has no build for a CPU-only torch on some machines)
+    would disable all. Then the detector's own module is loaded alone, under a bare package;
+    a dependency it needs itself is named.
+    """
+    loaded = sys.modules.get("controlnet_aux")
+    if loaded is None:
+        try:
+            loaded = importlib.import_module("controlnet_aux")
+        except ImportError as exc:
+            if importlib.util.find_spec("controlnet_aux") is None:
+                raise locate.unimportable(command, "controlnet_aux", exc) from exc
+    if hasattr(loaded, spec.cls):
+        return getattr(loaded, spec.cls)
+    name = f"controlnet_aux.{spec.module}"
+    if not isinstance(sys.modules.get("controlnet_aux"), ModuleType):
+        package_spec = importlib.util.find_spec("controlnet_aux")
+        assert package_spec is not None
+        package = ModuleType("controlnet_aux")
+        package.__path__ = list(package_spec.submodule_search_locations or [])
+        package.__spec__ = package_spec
+        sys.modules["controlnet_aux"] = package
+    try:
+        return getattr(importlib.import_module(name), spec.cls)
+    except ImportError as exc:
+        raise locate.unimportable(command, "controlnet_aux", exc, spec.cls) from exc
+
+
 def _build(context: TaskContext, spec: Detector, device: str) -> Any:
-    aux = locate.require(context.command, "controlnet_aux", "ControlNet-aux detectors")
-    kind = getattr(aux, spec.cls)
     if spec.repo is None:
-        return kind()
-    folder = _snapshot(context, spec)
+        return detector_class(context.command, spec)()
+    folder = _snapshot(context, spec)  # a missing checkpoint is named before any import
+    kind = detector_class(context.command, spec)
     detector = kind.from_pretrained(str(folder), **spec.load)
     return detector.to(device) if spec.to_device else detector
 

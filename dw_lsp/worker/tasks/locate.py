@@ -28,12 +28,25 @@ PIP_NAMES = {
 
 
 def require(command: str, module: str, what: str = "") -> ModuleType:
-    """``module`` imported, or a :class:`TaskUnavailable` naming the package to install."""
+    """``module`` imported, or a :class:`TaskUnavailable` naming the package to install
+    (or, when it is installed but cannot import, the dependency it lacks)."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        pip_name = PIP_NAMES.get(module, module)
-        raise needs_package(command, module, pip_name, what) from exc
+        raise unimportable(command, module, exc, what) from exc
+
+
+def unimportable(command: str, module: str, exc: ImportError, what: str = "") -> TaskUnavailable:
+    """Why ``module`` did not import: not installed, or a dependency of it missing."""
+    pip_name = PIP_NAMES.get(module.split(".")[0], module)
+    missing = getattr(exc, "name", None)
+    if missing is None or missing.split(".")[0] == module.split(".")[0]:
+        return needs_package(command, module, pip_name, what)
+    return TaskUnavailable(
+        f"task '{command}' runs through the package '{pip_name}', which is installed but cannot "
+        f"be imported here: {exc} (pip install {PIP_NAMES.get(missing, missing)}, built for "
+        "this torch)"
+    )
 
 
 def _local(name: str, base_dir: Path) -> Path | None:

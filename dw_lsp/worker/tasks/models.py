@@ -36,9 +36,6 @@ MODEL_COMMANDS: dict[str, Needs] = {
         "IDEA-Research/grounding-dino-base and facebook/sam2-hiera-large",
     ),
     "interpolate_frames": Needs("RIFE frame interpolation", "the RIFE 4.13 checkpoint"),
-    "remove_background": Needs(
-        "background removal", "briaai/RMBG-2.0", (("torchvision", "torchvision"),)
-    ),
     "segmentation": Needs("semantic segmentation", "openmmlab/upernet-convnext-small"),
     "zoe_depth": Needs(
         "ZoeDepth estimation",

@@ -27,10 +27,10 @@ def _descriptor(context: TaskContext, model_name: Any, filename: Any, what: str)
     device = context.target
 
     def load() -> Any:
+        path = locate.model_file(context.command, model_name, filename, context.base_dir, what)
         spandrel = locate.require(context.command, "spandrel", what)
         import torch
 
-        path = locate.model_file(context.command, model_name, filename, context.base_dir, what)
         descriptor = spandrel.ModelLoader(device=torch.device(device)).load_from_file(str(path))
         if not isinstance(descriptor, spandrel.ImageModelDescriptor):
             raise ValueError(
