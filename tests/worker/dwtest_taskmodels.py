@@ -291,3 +291,55 @@ def build_remote_code_segmenter(folder: Path) -> Path:
         str(folder / "model.safetensors"),
     )
     return folder
+
+
+def build_x4_upscaler(folder: Path) -> Path:
+    """A Stable Diffusion x4 upscaler (dimensions of diffusers' own pipeline tests): a
+    7-channel UNet with class-embedded noise levels, a factor-4 VAE, the tiny CLIP."""
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        DDPMScheduler,
+        StableDiffusionUpscalePipeline,
+        UNet2DConditionModel,
+    )
+
+    from dw_lsp.worker.loading.tiny import _tiny_clip
+
+    torch.manual_seed(0)
+    tokenizer_, text_encoder = _tiny_clip()
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 32, 64),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=7,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=text_encoder.config.hidden_size,
+        attention_head_dim=8,
+        norm_num_groups=8,
+        use_linear_projection=True,
+        num_class_embeds=100,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[8, 8, 16],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 3,
+        up_block_types=["UpDecoderBlock2D"] * 3,
+        latent_channels=4,
+        norm_num_groups=8,
+        scaling_factor=0.08333,
+    )
+    pipeline = StableDiffusionUpscalePipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer_,
+        unet=unet,
+        low_res_scheduler=DDPMScheduler(),
+        scheduler=DDIMScheduler(prediction_type="v_prediction"),
+        max_noise_level=350,
+    )
+    pipeline.save_pretrained(folder)
+    return folder

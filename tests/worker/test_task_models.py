@@ -20,6 +20,7 @@ from dwtest_taskmodels import (
     build_language_model,
     build_upscaler,
     build_vision_language_model,
+    build_x4_upscaler,
     hub_folder,
 )
 from dwtest_worker import WorkerProcess, write_workflow
@@ -53,6 +54,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_upscaler(hub_folder(cache, "someone/tiny-upscaler") / "x2.safetensors")
     build_detector_checkpoints(cache, BUILT_DETECTORS)
     build_remote_code_segmenter(hub_folder(cache, "briaai/RMBG-2.0"))
+    build_x4_upscaler(hub_folder(cache, "stabilityai/stable-diffusion-x4-upscaler"))
     return cache
 
 
@@ -295,6 +297,18 @@ def test_upscale_with_a_local_file_a_cached_repository_and_tiles(
     assert local.size == (80, 48)
     assert cached_result.size == (40, 24)
     assert tiled.size == (1200, 900)
+
+
+def test_diffusion_upscale_runs_the_default_x4_upscaler(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    image = photo(tmp_path / "flow", size=(16, 12))
+    arguments = {"image": image, "prompt": "sharp", "negative_prompt": "blur", "num_inference_steps": 2}
+    steps = [task_step("up", "diffusion_upscale", arguments, "image/png")]
+    result = ok(run(worker, tmp_path, steps))
+    assert Image.open(result["outputs"][0]).size == (64, 48)
+    bad = run(worker, tmp_path, [task_step("up", "diffusion_upscale", {**arguments, "mode": "x3"})])
+    assert "mode must be x4 or x2, got 'x3'" in bad["error"]
 
 
 def test_upscale_names_a_missing_weights_file(worker: WorkerProcess, tmp_path: Path) -> None:

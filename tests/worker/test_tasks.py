@@ -97,7 +97,6 @@ ALL_COMMANDS = {name for names in SECTION_2.values() for name in names}
 #: Known commands this worker still refuses (a reason each); the model-backed ones that run
 #: are tested end to end in test_task_models.py.
 REFUSED = [
-    "diffusion_upscale",
     "restore_faces",
     "segment",
     "interpolate_frames",

@@ -24,10 +24,6 @@ class Needs:
 
 
 MODEL_COMMANDS: dict[str, Needs] = {
-    "diffusion_upscale": Needs(
-        "Stable Diffusion upscaling",
-        "stabilityai/stable-diffusion-x4-upscaler or stabilityai/sd-x2-latent-upscaler",
-    ),
     "restore_faces": Needs(
         "face restoration", "the checkpoint named by model_name", (("spandrel", "spandrel"),)
     ),

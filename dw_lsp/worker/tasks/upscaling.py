@@ -1,13 +1,13 @@
-"""Super-resolution and face restoration (FORMAT.md section 2): ``upscale`` and
-``restore_faces``, through spandrel.
+"""Upscaling (FORMAT.md section 2): ``upscale`` through spandrel and ``diffusion_upscale``
+through diffusers' Stable Diffusion upscalers (x4 ``StableDiffusionUpscalePipeline``, x2
+``StableDiffusionLatentUpscalePipeline``, dw's default models or ``model_name``).
 
 ``model_name`` is a local weights file, or a local folder / cached hub repository holding
 ``filename`` (:mod:`locate`; nothing is downloaded). spandrel detects the architecture from
 the state dict. ``upscale`` runs the whole image at once up to 512 x 512 pixels, larger
 images in overlapping tiles of ``tile_size`` (``tile_overlap`` apart) averaged where they
-overlap. ``restore_faces`` runs a face-restoration architecture on the image, then resizes
-by ``upscale_factor``. A model is loaded once per (file, device) and kept warm. Imports
-torch and spandrel only when a command runs.
+overlap. A model is loaded once per (file or model, device) and kept warm. Imports torch,
+spandrel and diffusers only when a command runs.
 """
 
 from __future__ import annotations
@@ -106,3 +106,65 @@ def upscale(arguments: Any, context: TaskContext) -> Image.Image:
 
 
 COMMANDS: dict[str, Handler] = {"upscale": upscale}
+
+
+#: ``diffusion_upscale`` modes: the diffusers pipeline class and dw's default model.
+DIFFUSION_MODES = {
+    "x4": ("StableDiffusionUpscalePipeline", "stabilityai/stable-diffusion-x4-upscaler"),
+    "x2": ("StableDiffusionLatentUpscalePipeline", "stabilityai/sd-x2-latent-upscaler"),
+}
+
+
+def diffusion_upscale(arguments: Any, context: TaskContext) -> Image.Image:
+    """Stable Diffusion upscaling (x4: noise-conditioned, x2: latent), as dw runs it."""
+    values = take(
+        context.command,
+        arguments,
+        {
+            "image": REQUIRED,
+            "mode": "x4",
+            "model_name": None,
+            "prompt": "",
+            "negative_prompt": None,
+            "num_inference_steps": 25,
+            "guidance_scale": 9.0,
+            "noise_level": 20,
+        },
+    )
+    command = context.command
+    if values["mode"] not in DIFFUSION_MODES:
+        raise ValueError(f"task '{command}': mode must be x4 or x2, got {values['mode']!r}")
+    class_name, default_model = DIFFUSION_MODES[values["mode"]]
+    model_name = values["model_name"] or default_model
+    image = as_image(command, values["image"])
+    steps = whole(command, "num_inference_steps", values["num_inference_steps"], minimum=1)
+    device = context.target
+    import torch
+
+    dtype = torch.float16 if device.startswith(("cuda", "mps")) else torch.float32
+
+    def load() -> Any:
+        folder = locate.model_folder(command, model_name, context.base_dir, class_name)
+        diffusers = locate.require(command, "diffusers")
+        pipeline = getattr(diffusers, class_name).from_pretrained(str(folder), torch_dtype=dtype)
+        pipeline.set_progress_bar_config(disable=True)
+        return pipeline.to(device)
+
+    pipe = context.models.load(
+        "model", (command, class_name, model_name, device, str(dtype)), load
+    )
+    call: dict[str, Any] = {
+        "prompt": str(values["prompt"]),
+        "image": image,
+        "num_inference_steps": steps,
+        "guidance_scale": float(values["guidance_scale"]),
+    }
+    if values["negative_prompt"] is not None:
+        call["negative_prompt"] = values["negative_prompt"]
+    if values["mode"] == "x4":
+        call["noise_level"] = whole(command, "noise_level", values["noise_level"], minimum=0)
+    with torch.inference_mode():
+        return pipe(**call).images[0]
+
+
+COMMANDS["diffusion_upscale"] = diffusion_upscale
