@@ -153,7 +153,9 @@ def build_depth_model(folder: Path) -> Path:
     return folder
 
 
-def save_state(path: Path, module: torch.nn.Module, wrap: Callable[[Any], Any] = lambda s: s) -> Path:
+def save_state(
+    path: Path, module: torch.nn.Module, wrap: Callable[[Any], Any] = lambda s: s
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(wrap(module.state_dict()), path)
     return path
@@ -245,7 +247,7 @@ def build_detector_checkpoints(cache: Path, commands: list[str]) -> None:
 
 #: The model code of the background-removal stand-in: like RMBG-2.0 it comes with its
 #: weights (auto_map) and returns a list whose last entry is the mask logits.
-SEGMENTER_CODE = '''
+SEGMENTER_CODE = """
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
@@ -264,7 +266,7 @@ class TinySegmenter(PreTrainedModel):
 
     def forward(self, pixel_values):
         return [self.head(pixel_values)]
-'''
+"""
 
 
 def build_remote_code_segmenter(folder: Path) -> Path:

@@ -16,8 +16,8 @@ from dwtest_taskmodels import (
     build_depth_model,
     build_detector_checkpoints,
     build_florence_processor,
-    build_remote_code_segmenter,
     build_language_model,
+    build_remote_code_segmenter,
     build_upscaler,
     build_vision_language_model,
     build_x4_upscaler,
@@ -229,7 +229,10 @@ def test_batch_decode_post_process_reads_the_referenced_processor(
             "task": {
                 "command": "batch_decode_post_process",
                 "pipeline_reference": "proc",
-                "arguments": {"generated_ids": "previous_result:proc.input_ids", "task": "<CAPTION>"},
+                "arguments": {
+                    "generated_ids": "previous_result:proc.input_ids",
+                    "task": "<CAPTION>",
+                },
             },
             "result": {"content_type": "text/plain"},
         },
@@ -278,7 +281,9 @@ def test_upscale_with_a_local_file_a_cached_repository_and_tiles(
     large = photo(tmp_path / "flow", "large.png", size=(600, 450))
     cached = {"model_name": "someone/tiny-upscaler", "filename": "x2.safetensors"}
     steps = [
-        task_step("local", "upscale", {"image": small, "model_name": "mine.safetensors"}, "image/png"),
+        task_step(
+            "local", "upscale", {"image": small, "model_name": "mine.safetensors"}, "image/png"
+        ),
         task_step("cached", "upscale", {"image": small, **cached}, "image/png"),
         task_step(
             "tiled",
@@ -303,7 +308,12 @@ def test_diffusion_upscale_runs_the_default_x4_upscaler(
     worker: WorkerProcess, tmp_path: Path
 ) -> None:
     image = photo(tmp_path / "flow", size=(16, 12))
-    arguments = {"image": image, "prompt": "sharp", "negative_prompt": "blur", "num_inference_steps": 2}
+    arguments = {
+        "image": image,
+        "prompt": "sharp",
+        "negative_prompt": "blur",
+        "num_inference_steps": 2,
+    }
     steps = [task_step("up", "diffusion_upscale", arguments, "image/png")]
     result = ok(run(worker, tmp_path, steps))
     assert Image.open(result["outputs"][0]).size == (64, 48)
@@ -312,7 +322,11 @@ def test_diffusion_upscale_runs_the_default_x4_upscaler(
 
 
 def test_upscale_names_a_missing_weights_file(worker: WorkerProcess, tmp_path: Path) -> None:
-    arguments = {"image": photo(tmp_path / "flow"), "model_name": "someone/tiny-upscaler", "filename": "x4.pth"}
+    arguments = {
+        "image": photo(tmp_path / "flow"),
+        "model_name": "someone/tiny-upscaler",
+        "filename": "x4.pth",
+    }
     result = run(worker, tmp_path, [task_step("up", "upscale", arguments)])
     assert result["status"] == "error"
     assert "the file 'x4.pth' of the model 'someone/tiny-upscaler'" in result["error"]
@@ -359,7 +373,9 @@ def test_detectors_on_built_checkpoints(worker: WorkerProcess, tmp_path: Path) -
     result = ok(run(worker, tmp_path, steps))
     assert len(result["outputs"]) == len(names)
     assert all(Image.open(p).size[0] > 0 for p in result["outputs"])
-    assert sorted(result["cache"]["loaded"]) == sorted(f"{n}@flow.json#detector" for n in names[:-1])
+    assert sorted(result["cache"]["loaded"]) == sorted(
+        f"{n}@flow.json#detector" for n in names[:-1]
+    )
     # scribble is HED with scribble=True: the HED detector loaded one step earlier serves it
     assert result["cache"]["reused"] == ["scribble@flow.json#detector"]
 
@@ -368,7 +384,9 @@ def test_detectors_on_built_checkpoints(worker: WorkerProcess, tmp_path: Path) -
 def test_a_detector_without_its_checkpoint_names_it(
     worker: WorkerProcess, tmp_path: Path, command: str
 ) -> None:
-    result = run(worker, tmp_path, [task_step(command, command, {"image": photo(tmp_path / "flow")})])
+    result = run(
+        worker, tmp_path, [task_step(command, command, {"image": photo(tmp_path / "flow")})]
+    )
     assert result["status"] == "error"
     assert f"the file {MISSING_DETECTORS[command]!r}" in result["error"]
     assert "downloads no models" in result["error"]

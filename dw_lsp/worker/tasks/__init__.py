@@ -4,10 +4,10 @@ The command table is :data:`dw_lsp.validation.tasks_spec.TASKS`, the one the che
 editor read: :data:`TASK_COMMANDS` is its names and :data:`DEVICE_COMMANDS` the commands it
 says take ``device``. Each family module (``data``: plumbing and text; ``image``: PIL image
 processors, ``canny_cv``, ``qr_code``; ``video``: frames, audio commands refused;
-``language``: text generation and captioning; ``depth``: depth maps; ``upscaling``: spandrel;
-``detectors``: ControlNet-aux; ``background``: RMBG-2.0; ``models``: the model-backed commands still refused, with a
-reason) maps the names it
-runs to handlers, and the handler table is built by looking up every command of ``TASKS``
+``language``: text generation and captioning; ``depth``: depth maps; ``upscaling``: spandrel
+and diffusion upscalers; ``detectors``: ControlNet-aux; ``background``: RMBG-2.0;
+``models``: the model-backed commands still refused, with a reason) maps the names it runs
+to handlers, and the handler table is built by looking up every command of ``TASKS``
 in them: a command in one table only stops the worker at import with a message, so the two
 can never drift apart. :func:`run_task` runs one. A name outside section 2 is a ValueError;
 a known command this worker cannot run raises :class:`TaskUnavailable` (a RuntimeError)

@@ -46,7 +46,7 @@ def _model(context: TaskContext) -> Any:
         transformers = locate.require(context.command, "transformers")
         model = transformers.AutoModelForImageSegmentation.from_pretrained(
             str(folder),
-            trust_remote_code=True,  # noqa: S106 - allowed by this run (checked above)
+            trust_remote_code=True,
         )
         return model.to(device).eval()
 

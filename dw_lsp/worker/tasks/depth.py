@@ -28,7 +28,8 @@ def default_depth_model() -> str:
     """The model transformers' ``depth-estimation`` pipeline loads when none is named."""
     from transformers.pipelines import SUPPORTED_TASKS
 
-    name, _revision = SUPPORTED_TASKS["depth-estimation"]["default"]["model"]
+    task: Any = SUPPORTED_TASKS["depth-estimation"]
+    name, _revision = task["default"]["model"]
     return str(name)
 
 
@@ -58,7 +59,8 @@ def _dtype(value: Any, device: str, command: str) -> Any:
 
 
 def _depth_image(estimator: Any, image: Image.Image) -> Image.Image:
-    return estimator(image)["depth"].convert("RGB")
+    depth_map: Image.Image = estimator(image)["depth"].convert("RGB")
+    return depth_map
 
 
 def depth_estimator(arguments: Any, context: TaskContext) -> Any:

@@ -51,7 +51,10 @@ DETECTORS: dict[str, Detector] = {
     "normal_bae": Detector("NormalBaeDetector", "normalbae", ANNOTATORS, ("scannet.pt",)),
     "lineart": Detector(
         "LineartDetector",
-        "lineart", ANNOTATORS, ("sk_model.pth", "sk_model2.pth"), call={"coarse": True}
+        "lineart",
+        ANNOTATORS,
+        ("sk_model.pth", "sk_model2.pth"),
+        call={"coarse": True},
     ),
     "openpose": Detector(
         "OpenposeDetector",
@@ -60,16 +63,21 @@ DETECTORS: dict[str, Detector] = {
         ("body_pose_model.pth", "hand_pose_model.pth", "facenet.pth"),
         call={"hand_and_face": True},
     ),
-    "hed": Detector("HEDdetector", "hed", ANNOTATORS, ("ControlNetHED.pth",), call={"scribble": False}),
-    "scribble": Detector(
-        "HEDdetector",
-        "hed", ANNOTATORS, ("ControlNetHED.pth",), call={"scribble": True}
+    "hed": Detector(
+        "HEDdetector", "hed", ANNOTATORS, ("ControlNetHED.pth",), call={"scribble": False}
     ),
-    "pidi": Detector("PidiNetDetector", "pidi", ANNOTATORS, ("table5_pidinet.pth",), call={"safe": True}),
+    "scribble": Detector(
+        "HEDdetector", "hed", ANNOTATORS, ("ControlNetHED.pth",), call={"scribble": True}
+    ),
+    "pidi": Detector(
+        "PidiNetDetector", "pidi", ANNOTATORS, ("table5_pidinet.pth",), call={"safe": True}
+    ),
     "midas": Detector("MidasDetector", "midas", ANNOTATORS, ("dpt_hybrid-midas-501f0c75.pt",)),
     "zoe": Detector("ZoeDetector", "zoe", ANNOTATORS, ("ZoeD_M12_N.pt",)),
     "leres": Detector("LeresDetector", "leres", ANNOTATORS, ("res101.pth", "latest_net_G.pth")),
-    "teed": Detector("TEEDdetector", "teed", "fal-ai/teed", ("5_model.pth",), load={"filename": "5_model.pth"}),
+    "teed": Detector(
+        "TEEDdetector", "teed", "fal-ai/teed", ("5_model.pth",), load={"filename": "5_model.pth"}
+    ),
     "anyline": Detector(
         "AnylineDetector",
         "anyline",
@@ -90,12 +98,12 @@ DETECTORS: dict[str, Detector] = {
 }
 
 
-def _snapshot(context: TaskContext, spec: Detector) -> Path:
-    """The local snapshot folder holding every file ``spec`` needs (each one checked)."""
-    assert spec.repo is not None
+def _snapshot(context: TaskContext, spec: Detector, repo: str) -> Path:
+    """The local snapshot folder of ``repo`` holding every file ``spec`` needs (each one
+    checked)."""
     what = f"the controlnet_aux {spec.cls}"
     paths = [
-        locate.model_file(context.command, spec.repo, name, context.base_dir, what, spec.subfolder)
+        locate.model_file(context.command, repo, name, context.base_dir, what, spec.subfolder)
         for name in spec.files
     ]
     depth = len(Path(spec.files[0]).parts) + (1 if spec.subfolder else 0)
@@ -122,7 +130,8 @@ def detector_class(command: str, spec: Detector) -> Any:
     name = f"controlnet_aux.{spec.module}"
     if not isinstance(sys.modules.get("controlnet_aux"), ModuleType):
         package_spec = importlib.util.find_spec("controlnet_aux")
-        assert package_spec is not None
+        if package_spec is None:
+            raise locate.unimportable(command, "controlnet_aux", ImportError(name="controlnet_aux"))
         package = ModuleType("controlnet_aux")
         package.__path__ = list(package_spec.submodule_search_locations or [])
         package.__spec__ = package_spec
@@ -136,7 +145,7 @@ def detector_class(command: str, spec: Detector) -> Any:
 def _build(context: TaskContext, spec: Detector, device: str) -> Any:
     if spec.repo is None:
         return detector_class(context.command, spec)()
-    folder = _snapshot(context, spec)  # a missing checkpoint is named before any import
+    folder = _snapshot(context, spec, spec.repo)  # a missing checkpoint is named first
     kind = detector_class(context.command, spec)
     detector = kind.from_pretrained(str(folder), **spec.load)
     return detector.to(device) if spec.to_device else detector
@@ -154,9 +163,7 @@ def run_detector(arguments: Any, context: TaskContext) -> Any:
         "detector", ("detector", spec.cls, device), lambda: _build(context, spec, device)
     )
     options = {**spec.call, **extra}
-    return each_image(
-        context.command, arguments["image"], lambda image: detector(image, **options)
-    )
+    return each_image(context.command, arguments["image"], lambda image: detector(image, **options))
 
 
 COMMANDS: dict[str, Handler] = dict.fromkeys(DETECTORS, run_detector)

@@ -22,7 +22,6 @@ class Needs:
     packages: tuple[tuple[str, str], ...] = ()  # (import name, pip name)
 
 
-
 MODEL_COMMANDS: dict[str, Needs] = {
     "restore_faces": Needs(
         "face restoration", "the checkpoint named by model_name", (("spandrel", "spandrel"),)

@@ -150,9 +150,7 @@ def diffusion_upscale(arguments: Any, context: TaskContext) -> Image.Image:
         pipeline.set_progress_bar_config(disable=True)
         return pipeline.to(device)
 
-    pipe = context.models.load(
-        "model", (command, class_name, model_name, device, str(dtype)), load
-    )
+    pipe = context.models.load("model", (command, class_name, model_name, device, str(dtype)), load)
     call: dict[str, Any] = {
         "prompt": str(values["prompt"]),
         "image": image,
@@ -164,7 +162,8 @@ def diffusion_upscale(arguments: Any, context: TaskContext) -> Image.Image:
     if values["mode"] == "x4":
         call["noise_level"] = whole(command, "noise_level", values["noise_level"], minimum=0)
     with torch.inference_mode():
-        return pipe(**call).images[0]
+        upscaled: Image.Image = pipe(**call).images[0]
+    return upscaled
 
 
 COMMANDS["diffusion_upscale"] = diffusion_upscale
