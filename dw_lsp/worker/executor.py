@@ -13,7 +13,8 @@ For each file (the top level, then each sub-workflow when its step is reached):
    checked (modular classes, LoRAs without peft);
 4. the seed: the file's ``seed``, else the one the calling step passes down, else random;
 5. steps in order, each its own share of the progress; results saved with dw's naming;
-   results no later step mentions are dropped; ``release_pipeline`` releases; a
+   results no later step mentions are dropped; ``release_pipeline`` releases the step's
+   pipeline and ``release_models`` every task model; a
    ``gc.collect()`` between steps (not after the last: the run's cleanup comes after the
    reply). Task models live in the same cache as pipelines (:class:`steps.TaskModels`).
 
@@ -234,6 +235,8 @@ class Executor:
                 raise StepError(f"step {name!r} ({kind}) of {path.name} failed: {exc}") from exc
             if step.get("release_pipeline") and name in loaded:
                 self.provider.release(loaded.pop(name).key, self.state)
+            if step.get("release_models"):
+                self.provider.release_task_models(self.state)
             for earlier in list(results):
                 later = step_list[index + 1 :]
                 if earlier != name and not any(_mentions(s, earlier) for s in later):

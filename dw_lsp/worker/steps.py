@@ -28,6 +28,8 @@ from dw_lsp.worker.progress import Position, denoise_hooks
 from dw_lsp.worker.run_state import LoadedStep, PipelineProvider, RunState
 
 Results = dict[str, list[Any]]
+#: Cache keys of task models start with this (``release_models`` drops them all).
+TASK_KEY_PREFIX = "task-"
 
 
 def _iterations(
@@ -198,7 +200,7 @@ class TaskModels:
         self.position = position
 
     def load(self, role: str, identity: Hashable, loader: Callable[[], Any]) -> Any:
-        key = "task-" + hashlib.sha256(repr(identity).encode("utf-8")).hexdigest()
+        key = TASK_KEY_PREFIX + hashlib.sha256(repr(identity).encode("utf-8")).hexdigest()
         label = f"{self.label}#{role}"
 
         def timed() -> Any:

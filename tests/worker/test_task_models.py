@@ -407,3 +407,14 @@ def test_remove_background_runs_only_where_remote_code_is_allowed(
     result = ok(run(worker, tmp_path, steps, allowRemoteCode=True))
     cut = Image.open(result["outputs"][0])
     assert cut.size == (48, 32) and cut.mode == "RGBA"
+
+
+def test_release_models_drops_every_task_model_after_its_step(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    image = photo(tmp_path / "flow")
+    step = task_step("estimated", "depth_estimator", {"image": image}, "image/png")
+    first = ok(run(worker, tmp_path, [{**step, "release_models": True}]))
+    assert first["cache"]["released"] == ["estimated@flow.json#model"]
+    assert not any("#" in label for label in first["memory"]["pipelines"])
+    assert ok(run(worker, tmp_path, [step]))["cache"]["loaded"] == ["estimated@flow.json#model"]
