@@ -345,3 +345,75 @@ def build_x4_upscaler(folder: Path) -> Path:
     )
     pipeline.save_pretrained(folder)
     return folder
+
+
+def build_grounding_dino(folder: Path) -> Path:
+    """A Grounding DINO (one-block Swin backbone, one-layer BERT, two decoder layers, four
+    queries) with a WordPiece tokenizer of a dozen words."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import (
+        BertConfig,
+        BertTokenizerFast,
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+        SwinConfig,
+    )
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "a", "dog", "cat", "fox", "red"]
+    raw = Tokenizer(models.WordPiece(vocab={w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    raw.normalizer = normalizers.BertNormalizer(lowercase=True)
+    raw.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    raw.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
+    )
+    tokens = BertTokenizerFast(
+        tokenizer_object=raw,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    images = GroundingDinoImageProcessor(size={"shortest_edge": 32, "longest_edge": 64})
+    torch.manual_seed(0)
+    config = GroundingDinoConfig(
+        backbone_config=SwinConfig(
+            image_size=32,
+            patch_size=4,
+            embed_dim=8,
+            depths=[1, 1, 1, 1],
+            num_heads=[1, 1, 1, 1],
+            window_size=2,
+            out_features=["stage2", "stage3", "stage4"],
+            out_indices=[2, 3, 4],
+        ),
+        text_config=BertConfig(
+            vocab_size=len(words),
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+            max_position_embeddings=64,
+        ),
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=2,
+        encoder_ffn_dim=16,
+        decoder_ffn_dim=16,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        num_queries=4,
+        num_feature_levels=3,
+        encoder_n_points=1,
+        decoder_n_points=1,
+        max_text_len=16,
+        use_timm_backbone=False,
+        backbone=None,
+    )
+    GroundingDinoForObjectDetection(config).save_pretrained(folder)
+    GroundingDinoProcessor(image_processor=images, tokenizer=tokens).save_pretrained(folder)
+    return folder

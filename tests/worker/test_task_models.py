@@ -16,6 +16,7 @@ from dwtest_taskmodels import (
     build_depth_model,
     build_detector_checkpoints,
     build_florence_processor,
+    build_grounding_dino,
     build_language_model,
     build_remote_code_segmenter,
     build_upscaler,
@@ -55,6 +56,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_detector_checkpoints(cache, BUILT_DETECTORS)
     build_remote_code_segmenter(hub_folder(cache, "briaai/RMBG-2.0"))
     build_x4_upscaler(hub_folder(cache, "stabilityai/stable-diffusion-x4-upscaler"))
+    build_grounding_dino(hub_folder(cache, "IDEA-Research/grounding-dino-base"))
     return cache
 
 
@@ -418,3 +420,27 @@ def test_release_models_drops_every_task_model_after_its_step(
     assert first["cache"]["released"] == ["estimated@flow.json#model"]
     assert not any("#" in label for label in first["memory"]["pipelines"])
     assert ok(run(worker, tmp_path, [step]))["cache"]["loaded"] == ["estimated@flow.json#model"]
+
+
+# -- segment (Grounding DINO, then SAM 2) -------------------------------------------------------
+
+
+def test_segment_detects_with_grounding_dino_and_names_a_missing_sam(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    image = photo(tmp_path / "flow", size=(40, 30))
+    nothing = {"image": image, "prompt": "a dog.", "threshold": 1.0}
+    steps = [
+        task_step("none", "segment", nothing, "image/png"),
+        task_step("inverted", "segment", {**nothing, "invert": True}, "image/png"),
+    ]
+    result = ok(run(worker, tmp_path, steps))
+    empty, full = (Image.open(p) for p in result["outputs"])
+    # no box above the threshold: an all-black mask (white inverted), SAM 2 never loaded
+    assert empty.size == (40, 30) and empty.mode == "L" and empty.getextrema() == (0, 0)
+    assert full.getextrema() == (255, 255)
+    assert result["cache"]["loaded"] == ["none@flow.json#detector"]
+    # every query above threshold 0: the boxes go to SAM 2, which this cache lacks
+    found = run(worker, tmp_path, [task_step("all", "segment", {**nothing, "threshold": 0.0})])
+    assert found["status"] == "error"
+    assert "'facebook/sam2-hiera-large'" in found["error"]

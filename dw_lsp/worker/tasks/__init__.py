@@ -6,6 +6,7 @@ says take ``device``. Each family module (``data``: plumbing and text; ``image``
 processors, ``canny_cv``, ``qr_code``; ``video``: frames, audio commands refused;
 ``language``: text generation and captioning; ``depth``: depth maps; ``upscaling``: spandrel
 and diffusion upscalers; ``detectors``: ControlNet-aux; ``background``: RMBG-2.0;
+``segmenting``: Grounding DINO and SAM 2;
 ``models``: the model-backed commands still refused, with a reason) maps the names it runs
 to handlers, and the handler table is built by looking up every command of ``TASKS``
 in them: a command in one table only stops the worker at import with a message, so the two
@@ -30,6 +31,7 @@ from dw_lsp.worker.tasks import (
     image,
     language,
     models,
+    segmenting,
     upscaling,
     video,
 )
@@ -50,6 +52,7 @@ _FAMILIES: tuple[Mapping[str, Handler], ...] = (
     upscaling.COMMANDS,
     detectors.COMMANDS,
     background.COMMANDS,
+    segmenting.COMMANDS,
     models.COMMANDS,
 )
 

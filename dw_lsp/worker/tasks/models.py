@@ -26,10 +26,6 @@ MODEL_COMMANDS: dict[str, Needs] = {
     "restore_faces": Needs(
         "face restoration", "the checkpoint named by model_name", (("spandrel", "spandrel"),)
     ),
-    "segment": Needs(
-        "text-prompted segmentation",
-        "IDEA-Research/grounding-dino-base and facebook/sam2-hiera-large",
-    ),
     "interpolate_frames": Needs("RIFE frame interpolation", "the RIFE 4.13 checkpoint"),
     "segmentation": Needs("semantic segmentation", "openmmlab/upernet-convnext-small"),
     "zoe_depth": Needs(
