@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.worker import guard, memory, steps, support, tasks, values
+from dw_lsp.worker import chain_step, guard, memory, steps, support, tasks, values
 from dw_lsp.worker.loading import loader as loading
 from dw_lsp.worker.outputs import files as output_files
 from dw_lsp.worker.outputs import save as outputs
@@ -116,7 +116,11 @@ class Executor:
             }
             given = values.coerce_arguments(defaults, dict(arguments))
             realized = values.realize(
-                given, path.parent, self.state.resolver, roots=[self.state.top_dir]
+                given,
+                path.parent,
+                self.state.resolver,
+                roots=[self.state.top_dir],
+                media=self.state.media_loader,
             )
             body = {k: v for k, v in document.items() if k != "variables"}
             document = values.substitute_variables(body, realized)
@@ -224,11 +228,12 @@ class Executor:
             self.state.progress(where, "step", f"step {index + 1}/{len(step_list)}: {name}")
             try:
                 outcome = self._run_step(
-                    kind, step, path, seed, resolved, results, loaded, where, depth
+                    kind, step, path, seed, resolved, results, loaded, where, depth, workflow_id
                 )
                 results[name] = outcome
                 if isinstance(step.get("result"), Mapping):
                     self._save(step, index, workflow_id, outcome, resolved, where)
+                chain_step.finish(outcome, self.state)
             except RunCancelled:
                 raise
             except Exception as exc:
@@ -256,8 +261,10 @@ class Executor:
         loaded: dict[str, LoadedStep],
         where: Position,
         depth: int,
+        workflow_id: str,
     ) -> list[Any]:
         base_dir = path.parent
+        prefix = f"{workflow_id}-{step['name']}"
         if kind == "pipeline":
             label = f"{step['name']}@{path.name}"
             return steps.run_pipeline(
@@ -271,9 +278,10 @@ class Executor:
                 results,
                 loaded,
                 where,
+                prefix,
             )
         if kind == "pipeline_reference":
-            return steps.run_reference(step, base_dir, self.state, results, loaded, where)
+            return steps.run_reference(step, base_dir, self.state, results, loaded, where, prefix)
         if kind == "task":
             label = f"{step['name']}@{path.name}"
             return steps.run_task(

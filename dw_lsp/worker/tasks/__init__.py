@@ -107,12 +107,14 @@ def run_task(
     base_dir: Path | None = None,
     models: ModelStore | None = None,
     allow_remote_code: bool = False,
+    media: Any = None,
 ) -> Any:
     """Run task ``command`` with one argument set (a dict; ``gather_inputs`` also takes a
     scalar ``inputs`` item). ``arguments['device']`` is popped for the commands that take
     one; ``device=`` wins over it, and ``default_device`` (the worker's) applies when neither
     is given. ``base_dir`` anchors globs and local model paths (default: the current folder);
-    ``models`` keeps the loaded models (default: a fresh :class:`LocalModels`).
+    ``models`` keeps the loaded models (default: a fresh :class:`LocalModels`). ``media`` is
+    a stand-in run's media loader (placeholders for media that cannot be had).
     """
     handler = _HANDLERS.get(command)
     if handler is None:
@@ -128,6 +130,7 @@ def run_task(
         base_dir=Path(base_dir) if base_dir is not None else Path.cwd(),
         models=models if models is not None else LocalModels(),
         allow_remote_code=allow_remote_code,
+        media=media,
     )
     return handler(arguments, context)
 

@@ -50,6 +50,8 @@ class TaskContext:
     base_dir: Path
     models: ModelStore = field(default_factory=LocalModels)
     allow_remote_code: bool = False
+    #: A stand-in run's media loader (placeholders for URLs and missing files), or None.
+    media: Any = None
 
     @property
     def target(self) -> str:
