@@ -143,15 +143,22 @@ class Executor:
 
     def _unavailable_tasks(self, document: Mapping[str, Any]) -> list[str]:
         available = tasks.available_commands()
-        return [
-            f"step {step.get('name')!r}: task command {step['task'].get('command')!r} cannot "
-            "run in this worker (its model or package is not available here)"
-            for step in document.get("steps", [])
-            if isinstance(step, Mapping)
-            and isinstance(step.get("task"), Mapping)
-            and step["task"].get("command") in tasks.TASK_COMMANDS
-            and step["task"].get("command") not in available
-        ]
+        problems: list[str] = []
+        for step in document.get("steps", []):
+            if not isinstance(step, Mapping) or not isinstance(step.get("task"), Mapping):
+                continue
+            command = step["task"].get("command")
+            if command in tasks.TASK_COMMANDS and command not in available:
+                problems.append(
+                    f"step {step.get('name')!r}: task command {command!r} cannot run in this "
+                    "worker (its model or package is not available here)"
+                )
+            elif command in tasks.REMOTE_CODE_COMMANDS and not self.state.allow_remote_code:
+                problems.append(
+                    f"step {step.get('name')!r}: task command {command!r} runs the model code "
+                    "that comes with its weights; it runs only when worker.allowRemoteCode is true"
+                )
+        return problems
 
     def _children_problems(
         self, document: Mapping[str, Any], base_dir: Path, seen: set[Path]

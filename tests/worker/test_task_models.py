@@ -404,8 +404,9 @@ def test_remove_background_runs_only_where_remote_code_is_allowed(
     steps = [task_step("cut", "remove_background", {"image": image}, "image/png")]
     refused = run(worker, tmp_path, steps)
     assert refused["status"] == "error"
-    assert "trust_remote_code" in refused["error"]
-    assert "worker.allowRemoteCode" in refused["error"]
+    assert "cannot run in this worker" in refused["error"]  # before anything loads
+    assert "worker.allowRemoteCode is true" in refused["error"]
+    assert refused["cache"]["loaded"] == []
     result = ok(run(worker, tmp_path, steps, allowRemoteCode=True))
     cut = Image.open(result["outputs"][0])
     assert cut.size == (48, 32) and cut.mode == "RGBA"

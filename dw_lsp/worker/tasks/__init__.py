@@ -81,6 +81,8 @@ TASK_COMMANDS: frozenset[str] = frozenset(TASKS)
 DEVICE_COMMANDS: frozenset[str] = frozenset(name for name, spec in TASKS.items() if spec.device)
 
 _REFUSED = frozenset({*models.COMMANDS, *video.AUDIO_COMMANDS})
+#: Commands whose model runs its own code: refused before the run unless it allows that.
+REMOTE_CODE_COMMANDS: frozenset[str] = frozenset(background.COMMANDS)
 _OPTIONAL_PACKAGE = {
     "canny_cv": "cv2",
     "qr_code": "qrcode",
@@ -137,6 +139,7 @@ def run_task(
 
 __all__ = [
     "DEVICE_COMMANDS",
+    "REMOTE_CODE_COMMANDS",
     "TASK_COMMANDS",
     "LocalModels",
     "ModelStore",
