@@ -11,12 +11,20 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
+# The `tasks` extra, installed here without torchvision: PyPI has no torchvision for the CPU
+# torch pinned in constraints.txt, and one that cannot load breaks transformers' image
+# processors. controlnet-aux and spandrel therefore come without their dependencies; the
+# ControlNet-aux detectors that need torchvision, and spandrel, then say so when run.
+TASK_DEPS := opencv-python-headless einops scikit-image
+TASK_PACKAGES := controlnet-aux spandrel
+
 .PHONY: setup run test lint pytest extension e2e-vscode bench gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[worker,dev,cluster]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[worker,dev,cluster,quant]" $(TASK_DEPS)
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps $(TASK_PACKAGES)
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -45,6 +45,9 @@ class PipelineProvider(Protocol):
     def release(self, key: str, state: RunState) -> None:
         """Drop the pipeline cached under ``key`` (``release_pipeline``) with full cleanup."""
 
+    def release_task_models(self, state: RunState) -> None:
+        """Drop every cached task model (``release_models``) with full cleanup."""
+
 
 @dataclass
 class LoadedStep:

@@ -52,6 +52,7 @@ from dw_lsp.worker.memory import MemoryMonitor, default_device, freeze_imports, 
 from dw_lsp.worker.progress import CancelToken, Position, Reporter, RunCancelled
 from dw_lsp.worker.run_state import PreflightError, RunState
 from dw_lsp.worker.standins.run import StandIns, one_thread, output_dir
+from dw_lsp.worker.steps import TASK_KEY_PREFIX
 from dw_lsp.worker.values import TypeResolver
 
 log = logging.getLogger("dw_lsp.worker.runtime")
@@ -227,6 +228,12 @@ class Runtime:
         entry = self.cache.remove(key)
         if entry is not None:
             self._release(entry, state)
+
+    def release_task_models(self, state: RunState) -> None:
+        cached = self.cache.keys()  # a copy: releasing changes the cache
+        for key in cached:
+            if key.startswith(TASK_KEY_PREFIX):
+                self.release(key, state)
 
     def _release(self, entry: CachedPipeline, state: RunState | None) -> None:
         self.cache.remove(entry.key)

@@ -15,8 +15,9 @@ never the transport.
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from dw_lsp.worker.progress import Position, denoise_hooks
 from dw_lsp.worker.run_state import LoadedStep, PipelineProvider, RunState
 
 Results = dict[str, list[Any]]
+#: Cache keys of task models start with this (``release_models`` drops them all).
+TASK_KEY_PREFIX = "task-"
 
 
 def _iterations(
@@ -240,25 +243,89 @@ def run_reference(
     )
 
 
+class TaskModels:
+    """The :class:`tasks.ModelStore` of one task step: its models live in the worker's
+    pipeline cache (key ``task-`` + a hash of the model's identity, label
+    ``step@file#role``), so they are reused across runs, reported as ``loaded`` /
+    ``reused``, counted in memory and evicted like pipelines."""
+
+    def __init__(
+        self, label: str, state: RunState, provider: PipelineProvider, position: Position
+    ) -> None:
+        self.label = label
+        self.state = state
+        self.provider = provider
+        self.position = position
+
+    def load(self, role: str, identity: Hashable, loader: Callable[[], Any]) -> Any:
+        key = TASK_KEY_PREFIX + hashlib.sha256(repr(identity).encode("utf-8")).hexdigest()
+        label = f"{self.label}#{role}"
+
+        def timed() -> Any:
+            with self.state.reporter.heartbeat(self.position, "load", f"loading {label}"):
+                return loader()
+
+        return self.provider.acquire(label, key, timed, self.state)
+
+
+def _with_processor(
+    task: Mapping[str, Any], command: str, arguments: Any, loaded: Mapping[str, LoadedStep]
+) -> Any:
+    """``batch_decode_post_process`` gets the object of the task-level ``pipeline_reference``
+    step (FORMAT.md 1.6) as ``processor``."""
+    target = task.get("pipeline_reference")
+    if target is None or command != "batch_decode_post_process":
+        return arguments
+    if target not in loaded:
+        known = ", ".join(sorted(loaded)) or "none"
+        raise KeyError(
+            f"task.pipeline_reference {target!r} names no loaded pipeline of an earlier step "
+            f"in this file (loaded: {known})"
+        )
+    if not isinstance(arguments, dict):
+        raise ValueError(f"task '{command}' takes an object of arguments")
+    return {**arguments, "processor": loaded[target].pipeline}
+
+
 def run_task(
-    step: Mapping[str, Any], base_dir: Path, state: RunState, results: Results, position: Position
+    step: Mapping[str, Any],
+    label: str,
+    base_dir: Path,
+    state: RunState,
+    provider: PipelineProvider,
+    results: Results,
+    loaded: Mapping[str, LoadedStep],
+    position: Position,
 ) -> list[Any]:
     """A ``task`` step: one call per argument set (``inputs`` items are used as they are)."""
     task = step["task"]
     command = str(task["command"])
+    if "pipeline_reference" in task and command != "batch_decode_post_process":
+        state.note(
+            f"step {step['name']!r}: task.pipeline_reference is read only by "
+            f"batch_decode_post_process; '{command}' ignores it (as dw does)"
+        )
     if "inputs" in task:
         sets: list[Any] = list(task["inputs"] or [])
     else:
         sets = _iterations(task.get("arguments") or {}, base_dir, state, results)
+    models = TaskModels(label, state, provider, position)
     outcomes: list[Any] = []
     for index, arguments in enumerate(sets):
         state.reporter.token.check()
         where = position.for_iteration(index, len(sets))
         state.progress(where, "iteration", f"{command} {index + 1}/{len(sets)}")
         started = time.perf_counter()
-        outcomes.append(
-            tasks.run_task(command, arguments, base_dir=base_dir, media=state.media_loader)
+        outcome = tasks.run_task(
+            command,
+            _with_processor(task, command, arguments, loaded),
+            default_device=state.device,
+            base_dir=base_dir,
+            models=models,
+            allow_remote_code=state.allow_remote_code,
+            media=state.media_loader,
         )
+        outcomes.append(outcome)
         state.inference_seconds += time.perf_counter() - started
     return outcomes
 

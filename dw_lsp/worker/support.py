@@ -434,8 +434,9 @@ def _task(task: Mapping[str, Any], commands: Collection[str]) -> list[str]:
         problems.append("task.command is required")
     elif command not in commands:
         problems.append(f"task command {command!r} is not known to this worker")
-    if "pipeline_reference" in task:
-        problems.append(_unsupported("task.pipeline_reference", "tasks over a loaded processor"))
+    reference = task.get("pipeline_reference")
+    if reference is not None and not isinstance(reference, str):
+        problems.append("task.pipeline_reference must be a step name")
     if ("arguments" in task) == ("inputs" in task):
         problems.append("a task needs exactly one of arguments / inputs")
     return problems

@@ -37,7 +37,9 @@ DEFAULT_TIMEOUT = 60.0
 class WorkerProcess:
     """One worker process and a JSON-RPC client for it."""
 
-    def __init__(self, cache_dir: Path, stderr_path: Path) -> None:
+    def __init__(
+        self, cache_dir: Path, stderr_path: Path, env_extra: dict[str, str] | None = None
+    ) -> None:
         env = dict(os.environ)
         env.update(
             HF_HUB_OFFLINE="1",
@@ -45,6 +47,7 @@ class WorkerProcess:
             PYTHONPATH=os.pathsep.join([str(HERE), str(REPO), env.get("PYTHONPATH", "")]),
             PYTHONUNBUFFERED="1",
         )
+        env.update(env_extra or {})
         self.stderr_path = stderr_path
         self._stderr = stderr_path.open("wb")
         self.proc = subprocess.Popen(
