@@ -52,6 +52,13 @@ OK = "ok"
 ERROR = "error"
 CANCELLED = "cancelled"
 
+#: Stand-in modes (``ExecuteParams.standIns``): never, for models not found locally or in
+#: the Hugging Face cache, or for every model.
+STAND_INS_OFF = "off"
+STAND_INS_MISSING = "missing"
+STAND_INS_ALL = "all"
+STAND_IN_MODES = (STAND_INS_OFF, STAND_INS_MISSING, STAND_INS_ALL)
+
 
 @dataclass
 class ExecuteParams:
@@ -72,6 +79,7 @@ class ExecuteParams:
     allowRemoteCode: bool = False
     growthWarningMb: float = 500.0
     headroomMb: float = 1024.0
+    standIns: str = STAND_INS_OFF
 
 
 @dataclass
@@ -111,6 +119,48 @@ class MemoryStatus:
 
 
 @dataclass
+class StandInModel:
+    """A model a stand-in run replaced: ``where`` in step ``step`` (``pipeline``,
+    ``pipeline.transformer``, ``pipeline.loras[0]`` ...), its class and what the workflow
+    named (a hub id or a path)."""
+
+    step: str
+    where: str
+    component: str
+    source: str
+
+
+@dataclass
+class ShrunkArgument:
+    """A call argument a stand-in run changed because it makes the run slow; ``given`` is
+    None when the workflow left it to the pipeline's default."""
+
+    step: str
+    name: str
+    given: Any
+    used: Any
+
+
+@dataclass
+class PlaceholderMedia:
+    """Media that could not be had (a URL without network, a missing file), replaced by a
+    generated placeholder of its ``kind`` (image, video, audio)."""
+
+    kind: str
+    location: str
+
+
+@dataclass
+class StandInReport:
+    """What a run with stand-ins replaced (DESIGN.md "Stand-in models")."""
+
+    mode: str = STAND_INS_OFF
+    models: list[StandInModel] = field(default_factory=list)
+    arguments: list[ShrunkArgument] = field(default_factory=list)
+    media: list[PlaceholderMedia] = field(default_factory=list)
+
+
+@dataclass
 class ExecuteResult:
     status: str  # OK | ERROR | CANCELLED
     outputs: list[str] = field(default_factory=list)
@@ -122,6 +172,7 @@ class ExecuteResult:
     memory: MemoryStatus | None = None
     warnings: list[str] = field(default_factory=list)
     fileChanged: bool = False
+    standIn: StandInReport | None = None  # None when the run used no stand-in mode
 
 
 @dataclass
@@ -151,6 +202,33 @@ class LogMessage:
 
     level: str
     message: str
+
+
+# -- an in-process host of the runtime (a Ray actor: dw_lsp.worker.actor) -------------------
+# Its runs yield the same Progress and ExecuteResult; these are the other things it says.
+
+
+@dataclass
+class HostInfo:
+    """Who a host is, answered once when it starts (unknown keys, such as library versions
+    and Ray's node id, are ignored)."""
+
+    pid: int
+    host: str
+    device: str
+    protocolVersion: str
+
+
+@dataclass
+class HostSnapshot:
+    """A host's cache and state, sent with each run's result and when asked: the load keys
+    and pipeline labels it holds warm, its memory, its runs, the run in progress."""
+
+    keys: list[str] = field(default_factory=list)
+    pipelines: list[str] = field(default_factory=list)
+    memory: MemoryStatus | None = None
+    runs: int = 0
+    running: str | None = None
 
 
 def to_json(obj: Any) -> Any:
@@ -200,7 +278,15 @@ def shown(value: Any) -> str:
 
 
 def _nested(name: str) -> type[Any] | None:
-    return {"Timings": Timings, "CacheReport": CacheReport, "MemoryStatus": MemoryStatus}.get(name)
+    return {
+        "Timings": Timings,
+        "CacheReport": CacheReport,
+        "MemoryStatus": MemoryStatus,
+        "StandInReport": StandInReport,
+        "StandInModel": StandInModel,
+        "ShrunkArgument": ShrunkArgument,
+        "PlaceholderMedia": PlaceholderMedia,
+    }.get(name)
 
 
 def _finite(value: Any) -> bool:
@@ -209,9 +295,12 @@ def _finite(value: Any) -> bool:
 
 def _typed(annotation: str, value: Any, where: str) -> Any:
     """``value`` if it has the type ``annotation`` names (the dataclass field's annotation
-    text: ``str``, ``int``, ``float``, ``bool``, ``list[str]``, a nested dataclass, ``X |
-    None``), converted where JSON is loose (an integer for a float); else ProtocolError."""
+    text: ``str``, ``int``, ``float``, ``bool``, ``list[str]``, a nested dataclass, a list
+    of one, ``Any`` (any JSON value), ``X | None``), converted where JSON is loose (an
+    integer for a float); else ProtocolError."""
     for option in annotation.split(" | "):
+        if option == "Any":
+            return value
         if option == "None" and value is None:
             return None
         if option == "str" and isinstance(value, str):
@@ -231,6 +320,9 @@ def _typed(annotation: str, value: Any, where: str) -> Any:
         nested = _nested(option)
         if nested is not None and isinstance(value, dict):
             return from_json(nested, value, where)
+        item = _nested(option[5:-1]) if option.startswith("list[") else None
+        if item is not None and isinstance(value, list):
+            return [from_json(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     words = {
         "None": "null",
         "str": "a string",
@@ -239,7 +331,10 @@ def _typed(annotation: str, value: Any, where: str) -> Any:
         "float": "a finite number",
         "list[str]": "a list of strings",
     }
-    wanted = " or ".join(words.get(o, f"a {o} object") for o in annotation.split(" | "))
+    wanted = " or ".join(
+        words.get(o, f"a list of {o[5:-1]} objects" if o.startswith("list[") else f"a {o} object")
+        for o in annotation.split(" | ")
+    )
     raise ProtocolError(f"{where} must be {wanted}, got {shown(value)}")
 
 
@@ -266,6 +361,11 @@ def execute_result_from_json(data: Any) -> ExecuteResult:
         raise ProtocolError(
             f"the execute result.status must be ok, error or cancelled, got {shown(result.status)}"
         )
+    if result.standIn is not None and result.standIn.mode not in STAND_IN_MODES:
+        raise ProtocolError(
+            "the execute result.standIn.mode must be one of "
+            f"{', '.join(STAND_IN_MODES)}, got {shown(result.standIn.mode)}"
+        )
     return result
 
 
@@ -284,3 +384,13 @@ def log_from_json(data: Any) -> LogMessage:
 def memory_status_from_json(data: Any) -> MemoryStatus:
     """The answer to ``memoryStatus`` and ``clearMemory``, checked."""
     return from_json(MemoryStatus, data, "the memory status")
+
+
+def host_info_from_json(data: Any) -> HostInfo:
+    """A host's answer to ``info``, checked."""
+    return from_json(HostInfo, data, "the worker's info")
+
+
+def host_snapshot_from_json(data: Any) -> HostSnapshot:
+    """A host's snapshot, checked."""
+    return from_json(HostSnapshot, data, "the worker's snapshot")

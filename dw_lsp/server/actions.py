@@ -167,6 +167,14 @@ def workspace_edit(
     uri: str, version: int | None, edits: list[types.TextEdit], client: ClientFeatures
 ) -> types.WorkspaceEdit:
     """Versioned ``documentChanges`` when the client takes them, plain ``changes`` else."""
+    return workspace_edits([(uri, version, edits)], client)
+
+
+def workspace_edits(
+    files: Sequence[tuple[str, int | None, list[types.TextEdit]]], client: ClientFeatures
+) -> types.WorkspaceEdit:
+    """:func:`workspace_edit` for edits to several documents (uri, version, edits); the
+    version is None for a file that is not open."""
     if client.document_changes:
         return types.WorkspaceEdit(
             document_changes=[
@@ -176,6 +184,7 @@ def workspace_edit(
                     ),
                     edits=list(edits),
                 )
+                for uri, version, edits in files
             ]
         )
-    return types.WorkspaceEdit(changes={uri: list(edits)})
+    return types.WorkspaceEdit(changes={uri: list(edits) for uri, _, edits in files})

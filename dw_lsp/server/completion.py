@@ -53,7 +53,7 @@ from dw_lsp.workflow.outline import Outline
 from dw_lsp.workflow.positions import Encoding
 from dw_lsp.workflow.refs import is_escaped, is_type_key
 from dw_lsp.workflow.symbols import content_span
-from dw_lsp.workflow.walk import outline_of
+from dw_lsp.workflow.walk import document_outline
 
 _KINDS = {
     VARIABLE_KIND: types.CompletionItemKind.Variable,
@@ -88,14 +88,10 @@ class _Ctx:
         self.client = client
         self.encoding = encoding
         self.base_dir = base_dir
-        self._outline: Outline | None = None
 
     @property
     def outline(self) -> Outline:
-        if self._outline is None:
-            value = self.doc.value
-            self._outline = outline_of(value if isinstance(value, dict) else {})
-        return self._outline
+        return document_outline(self.doc)
 
     def range(self, start: int, end: int) -> types.Range:
         return to_range(self.doc.lines, start, end, self.encoding)

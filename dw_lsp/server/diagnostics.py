@@ -1,6 +1,6 @@
 """Diagnostics: the check of one document, and the service that publishes them.
 
-:func:`problems_of` runs :func:`~dw_lsp.validation.check.check_document` with a
+:func:`problems_of` runs :func:`~dw_lsp.validation.check.check_workflow_file` with a
 :class:`CheckContext` built from the settings and the open buffers (sub-workflows are read
 from an open editor buffer before the disk). If a rule crashes, the syntax problems the
 parser found are still reported and the error goes to the log: one broken rule must not
@@ -34,7 +34,7 @@ from dw_lsp.server.convert import to_diagnostics
 from dw_lsp.server.dependencies import DependencyIndex, dependencies_of, normalized
 from dw_lsp.server.documents import DocumentStore, OpenDocument
 from dw_lsp.settings import Settings
-from dw_lsp.validation.check import check_document
+from dw_lsp.validation.check import check_workflow_file
 from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import Document
 from dw_lsp.workflow.files import read_workflow_text, uri_to_path
@@ -80,9 +80,10 @@ def check_context(
 
 
 def problems_of(doc: Document, ctx: CheckContext) -> list[Problem]:
-    """Every problem of ``doc``; the parser's own problems if a rule fails."""
+    """Every problem of ``doc`` (each workflow of a root array of them, as ``dw-lsp check``
+    does); the parser's own problems if a rule fails."""
     try:
-        return check_document(doc, ctx)
+        return check_workflow_file(doc, ctx)
     except Exception:
         logger.exception("The check of %s failed; reporting syntax problems only", ctx.path)
         return list(doc.problems)
@@ -175,7 +176,7 @@ class Diagnostics:
         reads: dict[Path, str] = {}
         ctx = check_context(path, host.settings, open_texts, reads)
         problems = capped(problems_of(doc.document, ctx))
-        result = to_diagnostics(problems, doc.document.lines, host.encoding)
+        result = to_diagnostics(problems, doc.lines, host.encoding) if problems else []
         self._cache[doc.uri] = (key, result)
         try:
             self.dependencies.update(doc.uri, dependencies_of(doc.document, path, reads))

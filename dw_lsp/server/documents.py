@@ -10,7 +10,11 @@ only the workspace folders and the negotiated encoding), and this store applies 
 with LSP line semantics (only LF, CRLF and CR end a line) through the same
 :class:`~dw_lsp.workflow.positions.LineIndex` that every other conversion uses, reading the
 change events and never modifying them. Each entry parses its text lazily, once per
-version, so the parsed-document cache is keyed by URI and version.
+version, so the parsed-document cache is keyed by URI and version. An entry keeps one line
+index per version, carried across each edit (:meth:`LineIndex.spliced`), and hands the
+previous parsed version to the parser, which reuses its unchanged steps
+(:mod:`dw_lsp.workflow.strict_parse`): a keystroke in a large buffer does no whole-document
+work in Python.
 
 An editor's text is UTF-16: a high surrogate next to a low one is one character, even when
 the two halves arrived in different edits; the store joins such halves so that offsets and
@@ -47,18 +51,39 @@ class OpenDocument:
     language_id: str = "json"
     revision: int = 0
     _parsed: Document | None = field(default=None, repr=False)
+    _lines: LineIndex | None = field(default=None, repr=False)
+    _previous: Document | None = field(default=None, repr=False)
 
     @property
     def document(self) -> Document:
         """The parsed text (parsed on first use after each change)."""
         if self._parsed is None:
-            self._parsed = parse(self.text)
+            self._parsed = parse(self.text, self._lines, self._previous)
+            self._previous = None
         return self._parsed
 
-    def replace(self, text: str, version: int | None) -> None:
+    @property
+    def lines(self) -> LineIndex:
+        """The line index of the current text: built once, then carried across edits."""
+        lines = self.known_lines()
+        if lines is None:
+            lines = self._parsed.lines if self._parsed is not None else LineIndex(self.text)
+            self._lines = lines
+        return lines
+
+    def known_lines(self) -> LineIndex | None:
+        """The current text's line index if one was built (None: none yet)."""
+        if self._lines is None and self._parsed is not None:
+            self._lines = self._parsed.built_lines
+        return self._lines
+
+    def replace(self, text: str, version: int | None, lines: LineIndex | None = None) -> None:
+        """The buffer's new text; ``lines`` is its line index when the caller has it."""
         self.text = text
         self.version = version
+        self._previous = self._parsed or self._previous  # its unchanged steps are reused
         self._parsed = None
+        self._lines = lines if lines is not None and lines.text is text else None
         self.revision += 1
 
     def invalidate(self) -> None:
@@ -85,7 +110,7 @@ def _join_pair(text: str, at: int) -> str:
 
 def splice(text: str, start: int, end: int, new: str) -> str:
     """``text[start:end]`` replaced by ``new``, surrogate halves at the seams joined."""
-    out = text[:start] + new + text[end:]
+    out = "".join((text[:start], new, text[end:]))  # one copy of a large text, not two
     out = _join_pair(out, start + len(new))
     return _join_pair(out, start) if new else out
 
@@ -95,17 +120,33 @@ def apply_changes(
 ) -> str:
     """Apply content changes in order (each range refers to the text the previous change
     left): ranged ones splice, the others replace the text. Never modifies ``changes``."""
+    return apply_indexed(text, changes, encoding)[0]
+
+
+def apply_indexed(
+    text: str,
+    changes: Sequence[types.TextDocumentContentChangeEvent],
+    encoding: Encoding,
+    lines: LineIndex | None = None,
+) -> tuple[str, LineIndex | None]:
+    """:func:`apply_changes`, also returning the new text's line index: ``lines`` (the
+    index of ``text``, built here if needed) carried across each splice by
+    :meth:`LineIndex.spliced`, which rescans only around the edit; None after a
+    whole-text replacement (built when first needed)."""
     for change in changes:
         if isinstance(change, types.TextDocumentContentChangePartial):
-            lines = LineIndex(text)
+            if lines is None or lines.text is not text:
+                lines = LineIndex(text)
             start = lines.offset(change.range.start.line, change.range.start.character, encoding)
             end = lines.offset(change.range.end.line, change.range.end.character, encoding)
             if end < start:
                 start, end = end, start
-            text = splice(text, start, end, change.text)
+            new_text = splice(text, start, end, change.text)
+            lines = lines.spliced(start, end, new_text)
+            text = new_text
         else:
-            text = change.text
-    return text
+            text, lines = change.text, None
+    return text, lines
 
 
 class DocumentStore:
@@ -130,7 +171,8 @@ class DocumentStore:
         doc = self._docs.get(uri)
         if doc is None:
             return None
-        doc.replace(apply_changes(doc.text, changes, encoding), version)
+        text, lines = apply_indexed(doc.text, changes, encoding, doc.known_lines())
+        doc.replace(text, version, lines)
         return doc
 
     def save(self, uri: str, text: str | None) -> OpenDocument | None:

@@ -15,17 +15,25 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from dw_lsp.server.actions import code_actions, workspace_edit
+from dw_lsp.server.actions import code_actions, workspace_edits
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.completion import complete
 from dw_lsp.server.configuration import pushed_section, trust_of
 from dw_lsp.server.convert import SOURCE, encoding_of, to_offset, to_range
+from dw_lsp.server.crossnav import caller_edits, child_definition
 from dw_lsp.server.documents import OpenDocument
 from dw_lsp.server.hover import hover
 from dw_lsp.server.language_server import DwLanguageServer
 from dw_lsp.server.lenses import code_lenses
 from dw_lsp.server.links import document_links
-from dw_lsp.server.navigation import RenameError, definition, prepare_rename, references, rename
+from dw_lsp.server.navigation import (
+    RenameError,
+    definition,
+    prepare_rename,
+    references,
+    rename,
+    renamed_variable,
+)
 from dw_lsp.server.symbols import document_symbols, flat_symbols, folding_ranges, selection_ranges
 from dw_lsp.workflow.document import Span
 
@@ -173,8 +181,11 @@ def text_document_definition(
     doc = ls.workflow(params.text_document.uri)
     if doc is None:
         return None
-    span = definition(doc.document, _offset(ls, doc, params.position))
-    return _location(ls, doc, span) if span is not None else None
+    offset = _offset(ls, doc, params.position)
+    span = definition(doc.document, offset)
+    if span is not None:
+        return _location(ls, doc, span)
+    return child_definition(ls, doc, offset)
 
 
 def text_document_references(
@@ -211,8 +222,9 @@ def text_document_rename(
     doc = ls.workflow(params.text_document.uri)
     if doc is None:
         return None
+    offset = _offset(ls, doc, params.position)
     try:
-        edits = rename(doc.document, _offset(ls, doc, params.position), params.new_name)
+        edits = rename(doc.document, offset, params.new_name)
     except RenameError as exc:
         raise JsonRpcException(str(exc), code=_REQUEST_FAILED) from exc
     lines = doc.document.lines
@@ -222,7 +234,9 @@ def text_document_rename(
         )
         for e in edits
     ]
-    return workspace_edit(doc.uri, doc.version, text_edits, ls.client)
+    changes = [(doc.uri, doc.version, text_edits)]
+    changes += caller_edits(ls, doc, renamed_variable(doc.document, offset), params.new_name)
+    return workspace_edits(changes, ls.client)
 
 
 def text_document_document_symbol(

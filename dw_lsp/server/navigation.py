@@ -114,6 +114,17 @@ def rename(doc: Document, offset: int, new_name: str) -> list[Edit]:
     return edits
 
 
+def renamed_variable(doc: Document, offset: int) -> str | None:
+    """The name of the variable at ``offset`` when this workflow declares it (so that a
+    rename of it concerns the workflows that call this one), else None."""
+    found = _symbol(doc, offset)
+    if found is None:
+        return None
+    outline, kind, name, _ = found
+    declared = kind == "variable" and outline.declaration(kind, name) is not None
+    return name if declared else None
+
+
 def _rewrite_escaped(raw: str, old: str, new: str) -> str:
     """A string's raw content, written with escapes, with the name replaced: decode it,
     replace the leading (or prefixed) name, and re-encode."""

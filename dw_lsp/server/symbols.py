@@ -44,7 +44,12 @@ def _short(value: object, limit: int = 40) -> str:
 
 
 def document_symbols(doc: Document, encoding: Encoding = "utf-16") -> list[types.DocumentSymbol]:
-    """``variables`` and ``steps`` with their members as children."""
+    """``variables`` and ``steps`` with their members as children (made once per version
+    of the document and encoding; callers must not modify them)."""
+    return doc.derived(("document symbols", encoding), lambda: _document_symbols(doc, encoding))
+
+
+def _document_symbols(doc: Document, encoding: Encoding) -> list[types.DocumentSymbol]:
     root = doc.tree
     if root is None or root.kind != "object":
         return []

@@ -9,8 +9,9 @@ values are at most 10,000 characters with none of the characters
 :func:`dw_lsp.workflow.refs.unsafe_character` refuses (controls but tab, CR and LF, bidi
 controls, lone surrogates).
 
-Unlike dw, a ``..`` inside a name (``v1..2.json``) or a path is fine as long as the resolved
-path stays inside a root. Pure functions raising :class:`InputError`.
+Unlike dw, a ``..`` inside a name (``v1..2.json``) or a path is fine as long as the
+resolved path stays inside a root. The output directory must be a folder path apart from
+the workflow (:func:`output_dir_refusal`). Pure functions raising :class:`InputError`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dw_lsp.settings import STAND_IN_MODES
 from dw_lsp.validation.check import check_document
 from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import parse
-from dw_lsp.workflow.files import WorkflowFileError, read_workflow_bytes
+from dw_lsp.workflow.files import WorkflowFileError, decode_workflow, read_workflow_bytes
 from dw_lsp.workflow.paths import holds_workflow, output_dir_violation
 from dw_lsp.workflow.problem import Problem, Severity
 from dw_lsp.workflow.refs import (
@@ -112,7 +114,7 @@ def read_workflow(
     except (WorkflowFileError, OSError) as exc:
         raise InputError(str(exc)) from exc
     try:
-        text = data.decode("utf-8")
+        text = decode_workflow(data)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not UTF-8 text: {exc}") from exc
     doc = parse(text)
@@ -220,3 +222,13 @@ def parse_assignment(text: str) -> tuple[str, str]:
         raise InputError(f"Expected name=value, got {text!r}.")
     check_argument_name(name)
     return name, value
+
+
+def stand_in_mode(asked: str | None, setting: str) -> str:
+    """A run's stand-in mode: the one ``asked`` for this run (off, missing or all), else
+    the ``worker.standIns`` ``setting``."""
+    if asked is None:
+        return setting
+    if asked not in STAND_IN_MODES:
+        raise InputError(f"standIn must be one of {', '.join(STAND_IN_MODES)}")
+    return asked

@@ -20,16 +20,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dw_lsp.settings import Settings
-from dw_lsp.validation.check import check_document
+from dw_lsp.validation.check import check_workflow_file
 from dw_lsp.validation.context import CheckContext
-from dw_lsp.validation.fixes import fix_data, moved, parse_fix_data
 from dw_lsp.workflow.detection import has_steps, is_workflow
 from dw_lsp.workflow.document import Document, parse
+from dw_lsp.workflow.files import without_bom
 from dw_lsp.workflow.problem import Problem, Severity
 
 
@@ -113,6 +113,7 @@ def check_file(
         doc = parse("")
         reason = exc.strerror or str(exc)
         return FileResult(path, doc, [_file_problem(f"The file cannot be read: {reason}.", 0)])
+    data = without_bom(data)  # as every reader of workflow bytes does
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -128,30 +129,6 @@ def check_file(
     )
     doc = parse(text)
     return FileResult(path, doc, check_workflow_file(doc, ctx))
-
-
-def check_workflow_file(doc: Document, ctx: CheckContext) -> list[Problem]:
-    """Problems of a workflow document, or of each workflow in a root array of them."""
-    items = doc.value
-    if not (isinstance(items, list) and items and all(isinstance(v, dict) for v in items)):
-        return check_document(doc, ctx)
-    problems = list(doc.problems)
-    for index in range(len(items)):
-        span = doc.value_span((index,))
-        if span is None:
-            continue
-        element = parse(doc.text[span[0] : span[1]])
-        problems.extend(_shifted(p, span[0], index) for p in check_document(element, ctx))
-    return sorted(problems, key=Problem.sort_key)
-
-
-def _shifted(problem: Problem, offset: int, index: int) -> Problem:
-    """A problem of an array element, moved to its place in the whole file."""
-    data = problem.data
-    if data is not None:  # fix data moves with it; anything else (a DW015 count) stays
-        fixes = [moved(fix, offset, (index,)) for fix in parse_fix_data(data)]
-        data = {**data, **(fix_data(*fixes) or {})}
-    return replace(problem, start=problem.start + offset, end=problem.end + offset, data=data)
 
 
 def _file_problem(message: str, offset: int) -> Problem:

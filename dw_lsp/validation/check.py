@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from dw_lsp.validation.context import CheckContext
+from dw_lsp.validation.fixes import fix_data, moved, parse_fix_data
 from dw_lsp.validation.rules.catalog import check_catalog
 from dw_lsp.validation.rules.code import check_code_arguments
 from dw_lsp.validation.rules.semantic import check_semantics
-from dw_lsp.validation.schema import check_schema
+from dw_lsp.validation.schema import schema_findings
 from dw_lsp.workflow.document import Document, parse
 from dw_lsp.workflow.problem import Problem, Severity
 
@@ -29,6 +30,8 @@ RULE_SETS: tuple[Callable[[Document, CheckContext], list[Problem]], ...] = (
 
 #: The near-miss spelling hint, which defers to any other problem on the same range.
 NEAR_MISS = "DW234"
+#: A variable reference in a workflow without ``variables``: a misspelt block explains it.
+NO_VARIABLES = "DW203"
 
 
 def check_document(doc: Document, ctx: CheckContext | None = None) -> list[Problem]:
@@ -42,10 +45,39 @@ def check_document(doc: Document, ctx: CheckContext | None = None) -> list[Probl
         msg = "A workflow is a JSON object with 'id' and 'steps'."
         problems.append(Problem("DW103", Severity.ERROR, msg, span[0], min(span[1], span[0] + 1)))
         return problems
-    problems.extend(check_schema(doc))
+    found, misspelt = schema_findings(doc)
+    problems.extend(found)
     for rule in RULE_SETS:
         problems.extend(rule(doc, ctx))
+    if misspelt.explains((), ["variables"]):  # "varibles": a DW110 says it, once
+        problems = [p for p in problems if p.code != NO_VARIABLES]
     return _unique_sorted(problems)
+
+
+def check_workflow_file(doc: Document, ctx: CheckContext | None = None) -> list[Problem]:
+    """Problems of a workflow file: :func:`check_document`, or for a root array of workflow
+    objects (dw's ``tests.json`` test data) each element checked as the workflow it is,
+    its problems and fixes moved to their place in the whole file."""
+    items = doc.value
+    if not (isinstance(items, list) and items and all(isinstance(v, dict) for v in items)):
+        return check_document(doc, ctx)
+    problems = list(doc.problems)
+    for index in range(len(items)):
+        span = doc.value_span((index,))
+        if span is None:
+            continue
+        element = parse(doc.text[span[0] : span[1]])
+        problems.extend(_shifted(p, span[0], index) for p in check_document(element, ctx))
+    return _unique_sorted(problems)
+
+
+def _shifted(problem: Problem, offset: int, index: int) -> Problem:
+    """A problem of an array element, moved to its place in the whole file."""
+    data = problem.data
+    if data is not None:  # fix data moves with it; anything else (a DW015 count) stays
+        fixes = [moved(fix, offset, (index,)) for fix in parse_fix_data(data)]
+        data = {**data, **(fix_data(*fixes) or {})}
+    return replace(problem, start=problem.start + offset, end=problem.end + offset, data=data)
 
 
 def check_text(text: str, ctx: CheckContext | None = None) -> tuple[Document, list[Problem]]:

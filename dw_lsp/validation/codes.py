@@ -49,6 +49,7 @@ _TABLE: tuple[Code, ...] = (
     Code("DW107", E, "Exactly one of these keys"),
     Code("DW108", E, "Value must not be null"),
     Code("DW109", E, "Schema violation"),
+    Code("DW110", E, "Misspelt key: dw ignores it"),
     # --- DW2xx: semantic rules ---------------------------------------------------------
     Code("DW201", E, "Duplicate step name"),  # rule 1
     Code("DW202", E, "Undeclared variable"),  # rule 2

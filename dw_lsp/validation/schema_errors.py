@@ -24,6 +24,7 @@ from jsonschema_rs import ValidationError, ValidationErrorKind
 from dw_lsp.validation import schema_words as words
 from dw_lsp.validation.codes import severity_of
 from dw_lsp.validation.fixes import AddKey, FixData, fix_data, replacing
+from dw_lsp.validation.misspelt import Misspellings
 from dw_lsp.workflow.document import Document, Path
 from dw_lsp.workflow.problem import Problem
 
@@ -45,12 +46,17 @@ class ErrorMapper:
     """Maps the errors of one validation of ``doc`` against ``schema`` to problems.
 
     ``tolerant`` (the document is not strict JSON, so its value holds only the parts that
-    parsed) drops findings about absent things: missing keys, empty lists, unmade choices."""
+    parsed) drops findings about absent things: missing keys, empty lists, unmade choices.
+    So does a key of ``misspelt`` that is a near miss of the key said to be absent: the
+    misspelling is reported on that key instead."""
 
-    def __init__(self, schema: dict[str, Any], doc: Document) -> None:
+    def __init__(
+        self, schema: dict[str, Any], doc: Document, misspelt: Misspellings | None = None
+    ) -> None:
         self.schema = schema
         self.doc = doc
         self.tolerant = not doc.strict
+        self.misspelt = misspelt or Misspellings()
 
     def map(self, errors: Iterable[ValidationError]) -> list[Problem]:
         """All problems for ``errors``, deduplicated and sorted by position."""
@@ -96,6 +102,8 @@ class ErrorMapper:
         return [self._problem("DW109", f"{msg} (in {self._where(path)})", self._value_range(path))]
 
     def _required(self, error: ValidationError, path: Path, key: str) -> list[Problem]:
+        if self.misspelt.explains(path, [key]):
+            return []
         node = self._schema_node(error.schema_path[:-1])
         example = words.example(node.get("properties", {}).get(key))
         msg = f"Add the required key '{key}' to {self._where(path)}"
@@ -231,7 +239,7 @@ class ErrorMapper:
                 )
                 for extra in present[1:]
             ]
-        if present or self.tolerant:
+        if present or self.tolerant or self.misspelt.explains(path, keys):
             return []
         if is_step:
             name_key = self.doc.key_span(path + ("name",)) if "name" in value else None
@@ -309,20 +317,24 @@ class ErrorMapper:
         return node if isinstance(node, dict) else {}
 
     def _where(self, path: Path) -> str:
-        """A short name for the object or value at ``path``, e.g. 'configuration'."""
-        if not path:
-            return "the workflow"
-        if len(path) == 2 and path[0] == "steps" and isinstance(path[1], int):
-            return "the step"
-        last = path[-1]
-        if isinstance(last, str):
-            return f"'{last}'"
-        parent = path[-2] if len(path) >= 2 else None
-        return f"item {last} of '{parent}'" if isinstance(parent, str) else f"item {last}"
+        return where(path)
 
     def _subject(self, path: Path) -> str:
-        where = self._where(path)
-        return where[0].upper() + where[1:] if where.startswith(("the", "item")) else where
+        name = self._where(path)
+        return name[0].upper() + name[1:] if name.startswith(("the", "item")) else name
+
+
+def where(path: Path) -> str:
+    """A short name for the object or value at ``path``, e.g. 'configuration'."""
+    if not path:
+        return "the workflow"
+    if len(path) == 2 and path[0] == "steps" and isinstance(path[1], int):
+        return "the step"
+    last = path[-1]
+    if isinstance(last, str):
+        return f"'{last}'"
+    parent = path[-2] if len(path) >= 2 else None
+    return f"item {last} of '{parent}'" if isinstance(parent, str) else f"item {last}"
 
 
 def _choice_keys(branches: Any) -> list[str] | None:

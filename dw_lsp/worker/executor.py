@@ -13,10 +13,10 @@ For each file (the top level, then each sub-workflow when its step is reached):
    checked (modular classes, LoRAs without peft);
 4. the seed: the file's ``seed``, else the one the calling step passes down, else random;
 5. steps in order, each its own share of the progress; results saved with dw's naming;
-   results no later step mentions are dropped; ``release_pipeline`` releases; a
+   results no later step mentions are dropped; ``release_pipeline`` releases the step's
+   pipeline and ``release_models`` every task model; a
    ``gc.collect()`` between steps (not after the last: the run's cleanup comes after the
-   reply). ``release_models`` has nothing to do: this worker's tasks keep no model cache
-   (its model-backed commands are refused before the run).
+   reply). Task models live in the same cache as pipelines (:class:`steps.TaskModels`).
 
 Knows nothing of the cache or the transport (pipelines come through a
 :class:`PipelineProvider`). May import torch and diffusers through its helpers.
@@ -25,16 +25,15 @@ Knows nothing of the cache or the transport (pipelines come through a
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import random
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.worker import guard, memory, steps, support, tasks, values
+from dw_lsp import output_files
+from dw_lsp.worker import chain_step, guard, memory, steps, support, tasks, values
 from dw_lsp.worker.loading import loader as loading
-from dw_lsp.worker.outputs import files as output_files
 from dw_lsp.worker.outputs import save as outputs
 from dw_lsp.worker.progress import Position, RunCancelled
 from dw_lsp.worker.run_state import (
@@ -54,8 +53,8 @@ def read_document(path: Path) -> tuple[bytes, dict[str, Any]]:
     """The saved bytes of a workflow file and the object they hold."""
     data = files.read_workflow_bytes(path)
     try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        document = files.load_workflow_json(files.decode_workflow(data))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ValueError(f"{path.name} is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise ValueError(f"{path.name}: a workflow is a JSON object")
@@ -116,7 +115,11 @@ class Executor:
             }
             given = values.coerce_arguments(defaults, dict(arguments))
             realized = values.realize(
-                given, path.parent, self.state.resolver, roots=[self.state.top_dir]
+                given,
+                path.parent,
+                self.state.resolver,
+                roots=[self.state.top_dir],
+                media=self.state.media_loader,
             )
             body = {k: v for k, v in document.items() if k != "variables"}
             document = values.substitute_variables(body, realized)
@@ -139,15 +142,22 @@ class Executor:
 
     def _unavailable_tasks(self, document: Mapping[str, Any]) -> list[str]:
         available = tasks.available_commands()
-        return [
-            f"step {step.get('name')!r}: task command {step['task'].get('command')!r} cannot "
-            "run in this worker (its model or package is not available here)"
-            for step in document.get("steps", [])
-            if isinstance(step, Mapping)
-            and isinstance(step.get("task"), Mapping)
-            and step["task"].get("command") in tasks.TASK_COMMANDS
-            and step["task"].get("command") not in available
-        ]
+        problems: list[str] = []
+        for step in document.get("steps", []):
+            if not isinstance(step, Mapping) or not isinstance(step.get("task"), Mapping):
+                continue
+            command = step["task"].get("command")
+            if command in tasks.TASK_COMMANDS and command not in available:
+                problems.append(
+                    f"step {step.get('name')!r}: task command {command!r} cannot run in this "
+                    "worker (its model or package is not available here)"
+                )
+            elif command in tasks.REMOTE_CODE_COMMANDS and not self.state.allow_remote_code:
+                problems.append(
+                    f"step {step.get('name')!r}: task command {command!r} runs the model code "
+                    "that comes with its weights; it runs only when worker.allowRemoteCode is true"
+                )
+        return problems
 
     def _children_problems(
         self, document: Mapping[str, Any], base_dir: Path, seen: set[Path]
@@ -224,17 +234,20 @@ class Executor:
             self.state.progress(where, "step", f"step {index + 1}/{len(step_list)}: {name}")
             try:
                 outcome = self._run_step(
-                    kind, step, path, seed, resolved, results, loaded, where, depth
+                    kind, step, path, seed, resolved, results, loaded, where, depth, workflow_id
                 )
                 results[name] = outcome
                 if isinstance(step.get("result"), Mapping):
                     self._save(step, index, workflow_id, outcome, resolved, where)
+                chain_step.finish(outcome, self.state)
             except RunCancelled:
                 raise
             except Exception as exc:
                 raise StepError(f"step {name!r} ({kind}) of {path.name} failed: {exc}") from exc
             if step.get("release_pipeline") and name in loaded:
                 self.provider.release(loaded.pop(name).key, self.state)
+            if step.get("release_models"):
+                self.provider.release_task_models(self.state)
             for earlier in list(results):
                 later = step_list[index + 1 :]
                 if earlier != name and not any(_mentions(s, earlier) for s in later):
@@ -254,8 +267,10 @@ class Executor:
         loaded: dict[str, LoadedStep],
         where: Position,
         depth: int,
+        workflow_id: str,
     ) -> list[Any]:
         base_dir = path.parent
+        prefix = f"{workflow_id}-{step['name']}"
         if kind == "pipeline":
             label = f"{step['name']}@{path.name}"
             return steps.run_pipeline(
@@ -269,11 +284,15 @@ class Executor:
                 results,
                 loaded,
                 where,
+                prefix,
             )
         if kind == "pipeline_reference":
-            return steps.run_reference(step, base_dir, self.state, results, loaded, where)
+            return steps.run_reference(step, base_dir, self.state, results, loaded, where, prefix)
         if kind == "task":
-            return steps.run_task(step, base_dir, self.state, results, where)
+            label = f"{step['name']}@{path.name}"
+            return steps.run_task(
+                step, label, base_dir, self.state, self.provider, results, loaded, where
+            )
         child = resolve_workflow_path(step["workflow"]["path"], base_dir, self.state.top_dir)
         own = step.get("seed")
         step_seed = own if isinstance(own, int) and not isinstance(own, bool) else seed

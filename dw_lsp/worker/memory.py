@@ -80,11 +80,17 @@ def tensor_bytes(objects: Iterable[Any]) -> int:
 
 
 def _modules_of(obj: Any) -> list[torch.nn.Module]:
+    """The modules of a pipeline (its ``components``) or of a task model (a module, or an
+    object holding modules as attributes: a transformers pipeline, a spandrel descriptor,
+    a ControlNet-aux detector)."""
     if isinstance(obj, torch.nn.Module):
         return [obj]
     components = getattr(obj, "components", None)
     if isinstance(components, dict):
         return [c for c in components.values() if isinstance(c, torch.nn.Module)]
+    attributes = getattr(obj, "__dict__", None)
+    if isinstance(attributes, dict):
+        return [c for c in attributes.values() if isinstance(c, torch.nn.Module)]
     return []
 
 

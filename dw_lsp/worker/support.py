@@ -2,14 +2,14 @@
 
 A key the worker cannot honour yet fails the run *before any model loads*, naming the key;
 nothing is silently ignored that dw would act on. :func:`preflight` walks a substituted
-workflow document and returns every problem at once: unsupported keys (``chain``,
-``quantization_config``, ``remote_text_encoder``, ``ip_adapter``, ``prompt_weighting`` ...),
-malformed values of the configuration keys that are honoured (``group_offload``,
+workflow document and returns every problem at once: unsupported keys (``quantization_config``
+...), malformed values of the configuration keys that are honoured (``group_offload``,
 ``enable_layerwise_casting``, ``sdnq_optimize``, ``cache`` (:func:`hooks.problems`: its type,
 parameters and the ``mag`` calibration rule), the ``components`` entries and their ``compile``,
-FORMAT.md 1.4.1), LoRAs when ``peft`` is not installed or an entry is malformed (FORMAT.md
-1.4.5), unsafe output names (``id``, step names, ``file_base_name``), result content types
-without a writer here, unknown task commands and malformed step objects. Device-dependent keys
+FORMAT.md 1.4.1), LoRAs when ``peft`` is not installed or an entry is malformed and a malformed
+``ip_adapter`` (FORMAT.md 1.4.5), unsafe output names (``id``, step names, ``file_base_name``),
+result content types without a writer here, unknown task commands and malformed step objects.
+Device-dependent keys
 (``offload``, ``group_offload``, ``residency``, ``sdnq_optimize``) pass here: where they cannot
 apply they are skipped with a note at load time (:mod:`placement`), as dw does.
 Pure: imports the output writers, :mod:`.loading.hooks`, :mod:`.loading.compiling` (their heavy
@@ -58,13 +58,31 @@ PIPELINE_KEYS = frozenset(
         "shared_components",
         "reused_components",
         "seed",
+        "chain",
+        "remote_text_encoder",
+        "ip_adapter",
     }
 )
-UNSUPPORTED_PIPELINE_KEYS = {
-    "chain": "chained segment runs",
-    "remote_text_encoder": "remote text encoders",
-    "ip_adapter": "IP-Adapters",
-}
+#: Every key of the closed ``chain`` object (FORMAT.md 1.4.8); its values are checked when
+#: the chain runs (:mod:`dw_lsp.worker.chain`), since they may depend on the arguments.
+CHAIN_KEYS = frozenset(
+    {
+        "segments",
+        "match_audio",
+        "continuity",
+        "segment_argument",
+        "carry_frames",
+        "carry_audio",
+        "trim_frames",
+        "crossfade_ms",
+        "fps",
+        "frame_snap",
+        "prompts",
+        "save_segments",
+        "keep_segments",
+    }
+)
+UNSUPPORTED_PIPELINE_KEYS: dict[str, str] = {}
 CONFIGURATION_KEYS = frozenset(
     {
         "component_type",
@@ -88,10 +106,10 @@ CONFIGURATION_KEYS = frozenset(
         "group_offload",
         "sdnq_optimize",
         "enable_layerwise_casting",
+        "prompt_weighting",
     }
 ) | {*hooks.OBJECT_KEYS}
 UNSUPPORTED_CONFIGURATION = {
-    "prompt_weighting": "prompt weighting",
     "pre_load_modules": "importing extra modules before loading",
 }
 #: Keys of ``configuration.vae`` / ``.unet`` / ``.transformer`` / ``.text_encoder`` that are
@@ -208,6 +226,57 @@ def _pipeline(pipeline: Mapping[str, Any], _commands: Collection[str]) -> list[s
             problems.extend(_component(f"pipeline.{key}", value))
     if "loras" in pipeline:
         problems.extend(_loras(pipeline["loras"]))
+    if "ip_adapter" in pipeline:
+        problems.extend(_ip_adapter(pipeline["ip_adapter"]))
+    if "chain" in pipeline:
+        problems.extend(_chain("pipeline.chain", pipeline["chain"]))
+    remote = pipeline.get("remote_text_encoder")
+    if remote is not None and not (
+        isinstance(remote, Mapping) and isinstance(remote.get("url"), str)
+    ):
+        problems.append("pipeline.remote_text_encoder must be an object with a url")
+    return problems
+
+
+def _chain(path: str, chain: Any) -> list[str]:
+    """The shape of a ``chain`` object (FORMAT.md 1.4.8)."""
+    if not isinstance(chain, Mapping):
+        return [f"{path} must be an object"]
+    problems = [
+        f"{path}.{key} is not a chain key (FORMAT.md 1.4.8)"
+        for key in chain
+        if key not in CHAIN_KEYS
+    ]
+    if ("segments" in chain) == ("match_audio" in chain):
+        problems.append(f"{path} needs exactly one of segments / match_audio")
+    if chain.get("continuity", "last_frame") not in ("last_frame", "last_segment"):
+        problems.append(f"{path}.continuity must be last_frame or last_segment")
+    prompts = chain.get("prompts", ["-"])
+    if not isinstance(prompts, list) or not prompts:
+        problems.append(f"{path}.prompts must be a non-empty list")
+    return problems
+
+
+def _ip_adapter(entry: Any) -> list[str]:
+    """``ip_adapter`` after variable substitution (FORMAT.md 1.4.5)."""
+    where = "pipeline.ip_adapter"
+    if entry is None:
+        return []
+    if not isinstance(entry, Mapping):
+        return [f"{where} must be an object with a model_name"]
+    problems: list[str] = []
+    model_name = entry.get("model_name")
+    if not isinstance(model_name, str) or not model_name:
+        problems.append(f"{where}.model_name must be a non-empty string")
+    for key in ("weight_name", "subfolder"):
+        value = entry.get(key)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"{where}.{key} must be a string, not {value!r}")
+    scale = entry.get("scale", 1.0)
+    try:
+        float(scale)
+    except (TypeError, ValueError):
+        problems.append(f"{where}.scale {scale!r} is not a number")
     return problems
 
 
@@ -348,7 +417,7 @@ def _reference(reference: Mapping[str, Any], _commands: Collection[str]) -> list
     if not isinstance(reference.get("reference_name"), str):
         problems.append("pipeline_reference.reference_name is required")
     if "chain" in reference:
-        problems.append(_unsupported("pipeline_reference.chain", "chained segment runs"))
+        problems.extend(_chain("pipeline_reference.chain", reference["chain"]))
     configuration = reference.get("configuration", {})
     if isinstance(configuration, Mapping):
         problems.extend(
@@ -366,8 +435,9 @@ def _task(task: Mapping[str, Any], commands: Collection[str]) -> list[str]:
         problems.append("task.command is required")
     elif command not in commands:
         problems.append(f"task command {command!r} is not known to this worker")
-    if "pipeline_reference" in task:
-        problems.append(_unsupported("task.pipeline_reference", "tasks over a loaded processor"))
+    reference = task.get("pipeline_reference")
+    if reference is not None and not isinstance(reference, str):
+        problems.append("task.pipeline_reference must be a step name")
     if ("arguments" in task) == ("inputs" in task):
         problems.append("a task needs exactly one of arguments / inputs")
     return problems

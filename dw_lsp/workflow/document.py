@@ -16,32 +16,34 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from json.decoder import scanstring  # type: ignore[attr-defined]
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from dw_lsp.workflow.files import MAX_JSON_DEPTH, MAX_WORKFLOW_BYTES
+from dw_lsp.workflow.lazy_tree import lazy_tree
 from dw_lsp.workflow.nodes import Member, Node
 from dw_lsp.workflow.positions import LineIndex
 from dw_lsp.workflow.problem import MAX_PROBLEMS, TOO_MANY, Problem, Severity, too_many
+from dw_lsp.workflow.range_index import RangeIndex
+from dw_lsp.workflow.strict_parse import (
+    Decoded,
+    decode_workflow,
+    escapes_lone_surrogate,
+    no_constant,
+)
 from dw_lsp.workflow.tolerant import LONE_SURROGATE, lone_surrogate, parse_tree
 
 Path = tuple[str | int, ...]
 Span = tuple[int, int]
 
+_T = TypeVar("_T")
 _decoder = json.JSONDecoder()
 #: What the tolerant parser finds in strictly valid JSON: duplicate keys, lone
 #: surrogates, and the count of those past the limit.
 _STRICT_CODES = ("DW011", "DW014", TOO_MANY)
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-#: One escape: a whole surrogate pair, half of one (group 1), or any other.
-_ESCAPES = re.compile(
-    r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|(u[dD][89a-fA-F][0-9a-fA-F]{2})|.)",
-    re.DOTALL,
-)
-_WS = " \t\n\r"
 
 
 @dataclass(frozen=True)
@@ -62,21 +64,32 @@ class Hit:
 class Document:
     """The parsed form of one text. Cheap to build; ranges and the tree come lazily."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(
+        self, text: str, lines: LineIndex | None = None, previous: Document | None = None
+    ) -> None:
         self.text = text
+        self.built_lines = lines if lines is not None and lines.text is text else None
+        #: The decoded pieces (root members, steps) for the next version to reuse.
+        self.decoded: Decoded | None = None
+        self._step_results: dict[tuple[object, int], tuple[Any, tuple[object, ...], Any]] = {}
+        self._inherited: dict[tuple[object, int], tuple[Any, tuple[object, ...], Any]] = {}
+        if previous is not None:
+            self._inherited = {**previous._inherited, **previous._step_results}
         self.problems: list[Problem] = []
         self.value: Any = None
         self.strict = False
         self._tree: Node | None = None
         self._tree_built = False
         self._tree_ranges = False  # answer range queries from the tree (broken JSON, dup keys)
+        self._tree_lazily = True  # a strict text's tree is read on demand (lazy_tree)
         self._spans: dict[Path, Span | None] = {}
-        self._parse()
+        self._derived: dict[object, Any] = {}
+        self._parse(previous.decoded if previous is not None else None)
 
     # -- parsing -----------------------------------------------------------------------
-    def _parse(self) -> None:
+    def _parse(self, previous: Decoded | None) -> None:
         text = self.text
-        size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+        size, raw_surrogate = _utf8_size(text)
         if size > MAX_WORKFLOW_BYTES:
             msg = (
                 f"The document is {size / 1048576:.1f} MiB; workflows are limited to "
@@ -86,12 +99,15 @@ class Document:
             self._tree_built = True
             return
         try:
-            self.value, duplicates = _loads_bounded(text)
+            self.value, duplicates, self.decoded = _loads_bounded(text, previous)
             self.strict = True
         except (ValueError, RecursionError):
             pass
         else:
-            lone = _holds_lone_surrogates(text)
+            if self.decoded is not None:  # each new piece was searched as it was decoded
+                lone = raw_surrogate or self.decoded.lone_escapes
+            else:
+                lone = raw_surrogate or _holds_lone_surrogates(text, raw=False)
             if duplicates:  # rare: the tree says where (DW011, and DW014 if any) and gives
                 # last-wins ranges
                 self._tree, problems = parse_tree(text)
@@ -102,26 +118,74 @@ class Document:
             elif lone:  # valid JSON, but no later check may see half a surrogate pair
                 self.value = _without_lone_surrogates(self.value)
                 self.problems = _lone_surrogate_problems(text)
+                self._tree_lazily = False  # the forgiving parser's tree replaces halves
             return
         self._tree, self.problems = parse_tree(text)
         self._tree_built = self._tree_ranges = True
         self.value = self._tree.to_python() if self._tree is not None else None
 
+    def derived(self, key: object, make: Callable[[], _T]) -> _T:
+        """A fact derived from this text alone (the outline, the symbols ...), made on
+        first use and kept as long as the document: the editor keeps one Document per
+        version, so every request on an unchanged buffer shares it."""
+        if key not in self._derived:
+            self._derived[key] = make()
+        return self._derived[key]  # type: ignore[no-any-return]
+
+    def step_memo(
+        self, name: object, index: int, step: Any, make: Callable[[], _T], *also: object
+    ) -> _T:
+        """A fact derived from the step at ``index`` alone (whose value is ``step``; and
+        from the objects ``also``, e.g. the ``variables`` block), made once and carried to
+        later versions of the document: a step whose text did not change keeps its value
+        object (:mod:`.strict_parse`), so the fact made for it is found again by identity,
+        and a keystroke costs only the step it changed."""
+        key = (name, index)
+        held = self._step_results.get(key) or self._inherited.get(key)
+        if (
+            held is None
+            or held[0] is not step
+            or len(held[1]) != len(also)
+            or any(a is not b for a, b in zip(held[1], also, strict=True))
+        ):
+            held = (step, also, make())
+        self._step_results[key] = held
+        return held[2]
+
     @property
     def tree(self) -> Node | None:
-        """The node tree with offsets (built on first use for strict documents)."""
+        """The node tree with offsets. Built on first use for strict documents, whose
+        containers then read their children only when asked (:mod:`.lazy_tree`)."""
         if not self._tree_built:
-            self._tree, _ = parse_tree(self.text)
+            if self._tree_lazily:
+                self._tree = lazy_tree(self.text, self.decoded)
+            else:
+                self._tree, _ = parse_tree(self.text)
             self._tree_built = True
         return self._tree
 
     @cached_property
-    def _index(self) -> _Index:
-        return _Index(self.text)
+    def _index(self) -> RangeIndex:
+        index = RangeIndex(self.text)
+        decoded = self.decoded
+        if decoded is not None:  # the decoder already found the root's members and steps
+            members: dict[str, tuple[int, int, int]] = {}
+            for key, key_start, key_end, _, value_start, _ in decoded.root_members:
+                members.setdefault(key, (key_start, key_end, value_start))
+            index.objects[decoded.root_span[0]] = (members, None)
+            if decoded.steps_start >= 0:
+                index.arrays[decoded.steps_start] = decoded.step_starts
+                pieces = zip(decoded.step_starts, decoded.steps, strict=True)
+                for i, (start, piece) in enumerate(pieces):
+                    self._spans.setdefault(("steps", i), (start, start + len(piece.text)))
+        return index
 
-    @cached_property
+    @property
     def lines(self) -> LineIndex:
-        return LineIndex(self.text)
+        """The line index (the one given at parse time, else built on first use)."""
+        if self.built_lines is None:
+            self.built_lines = LineIndex(self.text)
+        return self.built_lines
 
     # -- ranges --------------------------------------------------------------------------
     def value_span(self, path: Path) -> Span | None:
@@ -129,8 +193,9 @@ class Document:
         if self._tree_ranges:
             node = self.node(path)
             return (node.start, node.end) if node is not None else None
+        index = self._index  # (seeds the spans the decoder found)
         if path not in self._spans:
-            start = self._index.value_start(path)
+            start = index.value_start(path)
             span = None
             if start is not None:
                 span = (start, _decoder.raw_decode(self.text, start)[1])
@@ -206,21 +271,34 @@ class Document:
                 return Hit(path, "value", (node.start, node.end), node)
 
 
-def parse(text: str) -> Document:
-    """Parse ``text`` into a :class:`Document`; never raises."""
-    return Document(text)
+def parse(text: str, lines: LineIndex | None = None, previous: Document | None = None) -> Document:
+    """Parse ``text`` into a :class:`Document`; never raises. ``lines``: the text's line
+    index when the caller already has one (the editor carries it across edits);
+    ``previous``: an earlier version of the same buffer, whose unchanged steps are reused
+    rather than decoded again."""
+    return Document(text, lines, previous)
 
 
-def _holds_lone_surrogates(text: str) -> bool:
-    """Whether the JSON ``text`` spells half a surrogate pair: a raw one, or a
-    ``\\uD800``-``\\uDFFF`` escape not paired with its other half. C-speed searches
-    first (one regex with both alternatives is 20 times slower than two); escapes are then
-    read in order, so an escaped backslash is never taken for the start of one."""
-    if not text.isascii() and LONE_SURROGATE.search(text) is not None:
-        return True
-    if _SURROGATE_ESCAPE.search(text) is None:
-        return False
-    return any(m.group(1) for m in _ESCAPES.finditer(text))
+def _utf8_size(text: str) -> tuple[int, bool]:
+    """The UTF-8 size of ``text`` and whether it holds a surrogate code point (which in a
+    Python string is always half a pair): one C-speed encoding answers both."""
+    if text.isascii():
+        return len(text), False
+    try:
+        return len(text.encode("utf-8")), False
+    except UnicodeEncodeError:
+        return len(text.encode("utf-8", "surrogatepass")), True
+
+
+def _holds_lone_surrogates(text: str, raw: bool | None = None) -> bool:
+    """Whether the JSON ``text`` spells half a surrogate pair: a raw one (``raw``, when
+    the caller already knows), or a ``\\uD800``-``\\uDFFF`` escape not paired with its
+    other half. C-speed searches first (one regex with both alternatives is 20 times slower
+    than two); escapes are then read in order, so an escaped backslash is never taken for
+    the start of one."""
+    if raw is None:
+        raw = not text.isascii() and LONE_SURROGATE.search(text) is not None
+    return raw or escapes_lone_surrogate(text)
 
 
 def _without_lone_surrogates(value: Any) -> Any:
@@ -256,10 +334,13 @@ def _lone_surrogate_problems(text: str) -> list[Problem]:
     return problems
 
 
-def _loads_bounded(text: str) -> tuple[Any, bool]:
+def _loads_bounded(text: str, previous: Decoded | None) -> tuple[Any, bool, Decoded | None]:
     """``json.loads`` that refuses nesting deeper than about MAX_JSON_DEPTH (RecursionError),
     by lowering the interpreter's recursion limit around the C decoder's recursion; also
-    says whether some object repeats a key (which ``json.loads`` silently collapses)."""
+    says whether some object repeats a key (which ``json.loads`` silently collapses). A
+    workflow object is decoded piece by piece, reusing ``previous``'s unchanged pieces
+    (:func:`~dw_lsp.workflow.strict_parse.decode_workflow`); anything else, valid or not,
+    by ``json.loads`` itself."""
     depth = 0
     frame = sys._getframe()
     while frame is not None:
@@ -277,95 +358,14 @@ def _loads_bounded(text: str) -> tuple[Any, bool]:
         return built
 
     try:
-        return json.loads(text, object_pairs_hook=pairs_to_dict), duplicates
+        try:
+            return decode_workflow(text, previous)
+        except ValueError:
+            pass  # not an object, or not JSON: json.loads decides, with its own errors
+        value = json.loads(text, object_pairs_hook=pairs_to_dict, parse_constant=no_constant)
+        return value, duplicates, None
     finally:
         sys.setrecursionlimit(old)
-
-
-def _skip_ws(text: str, i: int) -> int:
-    n = len(text)
-    while i < n and text[i] in _WS:
-        i += 1
-    return i
-
-
-class _Index:
-    """Member and item offsets of the containers visited so far in a strict document.
-
-    Each container is scanned once (siblings skipped by the C decoder); later lookups in
-    it are dictionary reads."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.objects: dict[int, tuple[dict[str, tuple[int, int, int]], int | None]] = {}
-        self.arrays: dict[int, list[int]] = {}
-
-    def member(self, start: int, key: str) -> tuple[int, int, int] | None:
-        """(key start, key end, value start) of member ``key`` of the object at ``start``.
-
-        Members are scanned only as far as the first one named ``key`` (later lookups
-        resume the scan), so finding ``steps`` does not decode the values after it. A
-        document with duplicate keys never gets here: its ranges come from the tree."""
-        entry = self.objects.get(start)
-        if entry is None:
-            i = _skip_ws(self.text, start + 1)
-            entry = ({}, None if self.text[i] == "}" else i)
-            self.objects[start] = entry
-        found, cursor = entry
-        if key in found:
-            return found[key]
-        text = self.text
-        while cursor is not None:
-            name, kend = scanstring(text, cursor + 1)
-            vstart = _skip_ws(text, _skip_ws(text, kend) + 1)
-            member = (cursor, kend, vstart)
-            found.setdefault(name, member)
-            _, vend = _decoder.raw_decode(text, vstart)
-            i = _skip_ws(text, vend)
-            cursor = None if text[i] == "}" else _skip_ws(text, i + 1)
-            self.objects[start] = (found, cursor)
-            if name == key:
-                return member
-        return None
-
-    def items(self, start: int) -> list[int]:
-        """Start offsets of the items of the array at ``start``."""
-        cached = self.arrays.get(start)
-        if cached is not None:
-            return cached
-        text = self.text
-        starts: list[int] = []
-        i = _skip_ws(text, start + 1)
-        if text[i] != "]":
-            while True:
-                starts.append(i)
-                _, end = _decoder.raw_decode(text, i)
-                i = _skip_ws(text, end)
-                if text[i] == "]":
-                    break
-                i = _skip_ws(text, i + 1)
-        self.arrays[start] = starts
-        return starts
-
-    def value_start(self, path: Path) -> int | None:
-        start = _skip_ws(self.text, 0)
-        for part in path:
-            c = self.text[start]
-            if isinstance(part, str):
-                if c != "{":
-                    return None
-                member = self.member(start, part)
-                if member is None:
-                    return None
-                start = member[2]
-            else:
-                if c != "[":
-                    return None
-                items = self.items(start)
-                if not 0 <= part < len(items):
-                    return None
-                start = items[part]
-        return start
 
 
 def _inside(node: Node, offset: int) -> bool:

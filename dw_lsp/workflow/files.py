@@ -19,8 +19,11 @@ lsprotocol, torch or diffusers.
 
 from __future__ import annotations
 
+import codecs
+import json
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from dw_lsp.workflow.refs import BUILTIN, BUILTIN_NAME_RE
@@ -104,8 +107,31 @@ def read_workflow_bytes(path: Path) -> bytes:
 
 
 def read_workflow_text(path: Path) -> str:
-    """:func:`read_workflow_bytes`, decoded as UTF-8 (UnicodeDecodeError when it is not)."""
-    return read_workflow_bytes(path).decode("utf-8")
+    """:func:`read_workflow_bytes`, decoded (:func:`decode_workflow`)."""
+    return decode_workflow(read_workflow_bytes(path))
+
+
+def without_bom(data: bytes) -> bytes:
+    """``data`` without a leading UTF-8 byte order mark. RFC 8259 lets a JSON reader
+    ignore one; editors on Windows write one. Every reader of workflow bytes (check,
+    editor, Session, worker) drops it, so they all agree on what the file holds."""
+    return data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+
+
+def decode_workflow(data: bytes) -> str:
+    """A workflow file's text: UTF-8 (UnicodeDecodeError when it is not), without a BOM."""
+    return without_bom(data).decode("utf-8")
+
+
+def load_workflow_json(text: str) -> Any:
+    """The value of a workflow's JSON text, read as strictly as RFC 8259 writes it:
+    ``NaN`` and the infinities, which Python's json module accepts, raise ValueError
+    (control characters in strings already do)."""
+    return json.loads(text, parse_constant=_not_json)
+
+
+def _not_json(word: str) -> Any:
+    raise ValueError(f"{word} is not a JSON value (JSON has no NaN or infinities)")
 
 
 def too_large(what: Path | str, size: int) -> str:

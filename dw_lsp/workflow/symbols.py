@@ -21,7 +21,7 @@ from typing import Any, Literal
 from dw_lsp.workflow.document import Document, Path, Span
 from dw_lsp.workflow.outline import Outline, Ref, Step
 from dw_lsp.workflow.refs import PREVIOUS_RESULT, VARIABLE, split_previous_result
-from dw_lsp.workflow.walk import outline_of
+from dw_lsp.workflow.walk import document_outline
 
 SymbolKind = Literal["variable", "step"]
 
@@ -66,8 +66,7 @@ class Symbols:
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
-        value = doc.value if isinstance(doc.value, dict) else {}
-        self.outline: Outline = outline_of(value)
+        self.outline: Outline = document_outline(doc)
 
     @property
     def steps(self) -> list[Step]:
@@ -150,21 +149,58 @@ class Symbols:
 
     def symbol_at(self, offset: int) -> tuple[SymbolKind, str, Span] | None:
         """The variable or step declared or referenced at ``offset``: kind, name, span
-        of the name under the cursor."""
-        for ref in self.references:
-            if ref.span[0] <= offset <= ref.span[1]:
-                return ref.kind, ref.name, ref.span
-        for ref in self.references:  # elsewhere in the string, e.g. on ".images"
-            if ref.string_span[0] < offset < ref.string_span[1]:
-                return ref.kind, ref.name, ref.span
-        for var in self.variables:
-            if var.key_span[0] <= offset <= var.key_span[1]:
+        of the name under the cursor. Looks only at the token under the cursor (tokens do
+        not overlap), so it costs no range of the document's other references."""
+        hit = self.doc.node_at(offset)
+        if hit is None:
+            return None
+        path = hit.path
+        if hit.part == "value":
+            ref = self._refs_by_path.get(path)
+            made = self._resolve(ref) if ref is not None else None
+            if made is not None and (
+                made.span[0] <= offset <= made.span[1]
+                or made.string_span[0] < offset < made.string_span[1]  # e.g. on ".images"
+            ):
+                return made.kind, made.name, made.span
+        if hit.part == "key" and len(path) == 2 and path[0] == "variables":
+            var = self.variable(str(path[1]))
+            if var is not None and var.key_span[0] <= offset <= var.key_span[1]:
                 return "variable", var.name, var.name_span
-        for step in self.steps:
-            span = self.name_span(step)
-            if step.name is not None and span is not None and span[0] - 1 <= offset <= span[1] + 1:
+        if hit.part == "value" and len(path) == 3 and path[0] == "steps" and path[2] == "name":
+            step = self.outline.step_at(path[1]) if isinstance(path[1], int) else None
+            span = self.name_span(step) if step is not None else None
+            if (
+                step is not None
+                and step.name is not None
+                and span is not None
+                and span[0] - 1 <= offset <= span[1] + 1
+            ):
                 return "step", step.name, span
         return None
+
+    @cached_property
+    def _refs_by_path(self) -> dict[Path, tuple[str, Ref]]:
+        """Every reference of the outline by the path of its string (no ranges)."""
+        out: dict[Path, tuple[str, Ref]] = {}
+        for form, refs in (
+            ("variable", self.outline.variable_refs),
+            ("previous_result", self.outline.previous_refs),
+            ("name", self.outline.name_refs),
+        ):
+            for ref in refs:
+                out.setdefault(ref.path, (form, ref))
+        return out
+
+    def _resolve(self, entry: tuple[str, Ref]) -> Reference | None:
+        """The :class:`Reference` of one outline reference, as :attr:`references` makes it."""
+        form, ref = entry
+        if form == "variable":
+            return self._reference("variable", ref, ref.body, len(VARIABLE), "variable", None)
+        if form == "name":
+            return self._reference("step", ref, ref.body, 0, str(ref.path[-1]), None)
+        step, prop = split_previous_result(ref.body, self.outline.first_index)
+        return self._reference("step", ref, step, len(PREVIOUS_RESULT), "previous_result", prop)
 
     def declaration(self, kind: SymbolKind, name: str) -> Span | None:
         if kind == "variable":
@@ -178,5 +214,6 @@ class Symbols:
 
 
 def symbols_of(doc: Document) -> Symbols:
-    """The symbols of ``doc`` (none for a document whose root is not an object)."""
-    return Symbols(doc)
+    """The symbols of ``doc`` (none for a document whose root is not an object), made
+    once per document and shared by every request on the same text."""
+    return doc.derived("symbols", lambda: Symbols(doc))

@@ -33,6 +33,11 @@ _STRAY = re.compile(f"{_STRAY_CHAR}+(?:[ \t]+{_STRAY_CHAR}+)*")
 _LINE_BREAK = re.compile(r"[\n\r]")
 #: Half of a UTF-16 surrogate pair on its own: not a character (no UTF-8 file holds it).
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: Raw control characters, which a JSON string may hold only escaped (RFC 8259 section 7).
+_CONTROL = re.compile("[\x00-\x1f]")
+_CONTROL_NAMES = {"\t": "\\t", "\b": "\\b", "\f": "\\f"}
+#: Words Python's json module reads as numbers, which JSON does not have.
+_NOT_NUMBERS = ("NaN", "Infinity", "-Infinity")
 _LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
 _FIXES = {"True": "true", "False": "false", "None": "null", "undefined": "null"}
 
@@ -122,6 +127,12 @@ class _Parser:
             self.report("DW001", "Strings must use double quotes.", i, end)
             value = self.sanitized(text[i + 1 : end - 1 if m else end], i, end)
             return Node("string", i, end, value), end
+        not_number = next((w for w in _NOT_NUMBERS if text.startswith(w, i)), None)
+        if not_number is not None:
+            end = i + len(not_number)
+            msg = f"{not_number} is not a JSON value (it has no NaN or infinities); use null."
+            self.report("DW001", msg, i, end)
+            return None, end
         if c == "-" or c.isdigit() or c in "+.":
             m = _NUMBER.match(text, i)
             loose = _LOOSE_NUMBER.match(text, i)
@@ -152,12 +163,16 @@ class _Parser:
             return Node("string", i, end, self.sanitized(_unescape(text[i + 1 : end]), i, end)), end
         raw = m.group()
         try:
-            value = json.loads(raw) if "\\" in raw else raw[1:-1]
+            value = json.loads(raw, strict=False) if "\\" in raw else raw[1:-1]
         except ValueError:
             self.report("DW001", "Invalid escape sequence in string.", i, m.end())
             value = raw[1:-1]
-        if any(ord(ch) < 0x20 for ch in value if ch not in "\t") and "\\" not in raw:
-            self.report("DW001", "Control characters must be escaped in strings.", i, m.end())
+        control = _CONTROL.search(raw)
+        if control is not None:  # RFC 8259: U+0000-U+001F only escaped, a tab too
+            at = control.start() + i
+            name = _CONTROL_NAMES.get(control.group(), f"\\u{ord(control.group()):04x}")
+            msg = f"A control character must be escaped in a JSON string; write {name}."
+            self.report("DW001", msg, at, at + 1)
         return Node("string", i, m.end(), self.sanitized(value, i, m.end())), m.end()
 
     def sanitized(self, value: str, start: int, end: int) -> str:
@@ -224,6 +239,9 @@ class _Parser:
             if i < n and text[i] == ":":
                 member.colon = i
                 i = self.ws(i + 1)
+                if self._key_on_next_line(member.colon, i):  # "seed": <nothing yet>
+                    self.report("DW006", f"Value expected for {name!r}.", kstart, kend)
+                    continue
             else:
                 self.report("DW012", "Colon expected after the property name.", kstart, kend)
                 if i >= n or text[i] in ",}]" or "\n" in text[kend:i] or "\r" in text[kend:i]:
@@ -246,6 +264,18 @@ class _Parser:
                 self.report("DW005", "Missing comma between properties.", i, i + 1)
         node.end = i
         return node, i
+
+    def _key_on_next_line(self, colon: int, i: int) -> bool:
+        """Whether what follows the colon at ``colon`` is, on a later line, a string and
+        a colon: the next member's key, so this member's value is still to be typed."""
+        text = self.text
+        if i >= self.n or text[i] != '"' or not _LINE_BREAK.search(text, colon, i):
+            return False
+        m = _STRING.match(text, i)
+        if m is None:
+            return False
+        after = _WS.match(text, m.end())
+        return after is not None and text.startswith(":", after.end())
 
     def array(self, start: int, depth: int) -> tuple[Node, int]:
         text, n = self.text, self.n

@@ -10,9 +10,11 @@ costs one pass over its value. Pure: imports no pygls, lsprotocol, torch or diff
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from dw_lsp.workflow.document import Path
+from dw_lsp.workflow.document import Document, Path
 from dw_lsp.workflow.files import MAX_JSON_DEPTH
 from dw_lsp.workflow.outline import (
     DESCRIPTION_FORMS,
@@ -70,10 +72,17 @@ _STRUCTURAL = frozenset({Region.TOP, Region.STEPS, Region.STEP_OBJ, Region.BODY,
 
 
 def outline_of(
-    root: dict[str, Any], base: Path = (), watch: frozenset[str] = frozenset()
+    root: dict[str, Any],
+    base: Path = (),
+    watch: frozenset[str] = frozenset(),
+    memo: StepMemo | None = None,
 ) -> Outline:
     """Walk ``root`` (a workflow object at ``base``) once and gather its outline; keys in
-    ``watch`` found inside a step are listed in :attr:`Outline.watched`."""
+    ``watch`` found inside a step are listed in :attr:`Outline.watched`. ``memo``, if
+    given, may supply what is made from one step object alone (its :class:`Step`, and
+    what the walk of it finds) from a cache: it is called as ``memo(name, index, step,
+    make)`` (see :meth:`Document.step_memo`) and returns ``make()`` or an earlier result
+    of it."""
     out = Outline(base, root)
     variables = root.get("variables")
     out.variables = variables if isinstance(variables, dict) else None
@@ -82,28 +91,106 @@ def outline_of(
         for i, step in enumerate(steps):
             if not isinstance(step, dict):
                 continue
-            name = step.get("name")
-            kind = step_kind(step)
-            body = step[kind] if kind else {}
-            out.steps.append(
-                Step(
-                    i,
-                    (*base, "steps", i),
-                    step,
-                    name if isinstance(name, str) else None,
-                    kind,
-                    body,
-                )
-            )
-    _walk(out, root, base, watch)
+            make = partial(_step, base, i, step)
+            out.steps.append(memo(("step", base), i, step, make) if memo else make())
+    step_facts = None if memo is None else partial(_memo_facts, memo, base, watch)
+    _walk(out, [(root, base, Region.TOP, -1, None)], len(base) + MAX_JSON_DEPTH, watch, step_facts)
     return out
 
 
-def _walk(out: Outline, root: dict[str, Any], base: Path, watch: frozenset[str]) -> None:
+def _memo_facts(
+    memo: StepMemo,
+    base: Path,
+    watch: frozenset[str],
+    index: int,
+    step: dict[str, Any],
+    walk: Callable[[], Facts],
+) -> Facts:
+    return memo(("outline", base, watch), index, step, walk)  # type: ignore[no-any-return]
+
+
+def _step(base: Path, index: int, step: dict[str, Any]) -> Step:
+    name = step.get("name")
+    kind = step_kind(step)
+    body = step[kind] if kind else {}
+    name = name if isinstance(name, str) else None
+    return Step(index, (*base, "steps", index), step, name, kind, body)
+
+
+def document_outline(doc: Document, watch: frozenset[str] = frozenset()) -> Outline:
+    """The outline of ``doc``'s value (an empty one when its root is no object), made
+    once per document: the rules and every editor request on the same text share it. An
+    outline made watching more keys serves a reader watching fewer; what one unchanged
+    step yields is carried from the previous version (:meth:`Document.step_memo`)."""
+    held: dict[frozenset[str], Outline] = doc.derived("outline", dict)
+    for watched, outline in held.items():
+        if watch <= watched:
+            return outline
+    value = doc.value if isinstance(doc.value, dict) else {}
+    outline = held[watch] = outline_of(value, watch=watch, memo=doc.step_memo)
+    return outline
+
+
+#: What the walk of one step finds, in the order of :data:`_FACT_LISTS`.
+Facts = tuple[list[Any], ...]
+StepFacts = Callable[[int, dict[str, Any], Callable[[], Facts]], Facts]
+StepMemo = Callable[[object, int, dict[str, Any], Callable[[], Any]], Any]
+_FACT_LISTS = (
+    "variable_refs",
+    "previous_refs",
+    "constant_refs",
+    "name_refs",
+    "type_values",
+    "media",
+    "descriptions",
+    "location_variables",
+    "watched",
+)
+
+
+def _steps_from_facts(
+    out: Outline,
+    steps: list[Any],
+    path: Path,
+    limit: int,
+    watch: frozenset[str],
+    step_facts: StepFacts,
+) -> None:
+    """The steps array at ``path``, in the order the plain walk visits it (its string
+    items first, then its step objects last to first), each step's facts from
+    ``step_facts``."""
     refs = (out.variable_refs, out.previous_refs, out.constant_refs)
-    limit = len(base) + MAX_JSON_DEPTH
-    # (container, path, region, step, media kind of the key the container sits under)
-    stack: list[tuple[Any, Path, Region, int, str | None]] = [(root, base, Region.TOP, -1, None)]
+    for index, value in enumerate(steps):
+        if type(value) is str and value.startswith(_PREFIXES):
+            _ref(refs, value, (*path, index), -1, Region.STEPS)
+    targets = [getattr(out, name) for name in _FACT_LISTS]
+    for index in range(len(steps) - 1, -1, -1):
+        step = steps[index]
+        if type(step) is not dict:
+            continue
+        entry = (step, (*path, index), Region.STEP_OBJ, index, None)
+
+        def walk(entry: _Entry = entry) -> Facts:
+            sub = Outline(out.base, out.root)
+            _walk(sub, [entry], limit, watch, None)
+            return tuple(getattr(sub, name) for name in _FACT_LISTS)
+
+        for target, found in zip(targets, step_facts(index, step, walk), strict=True):
+            target.extend(found)
+
+
+#: (container, path, region, step, media kind of the key the container sits under)
+_Entry = tuple[Any, Path, Region, int, str | None]
+
+
+def _walk(
+    out: Outline,
+    stack: list[_Entry],
+    limit: int,
+    watch: frozenset[str],
+    step_facts: StepFacts | None,
+) -> None:
+    refs = (out.variable_refs, out.previous_refs, out.constant_refs)
     pop, push = stack.pop, stack.append
     while stack:
         node, path, region, step, mkind = pop()
@@ -143,6 +230,9 @@ def _walk(out: Outline, root: dict[str, Any], base: Path, watch: frozenset[str])
                 if key in watch and in_step:
                     out.watched.append(Found((*path, key), key, step))
         elif type(node) is list:
+            if region == Region.STEPS and step_facts is not None and _plain_steps(node):
+                _steps_from_facts(out, node, path, limit, watch, step_facts)
+                continue
             for index, value in enumerate(node):
                 t = type(value)
                 if t is str:
@@ -154,6 +244,12 @@ def _walk(out: Outline, root: dict[str, Any], base: Path, watch: frozenset[str])
                     r = _child_region(region, index) if structural else region
                     s = index if region == Region.STEPS else step
                     push((value, (*path, index), r, s, mkind))
+
+
+def _plain_steps(steps: list[Any]) -> bool:
+    """Whether a steps array holds only objects and strings (the walk visits those in an
+    order :func:`_steps_from_facts` repeats)."""
+    return all(type(v) is dict or type(v) is str for v in steps)
 
 
 def _names_step(path: Path, key: str, region: Region) -> bool:

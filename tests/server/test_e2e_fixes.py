@@ -61,6 +61,9 @@ UNDECLARED = workflow(
 CASES = {
     "replace": Case(UNDECLARED, "DW202", Replace, "Replace with 'variable:prompt'"),
     "declare": Case(UNDECLARED, "DW202", Declare, "Declare variable 'promt' in variables"),
+    "misspelt key (DW110)": Case(
+        workflow({"name": "gen", "pipline": PIPELINE}), "DW110", Replace, "Replace with 'pipeline'"
+    ),
     "required result.content_type": Case(
         workflow({"name": "gen", "pipeline": PIPELINE, "result": {}}),
         "DW101",

@@ -218,7 +218,7 @@ def test_a_crashing_rule_keeps_the_syntax_problems(monkeypatch: pytest.MonkeyPat
     def boom(doc, ctx):
         raise RuntimeError("rule bug")
 
-    monkeypatch.setattr(diagnostics, "check_document", boom)
+    monkeypatch.setattr(diagnostics, "check_workflow_file", boom)
     doc = parse('{"id": "x", "steps": [}')
     problems = diagnostics.problems_of(doc, CheckContext())
     assert problems == doc.problems and problems

@@ -85,6 +85,19 @@ CASES: list[tuple[str, str, list[tuple[str, str]]]] = [
         ),
         [("DW102", '"colour"'), ("DW102", '"extra"')],
     ),
+    # DW110 a near miss of a documented key in an open object; the missing key it
+    # explains is not reported as well
+    (
+        "step kind misspelt",
+        wf('"name": "g", ' + pipeline().replace('"pipeline"', '"pipline"', 1)),
+        [("DW110", '"pipline"')],
+    ),
+    ("result misspelt", wf(GEN + ', "reslt": {"content_type": "image"}'), [("DW110", '"reslt"')]),
+    (
+        "a component block under a name of its own is no misspelling",
+        wf(GEN[:-1] + ', "transformer_3": {"from_pretrained_arguments": {"model_name": "m"}}}'),
+        [],
+    ),
     # DW103 wrong type
     ("seed variable", wf(GEN, top=', "seed": "variable:s"'), [("DW103", '"variable:s"')]),
     (

@@ -304,7 +304,6 @@ def test_honoured_keys_pass_preflight(configuration: dict[str, Any]) -> None:
         (components(unet={"remove_modules": "conv_in"}), "remove_modules must be a list"),
         (components(unet={"compile": {"fullgraph": "yes"}}), "unet.compile.fullgraph must be"),
         ({"components_manager": True}, "components_manager must be an object"),
-        ({"prompt_weighting": True}, "prompt_weighting"),
         ({"cache": {"type": "faster", "threshold": 1}}, "not a parameter of the faster cache"),
     ],
 )

@@ -32,8 +32,9 @@ def edited(change: Any) -> dict[str, Any]:
         lambda p: p.update(seed=5),
         lambda p: p["configuration"].update(no_generator=True, attention_backend="native"),
         lambda p: p.update(shared_components=["vae"]),
+        lambda p: p["arguments"].update(ip_adapter_image="face.png"),
     ],
-    ids=["prompt", "steps", "seed", "call-time configuration", "shared_components"],
+    ids=["prompt", "steps", "seed", "call-time configuration", "shared_components", "ip image"],
 )
 def test_call_time_edits_keep_the_key(change: Any) -> None:
     assert load_key(edited(change)) == load_key(BASE)
@@ -66,6 +67,29 @@ def test_a_lora_scale_change_changes_the_key() -> None:
     one = edited(lambda p: p.update(loras=[{"model_name": "a/lora", "scale": 0.5}]))
     two = edited(lambda p: p.update(loras=[{"model_name": "a/lora", "scale": 0.7}]))
     assert load_key(one) != load_key(two)
+
+
+def test_the_ip_adapter_is_part_of_the_key(tmp_path: Path) -> None:
+    def adapter(**entry: Any) -> dict[str, Any]:
+        return edited(lambda p: p.update(ip_adapter={"model_name": "a/ip", **entry}))
+
+    keys = {
+        load_key(BASE),
+        load_key(adapter()),
+        load_key(adapter(scale=0.5)),
+        load_key(adapter(scale=0.7)),
+        load_key(adapter(weight_name="ip-adapter-plus.bin")),
+        load_key(adapter(subfolder="models")),
+    }
+    assert len(keys) == 6
+    local = tmp_path / "ip"
+    local.mkdir()
+    weights = local / "ip_adapter.safetensors"
+    weights.write_bytes(b"one")
+    pipeline = edited(lambda p: p.update(ip_adapter={"model_name": "ip"}))
+    before = load_key(pipeline, base_dir=tmp_path)
+    weights.write_bytes(b"other")
+    assert load_key(pipeline, base_dir=tmp_path) != before
 
 
 def test_reused_components_key_on_their_publisher() -> None:

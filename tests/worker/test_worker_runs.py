@@ -152,10 +152,9 @@ def test_a_component_type_outside_the_allowlist_is_refused(
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        (lambda p: p.update(chain={"segments": 2}), "pipeline.chain"),
         (
-            lambda p: p["configuration"].update(prompt_weighting=True),
-            "pipeline.configuration.prompt_weighting",
+            lambda p: p["configuration"].update(pre_load_modules=["sdnq"]),
+            "pipeline.configuration.pre_load_modules",
         ),
         (
             lambda p: p.update(
@@ -170,7 +169,6 @@ def test_a_component_type_outside_the_allowlist_is_refused(
             ),
             "pipeline.transformer.quantization_config",
         ),
-        (lambda p: p.update(ip_adapter={"model_name": "h94/IP-Adapter"}), "pipeline.ip_adapter"),
     ],
 )
 def test_keys_the_worker_cannot_honour_fail_before_anything_loads(

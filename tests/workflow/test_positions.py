@@ -102,3 +102,46 @@ def test_conversion_is_not_quadratic_in_the_line_length():
     assert index.offset(1, 60_001, "utf-8") == 50_001 + 30_001
     # 100,000 conversions in well under a second; the quadratic way took minutes
     assert time.perf_counter() - began < 30
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(list("ab\r\n\u2028é😀\ud83d\ude00"))),
+    st.text(alphabet=st.sampled_from(list("x\r\n\ud83d\ude00"))),
+    st.data(),
+)
+def test_an_index_carried_across_a_splice_equals_a_fresh_one(text, new, data):
+    """The editor keeps one index per buffer and carries it across each edit; it must
+    agree with an index built from scratch, CRLFs and surrogate pairs made or split at
+    the seams included."""
+    from dw_lsp.server.documents import splice
+
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    after = splice(text, start, end, new)
+    carried = LineIndex(text).spliced(start, end, after)
+    assert carried.starts == LineIndex(after).starts
+    for offset in range(len(after) + 1):
+        assert carried.position(offset) == LineIndex(after).position(offset)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(list("a\né😀\ud83d\ude00中"))),
+    st.text(alphabet=st.sampled_from(list("xé\n😀\ud83d\ude00"))),
+    st.data(),
+)
+def test_wide_characters_are_carried_across_a_splice(text, new, data):
+    """Positions in UTF-16 and UTF-8 after an edit, from an index whose wide characters
+    were found before it (non-ASCII texts) and carried across."""
+    from dw_lsp.server.documents import splice
+
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    before = LineIndex(text)
+    before.position(len(text), "utf-16"), before.position(len(text), "utf-8")  # find them
+    after = splice(text, start, end, new)
+    carried, fresh = before.spliced(start, end, after), LineIndex(after)
+    for offset in range(len(after) + 1):
+        for encoding in ("utf-16", "utf-8"):
+            assert carried.position(offset, encoding) == fresh.position(offset, encoding)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from dw_lsp.catalog import MODEL, PIPELINE_KINDS, SCHEDULER, Catalog, PipelineInfo, load_catalog
@@ -67,6 +68,13 @@ def check_catalog(doc: Document, ctx: CheckContext) -> list[Problem]:
     return checker.problems
 
 
+#: What a walk finds, replayed into problems by :meth:`_Checker.replay`: ``("at", code,
+#: path, message, fix)`` (on the value at path), ``("key", code, key path, path, message,
+#: fix)`` (on a key, else the value at path) or ``("once", code, name, path, message,
+#: fix)`` (one problem per name and file).
+_Event = tuple[Any, ...]
+
+
 def _under(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
@@ -90,6 +98,9 @@ class _Checker:
         self.version = catalog.diffusers_version
         self.problems: list[Problem] = []
         self.groups: dict[tuple[str, str], _Group] = {}
+        self.events: list[_Event] = []
+        #: The findings of a step depend on these and on the step alone.
+        self.memo_name = ("catalog", id(catalog), allowed)
 
     def run(self, root: dict[str, Any]) -> None:
         variables = root.get("variables")
@@ -98,9 +109,45 @@ class _Checker:
         steps = root.get("steps")
         if isinstance(steps, list):
             for index, step in enumerate(steps):
-                if isinstance(step, dict):
-                    self.walk(step, ("steps", index))
+                if not isinstance(step, dict):
+                    continue
+                # what the step alone decides, found again by identity when it is unchanged
+                self.events.extend(
+                    self.doc.step_memo(self.memo_name, index, step, partial(self.own, step, index))
+                )
+                if not isinstance(step.get("pipeline"), dict):  # may name an earlier step
                     self.step_arguments(steps, index, step)
+        self.replay()
+
+    def own(self, step: dict[str, Any], index: int) -> list[_Event]:
+        """The events of ``step`` that depend on it alone: its type names and, for a
+        ``pipeline`` step, its call arguments."""
+        outer, self.events = self.events, []
+        try:
+            self.walk(step, ("steps", index))
+            if isinstance(step.get("pipeline"), dict):
+                self.step_arguments([], index, step)
+            return self.events
+        finally:
+            self.events = outer
+
+    def replay(self) -> None:
+        """The recorded events as problems, in the order they were found."""
+        for event in self.events:
+            if event[0] == "at":
+                _, code, path, message, fix = event
+                self.report(code, self.value_span(path), message, fix)
+            elif event[0] == "key":
+                _, code, key_path, path, message, fix = event
+                span = self.doc.key_span(key_path) or self.value_span(path)
+                self.report(code, span, message, fix)
+            else:
+                _, code, name, path, message, fix = event
+                group = self.groups.get((code, name))
+                if group is None:
+                    self.groups[(code, name)] = _Group(code, path, message, fix)
+                else:
+                    group.count += 1
         for group in self.groups.values():
             message = group.message
             if group.count > 1:
@@ -147,7 +194,7 @@ class _Checker:
                 "; a bare name is looked up in diffusers: write a dotted name "
                 f"(e.g. transformers.{value}) for another library's class."
             )
-        self.report("DW301", self.value_span(path), message, replacing(replacements))
+        self.events.append(("at", "DW301", path, message, replacing(replacements)))
 
     def dotted(self, value: str, path: Path) -> None:
         parts = value.split(".")
@@ -266,18 +313,14 @@ class _Checker:
                 if call.has_kwargs
                 else " The call fails with an unexpected-keyword error."
             )
-            span = self.doc.key_span((*path, "arguments", key)) or self.value_span(path)
-            self.report("DW302", span, message, replacing(replacements))
+            key_path = (*path, "arguments", key)
+            self.events.append(("key", "DW302", key_path, path, message, replacing(replacements)))
 
     # --- reporting ------------------------------------------------------------------------
     def once(
         self, code: str, name: str, path: Path, message: str, fix: FixData | None = None
     ) -> None:
-        group = self.groups.get((code, name))
-        if group is None:
-            self.groups[(code, name)] = _Group(code, path, message, fix)
-        else:
-            group.count += 1
+        self.events.append(("once", code, name, path, message, fix))
 
     def report(self, code: str, span: Span, message: str, fix: FixData | None) -> None:
         data = fix_data(fix)

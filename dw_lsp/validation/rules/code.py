@@ -11,6 +11,7 @@ variable's default names a Python file. Pure: imports no pygls, lsprotocol or ML
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from dw_lsp.validation.context import CheckContext
@@ -38,7 +39,10 @@ def check_code_arguments(doc: Document, ctx: CheckContext) -> list[Problem]:
         pipeline = step.get("pipeline") if isinstance(step, dict) else None
         if not isinstance(pipeline, dict):
             continue
-        for argument in code_arguments(pipeline, defaults=defaults):
+        # the same step and variables as in the last version: the same findings
+        make = partial(code_arguments, pipeline, defaults=defaults)
+        found = doc.step_memo(CODE, index, step, make, variables)
+        for argument in found:
             report.value(
                 CODE,
                 ("steps", index, "pipeline", *argument.path),

@@ -29,7 +29,7 @@ from dw_lsp.validation.rules.values import NEAR_MISSES, check_values
 from dw_lsp.validation.rules.variables import check_variables
 from dw_lsp.workflow.document import Document
 from dw_lsp.workflow.problem import Problem
-from dw_lsp.workflow.walk import outline_of
+from dw_lsp.workflow.walk import document_outline
 
 _WATCHED = frozenset(NEAR_MISSES)
 
@@ -38,7 +38,7 @@ def check_semantics(doc: Document, ctx: CheckContext) -> list[Problem]:
     """The semantic problems of ``doc`` (unsorted; :func:`check_document` sorts)."""
     if not isinstance(doc.value, dict):
         return []
-    outline = outline_of(doc.value, watch=_WATCHED)
+    outline = document_outline(doc, watch=_WATCHED)
     report = Reporter(doc)
     check_variables(outline, report)
     published = check_subworkflows(outline, report, ctx)

@@ -2,7 +2,9 @@
 load"), from a substituted and type-resolved ``pipeline`` object.
 
 1. load each component block (and ``controlnet``), each by its own source;
-2. take ``reused_components`` from those published earlier in this run;
+2. with ``remote_text_encoder``, ``text_encoder`` is null (the prompt is encoded by the
+   remote service at call time, :mod:`dw_lsp.worker.remote_encoder`); take
+   ``reused_components`` from those published earlier in this run;
 3. construct: ``from_pretrained`` with ``model_name``, ``from_single_file``, or the class
    called with the arguments (a pipeline assembled from shared components). A modular
    pipeline (:mod:`modular`) gets its ``components_manager`` here and its components after
@@ -18,7 +20,13 @@ load"), from a substituted and type-resolved ``pipeline`` object.
    ``scale`` (``float()``, default 1.0) by ``set_adapters``. ``model_name`` is a built-in
    tiny LoRA, a local file or folder (relative to the workflow's folder and inside it, or
    the top-level workflow's folder, as media paths) or a hub id;
-8. placement (:mod:`placement`): ``group_offload`` on an accelerator or ``offload`` on CUDA
+8. the IP-Adapter (FORMAT.md 1.4.5): ``load_ip_adapter`` on the ``ip_adapter`` source
+   (resolved as a LoRA's), its other keys passed on (``subfolder`` defaults to the top);
+   diffusers loads the image encoder from the adapter's ``image_encoder`` folder (or
+   ``image_encoder_folder``) unless the pipeline already has one (an ``image_encoder``
+   component block); then ``set_ip_adapter_scale(float(scale))`` when a scale is given.
+   The reference image is the ordinary ``ip_adapter_image`` argument;
+9. placement (:mod:`placement`): ``group_offload`` on an accelerator or ``offload`` on CUDA
    (each skipped with a logged note on a CPU), else ``.to(device)`` unless
    ``preserve_device_placement``; then the ``configuration.components`` entries
    (``truncate_layers``, ``remove_modules``, ``attention_backend``, ``enable_tiling``,
@@ -73,6 +81,11 @@ def check_loadable(pipeline: Mapping[str, Any], device: str | None = None) -> No
     problems = modular.refusals(configuration, component_type)
     if problems:
         raise LoadError(f"{'; '.join(problems)}; no model was loaded")
+    if pipeline.get("ip_adapter") is not None and not hasattr(component_type, "load_ip_adapter"):
+        raise LoadError(
+            f"pipeline.ip_adapter: {component_type.__name__} does not take IP-Adapters "
+            "(it has no load_ip_adapter); no model was loaded"
+        )
     if pipeline.get("loras"):
         if not support.peft_available():
             raise LoadError(f"{support.PEFT_MISSING}; no model was loaded")
@@ -221,6 +234,61 @@ def _check_weight_file(
 
 
 @dataclass(frozen=True)
+class IpAdapterLoad:
+    """The ``ip_adapter`` object, checked and resolved before any weights load."""
+
+    given: str
+    source: str
+    scale: float | None
+    options: dict[str, Any]
+
+
+def plan_ip_adapter(
+    entry: Any, base_dir: Path | None, roots: Sequence[Path] = ()
+) -> IpAdapterLoad | None:
+    """Check ``pipeline.ip_adapter`` and resolve its source (FORMAT.md 1.4.5): a local
+    folder or file (path rules as for LoRAs) or a hub id; ``subfolder`` (null or absent:
+    the top of the source), ``weight_name`` and ``image_encoder_folder`` stay inside a local
+    folder. ``scale`` is converted with ``float()``; absent, the adapter's own scale (1.0)
+    holds."""
+    where = "pipeline.ip_adapter"
+    if entry is None:
+        return None
+    if not isinstance(entry, Mapping):
+        raise LoadError(f"{where} must be an object with a model_name")
+    options = dict(entry)
+    given = options.pop("model_name", None)
+    if isinstance(given, str) and tiny.is_builtin_model(given):
+        raise LoadError(f"{where}.model_name {given!r} is a built-in model, not an IP-Adapter")
+    source = lora_source(given, where, base_dir, roots)
+    raw_scale = options.pop("scale", None)
+    try:
+        scale = None if raw_scale is None else float(raw_scale)
+    except (TypeError, ValueError):
+        raise LoadError(f"{where}.scale {raw_scale!r} is not a number") from None
+    options["subfolder"] = options.get("subfolder") or ""
+    _check_weight_file(str(given), source, options, where, base_dir, roots)
+    encoder = options.get("image_encoder_folder")
+    if isinstance(encoder, str) and encoder:
+        # diffusers reads a bare name inside ``subfolder``, a path from the source's top
+        inside = encoder if "/" in encoder else os.path.join(options["subfolder"], encoder)
+        _check_weight_file(str(given), source, {"subfolder": inside}, where, base_dir, roots)
+    return IpAdapterLoad(str(given), source, scale, options)
+
+
+def _apply_ip_adapter(pipe: Any, planned: IpAdapterLoad) -> None:
+    """Load the adapter (and, when the pipeline has none, the image encoder it names), then
+    apply its scale."""
+    log.info("loading pipeline.ip_adapter: %r", planned.given)
+    try:
+        pipe.load_ip_adapter(planned.source, **planned.options)
+        if planned.scale is not None:
+            pipe.set_ip_adapter_scale(planned.scale)
+    except Exception as exc:
+        raise LoadError(f"pipeline.ip_adapter ({planned.given}): {exc}") from exc
+
+
+@dataclass(frozen=True)
 class LoraLoad:
     """One ``loras[]`` entry, checked and resolved before any weights load."""
 
@@ -284,6 +352,7 @@ def load_pipeline(
     """
     check_loadable(pipeline, device)
     loras = plan_loras(list(pipeline.get("loras") or []), base_dir, roots)
+    adapter = plan_ip_adapter(pipeline.get("ip_adapter"), base_dir, roots)
     configuration = pipeline["configuration"]
     device = str(configuration.get("device") or device)
     arguments = dict(pipeline["from_pretrained_arguments"])
@@ -291,6 +360,8 @@ def load_pipeline(
     for key, value in pipeline.items():
         if key == "controlnet" or support.is_component(key, value):
             ready[key] = load_component(f"pipeline.{key}", value, device)
+    if pipeline.get("remote_text_encoder"):
+        arguments["text_encoder"] = None  # the prompt is encoded remotely, per call
     for name in reused:
         if name not in shared:
             published = ", ".join(sorted(shared)) or "none"
@@ -328,6 +399,8 @@ def load_pipeline(
     _apply_schedulers(pipe, pipeline)
     if loras:
         _apply_loras(pipe, loras)
+    if adapter is not None:
+        _apply_ip_adapter(pipe, adapter)
     if modular.auto_offload_active(configuration, device):
         # The components manager moves each component onto the device as it runs.
         configuration = {**configuration, "preserve_device_placement": True}

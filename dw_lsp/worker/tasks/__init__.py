@@ -3,9 +3,12 @@
 The command table is :data:`dw_lsp.validation.tasks_spec.TASKS`, the one the checker and the
 editor read: :data:`TASK_COMMANDS` is its names and :data:`DEVICE_COMMANDS` the commands it
 says take ``device``. Each family module (``data``: plumbing and text; ``image``: PIL image
-processors, ``canny_cv``, ``qr_code``; ``video``: frames, audio commands refused; ``models``:
-model-backed commands and ControlNet-aux detectors, refused with a reason) maps the names it
-runs to handlers, and the handler table is built by looking up every command of ``TASKS``
+processors, ``canny_cv``, ``qr_code``; ``video``: frames, audio commands refused;
+``language``: text generation and captioning; ``depth``: depth maps; ``upscaling``: spandrel
+and diffusion upscalers; ``detectors``: ControlNet-aux; ``background``: RMBG-2.0;
+``segmenting``: Grounding DINO and SAM 2;
+``models``: the model-backed commands still refused, with a reason) maps the names it runs
+to handlers, and the handler table is built by looking up every command of ``TASKS``
 in them: a command in one table only stops the worker at import with a message, so the two
 can never drift apart. :func:`run_task` runs one. A name outside section 2 is a ValueError;
 a known command this worker cannot run raises :class:`TaskUnavailable` (a RuntimeError)
@@ -20,13 +23,36 @@ from pathlib import Path
 from typing import Any
 
 from dw_lsp.validation.tasks_spec import TASKS, TaskSpec
-from dw_lsp.worker.tasks import data, image, models, video
-from dw_lsp.worker.tasks.common import Handler, TaskContext, TaskUnavailable
+from dw_lsp.worker.tasks import (
+    background,
+    data,
+    depth,
+    detectors,
+    image,
+    language,
+    models,
+    segmenting,
+    upscaling,
+    video,
+)
+from dw_lsp.worker.tasks.common import (
+    Handler,
+    LocalModels,
+    ModelStore,
+    TaskContext,
+    TaskUnavailable,
+)
 
 _FAMILIES: tuple[Mapping[str, Handler], ...] = (
     data.COMMANDS,
     image.COMMANDS,
     video.COMMANDS,
+    language.COMMANDS,
+    depth.COMMANDS,
+    upscaling.COMMANDS,
+    detectors.COMMANDS,
+    background.COMMANDS,
+    segmenting.COMMANDS,
     models.COMMANDS,
 )
 
@@ -55,7 +81,14 @@ TASK_COMMANDS: frozenset[str] = frozenset(TASKS)
 DEVICE_COMMANDS: frozenset[str] = frozenset(name for name, spec in TASKS.items() if spec.device)
 
 _REFUSED = frozenset({*models.COMMANDS, *video.AUDIO_COMMANDS})
-_OPTIONAL_PACKAGE = {"canny_cv": "cv2", "qr_code": "qrcode"}
+#: Commands whose model runs its own code: refused before the run unless it allows that.
+REMOTE_CODE_COMMANDS: frozenset[str] = frozenset(background.COMMANDS)
+_OPTIONAL_PACKAGE = {
+    "canny_cv": "cv2",
+    "qr_code": "qrcode",
+    "upscale": "spandrel",
+    **dict.fromkeys(detectors.DETECTORS, "controlnet_aux"),
+}
 
 
 def available_commands() -> frozenset[str]:
@@ -72,11 +105,18 @@ def run_task(
     arguments: Any,
     *,
     device: str | None = None,
+    default_device: str | None = None,
     base_dir: Path | None = None,
+    models: ModelStore | None = None,
+    allow_remote_code: bool = False,
+    media: Any = None,
 ) -> Any:
     """Run task ``command`` with one argument set (a dict; ``gather_inputs`` also takes a
     scalar ``inputs`` item). ``arguments['device']`` is popped for the commands that take
-    one; ``device=`` wins over it. ``base_dir`` anchors globs (default: the current folder).
+    one; ``device=`` wins over it, and ``default_device`` (the worker's) applies when neither
+    is given. ``base_dir`` anchors globs and local model paths (default: the current folder);
+    ``models`` keeps the loaded models (default: a fresh :class:`LocalModels`). ``media`` is
+    a stand-in run's media loader (placeholders for media that cannot be had).
     """
     handler = _HANDLERS.get(command)
     if handler is None:
@@ -88,15 +128,21 @@ def run_task(
         device = device if device is not None else given
     context = TaskContext(
         command=command,
-        device=device,
+        device=device if device is not None else default_device,
         base_dir=Path(base_dir) if base_dir is not None else Path.cwd(),
+        models=models if models is not None else LocalModels(),
+        allow_remote_code=allow_remote_code,
+        media=media,
     )
     return handler(arguments, context)
 
 
 __all__ = [
     "DEVICE_COMMANDS",
+    "REMOTE_CODE_COMMANDS",
     "TASK_COMMANDS",
+    "LocalModels",
+    "ModelStore",
     "TaskUnavailable",
     "available_commands",
     "run_task",

@@ -1,29 +1,66 @@
 """What every task family shares: the call context, argument checking with defaults, the
-image and frame coercions, and the refusal raised for commands this worker cannot run.
+image and frame coercions, the refusal raised for commands this worker cannot run, and the
+store through which model-backed commands keep their models warm.
 
 A handler takes the argument map (``device`` already removed) and a :class:`TaskContext`.
-Imports PIL and numpy only.
+Model-backed handlers load through ``context.models`` (:class:`ModelStore`): in a run it is
+the worker's pipeline cache (same eviction and memory accounting as pipelines); outside a
+run, :class:`LocalModels`, a plain dict. Imports PIL and numpy only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
 
 
+class ModelStore(Protocol):
+    def load(self, role: str, identity: Hashable, loader: Callable[[], Any]) -> Any:
+        """The model known by ``identity`` (a tuple naming the command, model, file, device,
+        dtype), loaded by ``loader`` on first use and kept warm. ``role`` names the slot a
+        step fills (``"model"``, ``"detector"``, ``"sam"``): a step that now needs another
+        model in the same slot lets the old one go."""
+
+
+class LocalModels:
+    """A :class:`ModelStore` without eviction, for tasks run outside the worker's runtime."""
+
+    def __init__(self) -> None:
+        self.models: dict[Hashable, Any] = {}
+
+    def load(self, role: str, identity: Hashable, loader: Callable[[], Any]) -> Any:
+        if identity not in self.models:
+            self.models[identity] = loader()
+        return self.models[identity]
+
+
 @dataclass(frozen=True)
 class TaskContext:
     """Where a task runs: the command name, the device asked for, the folder relative
-    paths resolve against."""
+    paths resolve against, where models are kept, and whether a model may run its own
+    code (the run's ``allowRemoteCode``)."""
 
     command: str
     device: str | None
     base_dir: Path
+    models: ModelStore = field(default_factory=LocalModels)
+    allow_remote_code: bool = False
+    #: A stand-in run's media loader (placeholders for URLs and missing files), or None.
+    media: Any = None
+
+    @property
+    def target(self) -> str:
+        """The device a model-backed command runs on (``device``, else the best one)."""
+        if self.device:
+            return str(self.device)
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 Handler = Callable[[Any, TaskContext], Any]
