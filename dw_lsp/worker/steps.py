@@ -26,8 +26,8 @@ import torch
 
 from dw_lsp.worker import prompt_weighting, remote_encoder, tasks, values
 from dw_lsp.worker.chain_step import Chained
+from dw_lsp.worker.loading import hooks, loadkey
 from dw_lsp.worker.loading import loader as loading
-from dw_lsp.worker.loading import loadkey
 from dw_lsp.worker.progress import Position, denoise_hooks
 from dw_lsp.worker.run_state import LoadedStep, PipelineProvider, RunState
 
@@ -116,7 +116,8 @@ def call_iterations(
             kwargs["generator"] = generator
         started = time.perf_counter()
         backend = _attention(configuration.get("attention_backend"))
-        with backend, denoise_hooks(pipe, method, kwargs, state.reporter, where) as hooked:
+        cached = hooks.call_context(pipe, configuration, kwargs, state.note)
+        with backend, cached, denoise_hooks(pipe, method, kwargs, state.reporter, where) as hooked:
             outcome = as_output(method(**hooked))
         state.inference_seconds += time.perf_counter() - started
         return outcome

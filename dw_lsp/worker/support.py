@@ -2,19 +2,18 @@
 
 A key the worker cannot honour yet fails the run *before any model loads*, naming the key;
 nothing is silently ignored that dw would act on. :func:`preflight` walks a substituted
-workflow document and returns every problem at once: unsupported keys (
-``quantization_config``, modular pipelines and ``components_manager``,
-``cache`` / ``teacache``, ``components.<name>.compile``
+workflow document and returns every problem at once: unsupported keys (``quantization_config``
 ...), malformed values of the configuration keys that are honoured (``group_offload``,
-``enable_layerwise_casting``, ``sdnq_optimize``, the ``components`` entries, FORMAT.md
-1.4.1), LoRAs when ``peft`` is not installed or an entry is malformed and a malformed
-``ip_adapter`` (FORMAT.md 1.4.5),
-unsafe output names (``id``, step names, ``file_base_name``), result content types without a
-writer here, unknown task commands and malformed step objects. Device-dependent keys
+``enable_layerwise_casting``, ``sdnq_optimize``, ``cache`` (:func:`hooks.problems`: its type,
+parameters and the ``mag`` calibration rule), the ``components`` entries and their ``compile``,
+FORMAT.md 1.4.1), LoRAs when ``peft`` is not installed or an entry is malformed and a malformed
+``ip_adapter`` (FORMAT.md 1.4.5), unsafe output names (``id``, step names, ``file_base_name``),
+result content types without a writer here, unknown task commands and malformed step objects.
+Device-dependent keys
 (``offload``, ``group_offload``, ``residency``, ``sdnq_optimize``) pass here: where they cannot
 apply they are skipped with a note at load time (:mod:`placement`), as dw does.
-Pure: imports only :mod:`dw_lsp.worker.outputs.save` (whose heavy imports are lazy) and the
-reference helpers; whether ``peft`` is installed is asked without importing it.
+Pure: imports the output writers, :mod:`.loading.hooks`, :mod:`.loading.compiling` (their heavy
+imports are lazy) and the reference helpers; ``peft`` is looked up without importing it.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import importlib.util
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from dw_lsp.worker.loading import compiling, hooks
 from dw_lsp.worker.outputs import save as outputs
 from dw_lsp.workflow.outline import STEP_KINDS
 
@@ -108,14 +108,9 @@ CONFIGURATION_KEYS = frozenset(
         "enable_layerwise_casting",
         "prompt_weighting",
     }
-)
+) | {*hooks.OBJECT_KEYS}
 UNSUPPORTED_CONFIGURATION = {
     "pre_load_modules": "importing extra modules before loading",
-    "load_components": "modular pipelines",
-    "configs": "modular pipelines",
-    "components_manager": "modular pipelines",
-    "cache": "diffusers cache hooks",
-    "teacache": "TeaCache",
 }
 #: Keys of ``configuration.vae`` / ``.unet`` / ``.transformer`` / ``.text_encoder`` that are
 #: applied; a nested ``configuration`` does nothing in dw and is ignored here too.
@@ -138,6 +133,7 @@ PLACEMENT_KEYS = frozenset(
         "attention_backend",
         "truncate_layers",
         "remove_modules",
+        "compile",
     }
 )
 RESIDENCIES = ("resident", "on_demand")
@@ -341,6 +337,10 @@ def _configuration(configuration: Mapping[str, Any]) -> list[str]:
             problems.append(f"{path} must be an object with storage_dtype and compute_dtype")
         elif key == "sdnq_optimize" and not _strings(value):
             problems.append(f"{path} must be a list of component names")
+        elif key in hooks.OBJECT_KEYS:
+            problems.extend(
+                hooks.problems(value) if key == "cache" else hooks.not_object(path, value)
+            )
     return problems
 
 
@@ -385,6 +385,7 @@ def _components(path: str, entries: Any) -> list[str]:
             )
         if not _strings(entry.get("remove_modules", [])):
             problems.append(f"{where}.remove_modules must be a list of module paths")
+        problems.extend(compiling.problems(f"{where}.compile", entry.get("compile")))
         backend = entry.get("attention_backend", "native")
         if not isinstance(backend, str) or not backend:
             problems.append(f"{where}.attention_backend must be a backend name")

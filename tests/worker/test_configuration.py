@@ -302,9 +302,9 @@ def test_honoured_keys_pass_preflight(configuration: dict[str, Any]) -> None:
         (components(unet={"truncate_layers": {"up_blocks": 0}}), "number of layers >= 1"),
         (components(unet={"truncate_layers": {"up_blocks": True}}), "number of layers >= 1"),
         (components(unet={"remove_modules": "conv_in"}), "remove_modules must be a list"),
-        (components(unet={"compile": {"mode": "default"}}), "components.unet.compile"),
-        ({"components_manager": {}}, "components_manager (modular pipelines) is not supported"),
-        ({"cache": {"type": "faster"}}, "pipeline.configuration.cache"),
+        (components(unet={"compile": {"fullgraph": "yes"}}), "unet.compile.fullgraph must be"),
+        ({"components_manager": True}, "components_manager must be an object"),
+        ({"cache": {"type": "faster", "threshold": 1}}, "not a parameter of the faster cache"),
     ],
 )
 def test_malformed_or_unsupported_keys_are_named(
@@ -325,6 +325,9 @@ def test_malformed_or_unsupported_keys_are_named(
         {"enable_layerwise_casting": {"storage_dtype": "a", "compute_dtype": "b"}},
         {"group_offload": {"offload_type": "leaf_level"}},
         {"sdnq_optimize": ["unet"]},
+        components(unet={"compile": {"mode": "default", "dynamic": None}}),
+        {"cache": {"type": "mag", "calibrate": True}},
+        {"cache": {"type": "first_block", "threshold": "0.2"}, "teacache": {}},
     ],
 )
 def test_editing_a_load_time_key_changes_the_load_key(configuration: dict[str, Any]) -> None:

@@ -49,12 +49,12 @@ def test_a_plain_document_passes() -> None:
             "pipeline.chain needs exactly one of segments / match_audio",
         ),
         (
-            lambda d: d["steps"][0]["pipeline"]["configuration"].update(cache={"type": "faster"}),
-            "pipeline.configuration.cache",
+            lambda d: d["steps"][0]["pipeline"]["configuration"].update(cache={"type": "mag"}),
+            "pipeline.configuration.cache: the mag cache needs mag_ratios",
         ),
         (
-            lambda d: d["steps"][0]["pipeline"]["configuration"].update(load_components={}),
-            "pipeline.configuration.load_components",
+            lambda d: d["steps"][0]["pipeline"]["configuration"].update(load_components=[]),
+            "pipeline.configuration.load_components must be an object",
         ),
         (
             lambda d: d["steps"][0]["pipeline"].update(remote_text_encoder={"uri": "http://x"}),
@@ -62,9 +62,9 @@ def test_a_plain_document_passes() -> None:
         ),
         (
             lambda d: d["steps"][0]["pipeline"]["configuration"].update(
-                components={"vae": {"compile": {"mode": "default"}}}
+                components={"vae": {"compile": {"mode": 1}}}
             ),
-            "pipeline.configuration.components.vae.compile",
+            "pipeline.configuration.components.vae.compile.mode must be a str",
         ),
         (
             lambda d: d["steps"][0]["pipeline"]["configuration"].update(ofload="model"),

@@ -153,8 +153,8 @@ def test_a_component_type_outside_the_allowlist_is_refused(
     ("change", "named"),
     [
         (
-            lambda p: p["configuration"].update(cache={"type": "faster"}),
-            "pipeline.configuration.cache",
+            lambda p: p["configuration"].update(pre_load_modules=["sdnq"]),
+            "pipeline.configuration.pre_load_modules",
         ),
         (
             lambda p: p.update(

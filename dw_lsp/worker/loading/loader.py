@@ -6,9 +6,12 @@ load"), from a substituted and type-resolved ``pipeline`` object.
    remote service at call time, :mod:`dw_lsp.worker.remote_encoder`); take
    ``reused_components`` from those published earlier in this run;
 3. construct: ``from_pretrained`` with ``model_name``, ``from_single_file``, or the class
-   called with the arguments (a pipeline assembled from shared components);
+   called with the arguments (a pipeline assembled from shared components). A modular
+   pipeline (:mod:`modular`) gets its ``components_manager`` here and its components after
+   construction: the ready ones registered first, then ``load_components``;
 4. attention slicing; ``vae`` / ``unet`` / ``transformer`` / ``text_encoder`` options;
    ``enable_layerwise_casting`` on the denoiser; ``sdnq_optimize`` (where it can run);
+   the ``cache`` hooks (:mod:`hooks`);
 5. ``scheduler`` then ``audio_scheduler``;
 6. publish ``shared_components`` (by the caller, from the loaded object);
 7. LoRAs (FORMAT.md 1.4.5; need ``peft``, refused before loading when it is missing): each
@@ -27,7 +30,8 @@ load"), from a substituted and type-resolved ``pipeline`` object.
    (each skipped with a logged note on a CPU), else ``.to(device)`` unless
    ``preserve_device_placement``; then the ``configuration.components`` entries
    (``truncate_layers``, ``remove_modules``, ``attention_backend``, ``enable_tiling``,
-   ``device``, ``residency``, ``group_offload``).
+   ``device``, ``residency``, ``group_offload``); then each entry's ``compile``
+   (:mod:`compiling`).
 
 Model names ``builtin:tiny-sd`` / ``builtin:tiny-ddpm`` map to the embedded tiny models, and
 ``builtin:tiny-lora`` / ``builtin:tiny-lora-b`` (in ``loras[]``) to the tiny LoRAs.
@@ -50,7 +54,7 @@ from typing import Any
 import torch
 
 from dw_lsp.worker import memory, support, values
-from dw_lsp.worker.loading import placement, tiny
+from dw_lsp.worker.loading import compiling, hooks, modular, placement, tiny
 
 log = logging.getLogger("dw_lsp.worker.loading.loader")
 
@@ -74,11 +78,9 @@ def check_loadable(pipeline: Mapping[str, Any], device: str | None = None) -> No
     component_type = configuration["component_type"]
     if not callable(component_type):
         raise LoadError(f"configuration.component_type {component_type!r} is not a class")
-    if hasattr(component_type, "update_components"):
-        raise LoadError(
-            f"configuration.component_type {component_type.__name__} is a modular pipeline; "
-            "modular pipelines are not supported by this worker yet"
-        )
+    problems = modular.refusals(configuration, component_type)
+    if problems:
+        raise LoadError(f"{'; '.join(problems)}; no model was loaded")
     if pipeline.get("ip_adapter") is not None and not hasattr(component_type, "load_ip_adapter"):
         raise LoadError(
             f"pipeline.ip_adapter: {component_type.__name__} does not take IP-Adapters "
@@ -354,9 +356,10 @@ def load_pipeline(
     configuration = pipeline["configuration"]
     device = str(configuration.get("device") or device)
     arguments = dict(pipeline["from_pretrained_arguments"])
+    ready: dict[str, Any] = {}  # loaded components and reused ones, by name
     for key, value in pipeline.items():
         if key == "controlnet" or support.is_component(key, value):
-            arguments[key] = load_component(f"pipeline.{key}", value, device)
+            ready[key] = load_component(f"pipeline.{key}", value, device)
     if pipeline.get("remote_text_encoder"):
         arguments["text_encoder"] = None  # the prompt is encoded remotely, per call
     for name in reused:
@@ -366,8 +369,18 @@ def load_pipeline(
                 f"reused_components: {name!r} was not published by an earlier step's "
                 f"shared_components in this run (published: {published})"
             )
-        arguments[name] = shared[name]
-    pipe = construct(configuration["component_type"], arguments, "pipeline")
+        ready[name] = shared[name]
+    kind = configuration["component_type"]
+    if modular.is_modular(kind):
+        # A modular pipeline reads only its index here; its components are registered
+        # (ready ones first, so no second copy loads) and pulled by modular.finish_load.
+        manager = modular.components_manager(configuration, device, note)
+        if manager is not None:
+            arguments["components_manager"] = manager
+        pipe = construct(kind, arguments, "pipeline")
+        modular.finish_load(pipe, configuration, ready, note)
+    else:
+        pipe = construct(kind, {**arguments, **ready}, "pipeline")
     if hasattr(pipe, "set_progress_bar_config"):
         pipe.set_progress_bar_config(disable=True)
     slicing = configuration.get("enable_attention_slicing")
@@ -381,12 +394,18 @@ def load_pipeline(
         placement.apply_layerwise_casting(pipe, casting, device)
     if configuration.get("sdnq_optimize"):
         placement.apply_sdnq_optimize(pipe, configuration["sdnq_optimize"], device, note)
+    if configuration.get("cache") is not None:
+        hooks.enable_cache(pipe, configuration["cache"])
     _apply_schedulers(pipe, pipeline)
     if loras:
         _apply_loras(pipe, loras)
     if adapter is not None:
         _apply_ip_adapter(pipe, adapter)
+    if modular.auto_offload_active(configuration, device):
+        # The components manager moves each component onto the device as it runs.
+        configuration = {**configuration, "preserve_device_placement": True}
     placement.place(pipe, configuration, device, note, reused)
+    compiling.apply(pipe, configuration.get("components"), device, note, reused)
     return pipe
 
 
