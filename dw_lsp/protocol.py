@@ -6,8 +6,9 @@ session) and the worker's *private* stdout (responses, notifications from the wo
 The worker's stderr carries free-form log text only.
 
 Handshake: the session's first request is ``initialize`` with ``protocolVersion``; the worker
-answers with its own version, pid and library versions, or an error when the major version
-differs.
+answers with its own version, pid, library versions and ``capabilities`` (:class:`Capabilities`:
+its device and the quantization backends installed in its environment), or an error when the
+major version differs.
 
 Messages from the other process are data to check, not to trust: the ``*_from_json``
 functions rebuild a dataclass only when every field it carries has the declared type (a
@@ -62,6 +63,8 @@ class ExecuteParams:
     ``allowedModules`` adds module prefixes whose classes a workflow may name;
     ``allowRemoteCode`` (only the JSON value ``true`` counts) lets loading arguments such as
     ``trust_remote_code`` and ``custom_pipeline`` through. Both are user-level settings.
+    ``dryRun`` asks for every check a run makes before loading, and nothing else: the result
+    is ``ok`` with no outputs, or ``error`` listing each problem (``dw-lsp run --dry-run``).
     """
 
     workflowPath: str
@@ -72,6 +75,35 @@ class ExecuteParams:
     allowRemoteCode: bool = False
     growthWarningMb: float = 500.0
     headroomMb: float = 1024.0
+    dryRun: bool = False
+
+
+@dataclass
+class Capabilities:
+    """What the worker can do, reported in its answer to ``initialize``: the device it runs on
+    (``cpu``, ``cuda``, ``mps``, ...) and the quantization backends installed in its
+    environment (``backends``: name -> version; names as in
+    :data:`dw_lsp.workflow.quant_rules.BACKENDS`)."""
+
+    device: str
+    backends: dict[str, str] = field(default_factory=dict)
+
+
+def capabilities_from_json(data: Any) -> Capabilities:
+    """The ``capabilities`` of an ``initialize`` answer, checked."""
+    if not isinstance(data, dict):
+        raise ProtocolError(f"capabilities must be an object, got {shown(data)}")
+    device = data.get("device")
+    backends = data.get("backends", {})
+    if not isinstance(device, str):
+        raise ProtocolError(f"capabilities.device must be a string, got {shown(device)}")
+    if not isinstance(backends, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in backends.items()
+    ):
+        raise ProtocolError(
+            f"capabilities.backends must map names to version strings, got {shown(backends)}"
+        )
+    return Capabilities(device=device, backends=dict(backends))
 
 
 @dataclass

@@ -81,8 +81,11 @@ class Session:
         log: LogSink | None = None,
         notify: Notify | None = None,
         client_factory: ClientFactory = default_client_factory,
+        on_worker_started: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        #: Called after a worker answered its handshake (its :attr:`capabilities` are new).
+        self.on_worker_started = on_worker_started
         self._roots = roots
         self.base_dir = (base_dir or Path.cwd()).resolve()
         self._log_sink = log
@@ -131,6 +134,18 @@ class Session:
         return (self.base_dir / Path(self.settings.output_dir).expanduser()).resolve()
 
     @property
+    def capabilities(self) -> protocol.Capabilities | None:
+        """What the current worker reported in its handshake (device, installed quantization
+        backends); None before a worker answered or when its answer lacks them."""
+        data = self.client.info.get("capabilities") if isinstance(self.client.info, dict) else None
+        if data is None:
+            return None
+        try:
+            return protocol.capabilities_from_json(data)
+        except protocol.ProtocolError:
+            return None
+
+    @property
     def running(self) -> bool:
         return self._running is not None
 
@@ -145,6 +160,11 @@ class Session:
         self._say("Starting worker process...")
         await self.client.start()
         self._say("Worker process started")
+        if self.on_worker_started is not None:
+            try:
+                self.on_worker_started()
+            except Exception:
+                logger.exception("on_worker_started failed")
 
     # -- workflows -------------------------------------------------------------------
 
@@ -225,9 +245,13 @@ class Session:
         arguments: Mapping[str, object] | None = None,
         path: str | Path | None = None,
         on_progress: ProgressSink | None = None,
+        *,
+        dry_run: bool = False,
     ) -> RunReport:
         """Run a workflow (the current one by default) with its stored arguments updated by
-        ``arguments`` (for this run only). Never raises for a failed run: see the report."""
+        ``arguments`` (for this run only). Never raises for a failed run: see the report.
+        With ``dry_run`` the worker makes every check it makes before loading and loads
+        nothing (the report is ``ok`` with no outputs, or ``error`` naming each problem)."""
         if self._running is not None:
             return RunReport(
                 status=protocol.ERROR,
@@ -240,7 +264,7 @@ class Session:
         run_id = uuid.uuid4().hex[:12]
         self._running, self._running_name, self._cancelled = run_id, "", False
         try:
-            return await self._run(run_id, arguments or {}, path, on_progress)
+            return await self._run(run_id, arguments or {}, path, on_progress, dry_run)
         finally:
             self._running = None
 
@@ -250,6 +274,7 @@ class Session:
         arguments: Mapping[str, object],
         path: str | Path | None,
         on_progress: ProgressSink | None,
+        dry_run: bool = False,
     ) -> RunReport:
         try:
             workflow = self._workflow_for(path)
@@ -276,14 +301,17 @@ class Session:
         if self._cancelled:
             report.status = protocol.CANCELLED
             return report
-        self._say(f"Running workflow: {workflow.name}")
         previous = self._warm_hash.get(workflow.path)
-        if previous == (self.client.pid, workflow.sha256):
-            self._say("Reusing loaded models from cache")
-        elif previous is not None and previous[0] == self.client.pid:
-            self._say("Workflow file changed - reloading models...")
+        if dry_run:
+            self._say(f"Checking workflow (dry run, nothing loads): {workflow.name}")
         else:
-            self._say("Loading models (this worker has not run this workflow yet)...")
+            self._say(f"Running workflow: {workflow.name}")
+            if previous == (self.client.pid, workflow.sha256):
+                self._say("Reusing loaded models from cache")
+            elif previous is not None and previous[0] == self.client.pid:
+                self._say("Workflow file changed - reloading models...")
+            else:
+                self._say("Loading models (this worker has not run this workflow yet)...")
         params = ExecuteParams(
             workflowPath=str(workflow.path),
             outputDir=str(self.output_dir),
@@ -293,6 +321,7 @@ class Session:
             allowRemoteCode=self.settings.worker_allow_remote_code,
             growthWarningMb=self.settings.memory_growth_warning_mb,
             headroomMb=self.settings.cache_headroom_mb,
+            dryRun=dry_run,
         )
         pid = self.client.pid
         try:
@@ -317,7 +346,7 @@ class Session:
         )
         if result.status == protocol.ERROR and result.error is None:
             report.error = "The worker reported an error without a message."
-        if result.status != protocol.ERROR:
+        if result.status != protocol.ERROR and not dry_run:
             self._warm_hash[workflow.path] = (pid, workflow.sha256)
             self._runs[workflow.path] = result.runs
         return report

@@ -1,10 +1,15 @@
-"""``dw-lsp run FILE [name=value ...] [--output-dir D] [--timeout S] [--repeat N]``.
+"""``dw-lsp run FILE [name=value ...] [--output-dir D] [--timeout S] [--repeat N] [--dry-run]``.
 
 Runs a workflow in a worker and prints the output paths (stdout). Messages and the progress
 bar go to stderr (``--quiet`` drops both). With ``--repeat N`` the workflow runs N times in
 one warm worker and each run's load and inference times are printed, which shows what the
 warm cache saves. The file named on the command line is trusted: the folder that holds it
 is the root the path check confines it to.
+
+With ``--dry-run`` the worker makes every check it makes before loading (classes through the
+allowlist, keys it honours on its device, packages installed, paths) and loads nothing: exit
+0 when the workflow would start, else 1 with each problem named in the words of a real run
+(a workflow the checker refuses is a problem too, not bad input).
 
 Exit codes: 0 every run succeeded, 1 a run failed, 2 bad input (path, argument, a workflow
 with validation errors), 130 cancelled (Ctrl-C cancels the run cleanly and stops the
@@ -45,6 +50,8 @@ async def _main(args: argparse.Namespace) -> int:
         options["run.timeout"] = args.timeout
     if getattr(args, "allow_remote_code", False):
         options["worker.allowRemoteCode"] = True
+    if getattr(args, "allowed_module", None):
+        options["worker.allowedModules"] = list(args.allowed_module)
     settings, messages = parse_settings(options)
     try:
         if messages:
@@ -83,6 +90,8 @@ async def _main(args: argparse.Namespace) -> int:
 
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     try:
+        if getattr(args, "dry_run", False):
+            return await _dry_run(session, assignments, path, err)
         for index in range(1, args.repeat + 1):
             progress = None if args.quiet else bar.update
             report = await session.run(assignments, path, progress)
@@ -107,3 +116,19 @@ async def _main(args: argparse.Namespace) -> int:
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         await session.shutdown()
+
+
+async def _dry_run(session: Session, assignments: dict[str, Any], path: Path, err: Any) -> int:
+    """One dry run: every problem on stderr (exit 1), or a line saying it would run (exit 0)."""
+    report = await session.run(assignments, path, None, dry_run=True)
+    if report.status == protocol.CANCELLED:
+        print("Run cancelled", file=err)
+        return EXIT_CANCELLED
+    if report.status != protocol.OK:
+        for line in console.error_lines(report, traceback=False):
+            print(line, file=err)
+        return EXIT_FAILED
+    for warning in report.warnings:
+        print(f"Warning: {warning}", file=err)
+    print(f"{path.name}: ready to run (dry run: nothing was loaded)")
+    return EXIT_OK

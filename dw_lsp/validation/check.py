@@ -15,6 +15,7 @@ from dataclasses import replace
 from dw_lsp.validation.context import CheckContext
 from dw_lsp.validation.rules.catalog import check_catalog
 from dw_lsp.validation.rules.code import check_code_arguments
+from dw_lsp.validation.rules.quant import check_quantization
 from dw_lsp.validation.rules.semantic import check_semantics
 from dw_lsp.validation.schema import check_schema
 from dw_lsp.workflow.document import Document, parse
@@ -25,6 +26,7 @@ RULE_SETS: tuple[Callable[[Document, CheckContext], list[Problem]], ...] = (
     check_semantics,
     check_catalog,
     check_code_arguments,
+    check_quantization,
 )
 
 #: The near-miss spelling hint, which defers to any other problem on the same range.

@@ -37,13 +37,16 @@ from dw_lsp.protocol import (
     CANCELLED,
     ERROR,
     OK,
+    Capabilities,
     ExecuteParams,
     ExecuteResult,
     MemoryStatus,
     Progress,
     Timings,
 )
+from dw_lsp.worker import dryrun
 from dw_lsp.worker.executor import Executor
+from dw_lsp.worker.loading import quantize
 from dw_lsp.worker.loading.cache import CachedPipeline, PipelineCache
 from dw_lsp.worker.memory import MemoryMonitor, default_device, freeze_imports, tensor_bytes
 from dw_lsp.worker.outputs.files import output_dir_problems
@@ -92,6 +95,10 @@ class Runtime:
         self._headroom_mb = 1024.0
         freeze_imports()
 
+    def capabilities(self) -> Capabilities:
+        """The device and the installed quantization backends (the handshake reports them)."""
+        return Capabilities(device=self.device, backends=quantize.installed_backends())
+
     @staticmethod
     def versions() -> dict[str, str]:
         return {
@@ -112,8 +119,10 @@ class Runtime:
         self._growth_warning_mb = params.growthWarningMb
         self._headroom_mb = params.headroomMb
         path = Path(params.workflowPath).expanduser().resolve()
-        self._runs[path] = self._runs.get(path, 0) + 1
-        self.total_runs += 1
+        dry = params.dryRun is True
+        if not dry:
+            self._runs[path] = self._runs.get(path, 0) + 1
+            self.total_runs += 1
         state = RunState(
             run_id=params.runId,
             resolver=TypeResolver(params.allowedModules),
@@ -128,7 +137,10 @@ class Runtime:
             problems = output_dir_problems(params.outputDir, path)
             if problems:
                 raise PreflightError(path, problems)
-            Executor(state, self).run_file(path, params.arguments, None, Position())
+            if dry:
+                dryrun.check(Executor(state, self), path, params.arguments)
+            else:
+                Executor(state, self).run_file(path, params.arguments, None, Position())
         except RunCancelled:
             status = CANCELLED
             log.info("run %s of %s cancelled", params.runId, path.name)
@@ -143,7 +155,7 @@ class Runtime:
             self._active.clear()
         digest = self._digest(state.files)
         changed = self._digests.get(path) != digest
-        if state.files:
+        if state.files and not dry:
             self._digests[path] = digest
         total = time.perf_counter() - state.started
         return ExecuteResult(
@@ -157,7 +169,7 @@ class Runtime:
                 total=round(total, 4),
             ),
             cache=state.report,
-            runs=self._runs[path],
+            runs=self._runs.get(path, 0),
             memory=None if self.poisoned else self.memory_status(),
             warnings=state.warnings,
             fileChanged=changed,

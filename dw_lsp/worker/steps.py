@@ -140,6 +140,7 @@ def run_pipeline(
                 note=state.note,
                 base_dir=base_dir,
                 roots=[state.top_dir],
+                allowed_modules=state.resolver.extra,
             )
 
     pipe = provider.acquire(label, key, load, state)

@@ -3,15 +3,18 @@
 A key the worker cannot honour yet fails the run *before any model loads*, naming the key;
 nothing is silently ignored that dw would act on. :func:`preflight` walks a substituted
 workflow document and returns every problem at once: unsupported keys (``chain``,
-``quantization_config``, modular pipelines and ``components_manager``, ``remote_text_encoder``,
+modular pipelines and ``components_manager``, ``remote_text_encoder``,
 ``ip_adapter``, ``cache`` / ``teacache``, ``prompt_weighting``, ``components.<name>.compile``
 ...), malformed values of the configuration keys that are honoured (``group_offload``,
-``enable_layerwise_casting``, ``sdnq_optimize``, the ``components`` entries, FORMAT.md
-1.4.1), LoRAs when ``peft`` is not installed or an entry is malformed (FORMAT.md 1.4.5),
+``enable_layerwise_casting``, ``sdnq_optimize``, ``pre_load_modules``, the ``components``
+entries, FORMAT.md 1.4.1; ``quantization_config``'s shape, 1.4.4), LoRAs when ``peft`` is
+not installed or an entry is malformed (FORMAT.md 1.4.5),
 unsafe output names (``id``, step names, ``file_base_name``), result content types without a
 writer here, unknown task commands and malformed step objects. Device-dependent keys
 (``offload``, ``group_offload``, ``residency``, ``sdnq_optimize``) pass here: where they cannot
-apply they are skipped with a note at load time (:mod:`placement`), as dw does.
+apply they are skipped with a note at load time (:mod:`placement`), as dw does. Which
+quantization backends and extra modules are installed, allowed and able to run on the
+device is :func:`dw_lsp.worker.loading.quantize.document_problems`' question.
 Pure: imports only :mod:`dw_lsp.worker.outputs.save` (whose heavy imports are lazy) and the
 reference helpers; whether ``peft`` is installed is asked without importing it.
 """
@@ -87,11 +90,11 @@ CONFIGURATION_KEYS = frozenset(
         "group_offload",
         "sdnq_optimize",
         "enable_layerwise_casting",
+        "pre_load_modules",
     }
 )
 UNSUPPORTED_CONFIGURATION = {
     "prompt_weighting": "prompt weighting",
-    "pre_load_modules": "importing extra modules before loading",
     "load_components": "modular pipelines",
     "configs": "modular pipelines",
     "components_manager": "modular pipelines",
@@ -271,6 +274,8 @@ def _configuration(configuration: Mapping[str, Any]) -> list[str]:
             problems.append(f"{path} must be an object with storage_dtype and compute_dtype")
         elif key == "sdnq_optimize" and not _strings(value):
             problems.append(f"{path} must be a list of component names")
+        elif key == "pre_load_modules" and not _strings(value):
+            problems.append(f"{path} must be a list of module names")
     return problems
 
 
@@ -325,8 +330,17 @@ def _component(path: str, block: Any) -> list[str]:
     if not isinstance(block, Mapping):
         return [f"{path} must be an object"]
     problems: list[str] = []
-    if "quantization_config" in block:
-        problems.append(_unsupported(f"{path}.quantization_config", "quantized loading"))
+    quantization = block.get("quantization_config")
+    if quantization is not None and not (
+        isinstance(quantization, Mapping)
+        and isinstance(quantization.get("configuration"), Mapping)
+        and quantization["configuration"].get("config_type")
+        and isinstance(quantization.get("arguments", {}), Mapping)
+    ):
+        problems.append(
+            f"{path}.quantization_config must be an object with configuration.config_type "
+            "and arguments (FORMAT.md 1.4.4)"
+        )
     configuration = block.get("configuration")
     if not isinstance(configuration, Mapping) or "component_type" not in configuration:
         problems.append(f"{path}.configuration.component_type is required")
