@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[worker,dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[worker,dev,quant]"
 	touch $(STAMP)
 
 setup: $(STAMP)
