@@ -3,6 +3,7 @@
 #   make test  - set up, then lint and run every test (Python and the VS Code extension)
 #   make lint  - ruff (format + check), mypy, import-linter contracts
 #   make e2e-vscode - the extension in a real VS Code (code-server, cached in .dw-cache/)
+#   make gpu-check - smoke-run one workflow per family on CUDA with stand-in models
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run test lint pytest extension e2e-vscode bench clean
+.PHONY: setup run test lint pytest extension e2e-vscode bench gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,7 +47,11 @@ test: lint pytest extension e2e-vscode
 bench: setup
 	$(BIN)/python bench/bench_check.py
 	$(BIN)/python bench/bench_warm_run.py
+	$(BIN)/python bench/bench_standins.py
 	$(BIN)/python bench/bench_editor.py
+
+gpu-check: setup
+	$(BIN)/python bench/gpu_check.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .mypy_cache .ruff_cache

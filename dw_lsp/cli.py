@@ -54,6 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--repeat", type=int, default=1, help="run N times in one warm worker")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument(
+        "--stand-in",
+        dest="stand_in",
+        action="store_const",
+        const="all",
+        default=None,
+        help="smoke run: tiny random stand-ins for every model, outputs in OUTPUT_DIR/stand-in",
+    )
+    run.add_argument(
+        "--stand-in-missing",
+        dest="stand_in",
+        action="store_const",
+        const="missing",
+        help="stand in only for models not found locally or in the Hugging Face cache",
+    )
+    run.add_argument(
         "--allow-remote-code",
         action="store_true",
         help="let trust_remote_code, custom_pipeline, ... run model code (worker.allowRemoteCode)",

@@ -53,6 +53,13 @@ OK = "ok"
 ERROR = "error"
 CANCELLED = "cancelled"
 
+#: Stand-in modes (``ExecuteParams.standIns``): never, for models not found locally or in
+#: the Hugging Face cache, or for every model.
+STAND_INS_OFF = "off"
+STAND_INS_MISSING = "missing"
+STAND_INS_ALL = "all"
+STAND_IN_MODES = (STAND_INS_OFF, STAND_INS_MISSING, STAND_INS_ALL)
+
 
 @dataclass
 class ExecuteParams:
@@ -76,6 +83,7 @@ class ExecuteParams:
     growthWarningMb: float = 500.0
     headroomMb: float = 1024.0
     dryRun: bool = False
+    standIns: str = STAND_INS_OFF
 
 
 @dataclass
@@ -143,6 +151,48 @@ class MemoryStatus:
 
 
 @dataclass
+class StandInModel:
+    """A model a stand-in run replaced: ``where`` in step ``step`` (``pipeline``,
+    ``pipeline.transformer``, ``pipeline.loras[0]`` ...), its class and what the workflow
+    named (a hub id or a path)."""
+
+    step: str
+    where: str
+    component: str
+    source: str
+
+
+@dataclass
+class ShrunkArgument:
+    """A call argument a stand-in run changed because it makes the run slow; ``given`` is
+    None when the workflow left it to the pipeline's default."""
+
+    step: str
+    name: str
+    given: Any
+    used: Any
+
+
+@dataclass
+class PlaceholderMedia:
+    """Media that could not be had (a URL without network, a missing file), replaced by a
+    generated placeholder of its ``kind`` (image, video, audio)."""
+
+    kind: str
+    location: str
+
+
+@dataclass
+class StandInReport:
+    """What a run with stand-ins replaced (DESIGN.md "Stand-in models")."""
+
+    mode: str = STAND_INS_OFF
+    models: list[StandInModel] = field(default_factory=list)
+    arguments: list[ShrunkArgument] = field(default_factory=list)
+    media: list[PlaceholderMedia] = field(default_factory=list)
+
+
+@dataclass
 class ExecuteResult:
     status: str  # OK | ERROR | CANCELLED
     outputs: list[str] = field(default_factory=list)
@@ -154,6 +204,7 @@ class ExecuteResult:
     memory: MemoryStatus | None = None
     warnings: list[str] = field(default_factory=list)
     fileChanged: bool = False
+    standIn: StandInReport | None = None  # None when the run used no stand-in mode
 
 
 @dataclass
@@ -232,7 +283,15 @@ def shown(value: Any) -> str:
 
 
 def _nested(name: str) -> type[Any] | None:
-    return {"Timings": Timings, "CacheReport": CacheReport, "MemoryStatus": MemoryStatus}.get(name)
+    return {
+        "Timings": Timings,
+        "CacheReport": CacheReport,
+        "MemoryStatus": MemoryStatus,
+        "StandInReport": StandInReport,
+        "StandInModel": StandInModel,
+        "ShrunkArgument": ShrunkArgument,
+        "PlaceholderMedia": PlaceholderMedia,
+    }.get(name)
 
 
 def _finite(value: Any) -> bool:
@@ -241,9 +300,12 @@ def _finite(value: Any) -> bool:
 
 def _typed(annotation: str, value: Any, where: str) -> Any:
     """``value`` if it has the type ``annotation`` names (the dataclass field's annotation
-    text: ``str``, ``int``, ``float``, ``bool``, ``list[str]``, a nested dataclass, ``X |
-    None``), converted where JSON is loose (an integer for a float); else ProtocolError."""
+    text: ``str``, ``int``, ``float``, ``bool``, ``list[str]``, a nested dataclass, a list
+    of one, ``Any`` (any JSON value), ``X | None``), converted where JSON is loose (an
+    integer for a float); else ProtocolError."""
     for option in annotation.split(" | "):
+        if option == "Any":
+            return value
         if option == "None" and value is None:
             return None
         if option == "str" and isinstance(value, str):
@@ -263,6 +325,9 @@ def _typed(annotation: str, value: Any, where: str) -> Any:
         nested = _nested(option)
         if nested is not None and isinstance(value, dict):
             return from_json(nested, value, where)
+        item = _nested(option[5:-1]) if option.startswith("list[") else None
+        if item is not None and isinstance(value, list):
+            return [from_json(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     words = {
         "None": "null",
         "str": "a string",
@@ -271,7 +336,10 @@ def _typed(annotation: str, value: Any, where: str) -> Any:
         "float": "a finite number",
         "list[str]": "a list of strings",
     }
-    wanted = " or ".join(words.get(o, f"a {o} object") for o in annotation.split(" | "))
+    wanted = " or ".join(
+        words.get(o, f"a list of {o[5:-1]} objects" if o.startswith("list[") else f"a {o} object")
+        for o in annotation.split(" | ")
+    )
     raise ProtocolError(f"{where} must be {wanted}, got {shown(value)}")
 
 
@@ -297,6 +365,11 @@ def execute_result_from_json(data: Any) -> ExecuteResult:
     if result.status not in (OK, ERROR, CANCELLED):
         raise ProtocolError(
             f"the execute result.status must be ok, error or cancelled, got {shown(result.status)}"
+        )
+    if result.standIn is not None and result.standIn.mode not in STAND_IN_MODES:
+        raise ProtocolError(
+            "the execute result.standIn.mode must be one of "
+            f"{', '.join(STAND_IN_MODES)}, got {shown(result.standIn.mode)}"
         )
     return result
 

@@ -20,6 +20,9 @@ from typing import Any, Literal
 
 #: The configuration section an LSP client is asked for.
 SECTION = "dwLsp"
+#: ``worker.standIns``: never, for models not found locally, or for every model (the same
+#: names as :data:`dw_lsp.protocol.STAND_IN_MODES`).
+STAND_IN_MODES = ("off", "missing", "all")
 
 
 def _default_worker_command() -> list[str]:
@@ -38,6 +41,7 @@ class Settings:
     worker_allowed_modules: list[str] = field(default_factory=list)
     worker_allow_remote_code: bool = False
     worker_start_timeout: float = 120.0
+    worker_stand_ins: str = "off"
     run_timeout: float = 300.0
     memory_growth_warning_mb: float = 500.0
     cache_headroom_mb: float = 1024.0
@@ -55,6 +59,7 @@ KEYS: dict[str, str] = {
     "worker.allowedModules": "worker_allowed_modules",
     "worker.allowRemoteCode": "worker_allow_remote_code",
     "worker.startTimeout": "worker_start_timeout",
+    "worker.standIns": "worker_stand_ins",
     "run.timeout": "run_timeout",
     "memory.growthWarningMb": "memory_growth_warning_mb",
     "cache.headroomMb": "cache_headroom_mb",
@@ -105,6 +110,10 @@ def _check(attr: str, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, bool):
             return value, None
         return None, "expected true or false"
+    if attr == "worker_stand_ins":
+        if value in STAND_IN_MODES:
+            return value, None
+        return None, f"expected one of {', '.join(STAND_IN_MODES)}"
     if attr in ("worker_allowed_modules", "workflow_files"):
         if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
             return list(value), None

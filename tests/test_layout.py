@@ -11,7 +11,11 @@ import grimp
 
 ROOT = Path(__file__).resolve().parents[1] / "dw_lsp"
 #: Modules that are data tables, not code: allowed past the size limit.
-DATA_TABLES = {"validation/tasks_spec.py"}
+DATA_TABLES = {
+    "validation/tasks_spec.py",
+    "worker/standins/families_image.py",
+    "worker/standins/families_video.py",
+}
 MAX_LINES = 400
 
 

@@ -40,6 +40,16 @@ def test_base_is_kept_for_unset_keys():
     assert (updated.output_dir, updated.log_level) == ("/tmp/o", "DEBUG")
 
 
+def test_stand_ins_are_off_unless_asked_for():
+    assert Settings().worker_stand_ins == "off"
+    for mode in ("off", "missing", "all"):
+        settings, messages = parse_settings({"worker": {"standIns": mode}})
+        assert (settings.worker_stand_ins, messages) == (mode, [])
+    settings, messages = parse_settings({"worker.standIns": "sometimes"})
+    assert settings.worker_stand_ins == "off"
+    assert messages == ["dwLsp.worker.standIns: expected one of off, missing, all; using 'off'"]
+
+
 def test_allow_remote_code_is_a_strict_boolean_and_off_by_default():
     assert Settings().worker_allow_remote_code is False
     on, messages = parse_settings({"worker": {"allowRemoteCode": True}})

@@ -2,11 +2,14 @@
 clearArguments, restartWorker. Each takes ONE JSON object (camelCase keys) and returns a
 plain JSON object; each is a thin translation onto the :class:`Session`.
 
-- ``dw.run {"uri", "arguments"?, "progressToken"?}`` runs the *saved* file (a dirty buffer
-  adds the warning "... running the saved version") and reports work-done progress
-  (:mod:`.run_progress`). Its result: ``status`` (ok | error | cancelled), ``outputs``,
-  ``error`` ({message, traceback} or null), ``timings``, ``cache``, ``runs``, ``memory``,
-  ``warnings``, ``problems`` (validation errors that stopped the run).
+- ``dw.run {"uri", "arguments"?, "progressToken"?, "standIn"?}`` runs the *saved* file (a
+  dirty buffer adds the warning "... running the saved version") and reports work-done
+  progress (:mod:`.run_progress`). ``standIn`` (true = ``all``, or a mode: off, missing,
+  all) runs it with stand-in models (the Smoke run lens) whatever ``worker.standIns`` says.
+  Its result: ``status`` (ok | error | cancelled), ``outputs``, ``error`` ({message,
+  traceback} or null), ``timings``, ``cache``, ``runs``, ``memory``, ``warnings``,
+  ``problems`` (validation errors that stopped the run), ``standIn`` (the models stood in,
+  the arguments shrunk and the placeholder media, or null).
 - **A second ``dw.run`` while one runs is refused** at once with status ``error`` and the
   message "A run is already in progress ...", rather than queued (see
   :mod:`dw_lsp.session.session`).
@@ -108,6 +111,21 @@ def _uri_path(obj: Mapping[str, Any], required: bool = True) -> Path | None:
     return Path(path)
 
 
+def _stand_in(obj: Mapping[str, Any]) -> str | None:
+    """``standIn``: true (every model), false / absent (the setting), or a mode name."""
+    value = obj.get("standIn")
+    if value is None:
+        return None
+    if value is True:
+        return protocol.STAND_INS_ALL
+    if value is False:
+        return protocol.STAND_INS_OFF
+    if value in protocol.STAND_IN_MODES:
+        return str(value)
+    modes = ", ".join(protocol.STAND_IN_MODES)
+    raise CommandError(f"'standIn' must be true, false or one of {modes}")
+
+
 def _arguments(obj: Mapping[str, Any]) -> dict[str, Any]:
     arguments = obj.get("arguments", {})
     if arguments is None:
@@ -201,18 +219,19 @@ class RunCommands:
         if path is None:  # not reached: the uri is required
             raise CommandError("'uri' must be the file: URI of a saved workflow")
         arguments = _arguments(obj)
+        stand_in = _stand_in(obj)
         token = obj.get("progressToken")
         if token is not None and not isinstance(token, str | int):
             raise CommandError("'progressToken' must be a string or an integer")
         if self.session.running:
-            return run_report_json(await self.session.run(arguments, path))
+            return run_report_json(await self.session.run(arguments, path, stand_ins=stand_in))
         dirty = self._buffer_is_dirty(path)
         progress = RunProgress(
             self._ls, f"Running {path.name}", token, lambda: self._spawn(self.session.cancel())
         )
         await progress.begin()
         try:
-            report = await self.session.run(arguments, path, progress.report)
+            report = await self.session.run(arguments, path, progress.report, stand_in)
         except BaseException:
             progress.end("Run failed")
             raise

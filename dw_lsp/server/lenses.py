@@ -1,8 +1,9 @@
-"""Code lenses at the top of a workflow: Run, Memory, Clear.
+"""Code lenses at the top of a workflow: Run, Smoke run, Memory, Clear.
 
-Each lens calls a ``dw.*`` command with ``[{"uri": ...}]``. A lens is offered only for a
-command the server has registered, so a server without the session's commands shows no
-lens rather than a dead one. Imports lsprotocol only.
+Each lens calls a ``dw.*`` command with ``[{"uri": ...}]``; Smoke run is ``dw.run`` with
+``standIn: true`` (every model stood in by a tiny one, DESIGN.md "Stand-in models"). A lens
+is offered only for a command the server has registered, so a server without the session's
+commands shows no lens rather than a dead one. Imports lsprotocol only.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from dw_lsp.server.convert import to_range
 from dw_lsp.workflow.document import Document
 from dw_lsp.workflow.positions import Encoding
 
-#: (command, title), in display order.
-LENSES: tuple[tuple[str, str], ...] = (
-    (names.RUN, "▶ Run"),
-    (names.MEMORY, "Memory"),
-    (names.CLEAR, "Clear"),
+#: (command, title, extra argument keys), in display order.
+LENSES: tuple[tuple[str, str, dict[str, object]], ...] = (
+    (names.RUN, "▶ Run", {}),
+    (names.RUN, "Smoke run", {"standIn": True}),
+    (names.MEMORY, "Memory", {}),
+    (names.CLEAR, "Clear", {}),
 )
 
 
@@ -34,8 +36,8 @@ def code_lenses(
     return [
         types.CodeLens(
             range=rng,
-            command=types.Command(title=title, command=command, arguments=[{"uri": uri}]),
+            command=types.Command(title=title, command=command, arguments=[{"uri": uri, **extra}]),
         )
-        for command, title in LENSES
+        for command, title, extra in LENSES
         if command in registered
     ]

@@ -5,7 +5,8 @@
 - :mod:`.process`: spawning, reading, killing the worker process and explaining its exit.
 - :mod:`.rpc`: the JSON-RPC requests waiting for the worker's answers, and its errors.
 - :mod:`.inputs`: the checks every user input passes before it reaches the worker.
-- :mod:`.session`: :class:`Session`, one method per user action.
+- :mod:`.session`: :class:`Session`, one method per user action; :mod:`.warm`: which
+  workflows the current worker has run (the reuse messages).
 - :mod:`.report`: the plain results (:class:`RunReport`, :class:`SessionStatus`).
 
 May import the pure layers and :mod:`dw_lsp.protocol`. Never imports the server, the

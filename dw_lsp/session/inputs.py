@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dw_lsp.settings import STAND_IN_MODES
 from dw_lsp.validation.check import check_document
 from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow.document import parse
@@ -220,3 +221,13 @@ def parse_assignment(text: str) -> tuple[str, str]:
         raise InputError(f"Expected name=value, got {text!r}.")
     check_argument_name(name)
     return name, value
+
+
+def stand_in_mode(asked: str | None, setting: str) -> str:
+    """A run's stand-in mode: the one ``asked`` for this run (off, missing or all), else
+    the ``worker.standIns`` ``setting``."""
+    if asked is None:
+        return setting
+    if asked not in STAND_IN_MODES:
+        raise InputError(f"standIn must be one of {', '.join(STAND_IN_MODES)}")
+    return asked

@@ -98,6 +98,7 @@ def run_report_json(report: RunReport) -> dict[str, Any]:
         "warnings": list(report.warnings),
         "problems": [problem_json(p) for p in report.problems],
         "fileChanged": report.fileChanged,
+        "standIn": asdict(report.standIn) if report.standIn is not None else None,
     }
 
 

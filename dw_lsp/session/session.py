@@ -44,9 +44,11 @@ from dw_lsp.session.inputs import (
     format_problem,
     output_dir_refusal,
     read_workflow,
+    stand_in_mode,
 )
 from dw_lsp.session.report import RunReport, SessionStatus
 from dw_lsp.session.rpc import WorkerError, WorkerRequestError
+from dw_lsp.session.warm import WarmWorkflows
 from dw_lsp.settings import Settings, parse_settings
 
 logger = logging.getLogger(__name__)
@@ -96,7 +98,7 @@ class Session:
         self.current: CheckedWorkflow | None = None
         self._arguments: dict[Path, dict[str, ArgumentValue]] = {}
         self._runs: dict[Path, int] = {}
-        self._warm_hash: dict[Path, tuple[int | None, str]] = {}
+        self._warm = WarmWorkflows()
         self._running: str | None = None  # run id
         self._running_name = ""
         self._cancelled = False
@@ -154,7 +156,7 @@ class Session:
             await self.client.stop()
             self.client = self._client_factory(self.settings, self._log)
             self._client_stale = False
-            self._warm_hash.clear()
+            self._warm.clear()
         if self.client.state in (WorkerState.READY, WorkerState.BUSY):
             return
         self._say("Starting worker process...")
@@ -245,13 +247,16 @@ class Session:
         arguments: Mapping[str, object] | None = None,
         path: str | Path | None = None,
         on_progress: ProgressSink | None = None,
+        stand_ins: str | None = None,
         *,
         dry_run: bool = False,
     ) -> RunReport:
         """Run a workflow (the current one by default) with its stored arguments updated by
-        ``arguments`` (for this run only). Never raises for a failed run: see the report.
-        With ``dry_run`` the worker makes every check it makes before loading and loads
-        nothing (the report is ``ok`` with no outputs, or ``error`` naming each problem)."""
+        ``arguments`` (for this run only). ``stand_ins`` (off, missing, all) overrides the
+        ``worker.standIns`` setting for this run. With ``dry_run`` the worker makes every
+        check it makes before loading and loads nothing (the report is ``ok`` with no
+        outputs, or ``error`` naming each problem). Never raises for a failed run: see the
+        report."""
         if self._running is not None:
             return RunReport(
                 status=protocol.ERROR,
@@ -264,7 +269,7 @@ class Session:
         run_id = uuid.uuid4().hex[:12]
         self._running, self._running_name, self._cancelled = run_id, "", False
         try:
-            return await self._run(run_id, arguments or {}, path, on_progress, dry_run)
+            return await self._run(run_id, arguments or {}, path, on_progress, stand_ins, dry_run)
         finally:
             self._running = None
 
@@ -274,9 +279,11 @@ class Session:
         arguments: Mapping[str, object],
         path: str | Path | None,
         on_progress: ProgressSink | None,
+        asked_stand_ins: str | None,
         dry_run: bool = False,
     ) -> RunReport:
         try:
+            stand_ins = stand_in_mode(asked_stand_ins, self.settings.worker_stand_ins)
             workflow = self._workflow_for(path)
             self._running_name = workflow.name
             values = dict(self._arguments.get(workflow.path, {}))
@@ -301,17 +308,15 @@ class Session:
         if self._cancelled:
             report.status = protocol.CANCELLED
             return report
-        previous = self._warm_hash.get(workflow.path)
         if dry_run:
             self._say(f"Checking workflow (dry run, nothing loads): {workflow.name}")
         else:
             self._say(f"Running workflow: {workflow.name}")
-            if previous == (self.client.pid, workflow.sha256):
-                self._say("Reusing loaded models from cache")
-            elif previous is not None and previous[0] == self.client.pid:
-                self._say("Workflow file changed - reloading models...")
-            else:
-                self._say("Loading models (this worker has not run this workflow yet)...")
+            if stand_ins != protocol.STAND_INS_OFF:
+                self._say(f"Stand-in models: {stand_ins} (outputs go to a stand-in folder)")
+            self._say(
+                self._warm.message(workflow.path, self.client.pid, workflow.sha256 + stand_ins)
+            )
         params = ExecuteParams(
             workflowPath=str(workflow.path),
             outputDir=str(self.output_dir),
@@ -322,6 +327,7 @@ class Session:
             growthWarningMb=self.settings.memory_growth_warning_mb,
             headroomMb=self.settings.cache_headroom_mb,
             dryRun=dry_run,
+            standIns=stand_ins,
         )
         pid = self.client.pid
         try:
@@ -330,7 +336,7 @@ class Session:
             report.error = f"The worker refused the run: {exc}"
             return report
         except WorkerError as exc:
-            self._warm_hash.clear()
+            self._warm.clear()
             if self._cancelled:
                 report.status = protocol.CANCELLED
                 report.warnings.append(f"{exc}; the next run starts a fresh worker.")
@@ -347,7 +353,7 @@ class Session:
         if result.status == protocol.ERROR and result.error is None:
             report.error = "The worker reported an error without a message."
         if result.status != protocol.ERROR and not dry_run:
-            self._warm_hash[workflow.path] = (pid, workflow.sha256)
+            self._warm.ran(workflow.path, pid, workflow.sha256 + stand_ins)
             self._runs[workflow.path] = result.runs
         return report
 
@@ -373,7 +379,7 @@ class Session:
         if self.client.state is not WorkerState.READY:
             return None
         status = await self.client.clear_memory()
-        self._warm_hash.clear()
+        self._warm.clear()
         return status
 
     # -- settings and lifecycle ------------------------------------------------------
@@ -412,7 +418,7 @@ class Session:
         """Stop the worker (ending any run); the next run starts a fresh one, or the
         background start of ``worker.prewarm`` does."""
         await self.client.stop()
-        self._warm_hash.clear()
+        self._warm.clear()
         self._client_stale = True
         self.prewarm()
 

@@ -113,3 +113,23 @@ def error_lines(report: RunReport, traceback: bool = True) -> list[str]:
     if traceback and report.traceback:
         lines += ["  " + line for line in report.traceback.rstrip().splitlines()]
     return lines
+
+
+def stand_in_lines(report: RunReport) -> list[str]:
+    """What a stand-in run replaced: models, shrunk arguments, placeholder media."""
+    stand_in = report.standIn
+    if stand_in is None:
+        return []
+    lines = [f"Stand-in run ({stand_in.mode}): tiny random models, not real results"]
+    for model in stand_in.models:
+        lines.append(
+            f"  stood in: step {model.step!r} {model.where} {model.component} for {model.source}"
+        )
+    for argument in stand_in.arguments:
+        given = "default" if argument.given is None else repr(argument.given)
+        lines.append(
+            f"  shrunk: step {argument.step!r} {argument.name} {given} -> {argument.used!r}"
+        )
+    for media in stand_in.media:
+        lines.append(f"  placeholder {media.kind}: {media.location}")
+    return lines

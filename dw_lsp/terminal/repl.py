@@ -3,7 +3,8 @@ language server.
 
 Commands (as in dw's REPL guide): ``load [workflow]``, ``reload``, ``status``, ``run``,
 ``arg [name=value ...]``, ``clear_args``, ``clear``, ``memory``, ``set [name=value]``
-(``output_dir``, ``log_level``, ``workflow_dir``), ``help``, ``exit`` / ``quit``. The
+(``output_dir``, ``log_level``, ``workflow_dir``, ``stand_in``: on / off / missing, the
+``worker.standIns`` setting), ``help``, ``exit`` / ``quit``. The
 seed's messages are kept ("Starting worker process...", "Reusing loaded models from
 cache", "GPU Memory Status:", "Workflow completed successfully" ...).
 
@@ -42,7 +43,14 @@ PROMPT = "dw> "
 HISTORY_FILE = Path("~/.dw_lsp_history").expanduser()
 
 #: REPL ``set`` names -> client setting names.
-SET_NAMES = {"output_dir": "outputDir", "log_level": "logLevel", "workflow_dir": "workflowDir"}
+SET_NAMES = {
+    "output_dir": "outputDir",
+    "log_level": "logLevel",
+    "workflow_dir": "workflowDir",
+    "stand_in": "worker.standIns",
+}
+#: ``set stand_in=...`` also takes on/off (on: every model).
+STAND_IN_ALIASES = {"on": "all", "true": "all", "false": "off"}
 
 HELP = """Commands:
   load [workflow]      load a workflow (a name in the workflow directory, or a path inside it)
@@ -53,7 +61,8 @@ HELP = """Commands:
   clear_args           clear all arguments
   clear                free the worker's memory (models reload on the next run)
   memory               show the worker's memory
-  set [name=value]     set output_dir, log_level or workflow_dir; alone: show them
+  set [name=value]     set output_dir, log_level, workflow_dir or stand_in (on, off,
+                       missing: tiny stand-in models for smoke runs); alone: show them
   help                 show this help
   exit, quit           leave (shuts the worker down)
 During a run, Ctrl-C cancels the run."""
@@ -174,6 +183,8 @@ class Repl:
             return
         for output in report.outputs:
             self.say(f"Output: {output}")
+        for line in console.stand_in_lines(report):
+            self.say(line)
         self.say(f"Timings: {console.timing_line(report)}")
         self.say(console.cache_line(report))
         for warning in report.warnings:
@@ -253,6 +264,7 @@ class Repl:
             self.say(f"  output_dir={settings.output_dir}")
             self.say(f"  log_level={settings.log_level}")
             self.say(f"  workflow_dir={settings.workflow_dir}")
+            self.say(f"  stand_in={settings.worker_stand_ins}")
             return
         for arg in args:
             name, sep, value = arg.partition("=")
@@ -262,8 +274,11 @@ class Repl:
                 raise InputError(f"Unknown setting '{name}' (use {', '.join(SET_NAMES)}).")
             if name == "workflow_dir" and not (self.session.base_dir / value).is_dir():
                 raise InputError(f"{value} is not a directory.")
+            if name == "stand_in":
+                value = STAND_IN_ALIASES.get(value.lower(), value.lower())
             self.session.configure(SET_NAMES[name], value)
-            self.say(f"Set {name}={getattr(self.session.settings, name)}")
+            attribute = "worker_stand_ins" if name == "stand_in" else name
+            self.say(f"Set {name}={getattr(self.session.settings, attribute)}")
 
     def do_help(self, args: list[str]) -> None:
         self.say(HELP)

@@ -1,10 +1,14 @@
-"""``dw-lsp run FILE [name=value ...] [--output-dir D] [--timeout S] [--repeat N] [--dry-run]``.
+"""``dw-lsp run FILE [name=value ...] [--output-dir D] [--timeout S] [--repeat N]
+[--stand-in | --stand-in-missing] [--dry-run]``.
 
 Runs a workflow in a worker and prints the output paths (stdout). Messages and the progress
 bar go to stderr (``--quiet`` drops both). With ``--repeat N`` the workflow runs N times in
 one warm worker and each run's load and inference times are printed, which shows what the
-warm cache saves. The file named on the command line is trusted: the folder that holds it
-is the root the path check confines it to.
+warm cache saves. With ``--stand-in`` every model is stood in by a tiny random one of the
+same class (``--stand-in-missing``: only models not found locally or in the Hugging Face
+cache), slow arguments are shrunk, outputs go to ``OUTPUT_DIR/stand-in/`` and what was
+replaced is printed (stderr). The file named on the command line is trusted: the folder
+that holds it is the root the path check confines it to.
 
 With ``--dry-run`` the worker makes every check it makes before loading (classes through the
 allowlist, keys it honours on its device, packages installed, paths) and loads nothing: exit
@@ -48,6 +52,8 @@ async def _main(args: argparse.Namespace) -> int:
         options["outputDir"] = args.output_dir
     if args.timeout is not None:
         options["run.timeout"] = args.timeout
+    if getattr(args, "stand_in", None):
+        options["worker.standIns"] = args.stand_in
     if getattr(args, "allow_remote_code", False):
         options["worker.allowRemoteCode"] = True
     if getattr(args, "allowed_module", None):
@@ -108,6 +114,8 @@ async def _main(args: argparse.Namespace) -> int:
                 return EXIT_FAILED
             for output in report.outputs:
                 print(output)
+            for line in console.stand_in_lines(report):
+                say(line)
             for warning in report.warnings:
                 say(f"Warning: {warning}")
             label = f"Run {index}/{args.repeat}" if args.repeat > 1 else "Run"

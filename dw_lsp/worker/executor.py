@@ -119,7 +119,11 @@ class Executor:
             }
             given = values.coerce_arguments(defaults, dict(arguments))
             realized = values.realize(
-                given, path.parent, self.state.resolver, roots=[self.state.top_dir]
+                given,
+                path.parent,
+                self.state.resolver,
+                roots=[self.state.top_dir],
+                media=self.state.media_loader,
             )
             body = {k: v for k, v in document.items() if k != "variables"}
             document = values.substitute_variables(body, realized)

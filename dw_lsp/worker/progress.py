@@ -221,14 +221,15 @@ def denoise_hooks(
         return
 
     def counting_progress_bar(
-        iterable: Iterable[Any] | None = None, total: int | None = None
+        iterable: Iterable[Any] | None = None, total: int | None = None, **options: Any
     ) -> Any:
+        # ``options`` (tqdm's desc, leave ...) pass through: Marigold nests two bars.
         if iterable is not None:
             items = list(iterable) if not hasattr(iterable, "__len__") else iterable
             counter.total = counter.total or len(items)  # type: ignore[arg-type]
-            return _count_items(original(items), counter)
+            return _count_items(original(items, **options), counter)
         counter.total = counter.total or int(total or 0)
-        return _CountingBar(original(total=total), counter)
+        return _CountingBar(original(total=total, **options), counter)
 
     had_own = "progress_bar" in vars(pipeline)
     pipeline.progress_bar = counting_progress_bar

@@ -241,6 +241,9 @@ class Server:
             raise RpcError(protocol.INVALID_PARAMS, str(exc)) from exc
         if not isinstance(execute.arguments, dict):
             raise RpcError(protocol.INVALID_PARAMS, "arguments must be an object")
+        if execute.standIns not in protocol.STAND_IN_MODES:
+            modes = ", ".join(protocol.STAND_IN_MODES)
+            raise RpcError(protocol.INVALID_PARAMS, f"standIns must be one of {modes}")
         with self._state_lock:
             if self._executing:
                 raise RpcError(protocol.BUSY, "a run is already in progress; cancel it first")

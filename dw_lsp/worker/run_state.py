@@ -13,11 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dw_lsp.protocol import CacheReport
 from dw_lsp.worker.progress import Position, Reporter
 from dw_lsp.worker.values import TypeResolver
+
+if TYPE_CHECKING:
+    from dw_lsp.worker.standins.run import StandIns
 
 log = logging.getLogger("dw_lsp.worker")
 
@@ -71,6 +74,13 @@ class RunState:
     load_seconds: float = 0.0
     inference_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
+    #: The run's stand-ins (DESIGN.md "Stand-in models"); None unless asked for.
+    stand_ins: StandIns | None = None
+
+    @property
+    def media_loader(self) -> Any:
+        """The stand-in run's media loader (placeholders for media that cannot be had)."""
+        return self.stand_ins.media if self.stand_ins is not None else None
 
     def note(self, message: str) -> None:
         """A warning the user should see in the result and the log."""

@@ -20,6 +20,7 @@ session or the server.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -37,6 +38,7 @@ from dw_lsp.protocol import (
     CANCELLED,
     ERROR,
     OK,
+    STAND_INS_OFF,
     Capabilities,
     ExecuteParams,
     ExecuteResult,
@@ -52,6 +54,7 @@ from dw_lsp.worker.memory import MemoryMonitor, default_device, freeze_imports, 
 from dw_lsp.worker.outputs.files import output_dir_problems
 from dw_lsp.worker.progress import CancelToken, Position, Reporter, RunCancelled
 from dw_lsp.worker.run_state import PreflightError, RunState
+from dw_lsp.worker.standins.run import StandIns, one_thread, output_dir
 from dw_lsp.worker.values import TypeResolver
 
 log = logging.getLogger("dw_lsp.worker.runtime")
@@ -123,14 +126,19 @@ class Runtime:
         if not dry:
             self._runs[path] = self._runs.get(path, 0) + 1
             self.total_runs += 1
+        stand_ins = None
+        if params.standIns != STAND_INS_OFF:
+            stand_ins = StandIns(params.standIns, torch.device(self.device).type)
+        out_dir = Path(params.outputDir).expanduser().resolve()
         state = RunState(
             run_id=params.runId,
             resolver=TypeResolver(params.allowedModules),
-            out_dir=Path(params.outputDir).expanduser().resolve(),
+            out_dir=output_dir(out_dir) if stand_ins is not None else out_dir,
             top_dir=path.parent,
             device=self.device,
             reporter=Reporter(params.runId, on_progress, self.token),
             allow_remote_code=params.allowRemoteCode is True,
+            stand_ins=stand_ins,
         )
         status, error, trace = OK, None, None
         try:
@@ -140,7 +148,8 @@ class Runtime:
             if dry:
                 dryrun.check(Executor(state, self), path, params.arguments)
             else:
-                Executor(state, self).run_file(path, params.arguments, None, Position())
+                with one_thread() if stand_ins is not None else contextlib.nullcontext():
+                    Executor(state, self).run_file(path, params.arguments, None, Position())
         except RunCancelled:
             status = CANCELLED
             log.info("run %s of %s cancelled", params.runId, path.name)
@@ -173,6 +182,7 @@ class Runtime:
             memory=None if self.poisoned else self.memory_status(),
             warnings=state.warnings,
             fileChanged=changed,
+            standIn=stand_ins.report if stand_ins is not None else None,
         )
 
     @staticmethod

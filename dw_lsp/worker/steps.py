@@ -7,7 +7,10 @@ iteration, reporting progress per iteration and per denoising step. Seeds follow
 pipeline step's generator is seeded from ``pipeline.seed`` > ``step.seed`` > the workflow's
 seed, created on the pipeline's device, shared by all iterations of the step; a
 ``pipeline_reference`` gets none unless the reference step carries its own seed (dw gives it
-none at all). May import torch and diffusers; never the transport.
+none at all). In a stand-in run (:mod:`dw_lsp.worker.standins`) a pipeline step's model
+sources are replaced by stand-ins before loading, its load key carries the mode, and the
+slow call arguments of a stand-in pipeline are shrunk. May import torch and diffusers;
+never the transport.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ Results = dict[str, list[Any]]
 def _iterations(
     arguments: Mapping[str, Any], base_dir: Path, state: RunState, results: Results
 ) -> list[dict[str, Any]]:
-    realized = values.realize(dict(arguments), base_dir, state.resolver, roots=[state.top_dir])
+    realized = values.realize(
+        dict(arguments), base_dir, state.resolver, roots=[state.top_dir], media=state.media_loader
+    )
     return values.expand_iterations(realized, results)
 
 
@@ -125,9 +130,19 @@ def run_pipeline(
     """A ``pipeline`` step: acquire (reuse or load) its pipeline, then call it."""
     spec = step["pipeline"]
     reused = loadkey.reused_component_names(spec)
-    key = loadkey.load_key(spec, {n: state.shared_keys.get(n, "") for n in reused}, base_dir)
+    stand_ins = state.stand_ins
+    key = loadkey.load_key(
+        spec,
+        {n: state.shared_keys.get(n, "") for n in reused},
+        base_dir,
+        stand_ins=stand_ins.mode if stand_ins is not None else "",
+    )
     configuration = resolved["configuration"]
     device = str(configuration.get("device") or state.device)
+    substitution = None
+    if stand_ins is not None:
+        substitution = stand_ins.substitute(str(step["name"]), resolved, base_dir)
+        resolved = substitution.spec
 
     def load() -> Any:
         message = f"loading the pipeline of step {step['name']!r}"
@@ -139,11 +154,13 @@ def run_pipeline(
                 reused=reused,
                 note=state.note,
                 base_dir=base_dir,
-                roots=[state.top_dir],
+                roots=[state.top_dir, *(stand_ins.roots if stand_ins is not None else [])],
                 allowed_modules=state.resolver.extra,
             )
 
     pipe = provider.acquire(label, key, load, state)
+    if stand_ins is not None and substitution is not None and substitution.stood_in:
+        stand_ins.track(pipe, substitution.family)
     published = loading.publish(pipe, loadkey.shared_component_names(spec))
     state.shared.update(published)
     state.shared_keys.update(dict.fromkeys(published, key))
@@ -151,7 +168,22 @@ def run_pipeline(
     seed = _first_int(spec.get("seed"), step.get("seed"), workflow_seed)
     generator = None if configuration.get("no_generator") else _generator(device, seed)
     iterations = _iterations(spec.get("arguments") or {}, base_dir, state, results)
+    iterations = _shrunk(state, str(step["name"]), pipe, configuration, iterations)
     return call_iterations(pipe, configuration, iterations, generator, state, position)
+
+
+def _shrunk(
+    state: RunState,
+    step: str,
+    pipe: Any,
+    configuration: Mapping[str, Any],
+    iterations: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """A stand-in pipeline's calls with the slow arguments shrunk (the others unchanged)."""
+    if state.stand_ins is None:
+        return iterations
+    method, _takes_generator = loading.call_target(pipe, configuration)
+    return state.stand_ins.shrink(step, pipe, method, iterations)
 
 
 def run_reference(
@@ -180,6 +212,7 @@ def run_reference(
     if seed is not None and not configuration.get("no_generator"):
         generator = _generator(entry.device, seed)
     iterations = _iterations(reference.get("arguments") or {}, base_dir, state, results)
+    iterations = _shrunk(state, str(step["name"]), entry.pipeline, configuration, iterations)
     return call_iterations(entry.pipeline, configuration, iterations, generator, state, position)
 
 
@@ -199,7 +232,9 @@ def run_task(
         where = position.for_iteration(index, len(sets))
         state.progress(where, "iteration", f"{command} {index + 1}/{len(sets)}")
         started = time.perf_counter()
-        outcomes.append(tasks.run_task(command, arguments, base_dir=base_dir))
+        outcomes.append(
+            tasks.run_task(command, arguments, base_dir=base_dir, media=state.media_loader)
+        )
         state.inference_seconds += time.perf_counter() - started
     return outcomes
 

@@ -331,8 +331,10 @@ def test_pushed_diagnostics_reach_neovim(session: dict[str, Any]) -> None:
 def test_code_lenses(session: dict[str, Any]) -> None:
     uri = session["_paths"]["workflow"].as_uri()
     commands = [lens["command"] for lens in session["lenses"]]
-    assert commands == ["dw.run", "dw.memory", "dw.clear"], session["lenses"]
-    assert all(lens["arguments"] == [{"uri": uri}] for lens in session["lenses"])
+    assert commands == ["dw.run", "dw.run", "dw.memory", "dw.clear"], session["lenses"]
+    arguments = [lens["arguments"] for lens in session["lenses"]]
+    smoke = {"uri": uri, "standIn": True}
+    assert arguments == [[{"uri": uri}], [smoke], [{"uri": uri}], [{"uri": uri}]], arguments
     assert all(lens["lnum"] == 0 for lens in session["lenses"])
 
 

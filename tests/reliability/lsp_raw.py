@@ -147,7 +147,8 @@ class RawClient:
         }
         if root is not None:
             params["workspaceFolders"] = [{"uri": root.as_uri(), "name": "ws"}]
-        answer = await self.request("initialize", params)
+        # The first answer waits for the server to start: generous on a loaded machine.
+        answer = await self.request("initialize", params, timeout=60)
         if "result" in answer:
             self.notify("initialized", {})
         return answer

@@ -209,3 +209,19 @@ async def test_malformed_arguments(
         types.ExecuteCommandParams(command="dw.status", arguments=[{}, {}])
     )
     assert two["status"] == "error"
+
+
+async def test_smoke_run_asks_the_worker_for_stand_ins(
+    client: LanguageClient, workspace: Path
+) -> None:
+    uri = (workspace / "draw.json").as_uri()
+    smoke = await _command(client, "dw.run", {"uri": uri, "standIn": True})
+    assert smoke["status"] == "ok", smoke
+    assert smoke["standIn"]["mode"] == "all"
+    missing = await _command(client, "dw.run", {"uri": uri, "standIn": "missing"})
+    assert missing["standIn"]["mode"] == "missing"
+    plain = await _command(client, "dw.run", {"uri": uri})
+    assert plain["standIn"] is None  # worker.standIns is off by default
+    bad = await _command(client, "dw.run", {"uri": uri, "standIn": "sometimes"})
+    assert bad["status"] == "error"
+    assert "'standIn' must be true, false or one of off, missing, all" in bad["error"]["message"]

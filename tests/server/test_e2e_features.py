@@ -67,6 +67,7 @@ async def test_vscode_diagnostics_and_quick_fixes(vscode: LanguageClient, worksp
     )
     assert [lens.command.command for lens in lenses or [] if lens.command] == [
         names.RUN,
+        names.RUN,  # Smoke run: dw.run with standIn
         names.MEMORY,
         names.CLEAR,
     ]

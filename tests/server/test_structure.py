@@ -127,14 +127,18 @@ def test_links_to_local_media_builtins_and_urls(tmp_path: Path):
 def test_lenses_only_for_registered_commands():
     uri = "file:///w.json"
     lenses = code_lenses(uri, DOC, {names.RUN, names.MEMORY, names.CLEAR, names.STATUS})
-    assert [(lens.command.title, lens.command.command) for lens in lenses if lens.command] == [
-        ("▶ Run", names.RUN),
-        ("Memory", names.MEMORY),
-        ("Clear", names.CLEAR),
+    assert [
+        (lens.command.title, lens.command.command, lens.command.arguments)
+        for lens in lenses
+        if lens.command
+    ] == [
+        ("▶ Run", names.RUN, [{"uri": uri}]),
+        ("Smoke run", names.RUN, [{"uri": uri, "standIn": True}]),
+        ("Memory", names.MEMORY, [{"uri": uri}]),
+        ("Clear", names.CLEAR, [{"uri": uri}]),
     ]
-    assert all(lens.command and lens.command.arguments == [{"uri": uri}] for lens in lenses)
     assert lenses[0].range.start == types.Position(line=0, character=0)
     assert code_lenses(uri, DOC, set()) == []
     assert [
         lens.command.command for lens in code_lenses(uri, DOC, {names.RUN}) if lens.command
-    ] == [names.RUN]
+    ] == [names.RUN, names.RUN]

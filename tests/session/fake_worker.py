@@ -184,6 +184,10 @@ def execute(msg_id: Any, params: dict[str, Any], args: argparse.Namespace) -> No
             "runs": _runs,
             "memory": memory(),
             "arguments": params.get("arguments"),
+            # The mode it was asked for, as the real worker's report names it.
+            "standIn": None
+            if params.get("standIns", "off") == "off"
+            else {"mode": params["standIns"], "models": [], "arguments": [], "media": []},
         },
     )
 

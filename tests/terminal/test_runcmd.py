@@ -3,6 +3,7 @@ paths on stdout, and ``--repeat`` reusing the warm worker."""
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -98,3 +99,23 @@ def test_ctrl_c_cancels_and_exits_130(tiny: Path) -> None:
     _, rest = proc.communicate(timeout=60)
     assert proc.returncode == 130, (seen + rest).decode()
     assert b"Run cancelled" in rest
+
+
+@pytest.mark.slow
+def test_stand_in_smoke_runs_a_workflow_whose_model_is_not_here(tmp_path: Path) -> None:
+    document = json.loads(TINY.read_text())
+    document["steps"][0]["pipeline"]["from_pretrained_arguments"]["model_name"] = "nobody/sd"
+    workflow = tmp_path / "hub.json"
+    workflow.write_text(json.dumps(document))
+    out = tmp_path / "out"
+    failed = _run(str(workflow), "--quiet", "--output-dir", str(out), cwd=tmp_path)
+    assert failed.returncode == 1 and "nobody/sd" in failed.stderr
+    done = _run(str(workflow), "--stand-in", "--output-dir", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    [output] = [line for line in done.stdout.splitlines() if line.endswith(".png")]
+    assert Path(output).parent == out / "stand-in"
+    assert "Stand-in run (all): tiny random models, not real results" in done.stderr
+    assert "stood in: step 'generate' pipeline StableDiffusionPipeline for nobody/sd" in (
+        done.stderr
+    )
+    assert "shrunk: step 'generate' num_inference_steps" in done.stderr

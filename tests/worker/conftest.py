@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from dwtest_worker import WorkerProcess
+from dwtest_worker import CORPUS_COUNTS, WorkerProcess
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +36,30 @@ def start_worker(
         worker.close()
 
 
+@pytest.fixture(scope="session")
+def stand_in_worker(start_worker: Callable[[], WorkerProcess]) -> Iterator[WorkerProcess]:
+    """One worker shared by the stand-in modules (starting one costs seconds; their runs
+    share the session's model cache anyway)."""
+    process = start_worker()
+    yield process
+    process.close()
+
+
 @pytest.fixture(scope="module")
 def worker(start_worker: Callable[[], WorkerProcess]) -> Iterator[WorkerProcess]:
     """One worker shared by the tests of a module."""
     process = start_worker()
     yield process
     process.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The stand-in corpus smoke run's tally, when that test ran."""
+    counts = CORPUS_COUNTS
+    if counts.total:
+        terminalreporter.section("stand-in corpus smoke run")
+        terminalreporter.write_line(
+            f"runs {counts.runs} / accepted {counts.accepted} / total {counts.total}"
+        )
+        for line in counts.failing:
+            terminalreporter.write_line(f"    cannot run yet: {line}")

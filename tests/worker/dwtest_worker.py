@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -240,3 +241,23 @@ def write_workflow(path: Path, steps: list[dict[str, Any]], **top: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2))
     return path
+
+
+@dataclass
+class CorpusCounts:
+    """The stand-in corpus smoke run's tally (``test_standins_corpus``), printed by this
+    folder's ``conftest.py`` at the end of the session."""
+
+    total: int = 0
+    accepted: int = 0
+    runs: int = 0
+    failing: list[str] = field(default_factory=list)
+
+
+CORPUS_COUNTS = CorpusCounts()
+
+
+def corpus_counts(total: int) -> CorpusCounts:
+    """The session's tally, its total set to ``total``."""
+    CORPUS_COUNTS.total = total
+    return CORPUS_COUNTS

@@ -81,19 +81,23 @@ def load_key(
     pipeline: Mapping[str, Any],
     reused_from: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
+    stand_ins: str = "",
 ) -> str:
     """The load key of a substituted ``pipeline`` object.
 
     ``reused_from`` maps each reused component's name to the load key of the pipeline that
     published it in this run; relative local model paths resolve against ``base_dir`` (the
-    workflow's folder), as the loader resolves them.
+    workflow's folder), as the loader resolves them. ``stand_ins`` is the run's stand-in
+    mode (empty when off): a stand-in pipeline never shares a key with a real one.
     """
     subtree = load_subtree(pipeline)
-    identity = {
+    identity: dict[str, Any] = {
         "subtree": subtree,
         "reused": dict(sorted((reused_from or {}).items())),
         "sources": sorted(_source_identities(subtree, base_dir)),
     }
+    if stand_ins:
+        identity["standIns"] = stand_ins
     text = json.dumps(identity, sort_keys=True, default=_opaque, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

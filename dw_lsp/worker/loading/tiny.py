@@ -19,7 +19,6 @@ torch, diffusers and transformers; never the session, the server or the executor
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -32,7 +31,7 @@ from typing import Any
 VERSION = "1"
 PREFIX = "builtin:"
 SEED = 0
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
 def cache_root() -> Path:
@@ -44,23 +43,20 @@ def cache_root() -> Path:
 
 
 def _byte_vocab() -> dict[str, int]:
-    """A CLIP byte-level vocabulary for no merges: every prompt tokenizes, byte by byte."""
-    from tokenizers import pre_tokenizers
+    """A CLIP byte-level vocabulary for no merges: every prompt tokenizes, byte by byte (the
+    stand-ins' vocabulary, with the two specials last as this recipe has always had them)."""
+    from dw_lsp.worker.standins import vocab
 
-    symbols = sorted(pre_tokenizers.ByteLevel.alphabet())
-    tokens = [*symbols, *(s + "</w>" for s in symbols), "<|startoftext|>", "<|endoftext|>"]
-    return {token: index for index, token in enumerate(tokens)}
+    return vocab.byte_vocab(vocab.CLIP_SPECIALS, word_end=True, specials_last=True)
 
 
 def _tiny_clip() -> tuple[Any, Any]:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+    from dw_lsp.worker.standins.vocab import clip_tokenizer
+
     vocab = _byte_vocab()
-    # Through files, the one constructor path that transformers 4 and 5 share.
-    with tempfile.TemporaryDirectory(prefix="dw-tiny-tokenizer-") as folder:
-        (Path(folder) / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-        (Path(folder) / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-        tokenizer = CLIPTokenizer.from_pretrained(folder, model_max_length=77)
+    tokenizer = clip_tokenizer(CLIPTokenizer, 77, vocab)
     config = CLIPTextConfig(
         vocab_size=len(vocab),
         hidden_size=32,
@@ -225,20 +221,20 @@ def _save(name: str, folder: Path) -> None:
         build(name).save_pretrained(folder, safe_serialization=True)
 
 
-def materialize(name: str, root: Path | None = None) -> Path:
-    """The directory of recipe ``name``, saving it there first if it is not there yet."""
-    if name not in RECIPES and name not in LORA_RECIPES:
-        raise _unknown(name)  # before touching the disk
-    root = root if root is not None else cache_root()
-    target = root / f"{name}-{VERSION}"
-    marker = _marker(name)
+def materialize_with(target: Path, marker: str, save: Callable[[Path], None]) -> Path:
+    """``target``, first filled by ``save(folder)`` unless ``target / marker`` exists.
+
+    Atomic: ``save`` writes a staging folder beside ``target`` that is then renamed, so a
+    half-written model is never loaded; shared by the built-in models and the stand-ins
+    (:mod:`dw_lsp.worker.standins`).
+    """
     with _lock:
         if (target / marker).is_file():
             return target
-        root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
-            _save(name, staging)
+            save(staging)
             try:
                 staging.rename(target)
             except OSError:
@@ -249,6 +245,14 @@ def materialize(name: str, root: Path | None = None) -> Path:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def materialize(name: str, root: Path | None = None) -> Path:
+    """The directory of recipe ``name``, saving it there first if it is not there yet."""
+    if name not in RECIPES and name not in LORA_RECIPES:
+        raise _unknown(name)  # before touching the disk
+    root = root if root is not None else cache_root()
+    return materialize_with(root / f"{name}-{VERSION}", _marker(name), lambda f: _save(name, f))
 
 
 def is_builtin_model(value: object) -> bool:

@@ -73,10 +73,12 @@ def run_task(
     *,
     device: str | None = None,
     base_dir: Path | None = None,
+    media: Any = None,
 ) -> Any:
     """Run task ``command`` with one argument set (a dict; ``gather_inputs`` also takes a
     scalar ``inputs`` item). ``arguments['device']`` is popped for the commands that take
     one; ``device=`` wins over it. ``base_dir`` anchors globs (default: the current folder).
+    ``media`` is a stand-in run's media loader (placeholders for media that cannot be had).
     """
     handler = _HANDLERS.get(command)
     if handler is None:
@@ -90,6 +92,7 @@ def run_task(
         command=command,
         device=device,
         base_dir=Path(base_dir) if base_dir is not None else Path.cwd(),
+        media=media,
     )
     return handler(arguments, context)
 

@@ -24,6 +24,8 @@ class TaskContext:
     command: str
     device: str | None
     base_dir: Path
+    #: A stand-in run's media loader (placeholders for URLs and missing files), or None.
+    media: Any = None
 
 
 Handler = Callable[[Any, TaskContext], Any]

@@ -3,7 +3,8 @@
 ``batch_decode_post_process``.
 
 ``gather_images`` globs relative to the workflow folder and path-checks every match;
-URLs load only when the worker allows network media. Imports PIL through the value loaders.
+URLs load only when the worker allows network media (in a stand-in run, an unreachable one
+gives a placeholder). Imports PIL through the value loaders.
 """
 
 from __future__ import annotations
@@ -75,8 +76,13 @@ def gather(
         for path in glob_files(values["glob"], context.base_dir, context.command):
             check_extension(path, extensions, kind)
             found.append(load(str(path), context.base_dir))
-    for url in url_list(context.command, values["urls"]):
-        found.append(load(url, context.base_dir))
+    if context.media is not None:  # a stand-in run: unreachable URLs become placeholders
+        urls = values["urls"] if not isinstance(values["urls"], str) else [values["urls"]]
+        found.extend(context.media.load(kind, url, context.base_dir, ()) for url in urls or [])
+    else:
+        found.extend(
+            load(url, context.base_dir) for url in url_list(context.command, values["urls"])
+        )
     if not found:
         raise ValueError(
             f"task '{context.command}' found no {kind}s (glob {values['glob']!r}, "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from dw_lsp.worker.values.media import (
     ANY_MEDIA_EXTENSIONS,
@@ -35,6 +35,16 @@ FROM_PREVIOUS_RESULT = "from_previous_result"
 FROM_KEYS = (FROM_FILE, FROM_ARGUMENTS, FROM_PREVIOUS_RESULT)
 #: What a ``from_previous_result`` type must declare as its ``kind``.
 MEDIA_KINDS = ("image", "video", "audio")
+
+
+class MediaLoader(Protocol):
+    """Loads media in place of the default loaders (see :func:`realize`)."""
+
+    def load(self, kind: str, location: str, base_dir: Path, roots: Sequence[Path]) -> Any:
+        """An image (``kind`` image) or a list of frames (video) for ``location``."""
+
+    def file(self, location: str, base_dir: Path, roots: Sequence[Path]) -> str:
+        """The checked path or URL a ``from_file`` object opens."""
 
 
 class EscapedString(str):
@@ -81,10 +91,17 @@ def resolve_type_strings(node: Any, resolver: TypeResolver) -> Any:
 class _Realizer:
     """One realization pass: the base directory, extra roots and resolver travel here."""
 
-    def __init__(self, base_dir: Path, resolver: TypeResolver, roots: Sequence[Path]) -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        resolver: TypeResolver,
+        roots: Sequence[Path],
+        media: MediaLoader | None = None,
+    ) -> None:
         self.base_dir = base_dir
         self.resolver = resolver
         self.roots = roots
+        self.loader = media
 
     # --- maps and lists -------------------------------------------------------------
 
@@ -138,6 +155,8 @@ class _Realizer:
         if value is None or _deferred(value):
             return value
         if isinstance(value, str):
+            if self.loader is not None:
+                return self.loader.load(kind, value, self.base_dir, self.roots)
             if kind == "image":
                 return load_image_location(value, self.base_dir, self.roots)
             return load_video_location(value, self.base_dir, self.roots)
@@ -208,7 +227,9 @@ class _Realizer:
         opener = getattr(made, FROM_FILE, None)
         if not callable(opener):
             raise ValueError(f"{made.__name__} cannot be built from a file: it has no from_file()")
-        if looks_like_url(location):
+        if self.loader is not None:
+            target = self.loader.file(location, self.base_dir, self.roots)
+        elif looks_like_url(location):
             target = check_url(location)
         else:
             path = check_path(location, self.base_dir, roots=self.roots)
@@ -285,10 +306,12 @@ def realize(
     resolver: TypeResolver,
     *,
     roots: Sequence[Path] = (),
+    media: MediaLoader | None = None,
 ) -> dict[str, Any]:
     """A realized copy of ``arguments`` (a step's arguments or the ``variables`` map).
 
     Media paths resolve against ``base_dir`` and must stay inside it (or one of ``roots``).
-    ``previous_result:`` and ``variable:`` strings are left for later.
+    ``previous_result:`` and ``variable:`` strings are left for later. ``media``, when
+    given, loads media instead of the default loaders (a stand-in run's placeholders).
     """
-    return _Realizer(Path(base_dir), resolver, roots).mapping(arguments)
+    return _Realizer(Path(base_dir), resolver, roots, media).mapping(arguments)

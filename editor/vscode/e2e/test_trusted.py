@@ -89,7 +89,7 @@ def _assert_run_shown(bench: Workbench, since: int, name: str) -> None:
 
 def test_lenses_and_status_bar_appear(bench: Workbench) -> None:
     bench.open_file("tiny-sd.json")
-    for title in ("▶ Run", "Memory", "Clear"):
+    for title in ("▶ Run", "Smoke run", "Memory", "Clear"):
         bench.lens(title).wait_for(timeout=60_000)
     _wait(lambda: "dw:" in bench.status_text(), 60, "the dw status bar item")
 
@@ -228,3 +228,19 @@ def test_each_server_log_line_reaches_the_output_channel_once(
     started = [line for line in lines if "Running workflow: tiny-sd" in line]
     assert len(started) == 1, lines
     assert not [line for line in lines if "[error]" in line], lines
+
+
+def test_smoke_run_lens_runs_on_stand_ins_into_their_own_folder(
+    server: CodeServer, bench: Workbench
+) -> None:
+    """The Smoke run lens is the extension's smoke-run command (trust, save, progress,
+    result), not a plain run: its result lands in ``outputs/stand-in/``."""
+    bench.open_file("tiny-sd.json")
+    since = len(bench.toasts())
+    bench.lens("Smoke run").click()
+    progress = bench.wait_toast(r"dw: smoke run of tiny-sd\.json", since=since)
+    assert "Cancel" in progress.buttons, progress
+    summary = bench.wait_toast(r"Run finished", since=since)
+    assert re.search(r"1 output", summary.text), summary
+    folder = server.workspace / "outputs" / "stand-in"
+    assert any(p.name.startswith("tiny-sd") for p in folder.glob("*.png")), sorted(folder.glob("*"))

@@ -22,6 +22,9 @@ export const RUNNING_CONTEXT = 'dwLsp.running';
 
 const CANCEL_RUN = 'Cancel Run';
 
+/** A plain run, a run with arguments asked for, or a smoke run on stand-in models. */
+type RunKind = 'plain' | 'arguments' | 'smoke';
+
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -42,8 +45,9 @@ export class Commands {
 
   register(): vscode.Disposable[] {
     const handlers: Record<string, (resource?: unknown) => Promise<void>> = {
-      'dwLsp.run': (resource) => this.run(resource, false),
-      'dwLsp.runWithArguments': (resource) => this.run(resource, true),
+      'dwLsp.run': (resource) => this.run(resource, 'plain'),
+      'dwLsp.runWithArguments': (resource) => this.run(resource, 'arguments'),
+      'dwLsp.smokeRun': (resource) => this.run(resource, 'smoke'),
       'dwLsp.cancel': () => this.cancel(),
       'dwLsp.showMemory': () => this.showMemory(),
       'dwLsp.clearMemory': () => this.simple(DW.clear, 'Memory cleared: every cached pipeline was released.'),
@@ -74,7 +78,7 @@ export class Commands {
     );
   }
 
-  private async run(resource: unknown, askArguments: boolean): Promise<void> {
+  private async run(resource: unknown, kind: RunKind): Promise<void> {
     if (this.running) {
       const choice = await vscode.window.showInformationMessage('dw-lsp: a run is already in progress.', CANCEL_RUN);
       if (choice === CANCEL_RUN) {
@@ -85,13 +89,13 @@ export class Commands {
     // Taken before the first await so that a second Run cannot slip in while this one asks.
     this.running = true;
     try {
-      await this.runDocument(resource, askArguments);
+      await this.runDocument(resource, kind);
     } finally {
       this.running = false;
     }
   }
 
-  private async runDocument(resource: unknown, askArguments: boolean): Promise<void> {
+  private async runDocument(resource: unknown, kind: RunKind): Promise<void> {
     const document = await this.workflowDocument(resource);
     if (document === undefined) {
       return;
@@ -101,7 +105,7 @@ export class Commands {
       return;
     }
     let args: WorkflowArguments | undefined;
-    if (askArguments) {
+    if (kind === 'arguments') {
       args = await this.askArguments(document, 'Run with arguments');
       if (args === undefined) {
         return;
@@ -130,12 +134,15 @@ export class Commands {
       },
     };
     const name = path.basename(document.uri.fsPath);
-    this.deps.output.appendLine(`Running ${document.uri.fsPath}${args !== undefined ? ` with ${formatArguments(args)}` : ''}`);
+    const smoke = kind === 'smoke';
+    const what = smoke ? 'Smoke run (stand-in models) of' : 'Running';
+    this.deps.output.appendLine(`${what} ${document.uri.fsPath}${args !== undefined ? ` with ${formatArguments(args)}` : ''}`);
     await vscode.commands.executeCommand('setContext', RUNNING_CONTEXT, true);
     this.deps.statusBar.setRunInProgress(true);
     let result;
     try {
-      result = await runWorkflow(host, { uri: document.uri.toString(), arguments: args, title: `dw: running ${name}` });
+      const title = smoke ? `dw: smoke run of ${name} (stand-in models)` : `dw: running ${name}`;
+      result = await runWorkflow(host, { uri: document.uri.toString(), arguments: args, standIn: smoke || undefined, title });
     } finally {
       this.deps.statusBar.setRunInProgress(false);
       await vscode.commands.executeCommand('setContext', RUNNING_CONTEXT, false);

@@ -1,9 +1,10 @@
 /**
- * The server's code lenses (▶ Run, Memory, Clear) name its own commands (`dw.run` with
- * `[{uri}]`), which vscode-languageclient would send straight to the server: no trust check, no
- * save, no progress notification, no result shown. In VS Code each lens runs the extension's
- * command for that server command instead (`dwLsp.run` with the document's URI); other clients
- * (Neovim) keep the server's commands. Pure: imports nothing from `vscode`.
+ * The server's code lenses (▶ Run, Smoke run, Memory, Clear) name its own commands (`dw.run` with
+ * `[{uri}]`, Smoke run adding `standIn: true`), which vscode-languageclient would send straight to
+ * the server: no trust check, no save, no progress notification, no result shown. In VS Code each
+ * lens runs the extension's command for that server command instead (`dwLsp.run` with the
+ * document's URI, `dwLsp.smokeRun` for the Smoke run); other clients (Neovim) keep the server's
+ * commands. Pure: imports nothing from `vscode`.
  */
 
 import { extensionCommandFor } from './serverCommands';
@@ -36,7 +37,7 @@ export function throughExtension<R>(
   documentUri: string,
   toResource: (uri: string) => R,
 ): LensCommand | (Omit<LensCommand, 'arguments'> & { arguments: R[] }) {
-  const id = extensionCommandFor(command.command);
+  const id = extensionCommandFor(command.command, command.arguments?.[0]);
   if (id === undefined) {
     return command;
   }

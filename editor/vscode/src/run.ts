@@ -42,6 +42,8 @@ export interface RunRequest {
   readonly uri: string;
   /** Arguments for this run only; omitted for a plain run. */
   readonly arguments?: WorkflowArguments;
+  /** A smoke run: every model stood in by a tiny one (`standIn: true`); omitted for a real run. */
+  readonly standIn?: boolean;
   /** The notification's title, e.g. `dw: running portrait.json`. */
   readonly title: string;
 }
@@ -72,6 +74,9 @@ export async function runWorkflow(
       const argument: Record<string, unknown> = { uri: request.uri, progressToken };
       if (request.arguments !== undefined) {
         argument.arguments = request.arguments;
+      }
+      if (request.standIn === true) {
+        argument.standIn = true;
       }
       return parseRunResult(await host.executeCommand(DW.run, argument));
     } catch (error) {

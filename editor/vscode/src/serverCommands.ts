@@ -32,7 +32,18 @@ export const COMMANDS_NEEDING_TRUST: readonly string[] = Object.keys(SERVER_COMM
   NEEDS_TRUST.includes(SERVER_COMMANDS[id] ?? ''),
 );
 
-/** The VS Code command that stands for a server command: the first in the mapping that calls it. */
-export function extensionCommandFor(serverCommand: string): string | undefined {
-  return Object.keys(SERVER_COMMANDS).find((id) => SERVER_COMMANDS[id] === serverCommand);
+/** The VS Code command of a smoke run: `dw.run` with `standIn: true` (stand-in models). */
+export const SMOKE_RUN = 'dwLsp.smokeRun';
+
+/**
+ * The VS Code command that stands for a server command called with `argument` (a lens's argument
+ * object): the Smoke run for `dw.run` with `standIn: true`, else the first in the mapping that
+ * calls it.
+ */
+export function extensionCommandFor(serverCommand: string, argument?: unknown): string | undefined {
+  const standIn = typeof argument === 'object' && argument !== null && (argument as Record<string, unknown>).standIn === true;
+  if (serverCommand === DW.run && standIn) {
+    return SMOKE_RUN;
+  }
+  return Object.keys(SERVER_COMMANDS).find((id) => SERVER_COMMANDS[id] === serverCommand && id !== SMOKE_RUN);
 }

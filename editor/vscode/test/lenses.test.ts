@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { argumentUri, throughExtension } from '../src/lenses';
-import { COMMANDS_NEEDING_TRUST, DW, extensionCommandFor } from '../src/serverCommands';
+import { COMMANDS_NEEDING_TRUST, DW, extensionCommandFor, SMOKE_RUN } from '../src/serverCommands';
 
 const URI = 'file:///ws/workflows/a.json';
 
@@ -16,6 +16,17 @@ test("each server lens runs the extension's command with the workflow as its res
     const lens = throughExtension({ title: 'T', command: server, arguments: [{ uri: URI }] }, 'file:///other.json', toResource);
     assert.deepEqual(lens, { title: 'T', command: extension, tooltip: undefined, arguments: [{ resource: URI }] });
   }
+});
+
+test('the Smoke run lens (dw.run with standIn: true) runs the smoke-run command', () => {
+  const smoke = { title: 'Smoke run', command: DW.run, arguments: [{ uri: URI, standIn: true }] };
+  assert.deepEqual(throughExtension(smoke, URI, (uri) => uri), {
+    title: 'Smoke run',
+    command: SMOKE_RUN,
+    tooltip: undefined,
+    arguments: [URI],
+  });
+  assert.equal(extensionCommandFor(DW.run, { uri: URI, standIn: false }), 'dwLsp.run');
 });
 
 test("a lens without a uri argument takes the document's; an unknown command is kept", () => {
@@ -33,7 +44,7 @@ test('argumentUri reads only a string uri of the first argument object', () => {
 });
 
 test('the commands that run a workflow or start the worker need trust; the others do not', () => {
-  assert.deepEqual([...COMMANDS_NEEDING_TRUST].sort(), ['dwLsp.restartWorker', 'dwLsp.run', 'dwLsp.runWithArguments', 'dwLsp.showMemory']);
+  assert.deepEqual([...COMMANDS_NEEDING_TRUST].sort(), ['dwLsp.restartWorker', 'dwLsp.run', 'dwLsp.runWithArguments', 'dwLsp.showMemory', 'dwLsp.smokeRun']);
   assert.equal(extensionCommandFor(DW.run), 'dwLsp.run');
   assert.equal(extensionCommandFor('dw.nothing'), undefined);
 });

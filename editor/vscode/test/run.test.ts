@@ -100,8 +100,17 @@ test('a plain run sends no arguments key, and tokens differ between runs', async
   await runWorkflow(host, { uri: 'file:///a.json', title: 't' });
   await runWorkflow(host, { uri: 'file:///a.json', title: 't' });
   assert.ok(!('arguments' in (seen[0] ?? {})));
+  assert.ok(!('standIn' in (seen[0] ?? {})));
   const tokens = seen.map((argument) => (argument as { progressToken: string }).progressToken);
   assert.notEqual(tokens[0], tokens[1]);
+});
+
+test('a smoke run asks dw.run for stand-in models', async () => {
+  const host = new StubHost(() => Promise.resolve({ status: 'ok', outputs: [] }));
+  await runWorkflow(host, { uri: 'file:///a.json', standIn: true, title: 't' }, () => 'fixed');
+  assert.deepEqual(host.commands, [
+    { command: 'dw.run', argument: { uri: 'file:///a.json', progressToken: 'dw-run-fixed', standIn: true } },
+  ]);
 });
 
 test('Cancel sends dw.cancel and the run returns the server\'s cancelled result', async () => {

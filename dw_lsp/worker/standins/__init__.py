@@ -1,0 +1,15 @@
+"""Stand-in models (DESIGN.md "Stand-in models"): tiny random-weight models of the classes a
+workflow names, so any workflow runs end to end on a CPU in seconds through the real loading
+and calling code.
+
+- :mod:`.registry`: plain data, the tiny config of each part per family (one entry a family);
+- :mod:`.vocab`: tokenizers and processors built in code (nothing is downloaded);
+- :mod:`.build`: parts from the registry with seeded weights, pipelines assembled from their
+  constructor's signature;
+- :mod:`.store`: saving each stand-in once into the model cache, keyed by class and config;
+- :mod:`.run`: one run's stand-ins (which sources are replaced, the report, the output folder);
+- :mod:`.shrink` and :mod:`.media`: the slow call arguments shrunk, placeholder media.
+
+Part of the worker: may import torch, diffusers and transformers (lazily, where building
+needs them); never the session, the server or LSP types.
+"""

@@ -1,0 +1,271 @@
+"""One run's stand-ins: which models are stood in, the shrunk arguments, the placeholders.
+
+:class:`StandIns` is created per ``execute`` with the run's mode (``missing`` or ``all``;
+a run with ``off`` has none). For each pipeline step, :meth:`StandIns.substitute` returns a
+copy of the step's resolved ``pipeline`` object in which every model source that is to be
+stood in - the pipeline's own ``model_name`` (or ``from_single_file``), each component
+block's, each LoRA's - names the stand-in's folder instead (built and saved on first use,
+:mod:`.store`). The loading code then runs unchanged on it: ``from_pretrained`` with its
+``subfolder``, ``variant`` and ``torch_dtype``, component blocks, shared components,
+schedulers, LoRAs, offload and casting. A ``from_single_file`` source becomes a
+``from_pretrained`` of the stand-in (single-file checkpoints keep the original layout,
+which a stand-in does not have); the report names it so.
+
+On a CPU, a stood-in model asked for in float16 or bfloat16 is loaded in float32 (named in
+the report with the shrunk arguments). In ``missing`` mode a source is stood in only when
+it is neither a local path nor a hub id with a snapshot in the Hugging Face cache;
+built-in models (``builtin:``) never are. The
+report (:class:`dw_lsp.protocol.StandInReport`) lists every model stood in, every argument
+shrunk and every placeholder. Imports torch-free modules at the top; building imports the
+libraries lazily. Never the executor, the session or the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from dw_lsp.protocol import (
+    STAND_INS_ALL,
+    STAND_INS_MISSING,
+    ShrunkArgument,
+    StandInModel,
+    StandInReport,
+)
+from dw_lsp.worker import support
+from dw_lsp.worker.loading import tiny
+from dw_lsp.worker.standins import build, shrink, store
+from dw_lsp.worker.standins.media import Placeholders
+from dw_lsp.worker.standins.registry import Family
+
+#: Folder name, under the run's output directory, of a stand-in run's outputs.
+OUTPUT_FOLDER = "stand-in"
+SOURCE_KEYS = ("model_name", "from_single_file")
+HALF_DTYPES = frozenset({"torch.float16", "torch.bfloat16"})
+DEFAULT_SIZE = 32
+
+
+class StandInError(RuntimeError):
+    """A model was to be stood in but the registry cannot build it (the message says why)."""
+
+
+def in_hf_cache(repo_id: str) -> bool:
+    """Has the Hugging Face cache a snapshot of model repo ``repo_id``? (No network.)"""
+    if repo_id.count("/") > 1 or not repo_id.strip("/"):
+        return False
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return False
+    folder = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "snapshots"
+    try:
+        return any(folder.iterdir())
+    except OSError:
+        return False
+
+
+def available(source: str, base_dir: Path | None) -> bool:
+    """Is the model ``source`` names on this machine (a local path, or in the HF cache)?"""
+    if tiny.is_builtin_model(source):
+        return True
+    path = Path(source).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    try:
+        if path.exists():
+            return True
+    except (OSError, ValueError):
+        return False
+    return in_hf_cache(source)
+
+
+class Substitution(NamedTuple):
+    """A pipeline object with stand-in sources, whether anything in it was stood in, and the
+    family of its pipeline class (None when no family covers it)."""
+
+    spec: dict[str, Any]
+    stood_in: bool
+    family: Family | None
+
+
+class StandIns:
+    """The stand-ins of one run (see the module docstring)."""
+
+    def __init__(self, mode: str, device: str = "cpu") -> None:
+        if mode not in (STAND_INS_MISSING, STAND_INS_ALL):
+            raise ValueError(
+                f"stand-in mode {mode!r} is not {STAND_INS_MISSING} or {STAND_INS_ALL}"
+            )
+        self.mode = mode
+        self.device = device
+        self.report = StandInReport(mode=mode)
+        self.media = Placeholders(self.report.media, store.root() / "media")
+        self._families: dict[int, tuple[Any, Family | None]] = {}
+
+    @property
+    def roots(self) -> list[Path]:
+        """Folders whose models a stand-in run may load besides the workflow's own: the
+        stand-in cache (its LoRAs are local folders there)."""
+        return [store.root()]
+
+    # -- which models ------------------------------------------------------------------
+
+    def _wanted(self, source: Any, base_dir: Path | None) -> bool:
+        if not isinstance(source, str) or not source or tiny.is_builtin_model(source):
+            return False
+        return self.mode == STAND_INS_ALL or not available(source, base_dir)
+
+    def _note(self, step: str, where: str, component: Any, source: str) -> None:
+        name = getattr(component, "__name__", str(component))
+        entry = StandInModel(step=step, where=where, component=name, source=source)
+        if entry not in self.report.models:
+            self.report.models.append(entry)
+
+    def _source(self, arguments: Mapping[str, Any]) -> tuple[str | None, Any]:
+        for key in SOURCE_KEYS:
+            if key in arguments:
+                return key, arguments[key]
+        return None, None
+
+    def substitute(
+        self, step: str, resolved: Mapping[str, Any], base_dir: Path | None
+    ) -> Substitution:
+        """The ``pipeline`` object with stand-in sources where the mode says."""
+        spec = dict(resolved)
+        pipeline_cls = resolved["configuration"]["component_type"]
+        name = getattr(pipeline_cls, "__name__", str(pipeline_cls))
+        family = build.family_for(name)
+        stood = False
+        try:
+            key, source = self._source(resolved["from_pretrained_arguments"])
+            if key is not None and self._wanted(source, base_dir):
+                arguments = dict(resolved["from_pretrained_arguments"])
+                del arguments[key]
+                arguments["model_name"] = str(
+                    store.pipeline_dir(pipeline_cls, arguments.get("variant"))
+                )
+                spec["from_pretrained_arguments"] = self._dtype(step, arguments)
+                self._note(step, "pipeline", pipeline_cls, str(source))
+                stood = True
+            for slot, block in resolved.items():
+                if slot == "controlnet" or support.is_component(slot, block):
+                    new = self._component(step, name, family, slot, block, base_dir)
+                    if new is not None:
+                        spec[slot] = new
+                        stood = True
+            loras = resolved.get("loras") or []
+            if loras:
+                spec["loras"] = [
+                    self._lora(step, pipeline_cls, i, l, base_dir) for i, l in enumerate(loras)
+                ]
+                stood = stood or spec["loras"] != list(loras)
+        except build.NoStandIn as exc:
+            raise StandInError(f"step {step!r}: cannot stand in: {exc}") from exc
+        return Substitution(spec, stood, family)
+
+    def _component(
+        self,
+        step: str,
+        pipeline: str,
+        family: Family | None,
+        slot: str,
+        block: Mapping[str, Any],
+        base_dir: Path | None,
+    ) -> dict[str, Any] | None:
+        key, source = self._source(block["from_pretrained_arguments"])
+        if key is None or not self._wanted(source, base_dir):
+            return None
+        kind = block["configuration"]["component_type"]
+        named = getattr(kind, "__name__", str(kind))
+        arguments = dict(block["from_pretrained_arguments"])
+        del arguments[key]
+        part = build.slot_part(family, pipeline, slot, named)
+        folder = store.component_dir(part, arguments.get("subfolder"), arguments.get("variant"))
+        arguments["model_name"] = str(folder)
+        self._note(step, f"pipeline.{slot}", kind, str(source))
+        return {**block, "from_pretrained_arguments": self._dtype(step, arguments, f"{slot}.")}
+
+    def _lora(
+        self,
+        step: str,
+        pipeline_cls: Any,
+        index: int,
+        lora: Mapping[str, Any],
+        base_dir: Path | None,
+    ) -> Mapping[str, Any]:
+        source = lora.get("model_name")
+        if not self._wanted(source, base_dir):
+            return lora
+        weight = lora.get("weight_name")
+        folder = store.lora_dir(pipeline_cls, weight if isinstance(weight, str) else None)
+        self._note(step, f"pipeline.loras[{index}]", "LoRA", str(source))
+        return {**lora, "model_name": str(folder)}
+
+    def _dtype(self, step: str, arguments: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        """Half precision becomes float32 on a CPU: slow there and partly unimplemented
+        (interpolation in float16), which would fail a smoke run for no fault of the
+        workflow's."""
+        dtype = arguments.get("torch_dtype")
+        if self.device != "cpu" or str(dtype) not in HALF_DTYPES:
+            return arguments
+        import torch
+
+        self._shrunk(step, f"{prefix}torch_dtype", str(dtype), "torch.float32")
+        return {**arguments, "torch_dtype": torch.float32}
+
+    def _shrunk(self, step: str, name: str, given: Any, used: Any) -> None:
+        entry = ShrunkArgument(step=step, name=name, given=_plain(given), used=used)
+        if entry not in self.report.arguments:
+            self.report.arguments.append(entry)
+
+    # -- calls -----------------------------------------------------------------------
+
+    def track(self, pipe: Any, family: Family | None) -> None:
+        """Remember that ``pipe`` (loaded for this run) is made of stand-ins."""
+        self._families[id(pipe)] = (pipe, family)
+
+    def stood_in(self, pipe: Any) -> bool:
+        return id(pipe) in self._families
+
+    def shrink(
+        self, step: str, pipe: Any, method: Any, iterations: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The iterations' arguments with the slow ones shrunk (for a stood-in ``pipe``)."""
+        if id(pipe) not in self._families:
+            return iterations
+        family = self._families[id(pipe)][1]
+        size = family.size if family is not None else DEFAULT_SIZE
+        frames = family.frames if family is not None else None
+
+        def record(name: str, given: Any, used: Any) -> None:
+            self._shrunk(step, name, given, used)
+
+        return [shrink.shrink_call(args, method, size, frames, record) for args in iterations]
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready rendering of a given value (anything else as its repr)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one intra-op thread for the run: a stand-in's tensors are tiny, so thread
+    hand-offs cost more than they save (seven times the time on two busy cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def output_dir(base: Path) -> Path:
+    """Where a stand-in run writes: its own folder, never mistaken for real results."""
+    return base / OUTPUT_FOLDER

@@ -1,0 +1,167 @@
+"""The sample corpus smoke-run on stand-ins: every workflow in ``../shared/corpus/dw-examples``
+that the worker accepts today runs end to end on this CPU through the real worker, each in
+under 30 s, and each declared output exists with its type and a plausible size.
+
+A workflow the worker refuses before any model loads (unsupported keys, model-backed task
+commands, the corpus's deliberate errors) is not accepted: :data:`REFUSED` names each with
+the reason the worker gives. :data:`CANNOT_RUN` names the accepted ones that still fail on
+stand-ins, each with why. Both tables are exact, so a workflow that starts (or stops) running
+fails the test until the table and the README say so. The counts (runs / accepted / total)
+are printed in the session summary.
+"""
+
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dwtest_corpus import corpus_files, corpus_id, require_corpus
+from dwtest_worker import WorkerProcess, corpus_counts
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+
+SECONDS = 30.0
+
+_QUANTIZED = "quantization_config"
+_MODULES = "pre_load_modules"
+#: Loading arguments that run code are refused unless the user sets worker.allowRemoteCode.
+_REMOTE_CODE = "worker.allowRemoteCode is true"
+#: Refused before anything loads: file -> what the worker's refusal says.
+REFUSED: dict[str, str] = {
+    "dw/workflows/augment_prompt.json": _REMOTE_CODE,  # trust_remote_code
+    "dw/workflows/describe_image.json": "'image' must be a path, a URL",  # needs its caller
+    "dw/workflows/h3_context_ir.json": "task command 'text_generation' cannot run",
+    "examples/InterpolateFrames.json": "task command 'interpolate_frames' cannot run",
+    "examples/Krea2Edit.json": _REMOTE_CODE,  # custom_pipeline, trust_remote_code
+    "examples/LTX2.json": _QUANTIZED,
+    "examples/LTX2Extend.json": _QUANTIZED,
+    "examples/LTX2I2V.json": _QUANTIZED,
+    "examples/LTX2I2VChained.json": "pipeline.chain",
+    "examples/LTX2I2VEnhancePrompt.json": _QUANTIZED,
+    "examples/LTX2ICLora.json": _QUANTIZED,
+    "examples/LTX2Keyframes.json": _QUANTIZED,
+    "examples/LTX2TwoStage.json": _QUANTIZED,
+    "examples/MiniMaxH3.json": "modular pipelines",
+    "examples/MiniMaxH3EnhancePrompt.json": "modular pipelines",
+    "examples/MiniMaxH3FL2VA.json": "modular pipelines",
+    "examples/MiniMaxH3I2V.json": "modular pipelines",
+    "examples/MiniMaxH3I2VChained.json": "pipeline.chain",
+    "examples/MiniMaxH3I2VEnhancePrompt.json": "modular pipelines",
+    "examples/MiniMaxH3L2V.json": "modular pipelines",
+    "examples/MiniMaxH3Ref2VA.json": "diffusers cache hooks",
+    "examples/MiniMaxH3Ref2VAChained.json": "pipeline.chain",
+    "examples/MiniMaxH3Ref2VAChainedAligned.json": "pipeline.chain",
+    "examples/MiniMaxH3Ref2VAChainedVideo.json": "pipeline.chain",
+    "examples/MiniMaxH3Ref2VAGeneratedSubject.json": "diffusers cache hooks",
+    "examples/MiniMaxH3Ref2VAVideo.json": "diffusers cache hooks",
+    "examples/MiniMaxMusic.json": "modular pipelines",
+    "examples/ZImageSDNQ.json": _MODULES,
+    "examples/controlnet.json": "task command 'depth_estimator' cannot run",
+    "examples/flux/Flux2Dev.json": "remote text encoders",
+    "examples/flux/Flux2DevImageCombine.json": "remote text encoders",
+    "examples/flux/FluxCanny.json": "task command 'canny' cannot run",
+    "examples/flux/FluxDepth.json": "task command 'depth' cannot run",
+    "examples/flux/FluxDevFast.json": "diffusers cache hooks",
+    "examples/flux/FluxDevFirstBlockCache.json": "diffusers cache hooks",
+    "examples/flux/FluxDevTeaCache.json": "TeaCache",
+    "examples/flux/FluxFill.json": "'variable:image' names no declared variable",
+    "examples/flux/FluxGGUF.json": _QUANTIZED,
+    "examples/flux/FluxIP.json": "IP-Adapters",
+    "examples/flux/FluxLogo.json": "task command 'remove_background' cannot run",
+    "examples/flux/FluxRFInversion.json": _QUANTIZED,
+    "examples/flux/FluxSchnellWeighted.json": "prompt weighting",
+    "examples/flux/FluxTorchAO.json": _QUANTIZED,
+    "examples/flux/img2txt2img.json": "task command 'image_to_text' cannot run",
+    "examples/tasks/CaptionToImage.json": "task command 'image_to_text' cannot run",
+    "examples/tasks/DiffusionUpscale.json": "task command 'diffusion_upscale' cannot run",
+    "examples/tasks/ExpandAndGenerate.json": "task command 'text_generation' cannot run",
+    "examples/tasks/ExpandPrompt.json": "task command 'text_generation' cannot run",
+    "examples/tasks/FaceRestore.json": "task command 'restore_faces' cannot run",
+    "examples/tasks/ImageToText.json": "task command 'image_to_text' cannot run",
+    "examples/tasks/ImageToTextVLM.json": "task command 'image_to_text' cannot run",
+    "examples/tasks/Segment.json": "task command 'segment' cannot run",
+    "examples/tasks/SegmentAndInpaint.json": "task command 'segment' cannot run",
+    "examples/tasks/SpandrelUpscale.json": "task command 'upscale' cannot run",
+    "examples/tasks/face-swap.json": "IP-Adapters",
+    "examples/tasks/image_processors.json": "task command 'face_detector' is not known",
+    "tests/test_data/workflows/invalid_workflow.json": "the workflow has no steps",
+}
+#: Accepted, but a stand-in run cannot complete: file -> why (also in the README).
+CANNOT_RUN: dict[str, str] = {
+    "examples/flux/FluxRedux.json": "no stand-in for FluxPriorReduxPipeline yet",
+    "examples/tasks/MarigoldDepth.json": "content type 'image/png' does not fit a result",
+    "examples/tasks/MarigoldNormals.json": "content type 'image/png' does not fit a result",
+}
+
+EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "video/mp4": ".mp4", "text/plain": ".txt"}
+
+
+def declared_types(document: dict[str, Any]) -> set[str]:
+    """The content types of the results the top-level workflow saves."""
+    return {
+        step["result"]["content_type"]
+        for step in document.get("steps", [])
+        if isinstance(step.get("result"), dict) and step["result"].get("save", True) is not False
+    }
+
+
+def check_output(path: Path, types: set[str]) -> None:
+    assert path.is_file() and path.parent.name == "stand-in", path
+    suffix = path.suffix
+    content = next((t for t in types if EXTENSIONS.get(t) == suffix), None)
+    assert content is not None, f"{path.name}: no declared type has the extension {suffix}"
+    size = path.stat().st_size
+    if content.startswith("image/"):
+        with Image.open(path) as image:
+            assert image.format == {"image/png": "PNG", "image/jpeg": "JPEG"}[content]
+            assert min(image.size) >= 16 and size > 100, (image.size, size)
+    elif content == "video/mp4":
+        assert path.read_bytes()[4:8] == b"ftyp" and size > 500
+    elif content == "audio/wav":
+        with wave.open(str(path)) as audio:
+            assert audio.getnframes() > 0
+    else:
+        assert size > 0
+
+
+FILES = corpus_files()
+
+
+@pytest.mark.parametrize("path", FILES, ids=corpus_id)
+def test_every_accepted_corpus_workflow_runs_on_stand_ins(
+    stand_in_worker: WorkerProcess, tmp_path: Path, path: Path
+) -> None:
+    require_corpus()
+    name = corpus_id(path)
+    out = tmp_path / "out"
+    result = stand_in_worker.execute(path, out, standIns="all", timeout=120)
+    counts = corpus_counts(len(FILES))
+    error = result.get("error") or ""
+    if name in REFUSED:
+        assert result["status"] == "error", f"{name} now runs: take it out of REFUSED"
+        assert REFUSED[name] in error, error
+        return
+    counts.accepted += 1
+    if name in CANNOT_RUN:
+        assert result["status"] == "error", f"{name} now runs: take it out of CANNOT_RUN"
+        assert CANNOT_RUN[name] in error, error
+        counts.failing.append(f"{name}: {CANNOT_RUN[name]}")
+        return
+    assert result["status"] == "ok", result.get("traceback") or result
+    assert result["timings"]["total"] < SECONDS, result["timings"]
+    types = declared_types(json.loads(path.read_text(encoding="utf-8")))
+    for output in result["outputs"]:
+        check_output(Path(output), types)
+    if types and not all(t.startswith("text/") for t in types):
+        assert result["outputs"], f"{name} declares {types} but wrote nothing"
+    counts.runs += 1
+
+
+def test_the_tables_name_only_corpus_files() -> None:
+    require_corpus()
+    known = {corpus_id(path) for path in FILES}
+    assert set(REFUSED) <= known and set(CANNOT_RUN) <= known

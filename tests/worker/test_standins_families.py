@@ -1,0 +1,197 @@
+"""One stand-in run per pipeline family, through the real worker (DESIGN.md "Stand-in
+models"): a workflow that names a hub model nobody has is run with ``standIns: all``; the
+worker builds the family's stand-in pipeline, loads it with ``from_pretrained``, calls it
+with the workflow's arguments (the slow ones shrunk) and writes the declared output under
+``stand-in/``. Media the workflow names at unreachable URLs are placeholders."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dwtest_worker import WorkerProcess, write_workflow
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+
+PROMPT = "a red fox in the snow"
+IMAGE_URL = "https://example.invalid/input.png"
+
+#: (family, pipeline class, call arguments, content type or None for no saved result,
+#: expected image side after shrinking or None).
+CASES: list[tuple[str, str, dict[str, Any], str | None, int | None]] = [
+    (
+        "sd15",
+        "StableDiffusionPipeline",
+        {"prompt": PROMPT, "height": 512, "width": 512},
+        "image/png",
+        32,
+    ),
+    (
+        "sdxl",
+        "StableDiffusionXLPipeline",
+        {"prompt": PROMPT, "height": 1024, "width": 1024},
+        "image/png",
+        32,
+    ),
+    (
+        "sd3",
+        "StableDiffusion3Pipeline",
+        {"prompt": PROMPT, "height": 1024, "width": 1024},
+        "image/png",
+        16,
+    ),
+    (
+        "flux",
+        "FluxPipeline",
+        {"prompt": PROMPT, "height": 1024, "width": 1024, "max_sequence_length": 512},
+        "image/jpeg",
+        16,
+    ),
+    (
+        "flux2",
+        "Flux2KleinPipeline",
+        {"prompt": PROMPT, "height": 1024, "width": 1024},
+        "image/png",
+        16,
+    ),
+    (
+        "z-image",
+        "ZImagePipeline",
+        {"prompt": PROMPT, "height": 1024, "width": 1024},
+        "image/png",
+        32,
+    ),
+    (
+        "qwen-image",
+        "QwenImagePipeline",
+        {"prompt": PROMPT, "height": 1328, "width": 1328},
+        "image/png",
+        32,
+    ),
+    ("krea2", "Krea2Pipeline", {"prompt": PROMPT, "height": 1024, "width": 1024}, "image/png", 32),
+    (
+        "kandinsky3",
+        "Kandinsky3Pipeline",
+        {"prompt": PROMPT, "height": 1024, "width": 1024},
+        "image/png",
+        16,
+    ),
+    (
+        "wan",
+        "WanPipeline",
+        {"prompt": PROMPT, "height": 480, "width": 480, "num_frames": 81},
+        "video/mp4",
+        None,
+    ),
+    (
+        "ltx2",
+        "LTX2Pipeline",
+        {"prompt": PROMPT, "height": 512, "width": 512, "num_frames": 121},
+        "video/mp4",
+        None,
+    ),
+    (
+        "cogvideox",
+        "CogVideoXPipeline",
+        {"prompt": PROMPT, "height": 480, "width": 480, "num_frames": 49},
+        "video/mp4",
+        None,
+    ),
+    (
+        "hunyuan-video",
+        "HunyuanVideoPipeline",
+        {"prompt": PROMPT, "height": 320, "width": 320, "num_frames": 61},
+        "video/mp4",
+        None,
+    ),
+    ("mochi", "MochiPipeline", {"prompt": PROMPT, "num_frames": 85}, "video/mp4", None),
+    (
+        "stable-video-diffusion",
+        "StableVideoDiffusionPipeline",
+        {"image": IMAGE_URL},
+        "video/mp4",
+        None,
+    ),
+    (
+        "stable-audio",
+        "StableAudioPipeline",
+        {"prompt": "a drum loop", "audio_end_in_s": 10.0},
+        "audio/wav",
+        None,
+    ),
+    ("marigold", "MarigoldDepthPipeline", {"image": IMAGE_URL}, None, None),
+]
+
+
+def smoke_workflow(
+    folder: Path, pipeline: str, arguments: dict[str, Any], content: str | None
+) -> Path:
+    step: dict[str, Any] = {
+        "name": "generate",
+        "pipeline": {
+            "configuration": {"component_type": pipeline},
+            "from_pretrained_arguments": {
+                "model_name": f"nobody-has/{pipeline}",
+                "torch_dtype": "torch.float32",
+            },
+            "arguments": {**arguments, "num_inference_steps": 30},
+        },
+    }
+    if content is not None:
+        step["result"] = {"content_type": content}
+    return write_workflow(folder / f"{pipeline}.json", [step], seed=7)
+
+
+def check_output(path: Path, content: str, side: int | None) -> None:
+    assert path.is_file(), path
+    assert path.parent.name == "stand-in", path
+    assert path.stat().st_size > 100, path
+    if content.startswith("image/"):
+        with Image.open(path) as image:
+            assert image.format == {"image/png": "PNG", "image/jpeg": "JPEG"}[content]
+            assert side is not None and min(image.size) == side, image.size
+    elif content == "video/mp4":
+        assert path.suffix == ".mp4"
+        assert path.read_bytes()[4:8] == b"ftyp", "not an MP4 container"
+    elif content == "audio/wav":
+        with wave.open(str(path)) as audio:
+            assert audio.getnframes() > 0
+
+
+@pytest.mark.parametrize(
+    ("family", "pipeline", "arguments", "content", "side"), CASES, ids=[c[0] for c in CASES]
+)
+def test_each_family_runs_end_to_end_on_stand_ins(
+    stand_in_worker: WorkerProcess,
+    tmp_path: Path,
+    family: str,
+    pipeline: str,
+    arguments: dict[str, Any],
+    content: str | None,
+    side: int | None,
+) -> None:
+    workflow = smoke_workflow(tmp_path, pipeline, arguments, content)
+    result = stand_in_worker.execute(workflow, tmp_path / "out", standIns="all", timeout=180)
+    assert result["status"] == "ok", result.get("traceback") or result
+    report = result["standIn"]
+    assert report["mode"] == "all"
+    assert report["models"] == [
+        {
+            "step": "generate",
+            "where": "pipeline",
+            "component": pipeline,
+            "source": f"nobody-has/{pipeline}",
+        }
+    ]
+    shrunk = {a["name"]: (a["given"], a["used"]) for a in report["arguments"]}
+    assert shrunk["num_inference_steps"][0] == 30 and shrunk["num_inference_steps"][1] <= 2
+    if "image" in arguments:
+        assert report["media"] == [{"kind": "image", "location": IMAGE_URL}]
+    if content is None:
+        assert result["outputs"] == []
+        return
+    [output] = result["outputs"]
+    check_output(Path(output), content, side)
