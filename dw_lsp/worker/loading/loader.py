@@ -129,6 +129,12 @@ def load_component(path: str, block: Mapping[str, Any], device: str) -> Any:
                 "from_single_file"
             )
     component = construct(configuration["component_type"], arguments, path)
+    if "quantization_config" in arguments:
+        quantizer = getattr(component, "hf_quantizer", None)
+        if quantizer is None:
+            log.warning("%s: loaded without a quantizer despite its quantization_config", path)
+        else:
+            log.info("%s: quantized by %s", path, type(quantizer).__name__)
     target = configuration.get("device")
     if target and not configuration.get("preserve_device_placement") and hasattr(component, "to"):
         component = component.to(target)
