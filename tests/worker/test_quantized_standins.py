@@ -10,7 +10,8 @@ writer, Q8_0 blocks for the linear weights) of the Flux stand-in transformer's c
 random weights; the workflow loads it with ``GGUFQuantizationConfig`` next to a stood-in
 Flux pipeline (``standIns: missing``: the local file is used, the hub model is stood in).
 A GGUF file of Q8_0 blocks cannot load without the GGUF quantizer (its weights are packed
-bytes), so the run's success shows the config was applied.
+bytes), so the run's success shows the config was applied. A GGUF file that is itself stood
+in (a from_pretrained folder) runs without its GGUF config, reported as a changed argument.
 
 All tests share the session's stand-in worker (starting one costs seconds)."""
 
@@ -181,3 +182,26 @@ def test_a_gguf_file_written_here_loads_through_from_single_file(
     assert "pipeline.transformer: quantized by GGUFQuantizer" in log, log[-3000:]
     second = ok(stand_in_worker.execute(path, tmp_path / "out", standIns="missing"))
     assert second["cache"]["reused"] == ["generate@g.json"] and not second["cache"]["loaded"]
+
+
+def test_a_stood_in_gguf_file_drops_its_gguf_config_and_says_so(
+    stand_in_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    """dw's FluxGGUF example: a GGUF file nobody has. Its stand-in is a from_pretrained
+    folder, which diffusers cannot load under a GGUF config (it failed the smoke run)."""
+    transformer = {
+        "configuration": {"component_type": "FluxTransformer2DModel"},
+        "from_pretrained_arguments": {
+            "from_single_file": "https://example.invalid/flux1-dev-Q4_0.gguf",
+            "torch_dtype": "torch.bfloat16",
+        },
+        "quantization_config": {
+            "configuration": {"config_type": "GGUFQuantizationConfig"},
+            "arguments": {"compute_dtype": "torch.bfloat16"},
+        },
+    }
+    path = quantized_workflow(tmp_path / "h.json", "flux", transformer)
+    result = ok(stand_in_worker.execute(path, tmp_path / "out", standIns="all", timeout=300))
+    assert result["outputs"] and Path(result["outputs"][0]).is_file()
+    changed = {a["name"]: (a["given"], a["used"]) for a in result["standIn"]["arguments"]}
+    assert changed["transformer.quantization_config"] == ("GGUFQuantizationConfig", None)
