@@ -16,7 +16,7 @@ export TOKENIZERS_PARALLELISM := false
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[worker,dev,quant]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[worker,dev,quant,cluster]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python bench/bench_warm_run.py
 	$(BIN)/python bench/bench_standins.py
 	$(BIN)/python bench/bench_editor.py
+	$(BIN)/python bench/bench_pool.py
 
 gpu-check: setup
 	$(BIN)/python bench/gpu_check.py

@@ -69,6 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="stand in only for models not found locally or in the Hugging Face cache",
     )
     run.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="name=v1,v2",
+        help="run once per combination of these values (repeatable: cartesian product)",
+    )
+    run.add_argument(
+        "--backend", choices=("local", "ray"), default=None, help="like worker.backend"
+    )
+    run.add_argument("--workers", type=int, default=None, help="Ray workers (worker.ray.workers)")
+    run.add_argument("--ray-address", default=None, help="like worker.ray.address")
+    run.add_argument(
         "--allow-remote-code",
         action="store_true",
         help="let trust_remote_code, custom_pipeline, ... run model code (worker.allowRemoteCode)",

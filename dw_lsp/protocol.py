@@ -236,6 +236,33 @@ class LogMessage:
     message: str
 
 
+# -- an in-process host of the runtime (a Ray actor: dw_lsp.worker.actor) -------------------
+# Its runs yield the same Progress and ExecuteResult; these are the other things it says.
+
+
+@dataclass
+class HostInfo:
+    """Who a host is, answered once when it starts (unknown keys, such as library versions
+    and Ray's node id, are ignored)."""
+
+    pid: int
+    host: str
+    device: str
+    protocolVersion: str
+
+
+@dataclass
+class HostSnapshot:
+    """A host's cache and state, sent with each run's result and when asked: the load keys
+    and pipeline labels it holds warm, its memory, its runs, the run in progress."""
+
+    keys: list[str] = field(default_factory=list)
+    pipelines: list[str] = field(default_factory=list)
+    memory: MemoryStatus | None = None
+    runs: int = 0
+    running: str | None = None
+
+
 def to_json(obj: Any) -> Any:
     """Dataclass (nested) -> plain JSON-ready value."""
     if hasattr(obj, "__dataclass_fields__"):
@@ -389,3 +416,13 @@ def log_from_json(data: Any) -> LogMessage:
 def memory_status_from_json(data: Any) -> MemoryStatus:
     """The answer to ``memoryStatus`` and ``clearMemory``, checked."""
     return from_json(MemoryStatus, data, "the memory status")
+
+
+def host_info_from_json(data: Any) -> HostInfo:
+    """A host's answer to ``info``, checked."""
+    return from_json(HostInfo, data, "the worker's info")
+
+
+def host_snapshot_from_json(data: Any) -> HostSnapshot:
+    """A host's snapshot, checked."""
+    return from_json(HostSnapshot, data, "the worker's snapshot")

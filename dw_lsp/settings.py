@@ -47,6 +47,11 @@ class Settings:
     cache_headroom_mb: float = 1024.0
     diagnostics_debounce_ms: int = 150
     workflow_files: list[str] = field(default_factory=lambda: ["**/workflows/**/*.json"])
+    # -- the worker pool on Ray (worker.backend = ray); see dw_lsp/session/pool.py ----------
+    worker_backend: str = "local"
+    worker_ray_address: str = ""
+    worker_ray_workers: int = 2
+    worker_ray_resources: dict[str, float] = field(default_factory=dict)
 
 
 #: Dotted setting key (as clients send it) -> attribute of :class:`Settings`.
@@ -65,13 +70,30 @@ KEYS: dict[str, str] = {
     "cache.headroomMb": "cache_headroom_mb",
     "diagnostics.debounceMs": "diagnostics_debounce_ms",
     "workflowFiles": "workflow_files",
+    "worker.backend": "worker_backend",
+    "worker.ray.address": "worker_ray_address",
+    "worker.ray.workers": "worker_ray_workers",
+    "worker.ray.resources": "worker_ray_resources",
 }
 
-#: Settings a workspace may not set: they choose the program the server starts or relax a
-#: security rule, and a repository's own settings (VS Code's ``.vscode/settings.json``) must
-#: not be able to do either. A setting that relaxes a rule joins this set when it is added.
+#: ``worker.backend`` values: today's spawned worker, or a pool of Ray actors.
+BACKENDS = ("local", "ray")
+#: Settings that choose where runs execute: a Ray cluster exchanges pickled data with this
+#: process, so like ``worker.command`` they are user-only (see :data:`USER_ONLY_KEYS`).
+RAY_SETTINGS = (
+    "worker.backend",
+    "worker.ray.address",
+    "worker.ray.workers",
+    "worker.ray.resources",
+)
+MAX_RAY_WORKERS = 64
+
+#: Settings a workspace may not set: they choose the program the server starts or where runs
+#: execute, or relax a security rule, and a repository's own settings (VS Code's
+#: ``.vscode/settings.json``) must not be able to do any of it. A setting that relaxes a rule
+#: joins this set when it is added.
 USER_ONLY_KEYS: frozenset[str] = frozenset(
-    {"worker.command", "worker.allowedModules", "worker.allowRemoteCode"}
+    {"worker.command", "worker.allowedModules", "worker.allowRemoteCode", *RAY_SETTINGS}
 )
 
 #: Where settings come from: the user (initialization options, REPL, CLI) or a workspace.
@@ -131,7 +153,46 @@ def _check(attr: str, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10_000:
             return value, None
         return None, "expected a whole number of milliseconds from 0 to 10000"
+    if attr.startswith(("worker_backend", "worker_ray_")):
+        return _check_ray(attr, value)
     return None, "unknown setting"  # pragma: no cover - KEYS and this table agree
+
+
+def _check_ray(attr: str, value: Any) -> tuple[Any, str | None]:
+    """The ``worker.backend`` / ``worker.ray.*`` block."""
+    if attr == "worker_backend":
+        if isinstance(value, str) and value.lower() in BACKENDS:
+            return value.lower(), None
+        return None, f"expected one of {', '.join(BACKENDS)}"
+    if attr == "worker_ray_address":
+        if isinstance(value, str) and _ray_address_ok(value.strip()):
+            return value.strip(), None
+        return (
+            None,
+            "expected '' (a local Ray started on demand), 'auto', ray://HOST:PORT or HOST:PORT",
+        )
+    if attr == "worker_ray_workers":
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_RAY_WORKERS:
+            return value, None
+        return None, f"expected a whole number from 1 to {MAX_RAY_WORKERS}"
+    if isinstance(value, Mapping) and all(
+        isinstance(k, str)
+        and k
+        and isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and v >= 0
+        for k, v in value.items()
+    ):
+        return {str(k): float(v) for k, v in value.items()}, None
+    return None, 'expected an object of resource name -> amount, e.g. {"GPU": 1}'
+
+
+def _ray_address_ok(address: str) -> bool:
+    if address in ("", "auto"):
+        return True
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    return bool(sep and host and port.isdigit()) and not any(c.isspace() for c in address)
 
 
 def _echoes(attr: str | None, value: Any, settings: Settings) -> bool:

@@ -55,7 +55,8 @@ def test_each_server_command_is_called_from_a_contributed_command(
 def test_configuration_mirrors_the_server_settings(manifest: dict[str, Any]) -> None:
     properties = set(_properties(manifest))
     assert properties >= EXTENSION_ONLY
-    assert properties - EXTENSION_ONLY == {f"{settings.SECTION}.{key}" for key in settings.KEYS}
+    server = {f"{settings.SECTION}.{key}" for key in settings.KEYS}
+    assert properties - EXTENSION_ONLY == server
 
 
 @pytest.mark.parametrize("key", list(settings.KEYS))
@@ -76,7 +77,7 @@ def test_configuration_defaults_match_the_server(manifest: dict[str, Any], key: 
 def test_run_commands_need_a_trusted_workspace(manifest: dict[str, Any]) -> None:
     assert manifest["capabilities"]["untrustedWorkspaces"]["supported"] == "limited"
     commands = {command["command"]: command for command in manifest["contributes"]["commands"]}
-    for command in ("dwLsp.run", "dwLsp.runWithArguments"):
+    for command in ("dwLsp.run", "dwLsp.runWithArguments", "dwLsp.runSweep"):
         assert commands[command]["enablement"] == "isWorkspaceTrusted"
 
 
@@ -114,3 +115,5 @@ def test_user_only_settings_are_the_machine_scoped_ones(manifest: dict[str, Any]
     }
     assert scoped - {"interpreter"} == set(settings.USER_ONLY_KEYS)
     assert "interpreter" in scoped
+    restricted = manifest["capabilities"]["untrustedWorkspaces"]["restrictedConfigurations"]
+    assert set(restricted) == {f"{settings.SECTION}.{key}" for key in scoped}

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from dw_lsp.settings import KEYS, USER_ONLY_KEYS, Settings, parse_settings, workspace_refusal
+from dw_lsp.settings import (
+    KEYS,
+    RAY_SETTINGS,
+    USER_ONLY_KEYS,
+    Settings,
+    parse_settings,
+    workspace_refusal,
+)
 
 
 def test_every_setting_has_a_client_name():
@@ -50,6 +57,40 @@ def test_stand_ins_are_off_unless_asked_for():
     assert messages == ["dwLsp.worker.standIns: expected one of off, missing, all; using 'off'"]
 
 
+def test_the_ray_pool_settings_nested_as_clients_send_them():
+    settings, messages = parse_settings(
+        {
+            "worker": {
+                "backend": "Ray",
+                "ray": {"address": "ray://head:10001", "workers": 4, "resources": {"GPU": 1}},
+            }
+        }
+    )
+    assert messages == []
+    assert settings.worker_backend == "ray"
+    assert settings.worker_ray_address == "ray://head:10001"
+    assert settings.worker_ray_workers == 4
+    assert settings.worker_ray_resources == {"GPU": 1.0}
+    assert parse_settings({"worker.ray.address": "auto"})[0].worker_ray_address == "auto"
+    assert Settings().worker_backend == "local"
+
+
+def test_invalid_ray_pool_settings_keep_defaults_with_a_message():
+    settings, messages = parse_settings(
+        {
+            "worker.backend": "slurm",
+            "worker.ray.address": "head node",
+            "worker.ray.workers": 0,
+            "worker.ray.resources": {"GPU": -1},
+        }
+    )
+    assert settings == Settings()
+    assert len(messages) == 4
+    assert any("worker.backend" in m and "local, ray" in m for m in messages)
+    assert any("worker.ray.workers" in m and "1 to 64" in m for m in messages)
+    assert any("worker.ray.resources" in m and '{"GPU": 1}' in m for m in messages)
+
+
 def test_allow_remote_code_is_a_strict_boolean_and_off_by_default():
     assert Settings().worker_allow_remote_code is False
     on, messages = parse_settings({"worker": {"allowRemoteCode": True}})
@@ -61,7 +102,20 @@ def test_allow_remote_code_is_a_strict_boolean_and_off_by_default():
 
 def test_user_only_keys_are_declared_and_exist():
     assert {"worker.command", "worker.allowedModules", "worker.allowRemoteCode"} <= USER_ONLY_KEYS
+    assert set(RAY_SETTINGS) <= USER_ONLY_KEYS  # a Ray cluster exchanges pickled data with us
     assert set(KEYS) >= USER_ONLY_KEYS
+
+
+def test_a_workspace_cannot_choose_the_ray_pool():
+    options = {"worker": {"backend": "ray", "ray": {"address": "ray://evil:10001", "workers": 8}}}
+    settings, messages = parse_settings(options, Settings(), scope="workspace")
+    assert settings == Settings()
+    assert messages == [
+        workspace_refusal("worker.backend"),
+        workspace_refusal("worker.ray.address"),
+        workspace_refusal("worker.ray.workers"),
+    ]
+    assert parse_settings(options)[0].worker_ray_address == "ray://evil:10001"  # the user may
 
 
 def test_a_workspace_cannot_set_user_only_keys():

@@ -1,5 +1,5 @@
 """The ``dw.*`` workspace commands: run, memory, clear, status, cancel, setArguments,
-clearArguments, restartWorker. Each takes ONE JSON object (camelCase keys) and returns a
+clearArguments, restartWorker, runSweep. Each takes ONE JSON object (camelCase keys) and returns a
 plain JSON object; each is a thin translation onto the :class:`Session`.
 
 - ``dw.run {"uri", "arguments"?, "progressToken"?, "standIn"?}`` runs the *saved* file (a
@@ -13,10 +13,16 @@ plain JSON object; each is a thin translation onto the :class:`Session`.
 - **A second ``dw.run`` while one runs is refused** at once with status ``error`` and the
   message "A run is already in progress ...", rather than queued (see
   :mod:`dw_lsp.session.session`).
-- ``dw.cancel {}`` and cancelling the run's progress both cancel it.
+- ``dw.cancel {}`` cancels every run and sweep in progress, ``dw.cancel {"runId"}`` one
+  run (queued or running) or one sweep; cancelling a run's progress cancels that run.
+- With ``worker.backend: ray`` a ``dw.run`` while others run is queued (its progress says
+  where) instead of refused.
+- ``dw.runSweep {"uri", "grid": {name: [values...]}, "arguments"?, "progressToken"?}`` runs
+  the workflow once per combination (:mod:`dw_lsp.session.sweep`); one progress for the
+  whole sweep; the result lists every run with its ``arguments`` and its ``dw.run`` result.
 - The others return ``{"status": "ok", ...}`` or ``{"status": "error", "error": {...}}``.
-- **An untrusted workspace** (the ``trusted`` callable says no) gets no worker: ``dw.run``,
-  ``dw.memory``, ``dw.clear`` and ``dw.restartWorker`` are refused with
+- **An untrusted workspace** (the ``trusted`` callable says no) gets no worker and no Ray:
+  ``dw.run``, ``dw.runSweep``, ``dw.memory``, ``dw.clear`` and ``dw.restartWorker`` are refused with
   :data:`UNTRUSTED_MESSAGE` and ``worker.prewarm`` does nothing; ``dw.status``, ``dw.cancel``
   and the argument commands, which start nothing, still work.
 
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -53,6 +60,7 @@ from dw_lsp.server.documents import DocumentStore, workspace_roots
 from dw_lsp.server.run_progress import RunProgress
 from dw_lsp.session import InputError, Session, WorkerError
 from dw_lsp.session.report import RunReport, memory_json, run_report_json, status_json
+from dw_lsp.session.sweep import sweep_report_json
 from dw_lsp.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -223,15 +231,21 @@ class RunCommands:
         token = obj.get("progressToken")
         if token is not None and not isinstance(token, str | int):
             raise CommandError("'progressToken' must be a string or an integer")
-        if self.session.running:
+        if self.session.running and not self.session.uses_pool:
             return run_report_json(await self.session.run(arguments, path, stand_ins=stand_in))
         dirty = self._buffer_is_dirty(path)
+        run_id = uuid.uuid4().hex[:12]
         progress = RunProgress(
-            self._ls, f"Running {path.name}", token, lambda: self._spawn(self.session.cancel())
+            self._ls,
+            f"Running {path.name}",
+            token,
+            lambda: self._spawn(self.session.cancel(run_id)),
         )
         await progress.begin()
         try:
-            report = await self.session.run(arguments, path, progress.report, stand_in)
+            report = await self.session.run(
+                arguments, path, progress.report, stand_in, run_id=run_id
+            )
         except BaseException:
             progress.end("Run failed")
             raise
@@ -242,10 +256,42 @@ class RunCommands:
             self._log(logging.WARNING, warning)
         return run_report_json(report)
 
+    async def run_sweep(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._require_trust()
+        path = _uri_path(obj)
+        if path is None:  # not reached: the uri is required
+            raise CommandError("'uri' must be the file: URI of a saved workflow")
+        grid = obj.get("grid")
+        if not isinstance(grid, dict):
+            raise CommandError("'grid' must be an object of name -> list of values")
+        token = obj.get("progressToken")
+        if token is not None and not isinstance(token, str | int):
+            raise CommandError("'progressToken' must be a string or an integer")
+        sweep_id = uuid.uuid4().hex[:12]
+        progress = RunProgress(
+            self._ls,
+            f"Sweep of {path.name}",
+            token,
+            lambda: self._spawn(self.session.cancel(sweep_id)),
+        )
+        await progress.begin()
+        try:
+            sweep = await self.session.run_sweep(
+                grid, path, progress.report, _arguments(obj), sweep_id=sweep_id
+            )
+        except BaseException:
+            progress.end("Sweep failed")
+            raise
+        progress.end(f"Sweep {sweep.status}: {sweep.done}/{sweep.total} runs ok")
+        return sweep_report_json(sweep)
+
     async def memory(self, obj: dict[str, Any]) -> dict[str, Any]:
         self._require_trust()
-        status = await self.session.memory()
-        return {"status": protocol.OK, **(memory_json(status) or {})}
+        figures = await self.session.memory_by_worker()
+        answer = {"status": protocol.OK, **(memory_json(figures[0][1]) or {})}
+        if self.session.uses_pool:
+            answer["workers"] = [{"id": w, **(memory_json(m) or {})} for w, m in figures]
+        return answer
 
     async def clear(self, obj: dict[str, Any]) -> dict[str, Any]:
         self._require_trust()
@@ -263,7 +309,10 @@ class RunCommands:
         return {"status": protocol.OK, **status_json(self.session.status())}
 
     async def cancel(self, obj: dict[str, Any]) -> dict[str, Any]:
-        return {"status": protocol.OK, "cancelled": await self.session.cancel()}
+        run_id = obj.get("runId")
+        if run_id is not None and not isinstance(run_id, str):
+            raise CommandError("'runId' must be a string")
+        return {"status": protocol.OK, "cancelled": await self.session.cancel(run_id)}
 
     async def set_arguments(self, obj: dict[str, Any]) -> dict[str, Any]:
         path = _uri_path(obj, required=False)
@@ -323,6 +372,7 @@ def register_commands(
         names.SET_ARGUMENTS: commands.set_arguments,
         names.CLEAR_ARGUMENTS: commands.clear_arguments,
         names.RESTART_WORKER: commands.restart_worker,
+        names.RUN_SWEEP: commands.run_sweep,
     }
     for name, handler in table.items():
         ls.command(name)(_make_handler(handler))

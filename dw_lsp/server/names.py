@@ -13,6 +13,7 @@ CANCEL = "dw.cancel"
 SET_ARGUMENTS = "dw.setArguments"
 CLEAR_ARGUMENTS = "dw.clearArguments"
 RESTART_WORKER = "dw.restartWorker"
+RUN_SWEEP = "dw.runSweep"
 
 #: Every command the server registers, in the order the README documents them.
 COMMANDS: tuple[str, ...] = (
@@ -21,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     CLEAR,
     STATUS,
     CANCEL,
+    RUN_SWEEP,
     SET_ARGUMENTS,
     CLEAR_ARGUMENTS,
     RESTART_WORKER,

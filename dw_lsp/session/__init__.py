@@ -8,9 +8,15 @@
 - :mod:`.session`: :class:`Session`, one method per user action; :mod:`.warm`: which
   workflows the current worker has run (the reuse messages).
 - :mod:`.report`: the plain results (:class:`RunReport`, :class:`SessionStatus`).
+- :mod:`.pool`, :mod:`.pool_parts`, :mod:`.scheduler`: the pool of warm worker actors of
+  ``worker.backend: ray``, its vocabulary and its routing policy; :mod:`.ray_backend`: the
+  only module that imports Ray (lazily).
+- :mod:`.sweep`: a workflow over a grid of arguments.
 
-May import the pure layers and :mod:`dw_lsp.protocol`. Never imports the server, the
-worker, the terminal front ends, pygls, lsprotocol, torch or diffusers.
+May import the pure layers, :mod:`dw_lsp.protocol` and :mod:`dw_lsp.output_files` (the one
+writer of result files, for the files a Ray actor ships back). Never imports the server, the
+worker, the terminal front ends, pygls, lsprotocol, torch or diffusers; only
+:mod:`.ray_backend` imports Ray.
 """
 
 from dw_lsp.session.client import WorkerClient, WorkerState

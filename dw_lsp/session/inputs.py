@@ -9,8 +9,9 @@ values are at most 10,000 characters with none of the characters
 :func:`dw_lsp.workflow.refs.unsafe_character` refuses (controls but tab, CR and LF, bidi
 controls, lone surrogates).
 
-Unlike dw, a ``..`` inside a name (``v1..2.json``) or a path is fine as long as the resolved
-path stays inside a root. Pure functions raising :class:`InputError`.
+Unlike dw, a ``..`` inside a name (``v1..2.json``) or a path is fine as long as the
+resolved path stays inside a root. The output directory must be a folder path apart from
+the workflow (:func:`output_dir_refusal`). Pure functions raising :class:`InputError`.
 """
 
 from __future__ import annotations

@@ -11,11 +11,14 @@ types, no torch.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dw_lsp import protocol
 from dw_lsp.protocol import ExecuteResult, MemoryStatus
 from dw_lsp.workflow.problem import Problem
+
+if TYPE_CHECKING:
+    from dw_lsp.session.pool import PoolStatus
 
 
 @dataclass
@@ -30,12 +33,16 @@ class RunReport(ExecuteResult):
     run_id: str = ""
     problems: list[Problem] = field(default_factory=list)
     refused: bool = False
+    worker: int = 0  # the pool's worker that ran it (0: the local worker)
+    queued_seconds: float = 0.0
+    retried: bool = False  # its first worker died before the run started
 
-    @classmethod
-    def of(cls, result: ExecuteResult, **session: Any) -> RunReport:
-        """``result`` as the report of a run, with the Session's fields ``session``."""
-        worker = {f.name: getattr(result, f.name) for f in fields(ExecuteResult)}
-        return cls(**{**worker, **session})
+    def take(self, result: ExecuteResult) -> None:
+        """Take the worker's fields from ``result``; its warnings follow the Session's."""
+        warnings = [*self.warnings, *result.warnings]
+        for worker_field in fields(ExecuteResult):
+            setattr(self, worker_field.name, getattr(result, worker_field.name))
+        self.warnings = warnings
 
     @property
     def ok(self) -> bool:
@@ -57,6 +64,8 @@ class SessionStatus:
     last_exit: str | None
     output_dir: str
     workflow_dir: str
+    backend: str = "local"
+    pool: PoolStatus | None = None
 
 
 def memory_json(memory: MemoryStatus | None) -> dict[str, Any] | None:
@@ -99,6 +108,9 @@ def run_report_json(report: RunReport) -> dict[str, Any]:
         "problems": [problem_json(p) for p in report.problems],
         "fileChanged": report.fileChanged,
         "standIn": asdict(report.standIn) if report.standIn is not None else None,
+        "worker": report.worker,
+        "queuedSeconds": report.queued_seconds,
+        "retried": report.retried,
     }
 
 
@@ -119,4 +131,6 @@ def status_json(status: SessionStatus) -> dict[str, Any]:
         "runs": dict(status.runs),
         "outputDir": status.output_dir,
         "workflowDir": status.workflow_dir,
+        "backend": status.backend,
+        "pool": status.pool.to_json() if status.pool is not None else None,
     }

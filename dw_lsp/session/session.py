@@ -7,10 +7,16 @@ uses the saved file.
 
 Behaviour decisions:
 
-- **One run at a time, a second is refused.** ``run`` while a run is in progress returns
-  an ``error`` report "A run is already in progress ..." at once instead of queueing: a
-  queued run would start minutes later with arguments the user may have changed meanwhile,
-  and the editor has no natural place to show a queue.
+- **One run at a time, a second is refused** on the local backend. ``run`` while a run is
+  in progress returns an ``error`` report "A run is already in progress ..." at once
+  instead of queueing: a queued run would start minutes later with arguments the user may
+  have changed meanwhile, and one worker has nowhere else to run it.
+- **With ``worker.backend: ray`` runs are scheduled over a pool** (:mod:`.pool`): each goes
+  to an idle worker that holds its models, else another idle one, else waits in a queue
+  whose position is reported as progress. Ray is imported only then (:mod:`.ray_backend`,
+  lazily), and changing a pool setting starts a fresh pool before the next run.
+- **Sweeps** (:meth:`Session.run_sweep`, :mod:`.sweep`) run a workflow over the cartesian
+  product of a grid: one after another in the local worker, all at once on the pool.
 - **Loading another workflow keeps the worker** and its models (dw restarted it); the worker
   caches pipelines by load key, so two workflows can stay warm.
 - **A failed worker is replaced lazily**: the run that saw it die fails with the exit
@@ -25,17 +31,15 @@ No LSP types, no torch.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from dw_lsp import protocol
-from dw_lsp.protocol import ExecuteParams, MemoryStatus
-from dw_lsp.session.client import LogSink, ProgressSink, WorkerClient, WorkerState
+from dw_lsp.protocol import MemoryStatus
+from dw_lsp.session.client import LogSink, ProgressSink, WorkerClient
 from dw_lsp.session.inputs import (
     ArgumentValue,
     CheckedWorkflow,
@@ -47,28 +51,27 @@ from dw_lsp.session.inputs import (
     stand_in_mode,
 )
 from dw_lsp.session.report import RunReport, SessionStatus
-from dw_lsp.session.rpc import WorkerError, WorkerRequestError
-from dw_lsp.session.warm import WarmWorkflows
+from dw_lsp.session.sweep import SweepReport, expand_grid, run_combinations, write_manifest
+from dw_lsp.session.tracking import InProgress
+from dw_lsp.session.workers import (
+    ClientFactory,
+    PoolFactory,
+    Workers,
+    default_client_factory,
+    default_pool_factory,
+    execute_params,
+)
 from dw_lsp.settings import Settings, parse_settings
 
 logger = logging.getLogger(__name__)
 
 Notify = Callable[[str], None]
-ClientFactory = Callable[[Settings, LogSink], WorkerClient]
 
-#: Settings whose change needs a fresh worker process (a new log level applies to the next
-#: worker: restarting would drop the loaded models).
-_WORKER_SETTINGS = ("worker_command",)
+__all__ = ["Session", "default_client_factory", "default_pool_factory"]
 
 
-def default_client_factory(settings: Settings, log: LogSink) -> WorkerClient:
-    """The real worker, started with ``worker.command``."""
-    return WorkerClient(
-        settings.worker_command,
-        log=log,
-        initialize_params={"logLevel": settings.log_level},
-        start_timeout=settings.worker_start_timeout,
-    )
+def _new_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 class Session:
@@ -83,26 +86,25 @@ class Session:
         log: LogSink | None = None,
         notify: Notify | None = None,
         client_factory: ClientFactory = default_client_factory,
+        pool_factory: PoolFactory = default_pool_factory,
         on_worker_started: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        #: Called after a worker answered its handshake (its :attr:`capabilities` are new).
-        self.on_worker_started = on_worker_started
         self._roots = roots
         self.base_dir = (base_dir or Path.cwd()).resolve()
         self._log_sink = log
         self._notify = notify
-        self._client_factory = client_factory
-        self.client = client_factory(self.settings, self._log)
-        self._client_stale = False
+        self.workers = Workers(
+            self.settings,
+            log=self._log,
+            say=self._say,
+            client_factory=client_factory,
+            pool_factory=pool_factory,
+            on_started=on_worker_started,
+        )
         self.current: CheckedWorkflow | None = None
         self._arguments: dict[Path, dict[str, ArgumentValue]] = {}
-        self._runs: dict[Path, int] = {}
-        self._warm = WarmWorkflows()
-        self._running: str | None = None  # run id
-        self._running_name = ""
-        self._cancelled = False
-        self._prewarm_task: asyncio.Task[None] | None = None
+        self._progress = InProgress()
 
     # -- plumbing --------------------------------------------------------------------
 
@@ -136,8 +138,12 @@ class Session:
         return (self.base_dir / Path(self.settings.output_dir).expanduser()).resolve()
 
     @property
+    def running(self) -> bool:
+        return self._progress.any
+
+    @property
     def capabilities(self) -> protocol.Capabilities | None:
-        """What the current worker reported in its handshake (device, installed quantization
+        """What the local worker reported in its handshake (device, installed quantization
         backends); None before a worker answered or when its answer lacks them."""
         data = self.client.info.get("capabilities") if isinstance(self.client.info, dict) else None
         if data is None:
@@ -148,25 +154,13 @@ class Session:
             return None
 
     @property
-    def running(self) -> bool:
-        return self._running is not None
+    def uses_pool(self) -> bool:
+        return self.workers.uses_pool
 
-    async def _ensure_worker(self) -> None:
-        if self._client_stale and self.client.state is not WorkerState.BUSY:
-            await self.client.stop()
-            self.client = self._client_factory(self.settings, self._log)
-            self._client_stale = False
-            self._warm.clear()
-        if self.client.state in (WorkerState.READY, WorkerState.BUSY):
-            return
-        self._say("Starting worker process...")
-        await self.client.start()
-        self._say("Worker process started")
-        if self.on_worker_started is not None:
-            try:
-                self.on_worker_started()
-            except Exception:
-                logger.exception("on_worker_started failed")
+    @property
+    def client(self) -> WorkerClient:
+        """The local worker's client (``worker.backend: local``)."""
+        return self.workers.client
 
     # -- workflows -------------------------------------------------------------------
 
@@ -201,14 +195,16 @@ class Session:
             workflow=str(current.path) if current else None,
             name=current.name if current else None,
             arguments=dict(self._arguments.get(current.path, {})) if current else {},
-            worker_state=self.client.state.value,
-            worker_pid=self.client.pid,
+            worker_state=self.workers.state(),
+            worker_pid=None if self.uses_pool else self.client.pid,
             running=self.running,
-            run_id=self._running,
-            runs={str(p): n for p, n in self._runs.items()},
+            run_id=self._progress.first_run(),
+            runs={str(p): n for p, n in self.workers.runs.items()},
             last_exit=self.client.last_exit,
             output_dir=str(self.output_dir),
             workflow_dir=str(self.workflow_dir),
+            backend=self.settings.worker_backend,
+            pool=self.workers.pool_status(),
         )
 
     # -- arguments -------------------------------------------------------------------
@@ -249,6 +245,7 @@ class Session:
         on_progress: ProgressSink | None = None,
         stand_ins: str | None = None,
         *,
+        run_id: str | None = None,
         dry_run: bool = False,
     ) -> RunReport:
         """Run a workflow (the current one by default) with its stored arguments updated by
@@ -256,131 +253,132 @@ class Session:
         ``worker.standIns`` setting for this run. With ``dry_run`` the worker makes every
         check it makes before loading and loads nothing (the report is ``ok`` with no
         outputs, or ``error`` naming each problem). Never raises for a failed run: see the
-        report."""
-        if self._running is not None:
-            return RunReport(
-                status=protocol.ERROR,
-                error=(
-                    f"A run is already in progress ({self._running_name}); "
-                    "cancel it or wait for it to finish."
-                ),
-                refused=True,
-            )
-        run_id = uuid.uuid4().hex[:12]
-        self._running, self._running_name, self._cancelled = run_id, "", False
-        try:
-            return await self._run(run_id, arguments or {}, path, on_progress, stand_ins, dry_run)
-        finally:
-            self._running = None
+        report. ``run_id`` (optional) lets the caller cancel this very run."""
+        if not self.uses_pool and self.running:
+            message = self._progress.busy_message()
+            return RunReport(status=protocol.ERROR, error=message, refused=True)
+        run_id = run_id or _new_id()
+        return await self._tracked_run(
+            run_id, arguments or {}, path, on_progress, None, stand_ins, dry_run
+        )
 
-    async def _run(
+    async def _tracked_run(
         self,
         run_id: str,
         arguments: Mapping[str, object],
         path: str | Path | None,
         on_progress: ProgressSink | None,
-        asked_stand_ins: str | None,
+        out_dir: Path | None = None,
+        asked_stand_ins: str | None = None,
         dry_run: bool = False,
     ) -> RunReport:
-        try:
-            stand_ins = stand_in_mode(asked_stand_ins, self.settings.worker_stand_ins)
-            workflow = self._workflow_for(path)
-            self._running_name = workflow.name
-            values = dict(self._arguments.get(workflow.path, {}))
-            values.update(check_arguments(arguments, None))
-            check_arguments(values, workflow)
-        except InputError as exc:
-            return RunReport(
-                status=protocol.ERROR, error=str(exc), problems=exc.problems, refused=True
+        with self._progress.run(run_id):
+            try:
+                stand_ins = stand_in_mode(asked_stand_ins, self.settings.worker_stand_ins)
+                workflow = self._workflow_for(path)
+                self._progress.name(run_id, workflow.name)
+                values = dict(self._arguments.get(workflow.path, {}))
+                values.update(check_arguments(arguments, None))
+                check_arguments(values, workflow)
+            except InputError as exc:
+                return RunReport(
+                    status=protocol.ERROR, error=str(exc), problems=exc.problems, refused=True
+                )
+            settings = self.settings
+            refusal = output_dir_refusal(settings.output_dir, self.output_dir, workflow.path)
+            if refusal is not None:
+                return RunReport(status=protocol.ERROR, error=refusal, refused=True)
+            report = RunReport(
+                protocol.ERROR, workflow=str(workflow.path), name=workflow.name, run_id=run_id
             )
-        refusal = output_dir_refusal(self.settings.output_dir, self.output_dir, workflow.path)
-        if refusal is not None:
-            return RunReport(status=protocol.ERROR, error=refusal, refused=True)
-        report = RunReport(
-            status=protocol.ERROR, workflow=str(workflow.path), name=workflow.name, run_id=run_id
-        )
-        report.warnings = [format_problem(workflow.text, p).strip() for p in workflow.warnings]
-        try:
-            await self._ensure_worker()
-        except WorkerError as exc:
-            report.error = f"{exc}. The next run tries a fresh worker."
-            return report
-        if self._cancelled:
-            report.status = protocol.CANCELLED
-            return report
-        if dry_run:
-            self._say(f"Checking workflow (dry run, nothing loads): {workflow.name}")
-        else:
-            self._say(f"Running workflow: {workflow.name}")
+            report.warnings = [format_problem(workflow.text, p).strip() for p in workflow.warnings]
             if stand_ins != protocol.STAND_INS_OFF:
                 self._say(f"Stand-in models: {stand_ins} (outputs go to a stand-in folder)")
-            self._say(
-                self._warm.message(workflow.path, self.client.pid, workflow.sha256 + stand_ins)
+            out = out_dir or self.output_dir
+            params = execute_params(settings, workflow, values, out, run_id, stand_ins, dry_run)
+            return await self.workers.execute(
+                workflow, params, report, on_progress, lambda: self._progress.cancelled(run_id)
             )
-        params = ExecuteParams(
-            workflowPath=str(workflow.path),
-            outputDir=str(self.output_dir),
-            arguments=dict(values),
-            runId=run_id,
-            allowedModules=list(self.settings.worker_allowed_modules),
-            allowRemoteCode=self.settings.worker_allow_remote_code,
-            growthWarningMb=self.settings.memory_growth_warning_mb,
-            headroomMb=self.settings.cache_headroom_mb,
-            dryRun=dry_run,
-            standIns=stand_ins,
-        )
-        pid = self.client.pid
+
+    # -- sweeps ----------------------------------------------------------------------
+
+    async def run_sweep(
+        self,
+        grid: Mapping[str, object],
+        path: str | Path | None = None,
+        on_progress: ProgressSink | None = None,
+        arguments: Mapping[str, object] | None = None,
+        *,
+        sweep_id: str | None = None,
+    ) -> SweepReport:
+        """Run a workflow once per combination of the grid's values (cartesian product),
+        over ``arguments`` and the stored ones. Every combination is checked before the
+        first run starts. Never raises for a failed run: see the report."""
+        sweep_id = sweep_id or _new_id()
+        extra = dict(arguments or {})
         try:
-            result = await self.client.execute(params, on_progress, self.settings.run_timeout)
-        except WorkerRequestError as exc:
-            report.error = f"The worker refused the run: {exc}"
-            return report
-        except WorkerError as exc:
-            self._warm.clear()
-            if self._cancelled:
-                report.status = protocol.CANCELLED
-                report.warnings.append(f"{exc}; the next run starts a fresh worker.")
-            else:
-                report.error = f"{exc}. The next run starts a fresh worker."
-            return report
-        report = RunReport.of(
-            result,
-            workflow=report.workflow,
-            name=report.name,
-            run_id=run_id,
-            warnings=[*report.warnings, *result.warnings],
+            combos = expand_grid(grid)
+            workflow = self._workflow_for(path)
+            base = dict(self._arguments.get(workflow.path, {}))
+            base.update(check_arguments(extra, None))
+            for combo in combos:
+                check_arguments({**base, **check_arguments(combo, None)}, workflow)
+        except InputError as exc:
+            return SweepReport(protocol.ERROR, sweep_id, error=str(exc), refused=True)
+        if not self.uses_pool and self.running:
+            message = self._progress.busy_message()
+            return SweepReport(protocol.ERROR, sweep_id, error=message, refused=True)
+        folder = self.output_dir / f"sweep-{sweep_id}"
+        report = SweepReport(
+            protocol.ERROR, sweep_id, str(workflow.path), workflow.name, str(folder), len(combos)
         )
-        if result.status == protocol.ERROR and result.error is None:
-            report.error = "The worker reported an error without a message."
-        if result.status != protocol.ERROR and not dry_run:
-            self._warm.ran(workflow.path, pid, workflow.sha256 + stand_ins)
-            self._runs[workflow.path] = result.runs
+        how = (
+            f"over {self.settings.worker_ray_workers} Ray workers"
+            if self.uses_pool
+            else "one after another in the warm worker"
+        )
+        self._say(f"Sweep of {len(combos)} runs of {workflow.name}, {how}")
+
+        def run_one(
+            run_id: str, values: dict[str, object], sink: ProgressSink, out: Path
+        ) -> Awaitable[RunReport]:
+            return self._tracked_run(run_id, {**extra, **values}, workflow.path, sink, out)
+
+        with self._progress.sweep(sweep_id) as state:
+            await run_combinations(report, combos, state, run_one, self.uses_pool, on_progress)
+        try:
+            write_manifest(report, grid)
+        except (OSError, ValueError) as exc:
+            self._log(logging.WARNING, f"could not write the sweep's sweep.json: {exc}")
         return report
 
-    async def cancel(self) -> bool:
-        """Cancel the run in progress; returns whether there was one."""
-        if self._running is None:
+    async def cancel(self, run_id: str | None = None) -> bool:
+        """Cancel a run or a sweep by id (queued or running), or everything in progress;
+        returns whether there was something to cancel."""
+        targets = self._progress.cancel(run_id)
+        if targets is None:
             return False
-        self._cancelled = True
-        await self.client.cancel(self._running)
+        for target in targets:
+            await self.workers.cancel(target)
         return True
 
     # -- memory ----------------------------------------------------------------------
 
     async def memory(self) -> MemoryStatus:
-        """The worker's memory figures (starting the worker if needed)."""
-        await self._ensure_worker()
-        return await self.client.memory_status()
+        """The worker's memory figures (starting the worker if needed); with the pool,
+        the first worker's (:meth:`memory_by_worker` has them all)."""
+        return (await self.memory_by_worker())[0][1]
+
+    async def memory_by_worker(self) -> list[tuple[int, MemoryStatus]]:
+        """``(worker, memory)`` for every running worker (worker 0: the local one)."""
+        return await self.workers.memory_by_worker()
 
     async def clear(self) -> MemoryStatus | None:
-        """Drop every cached pipeline in the worker; None when no worker is running."""
-        if self._running is not None:
+        """Drop every cached pipeline in the worker (every worker of the pool); None when
+        no worker is running."""
+        if self.running:
             raise InputError("A run is in progress; cancel it before clearing memory.")
-        if self.client.state is not WorkerState.READY:
-            return None
-        status = await self.client.clear_memory()
-        self._warm.clear()
-        return status
+        return await self.workers.clear()
 
     # -- settings and lifecycle ------------------------------------------------------
 
@@ -394,38 +392,21 @@ class Session:
 
     def update_settings(self, settings: Settings) -> None:
         """Adopt new settings; a changed worker command restarts the worker before its next
-        use (a new log level reaches the next worker)."""
-        old, self.settings = self.settings, settings
-        if any(getattr(old, k) != getattr(settings, k) for k in _WORKER_SETTINGS):
-            self._client_stale = True
-        self.client.start_timeout = settings.worker_start_timeout
+        use, a changed pool setting makes a fresh pool (a new log level reaches the next
+        worker)."""
+        self.settings = settings
+        self.workers.update_settings(settings)
 
     def prewarm(self) -> None:
-        """Start the worker in the background (``worker.prewarm``), if it is not running."""
-        if not self.settings.worker_prewarm or (self.client.alive and not self._client_stale):
-            return
-        if self._prewarm_task is not None and not self._prewarm_task.done():
-            return
-        self._prewarm_task = asyncio.ensure_future(self._prewarm())
-
-    async def _prewarm(self) -> None:
-        try:
-            await self._ensure_worker()
-        except WorkerError as exc:
-            self._log(logging.WARNING, f"prewarm: {exc}")
+        """Start the worker (or the pool) in the background (``worker.prewarm``), if it is
+        not running."""
+        self.workers.prewarm()
 
     async def restart_worker(self) -> None:
         """Stop the worker (ending any run); the next run starts a fresh one, or the
         background start of ``worker.prewarm`` does."""
-        await self.client.stop()
-        self._warm.clear()
-        self._client_stale = True
-        self.prewarm()
+        await self.workers.restart()
 
     async def shutdown(self) -> None:
         """Cancel any run and stop the worker: no process is left behind."""
-        if self._prewarm_task is not None and not self._prewarm_task.done():
-            self._prewarm_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WorkerError):
-                await self._prewarm_task
-        await self.client.stop()
+        await self.workers.shutdown()

@@ -1,5 +1,5 @@
 """Terminal rendering shared by the REPL and ``dw-lsp run``: the progress bar, the seed's
-"GPU Memory Status:" block and the lines that describe a finished run.
+"GPU Memory Status:" block, the lines that describe a finished run and the Ray pool.
 
 Plain text only (the bar is redrawn with a carriage return). Never imports the worker,
 torch or the LSP stack.
@@ -12,6 +12,7 @@ from typing import TextIO
 
 from dw_lsp import protocol
 from dw_lsp.protocol import MemoryStatus, Progress
+from dw_lsp.session.pool import PoolStatus
 from dw_lsp.session.report import RunReport
 
 BAR_WIDTH = 28
@@ -33,7 +34,7 @@ class ProgressBar:
     def update(self, event: Progress) -> None:
         self._percent = max(self._percent, min(100.0, event.percent))
         if not self._tty:
-            if event.phase in ("step", "load", "save") or _milestone(event):
+            if event.phase in ("step", "load", "save", "queue") or _milestone(event):
                 self._stream.write(f"{self._percent:3.0f}% {event.message}\n")
                 self._stream.flush()
             return
@@ -132,4 +133,19 @@ def stand_in_lines(report: RunReport) -> list[str]:
         )
     for media in stand_in.media:
         lines.append(f"  placeholder {media.kind}: {media.location}")
+    return lines
+
+
+def pool_lines(pool: PoolStatus) -> list[str]:
+    """The pool's workers (state, where, memory, what is warm, runs) and its queue."""
+    lines = [f"Workers (Ray, {pool.address}):"]
+    for w in pool.workers:
+        where = f" pid {w.pid} on {w.host}, {w.device}" if w.pid else ""
+        memory = f", {w.memory.allocatedMb:.0f} MB allocated" if w.memory else ""
+        warm = ", ".join(w.pipelines) or "nothing warm"
+        run = f", running {w.run_id}" if w.run_id else ""
+        error = f" ({w.error})" if w.error and w.state != "ready" else ""
+        lines.append(f"  {w.id}: {w.state}{error}{where}{memory}; {warm}; {w.runs} run(s){run}")
+    queued = ", ".join(f"{q['name'] or q['runId']} (#{q['position']})" for q in pool.queue)
+    lines.append(f"Queue: {queued or 'empty'}")
     return lines

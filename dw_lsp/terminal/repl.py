@@ -2,11 +2,11 @@
 language server.
 
 Commands (as in dw's REPL guide): ``load [workflow]``, ``reload``, ``status``, ``run``,
-``arg [name=value ...]``, ``clear_args``, ``clear``, ``memory``, ``set [name=value]``
-(``output_dir``, ``log_level``, ``workflow_dir``, ``stand_in``: on / off / missing, the
-``worker.standIns`` setting), ``help``, ``exit`` / ``quit``. The
-seed's messages are kept ("Starting worker process...", "Reusing loaded models from
-cache", "GPU Memory Status:", "Workflow completed successfully" ...).
+``sweep name=v1,v2 ...``, ``arg [name=value ...]``, ``clear_args``, ``clear``, ``memory``,
+``set [name=value]`` (``output_dir``, ``log_level``, ``workflow_dir``, ``stand_in``: on / off /
+missing, the ``worker.standIns`` setting; ``backend``, ``workers``, ``ray_address``), ``help``,
+``exit`` / ``quit``. The seed's messages are kept ("Starting worker process...", "Reusing loaded
+models from cache", "GPU Memory Status:", "Workflow completed successfully" ...).
 
 Where it differs from dw, on purpose: values are parsed with shell quoting (``arg
 prompt="a cat" steps=4`` stores ``a cat``, not ``"a cat"``); unknown ``set`` names are
@@ -15,9 +15,9 @@ included; every bad input prints an error and the REPL carries on; Ctrl-C during
 cancels the run (not the REPL; the worker lives in its own session and never sees the
 terminal's SIGINT), at the prompt it just abandons the line; a run shows a progress bar.
 
-asyncio under the hood: one event loop runs the Session, and each command is one
-``run_until_complete``. Line editing and history come from readline when it is available
-(history in ``~/.dw_lsp_history``). Never imports the worker or torch.
+asyncio under the hood: one event loop runs the Session, each command one ``run_until_complete``.
+Line editing and history (``~/.dw_lsp_history``) from readline when available. Never imports
+the worker or torch.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from typing import Any, TextIO, TypeVar
 from dw_lsp import protocol
 from dw_lsp.session import InputError, Session, WorkerError
 from dw_lsp.session.inputs import find_workflow, parse_assignment
+from dw_lsp.session.sweep import merge_sweeps
 from dw_lsp.settings import Settings, parse_settings
 from dw_lsp.terminal import console
 
@@ -48,21 +49,35 @@ SET_NAMES = {
     "log_level": "logLevel",
     "workflow_dir": "workflowDir",
     "stand_in": "worker.standIns",
+    "backend": "worker.backend",
+    "workers": "worker.ray.workers",
+    "ray_address": "worker.ray.address",
 }
-#: ``set stand_in=...`` also takes on/off (on: every model).
-STAND_IN_ALIASES = {"on": "all", "true": "all", "false": "off"}
+#: REPL ``set`` names -> attributes of :class:`Settings` (to show them).
+SET_ATTRIBUTES = {
+    "output_dir": "output_dir",
+    "log_level": "log_level",
+    "workflow_dir": "workflow_dir",
+    "stand_in": "worker_stand_ins",
+    "backend": "worker_backend",
+    "workers": "worker_ray_workers",
+    "ray_address": "worker_ray_address",
+}
+STAND_IN_ALIASES = {"on": "all", "true": "all", "false": "off"}  #: ``set stand_in=on`` etc.
 
 HELP = """Commands:
   load [workflow]      load a workflow (a name in the workflow directory, or a path inside it)
   reload               re-read and re-check the current workflow
   status               show the workflow, its arguments and the worker
   run                  run the workflow (starts the worker on the first run)
+  sweep name=v1,v2 ... run once per combination of the values (name='["a, b","c"]' for commas)
   arg [name=value ...] set arguments (quote values with spaces); alone: show them
   clear_args           clear all arguments
   clear                free the worker's memory (models reload on the next run)
   memory               show the worker's memory
-  set [name=value]     set output_dir, log_level, workflow_dir or stand_in (on, off,
-                       missing: tiny stand-in models for smoke runs); alone: show them
+  set [name=value]     set output_dir, log_level, workflow_dir, stand_in (on, off, missing:
+                       tiny stand-in models for smoke runs), backend (local or ray), workers
+                       or ray_address; alone: show them
   help                 show this help
   exit, quit           leave (shuts the worker down)
 During a run, Ctrl-C cancels the run."""
@@ -85,6 +100,7 @@ class Repl:
             "reload": self.do_reload,
             "status": self.do_status,
             "run": self.do_run,
+            "sweep": self.do_sweep,
             "arg": self.do_arg,
             "clear_args": self.do_clear_args,
             "clear": self.do_clear,
@@ -163,8 +179,12 @@ class Repl:
             self.say(f"Workflow: {status.name} ({status.workflow})")
             shown = ", ".join(f"{k}={v}" for k, v in status.arguments.items()) or "(none)"
             self.say(f"Arguments: {shown}")
-        pid = f" (pid {status.worker_pid})" if status.worker_pid else ""
-        self.say(f"Worker: {status.worker_state}{pid}")
+        if status.pool is None:
+            pid = f" (pid {status.worker_pid})" if status.worker_pid else ""
+            self.say(f"Worker: {status.worker_state}{pid}")
+        else:
+            for line in console.pool_lines(status.pool):
+                self.say(line)
         self.say(f"Output directory: {status.output_dir}")
 
     # -- running ---------------------------------------------------------------------
@@ -196,6 +216,31 @@ class Repl:
             self.say("")
         self.say("Workflow completed successfully")
         self.say(f"(Workflow has been executed {report.runs} time(s) in this session)")
+
+    def do_sweep(self, args: list[str]) -> None:
+        if not args:
+            raise InputError("Usage: sweep name=v1,v2 [name=v1,v2 ...]")
+        if self.session.current is None:
+            raise InputError("No workflow loaded (use load first).")
+        grid = merge_sweeps(args)
+        with self._sigint_cancels():
+            sweep = self._await(self.session.run_sweep(grid, on_progress=self.bar.update))
+        self.bar.finish()
+        if sweep.refused:
+            raise InputError(sweep.error or "the sweep was refused")
+        for run in sweep.runs:
+            values = " ".join(f"{k}={v}" for k, v in run.arguments.items())
+            worker = f" on worker {run.report.worker}" if run.report.worker else ""
+            self.say(f"Run {run.index}/{sweep.total} ({values}){worker}: {run.report.status}")
+            for output in run.report.outputs:
+                self.say(f"  Output: {output}")
+            if run.report.status == protocol.ERROR:
+                for line in console.error_lines(run.report, traceback=False):
+                    self.say(f"  {line}")
+        self.say(
+            f"Sweep {sweep.status}: {sweep.done}/{sweep.total} runs ok in {sweep.seconds:.1f} s"
+        )
+        self.say(f"Results: {sweep.folder}")
 
     @contextlib.contextmanager
     def _sigint_cancels(self) -> Any:
@@ -252,19 +297,19 @@ class Repl:
         self.say("GPU memory cleared successfully")
 
     def do_memory(self, args: list[str]) -> None:
-        status = self._await(self.session.memory())
-        for line in console.memory_lines(status):
-            self.say(line)
+        figures = self._await(self.session.memory_by_worker())
+        for worker, status in figures:
+            if worker:
+                self.say(f"Worker {worker}:")
+            for line in console.memory_lines(status):
+                self.say(line)
 
     # -- settings and the rest -------------------------------------------------------
 
     def do_set(self, args: list[str]) -> None:
         if not args:
-            settings = self.session.settings
-            self.say(f"  output_dir={settings.output_dir}")
-            self.say(f"  log_level={settings.log_level}")
-            self.say(f"  workflow_dir={settings.workflow_dir}")
-            self.say(f"  stand_in={settings.worker_stand_ins}")
+            for name, attribute in SET_ATTRIBUTES.items():
+                self.say(f"  {name}={getattr(self.session.settings, attribute)}")
             return
         for arg in args:
             name, sep, value = arg.partition("=")
@@ -274,11 +319,11 @@ class Repl:
                 raise InputError(f"Unknown setting '{name}' (use {', '.join(SET_NAMES)}).")
             if name == "workflow_dir" and not (self.session.base_dir / value).is_dir():
                 raise InputError(f"{value} is not a directory.")
+            converted: object = int(value) if name == "workers" and value.isdigit() else value
             if name == "stand_in":
-                value = STAND_IN_ALIASES.get(value.lower(), value.lower())
-            self.session.configure(SET_NAMES[name], value)
-            attribute = "worker_stand_ins" if name == "stand_in" else name
-            self.say(f"Set {name}={getattr(self.session.settings, attribute)}")
+                converted = STAND_IN_ALIASES.get(value.lower(), value.lower())
+            self.session.configure(SET_NAMES[name], converted)
+            self.say(f"Set {name}={getattr(self.session.settings, SET_ATTRIBUTES[name])}")
 
     def do_help(self, args: list[str]) -> None:
         self.say(HELP)

@@ -34,10 +34,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.worker import guard, memory, steps, support, tasks, values
+from dw_lsp import output_files
+from dw_lsp.worker import chain_step, guard, memory, steps, support, tasks, values
 from dw_lsp.worker.loading import loader as loading
 from dw_lsp.worker.loading import quantize
-from dw_lsp.worker.outputs import files as output_files
 from dw_lsp.worker.outputs import save as outputs
 from dw_lsp.worker.progress import Position, RunCancelled
 from dw_lsp.worker.run_state import (
@@ -241,11 +241,12 @@ class Executor:
             self.state.progress(where, "step", f"step {index + 1}/{len(step_list)}: {name}")
             try:
                 outcome = self._run_step(
-                    kind, step, path, seed, resolved, results, loaded, where, depth
+                    kind, step, path, seed, resolved, results, loaded, where, depth, workflow_id
                 )
                 results[name] = outcome
                 if isinstance(step.get("result"), Mapping):
                     self._save(step, index, workflow_id, outcome, resolved, where)
+                chain_step.finish(outcome, self.state)
             except RunCancelled:
                 raise
             except Exception as exc:
@@ -271,8 +272,10 @@ class Executor:
         loaded: dict[str, LoadedStep],
         where: Position,
         depth: int,
+        workflow_id: str,
     ) -> list[Any]:
         base_dir = path.parent
+        prefix = f"{workflow_id}-{step['name']}"
         if kind == "pipeline":
             label = f"{step['name']}@{path.name}"
             return steps.run_pipeline(
@@ -286,9 +289,10 @@ class Executor:
                 results,
                 loaded,
                 where,
+                prefix,
             )
         if kind == "pipeline_reference":
-            return steps.run_reference(step, base_dir, self.state, results, loaded, where)
+            return steps.run_reference(step, base_dir, self.state, results, loaded, where, prefix)
         if kind == "task":
             return steps.run_task(step, base_dir, self.state, results, where)
         child = resolve_workflow_path(step["workflow"]["path"], base_dir, self.state.top_dir)

@@ -86,6 +86,11 @@ class Position:
         lo, hi = self.part(index, count)
         return replace(self, lo=lo, hi=hi, iteration=index, iteration_count=count)
 
+    def for_part(self, index: int, count: int) -> Position:
+        """Part ``index`` of ``count`` of this position's share (a chain's segment)."""
+        lo, hi = self.part(index, count)
+        return replace(self, lo=lo, hi=hi)
+
     def at(self, fraction: float) -> float:
         return round(self.lo + (self.hi - self.lo) * min(max(fraction, 0.0), 1.0), 2)
 

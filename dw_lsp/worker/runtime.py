@@ -34,6 +34,7 @@ import diffusers
 import torch
 import transformers
 
+from dw_lsp.output_files import output_dir_problems
 from dw_lsp.protocol import (
     CANCELLED,
     ERROR,
@@ -51,7 +52,6 @@ from dw_lsp.worker.executor import Executor
 from dw_lsp.worker.loading import quantize
 from dw_lsp.worker.loading.cache import CachedPipeline, PipelineCache
 from dw_lsp.worker.memory import MemoryMonitor, default_device, freeze_imports, tensor_bytes
-from dw_lsp.worker.outputs.files import output_dir_problems
 from dw_lsp.worker.progress import CancelToken, Position, Reporter, RunCancelled
 from dw_lsp.worker.run_state import PreflightError, RunState
 from dw_lsp.worker.standins.run import StandIns, one_thread, output_dir

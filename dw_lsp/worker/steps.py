@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from dw_lsp.worker import tasks, values
+from dw_lsp.worker import prompt_weighting, remote_encoder, tasks, values
+from dw_lsp.worker.chain_step import Chained
 from dw_lsp.worker.loading import loader as loading
 from dw_lsp.worker.loading import loadkey
 from dw_lsp.worker.progress import Position, denoise_hooks
@@ -89,17 +90,20 @@ def call_iterations(
     generator: torch.Generator | None,
     state: RunState,
     position: Position,
+    chained: Chained | None = None,
+    remote: Any = None,
 ) -> list[Any]:
-    """Call ``pipe`` once per iteration with progress hooks; the generator keeps advancing."""
+    """Call ``pipe`` once per iteration with progress hooks; the generator keeps advancing.
+    With ``chained``, each iteration is a chain of segment calls stitched into one video."""
     method, takes_generator = loading.call_target(pipe, configuration)
     outcomes: list[Any] = []
-    for index, arguments in enumerate(iterations):
-        state.reporter.token.check()
-        where = position.for_iteration(index, len(iterations))
-        state.progress(
-            where, "iteration", f"{position.step}: iteration {index + 1}/{len(iterations)}"
-        )
+
+    def call(arguments: Mapping[str, Any], where: Position) -> Any:
         kwargs = dict(arguments)
+        if remote is not None:  # wins over prompt_weighting, as in dw
+            kwargs = remote_encoder.apply(pipe, remote, kwargs)
+        elif configuration.get("prompt_weighting"):
+            kwargs = prompt_weighting.apply(pipe, kwargs)
         if (
             generator is not None
             and takes_generator
@@ -110,8 +114,20 @@ def call_iterations(
         started = time.perf_counter()
         backend = _attention(configuration.get("attention_backend"))
         with backend, denoise_hooks(pipe, method, kwargs, state.reporter, where) as hooked:
-            outcomes.append(as_output(method(**hooked)))
+            outcome = as_output(method(**hooked))
         state.inference_seconds += time.perf_counter() - started
+        return outcome
+
+    for index, arguments in enumerate(iterations):
+        state.reporter.token.check()
+        where = position.for_iteration(index, len(iterations))
+        state.progress(
+            where, "iteration", f"{position.step}: iteration {index + 1}/{len(iterations)}"
+        )
+        if chained is None:
+            outcomes.append(call(arguments, where))
+        else:
+            outcomes.append([chained.run(pipe, arguments, index, where, state, call)])
     return outcomes
 
 
@@ -126,6 +142,7 @@ def run_pipeline(
     results: Results,
     loaded: dict[str, LoadedStep],
     position: Position,
+    prefix: str = "",
 ) -> list[Any]:
     """A ``pipeline`` step: acquire (reuse or load) its pipeline, then call it."""
     spec = step["pipeline"]
@@ -169,7 +186,11 @@ def run_pipeline(
     generator = None if configuration.get("no_generator") else _generator(device, seed)
     iterations = _iterations(spec.get("arguments") or {}, base_dir, state, results)
     iterations = _shrunk(state, str(step["name"]), pipe, configuration, iterations)
-    return call_iterations(pipe, configuration, iterations, generator, state, position)
+    chained = Chained.of(spec, results, state, prefix) if "chain" in spec else None
+    remote = spec.get("remote_text_encoder")
+    return call_iterations(
+        pipe, configuration, iterations, generator, state, position, chained, remote
+    )
 
 
 def _shrunk(
@@ -193,6 +214,7 @@ def run_reference(
     results: Results,
     loaded: Mapping[str, LoadedStep],
     position: Position,
+    prefix: str = "",
 ) -> list[Any]:
     """A ``pipeline_reference`` step: call a pipeline an earlier step of this file loaded."""
     reference = step["pipeline_reference"]
@@ -213,7 +235,10 @@ def run_reference(
         generator = _generator(entry.device, seed)
     iterations = _iterations(reference.get("arguments") or {}, base_dir, state, results)
     iterations = _shrunk(state, str(step["name"]), entry.pipeline, configuration, iterations)
-    return call_iterations(entry.pipeline, configuration, iterations, generator, state, position)
+    chained = Chained.of(reference, results, state, prefix) if "chain" in reference else None
+    return call_iterations(
+        entry.pipeline, configuration, iterations, generator, state, position, chained
+    )
 
 
 def run_task(

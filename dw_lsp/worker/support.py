@@ -2,9 +2,9 @@
 
 A key the worker cannot honour yet fails the run *before any model loads*, naming the key;
 nothing is silently ignored that dw would act on. :func:`preflight` walks a substituted
-workflow document and returns every problem at once: unsupported keys (``chain``,
-modular pipelines and ``components_manager``, ``remote_text_encoder``,
-``ip_adapter``, ``cache`` / ``teacache``, ``prompt_weighting``, ``components.<name>.compile``
+workflow document and returns every problem at once: unsupported keys (modular pipelines
+and ``components_manager``, ``ip_adapter``, ``cache`` / ``teacache``,
+``components.<name>.compile``
 ...), malformed values of the configuration keys that are honoured (``group_offload``,
 ``enable_layerwise_casting``, ``sdnq_optimize``, ``pre_load_modules``, the ``components``
 entries, FORMAT.md 1.4.1; ``quantization_config``'s shape, 1.4.4), LoRAs when ``peft`` is
@@ -60,11 +60,30 @@ PIPELINE_KEYS = frozenset(
         "shared_components",
         "reused_components",
         "seed",
+        "chain",
+        "remote_text_encoder",
+    }
+)
+#: Every key of the closed ``chain`` object (FORMAT.md 1.4.8); its values are checked when
+#: the chain runs (:mod:`dw_lsp.worker.chain`), since they may depend on the arguments.
+CHAIN_KEYS = frozenset(
+    {
+        "segments",
+        "match_audio",
+        "continuity",
+        "segment_argument",
+        "carry_frames",
+        "carry_audio",
+        "trim_frames",
+        "crossfade_ms",
+        "fps",
+        "frame_snap",
+        "prompts",
+        "save_segments",
+        "keep_segments",
     }
 )
 UNSUPPORTED_PIPELINE_KEYS = {
-    "chain": "chained segment runs",
-    "remote_text_encoder": "remote text encoders",
     "ip_adapter": "IP-Adapters",
 }
 CONFIGURATION_KEYS = frozenset(
@@ -91,10 +110,10 @@ CONFIGURATION_KEYS = frozenset(
         "sdnq_optimize",
         "enable_layerwise_casting",
         "pre_load_modules",
+        "prompt_weighting",
     }
 )
 UNSUPPORTED_CONFIGURATION = {
-    "prompt_weighting": "prompt weighting",
     "load_components": "modular pipelines",
     "configs": "modular pipelines",
     "components_manager": "modular pipelines",
@@ -214,6 +233,32 @@ def _pipeline(pipeline: Mapping[str, Any], _commands: Collection[str]) -> list[s
             problems.extend(_component(f"pipeline.{key}", value))
     if "loras" in pipeline:
         problems.extend(_loras(pipeline["loras"]))
+    if "chain" in pipeline:
+        problems.extend(_chain("pipeline.chain", pipeline["chain"]))
+    remote = pipeline.get("remote_text_encoder")
+    if remote is not None and not (
+        isinstance(remote, Mapping) and isinstance(remote.get("url"), str)
+    ):
+        problems.append("pipeline.remote_text_encoder must be an object with a url")
+    return problems
+
+
+def _chain(path: str, chain: Any) -> list[str]:
+    """The shape of a ``chain`` object (FORMAT.md 1.4.8)."""
+    if not isinstance(chain, Mapping):
+        return [f"{path} must be an object"]
+    problems = [
+        f"{path}.{key} is not a chain key (FORMAT.md 1.4.8)"
+        for key in chain
+        if key not in CHAIN_KEYS
+    ]
+    if ("segments" in chain) == ("match_audio" in chain):
+        problems.append(f"{path} needs exactly one of segments / match_audio")
+    if chain.get("continuity", "last_frame") not in ("last_frame", "last_segment"):
+        problems.append(f"{path}.continuity must be last_frame or last_segment")
+    prompts = chain.get("prompts", ["-"])
+    if not isinstance(prompts, list) or not prompts:
+        problems.append(f"{path}.prompts must be a non-empty list")
     return problems
 
 
@@ -360,7 +405,7 @@ def _reference(reference: Mapping[str, Any], _commands: Collection[str]) -> list
     if not isinstance(reference.get("reference_name"), str):
         problems.append("pipeline_reference.reference_name is required")
     if "chain" in reference:
-        problems.append(_unsupported("pipeline_reference.chain", "chained segment runs"))
+        problems.extend(_chain("pipeline_reference.chain", reference["chain"]))
     configuration = reference.get("configuration", {})
     if isinstance(configuration, Mapping):
         problems.extend(

@@ -190,6 +190,116 @@ async def test_a_trusted_or_silent_client_gets_its_worker(tmp_path, root):
             await server.close()
 
 
+# -- the Ray pool ---------------------------------------------------------------------------------
+class RayMarker:
+    """A listener on 127.0.0.1 standing in for a Ray cluster: ``ray://127.0.0.1:PORT``
+    (Ray Client) connects to it as soon as a server starts the pool there, so a connection
+    proves that Ray was started and pointed at it (nothing ever answers it)."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self.address = ""
+
+    async def __aenter__(self) -> RayMarker:
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            writer.close()
+
+        self._server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.address = f"ray://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def reached(self, timeout: float = 60) -> None:
+        async def poll() -> None:
+            while not self.connections:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(poll(), timeout)
+
+
+def _ray(address: str, **more: Any) -> dict[str, Any]:
+    return {"backend": "ray", "ray": {"address": address, "workers": 1}, **more}
+
+
+async def test_workspace_configuration_cannot_choose_the_ray_cluster(tmp_path, root, tally):
+    """A Ray cluster exchanges pickled data with the server: a workspace must not pick one.
+    The control: the same settings from the user start the pool there."""
+    user = tmp_path / "user.marker"
+    async with RayMarker() as cluster:
+        server = await RawServer.start(tmp_path / "stderr.log")
+        try:
+            server.configuration = {"worker": _ray(cluster.address)}
+            options = {"worker": {"command": marker_command(user), "prewarm": True}}
+            await server.initialize(options, root, pull_settings=True)
+            await server.wait_for(lambda: any("worker.backend" in m for m in server.shown()))
+            assert any("worker.ray.address" in m for m in server.shown())
+            uri = server.open(root / "flow.json", (root / "flow.json").read_text())
+            await appears(user)  # the user's local worker started: the workspace's Ray did not
+            await server.request("workspace/executeCommand", execute("dw.run", {"uri": uri}))
+            await asyncio.sleep(GRACE_S)
+        finally:
+            await server.close()
+        tally.tried(SUITE)
+        if cluster.connections:
+            tally.lost(SUITE, "worker.backend / worker.ray.address from the workspace")
+            pytest.fail("the workspace's Ray cluster was contacted")
+        tally.survived(SUITE)
+
+        server = await RawServer.start(tmp_path / "stderr-user.log")
+        try:
+            await server.initialize({"worker": _ray(cluster.address, prewarm=True)}, root)
+            server.open(root / "flow.json", (root / "flow.json").read_text())
+            await cluster.reached()  # the user's own setting is honoured
+        finally:
+            await server.close()
+
+
+async def test_an_untrusted_workspace_starts_no_ray(tmp_path, root, tally):
+    """With the pool chosen by the user, an untrusted workspace still gets no Ray and no
+    actor: not on opening a workflow (prewarm), not from any command, sweeps included."""
+    async with RayMarker() as cluster:
+        server = await RawServer.start(tmp_path / "stderr.log")
+        try:
+            options = {"trusted": False, "worker": _ray(cluster.address, prewarm=True)}
+            await server.initialize(options, root)
+            # A sweep over a declared variable: valid input, so only trust can refuse it.
+            flow = json.loads(json.dumps(WORKFLOW))
+            flow["variables"] = {"prompt": "a cat"}
+            flow["steps"][0]["pipeline"]["arguments"]["prompt"] = "variable:prompt"
+            (root / "sweep.json").write_text(json.dumps(flow), encoding="utf-8")
+            uri = server.open(root / "sweep.json", (root / "sweep.json").read_text())
+            await server.published(uri)
+            for command, argument in (
+                ("dw.run", {"uri": uri}),
+                ("dw.runSweep", {"uri": uri, "grid": {"prompt": ["a fox", "an owl"]}}),
+                ("dw.memory", {}),
+                ("dw.clear", {}),
+                ("dw.restartWorker", {}),
+            ):
+                answer = await server.request(
+                    "workspace/executeCommand", execute(command, argument)
+                )
+                result = answer["result"]
+                assert result["status"] == "error", (command, answer)
+                assert "trust" in result["error"]["message"], (command, answer)
+            status = await server.request("workspace/executeCommand", execute("dw.status"))
+            assert status["result"]["state"] == "stopped"
+            await asyncio.sleep(GRACE_S)
+        finally:
+            await server.close()
+        tally.tried(SUITE)
+        if cluster.connections:
+            tally.lost(SUITE, "Ray started in an untrusted workspace")
+            pytest.fail("an untrusted workspace started Ray")
+        tally.survived(SUITE)
+
+
 # -- TCP -----------------------------------------------------------------------------------------
 class TcpServer:
     """``dw-lsp serve --tcp --port 0``: its port and announced token, its stderr kept."""

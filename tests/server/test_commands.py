@@ -225,3 +225,65 @@ async def test_smoke_run_asks_the_worker_for_stand_ins(
     bad = await _command(client, "dw.run", {"uri": uri, "standIn": "sometimes"})
     assert bad["status"] == "error"
     assert "'standIn' must be true, false or one of off, missing, all" in bad["error"]["message"]
+
+
+async def test_run_sweep_lists_every_run_under_one_progress(
+    client: LanguageClient, workspace: Path
+) -> None:
+    uri = (workspace / "draw.json").as_uri()
+    client.progress_reports["tok-s"] = []
+    grid = {"prompt": ["a cat", "a dog"], "steps": [1, 2]}
+    result = await _command(
+        client, "dw.runSweep", {"uri": uri, "grid": grid, "progressToken": "tok-s"}
+    )
+    assert result["status"] == "ok", result
+    assert (result["total"], result["done"]) == (4, 4)
+    assert [r["arguments"] for r in result["runs"]] == [
+        {"prompt": "a cat", "steps": 1},
+        {"prompt": "a cat", "steps": 2},
+        {"prompt": "a dog", "steps": 1},
+        {"prompt": "a dog", "steps": 2},
+    ]
+    folder = Path(result["folder"])
+    assert all(Path(o).parent.parent == folder for o in result["outputs"])
+    assert len(set(result["outputs"])) == 4 and (folder / "sweep.json").is_file()
+    percentages = _percentages(client, "tok-s")
+    assert percentages == sorted(percentages) and percentages[-1] == 100
+    messages = [
+        v.message
+        for v in client.progress_reports["tok-s"]
+        if isinstance(v, types.WorkDoneProgressReport) and v.message
+    ]
+    assert messages[-1].startswith("4/4 runs done")
+
+
+async def test_run_sweep_cancelled_by_its_progress(client: LanguageClient, workspace: Path) -> None:
+    uri = (workspace / "draw.json").as_uri()
+    client.progress_reports["tok-sc"] = []
+    grid = {"prompt": ["a", "b", "c"]}
+    sweep = asyncio.ensure_future(
+        _command(client, "dw.runSweep", {"uri": uri, "grid": grid, "progressToken": "tok-sc"})
+    )
+    await _wait_for_reports(client, "tok-sc")
+    client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token="tok-sc"))
+    result = await asyncio.wait_for(sweep, 10)
+    assert result["status"] == "cancelled"
+    assert [r["status"] for r in result["runs"]] == ["cancelled"] * 3
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        (None, "'grid' must be an object"),
+        ({"prompt": []}, "lists no values"),
+        ({"colour": ["red"]}, "its variables are: prompt, steps"),
+        ({"prompt": list(range(30)), "steps": list(range(30))}, "= 900 runs; at most 256"),
+    ],
+)
+async def test_run_sweep_refuses_a_bad_grid(
+    client: LanguageClient, workspace: Path, grid: Any, message: str
+) -> None:
+    uri = (workspace / "draw.json").as_uri()
+    result = await _command(client, "dw.runSweep", {"uri": uri, "grid": grid})
+    assert result["status"] == "error"
+    assert message in result["error"]["message"]

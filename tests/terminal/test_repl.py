@@ -125,6 +125,10 @@ def test_bad_input_gets_clear_errors(repl: PtyRepl) -> None:
     repl.expect(r"Error: .*worker.standIns: expected one of off, missing, all")
     repl.send("set stand_in=off")
     repl.expect("Set stand_in=off")
+    repl.send("set backend=slurm")
+    repl.expect(r"Error: dwLsp.worker.backend: expected one of local, ray")
+    repl.send("sweep steps")
+    repl.expect(r"Error: Expected name=v1,v2,... for a sweep")
     repl.send('arg prompt="a cat on a mat" steps=2')
     repl.expect("Set argument prompt=a cat on a mat\nSet argument steps=2")
     repl.send("status")
@@ -178,6 +182,11 @@ def test_session_with_the_real_worker(repl: PtyRepl) -> None:
     repl.send("run")
     third = repl.expect(r"Workflow completed successfully", timeout=120)
     assert "Models reused: " in third
+    repl.send("sweep prompt=a,b")  # over the stored steps=2, in the same warm worker
+    sweep = repl.expect(r"Results: .*sweep-", timeout=120)
+    assert "Sweep of 2 runs of tiny-sd, one after another in the warm worker" in sweep
+    assert "Run 1/2 (prompt=a): ok" in sweep and "Run 2/2 (prompt=b): ok" in sweep
+    assert "Sweep ok: 2/2 runs ok" in sweep
     repl.send("exit")
     repl.expect("Goodbye", timeout=30)
     assert repl.proc.wait(20) == 0

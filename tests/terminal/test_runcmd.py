@@ -47,6 +47,20 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         (["tiny-sd.json", "prompt"], "Expected name=value"),
         (["tiny-sd.json", "--repeat", "0"], "--repeat must be at least 1"),
         (["tiny-sd.json", "--timeout", "-1"], "expected a positive number"),
+        (["tiny-sd.json", "--sweep", "steps"], "Expected name=v1,v2"),
+        (["tiny-sd.json", "--sweep", "colour=red,blue"], "its variables are: prompt"),
+        (["tiny-sd.json", "--sweep", "steps=1", "--repeat", "2"], "cannot be combined"),
+        (["tiny-sd.json", "--sweep", "steps=1", "--workers", "0"], "from 1 to 64"),
+        (
+            [
+                "tiny-sd.json",
+                "--sweep",
+                "prompt=" + ",".join("p" * 17),
+                "--sweep",
+                "steps=" + ",".join("1" * 16),
+            ],
+            "= 272 runs; at most 256",
+        ),
     ],
 )
 def test_bad_input_exits_2(tiny: Path, args: list[str], message: str) -> None:
@@ -68,6 +82,27 @@ def test_repeat_runs_warm_and_prints_outputs(tiny: Path) -> None:
     assert runs[0].startswith("Run 1/2: load ") and "Models loaded: " in runs[0]
     assert runs[1].startswith("Run 2/2: load 0.00 s") and "Models reused: " in runs[1]
     assert done.stderr.count("Starting worker process...") == 1
+
+
+@pytest.mark.slow
+def test_sweep_on_the_local_backend_prints_each_run(tiny: Path) -> None:
+    out = tiny.parent / "out"
+    args = ["--sweep", "prompt=a fox,an owl", "--sweep", "steps=1,2", "--output-dir", str(out)]
+    done = _run(str(tiny), *args, cwd=tiny.parent)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    runs = [line for line in lines if line.startswith("Run ")]
+    assert [r.split(":")[0] for r in runs] == [
+        "Run 1/4 (prompt=a fox steps=1)",
+        "Run 2/4 (prompt=a fox steps=2)",
+        "Run 3/4 (prompt=an owl steps=1)",
+        "Run 4/4 (prompt=an owl steps=2)",
+    ]
+    outputs = [line for line in lines if line.endswith(".png")]
+    assert len(set(outputs)) == 4 and all("/sweep-" in o for o in outputs)
+    assert done.stderr.count("Starting worker process...") == 1  # one warm worker for all
+    assert "4/4 runs done · run 4 ok" in done.stderr
+    assert "Sweep: 4/4 runs ok" in done.stderr
 
 
 @pytest.mark.slow

@@ -304,7 +304,6 @@ def test_honoured_keys_pass_preflight(configuration: dict[str, Any]) -> None:
         (components(unet={"remove_modules": "conv_in"}), "remove_modules must be a list"),
         (components(unet={"compile": {"mode": "default"}}), "components.unet.compile"),
         ({"components_manager": {}}, "components_manager (modular pipelines) is not supported"),
-        ({"prompt_weighting": True}, "prompt_weighting"),
         ({"cache": {"type": "faster"}}, "pipeline.configuration.cache"),
     ],
 )
@@ -326,6 +325,7 @@ def test_malformed_or_unsupported_keys_are_named(
         {"enable_layerwise_casting": {"storage_dtype": "a", "compute_dtype": "b"}},
         {"group_offload": {"offload_type": "leaf_level"}},
         {"sdnq_optimize": ["unet"]},
+        {"prompt_weighting": True},
     ],
 )
 def test_editing_a_load_time_key_changes_the_load_key(configuration: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from dw_lsp.worker.outputs.files import safe_path, write_atomically
+from dw_lsp.output_files import safe_path, write_atomically
 from dw_lsp.worker.outputs.save import OutputError, ResultWriter
 from dw_lsp.worker.support import preflight
 
@@ -44,7 +44,10 @@ def test_a_plain_document_passes() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda d: d["steps"][0]["pipeline"].update(chain={"segments": 2}), "pipeline.chain"),
+        (
+            lambda d: d["steps"][0]["pipeline"].update(chain={"segments": 2, "match_audio": True}),
+            "pipeline.chain needs exactly one of segments / match_audio",
+        ),
         (
             lambda d: d["steps"][0]["pipeline"]["configuration"].update(cache={"type": "faster"}),
             "pipeline.configuration.cache",
@@ -54,8 +57,8 @@ def test_a_plain_document_passes() -> None:
             "pipeline.configuration.load_components",
         ),
         (
-            lambda d: d["steps"][0]["pipeline"].update(remote_text_encoder={"url": "http://x"}),
-            "pipeline.remote_text_encoder",
+            lambda d: d["steps"][0]["pipeline"].update(remote_text_encoder={"uri": "http://x"}),
+            "pipeline.remote_text_encoder must be an object with a url",
         ),
         (
             lambda d: d["steps"][0]["pipeline"]["configuration"].update(

@@ -6,7 +6,9 @@ load"), from a substituted and type-resolved ``pipeline`` object.
 1. load each component block (and ``controlnet``), each by its own source and with its own
    ``quantization_config`` (:func:`quantize.build_config`, passed to ``from_pretrained`` /
    ``from_single_file``);
-2. take ``reused_components`` from those published earlier in this run;
+2. with ``remote_text_encoder``, ``text_encoder`` is null (the prompt is encoded by the
+   remote service at call time, :mod:`dw_lsp.worker.remote_encoder`); take
+   ``reused_components`` from those published earlier in this run;
 3. construct: ``from_pretrained`` with ``model_name``, ``from_single_file``, or the class
    called with the arguments (a pipeline assembled from shared components);
 4. attention slicing; ``vae`` / ``unet`` / ``transformer`` / ``text_encoder`` options;
@@ -321,6 +323,8 @@ def load_pipeline(
     for key, value in pipeline.items():
         if key == "controlnet" or support.is_component(key, value):
             arguments[key] = load_component(f"pipeline.{key}", value, device)
+    if pipeline.get("remote_text_encoder"):
+        arguments["text_encoder"] = None  # the prompt is encoded remotely, per call
     for name in reused:
         if name not in shared:
             published = ", ".join(sorted(shared)) or "none"

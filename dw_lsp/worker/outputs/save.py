@@ -7,7 +7,7 @@ are checked (no separators, no ``..`` component, no unsafe characters, at most 2
 characters) and every final path lies inside the output directory, whatever the workflow's
 ``id``, step ``name`` or ``file_base_name`` say.
 
-Every file is written through :func:`~dw_lsp.worker.outputs.files.write_atomically`: nothing
+Every file is written through :func:`~dw_lsp.output_files.write_atomically`: nothing
 a run writes ever replaces a file, and a killed worker leaves no truncated file.
 
 Writers: images (anything with ``.save``; animated GIF from a frame list), text, JSON; video
@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.worker.outputs.files import (
+from dw_lsp.output_files import (
     OutputError,
     name_problem,
     remove_stale_partials,

@@ -48,6 +48,7 @@ def _configure(server: CodeServer) -> None:
     server.keybindings = [
         {"key": "ctrl+alt+r", "command": "dwLsp.run"},
         {"key": "ctrl+alt+m", "command": "dwLsp.showMemory"},
+        {"key": "ctrl+alt+s", "command": "dwLsp.runSweep"},
         {"key": "ctrl+alt+u", "command": "dw.run", "args": {"uri": uri}},
     ]
 
@@ -123,15 +124,16 @@ def test_palette_offers_no_run(server: CodeServer, bench: Workbench) -> None:
     assert "dw-lsp: Show Status" in titles, titles
     assert "dw-lsp: Run Workflow" not in titles, titles
     assert "dw-lsp: Run Workflow with Arguments..." not in titles, titles
+    assert "dw-lsp: Run Sweep..." not in titles, titles
     _nothing_ran(server, 0)
 
 
 def test_keybindings_do_not_run(server: CodeServer, bench: Workbench) -> None:
-    """Keybindings reach commands the palette hides: the extension's Run and Memory, and
-    the server's own dw.run that vscode-languageclient registers."""
+    """Keybindings reach commands the palette hides: the extension's Run, Run Sweep and
+    Memory, and the server's own dw.run that vscode-languageclient registers."""
     bench.open_file("tiny-sd.json")
     bench.focus_editor()
-    for key in ("Control+Alt+R", "Control+Alt+M", "Control+Alt+U"):
+    for key in ("Control+Alt+R", "Control+Alt+S", "Control+Alt+M", "Control+Alt+U"):
         bench.page.keyboard.press(key)
         time.sleep(0.5)
     _nothing_ran(server)

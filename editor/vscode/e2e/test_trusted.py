@@ -244,3 +244,40 @@ def test_smoke_run_lens_runs_on_stand_ins_into_their_own_folder(
     assert re.search(r"1 output", summary.text), summary
     folder = server.workspace / "outputs" / "stand-in"
     assert any(p.name.startswith("tiny-sd") for p in folder.glob("*.png")), sorted(folder.glob("*"))
+
+
+def test_sweep_from_the_palette_shows_a_gallery_of_its_images(
+    server: CodeServer, bench: Workbench
+) -> None:
+    """Issue 13: *Run Sweep...* asks for the grid, shows one progress with Cancel for the
+    whole sweep, and opens a gallery beside the workflow with each run's image."""
+    bench.open_file("tiny-sd.json")
+    since = len(bench.toasts())
+    bench.command("dw-lsp: Run Sweep...")
+    box = bench.page.locator(".quick-input-widget input")
+    box.wait_for()
+    box.fill("prompt=a red fox,a grey owl")
+    bench.page.keyboard.press("Enter")
+    progress = bench.wait_toast(r"dw: sweep of tiny-sd\.json", since=since)
+    assert "Cancel" in progress.buttons, progress
+    summary = bench.wait_toast(r"Sweep finished: 2/2 runs ok", since=since, timeout_s=120)
+    assert "Cancel" not in summary.buttons, summary
+    _wait(
+        lambda: any(title.startswith("Sweep: ") for title in bench.editor_titles()),
+        30,
+        f"the gallery to open (tabs: {bench.editor_titles()})",
+    )
+    gallery = bench.webview("Sweep: ")
+    images = gallery.locator("figure.run img")
+    _wait(lambda: images.count() == 2, 30, "two images in the gallery")
+    for index in range(2):  # loaded through the webview: the CSP and resource root allow them
+        _wait(
+            lambda i=index: images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0"),
+            30,
+            f"image {index + 1} to load",
+        )
+    captions = [gallery.locator("figure.run figcaption").nth(i).inner_text() for i in range(2)]
+    assert "a red fox" in captions[0] and "a grey owl" in captions[1], captions
+    written = sorted((server.workspace / "outputs").glob("sweep-*/run-*/*.png"))
+    assert [p.parent.name for p in written] == ["run-001", "run-002"], written
+    assert len(list((server.workspace / "outputs").glob("sweep-*/sweep.json"))) == 1

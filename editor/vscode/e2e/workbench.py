@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import FrameLocator, Locator, Page
 
 #: The extension's status bar item: `<extension id>.<item id>`.
 STATUS_ITEM = "#dw-lsp\\.dw-lsp\\.dwLsp\\.worker"
@@ -206,6 +206,15 @@ class Workbench:
         rows = self.page.locator(".markers-panel .monaco-list-row")
         rows.first.wait_for(timeout=UI_TIMEOUT_MS)
         return [row.get_attribute("aria-label") or row.inner_text() for row in rows.all()]
+
+    def webview(self, title: str) -> FrameLocator:
+        """The content of the webview editor whose tab starts with ``title``. VS Code lays
+        webviews over the editor (outside the editor group), each page nested in two iframes:
+        the webview host and its active frame; the visible one is the active tab's."""
+        self.page.locator(".tabs-container .tab", has_text=title).first.click(timeout=UI_TIMEOUT_MS)
+        host = "iframe.webview.ready:visible"
+        self.page.locator(host).first.wait_for(timeout=UI_TIMEOUT_MS)
+        return self.page.frame_locator(host).first.frame_locator("#active-frame")
 
     def editor_titles(self) -> list[str]:
         """The titles of the open editors' tabs, in every group."""

@@ -1,8 +1,9 @@
 /**
  * The extension's commands (`dwLsp.*`): each checks what the editor must check (trust, a saved
  * workflow file), calls the server command named in `serverCommands.json`, and shows the answer.
- * The code lenses run these too (`lenses.ts`), with the workflow's URI as the resource. The run
- * itself is `run.ts`; this module adapts VS Code to its `RunHost` and `ResultUi`.
+ * The code lenses run these too (`lenses.ts`), with the workflow's URI as the resource. A run is
+ * `run.ts` and a sweep `sweep.ts` (its gallery `galleryPanel.ts`); this module adapts VS Code to
+ * their `RunHost` and `ResultUi`. One run or sweep at a time per window.
  */
 
 import * as path from 'node:path';
@@ -10,11 +11,13 @@ import * as vscode from 'vscode';
 
 import { formatArguments, parseArguments, type WorkflowArguments } from './arguments';
 import type { ServerClient } from './client';
-import { commandFailure, formatMemory, formatStatus, parseMemory, parseStatus } from './results';
+import { showGallery } from './galleryPanel';
+import { commandFailure, formatMemory, formatStatus, parseMemory, parseStatus, summarizeRun } from './results';
 import { presentRunResult, runWorkflow, SHOW_LOG, type ResultUi, type RunHost } from './run';
 import { COMMANDS_NEEDING_TRUST, DW } from './serverCommands';
 import { SECTION } from './settings';
 import type { WorkerStatusBar } from './statusBar';
+import { parseGrid, runSweep, summarizeSweep, type Grid } from './sweep';
 import { trustedOrWarn } from './trust';
 import type { WorkflowContext } from './workflowContext';
 
@@ -48,6 +51,7 @@ export class Commands {
       'dwLsp.run': (resource) => this.run(resource, 'plain'),
       'dwLsp.runWithArguments': (resource) => this.run(resource, 'arguments'),
       'dwLsp.smokeRun': (resource) => this.run(resource, 'smoke'),
+      'dwLsp.runSweep': (resource) => this.sweep(resource),
       'dwLsp.cancel': () => this.cancel(),
       'dwLsp.showMemory': () => this.showMemory(),
       'dwLsp.clearMemory': () => this.simple(DW.clear, 'Memory cleared: every cached pipeline was released.'),
@@ -79,6 +83,15 @@ export class Commands {
   }
 
   private async run(resource: unknown, kind: RunKind): Promise<void> {
+    await this.exclusively(() => this.runDocument(resource, kind));
+  }
+
+  private async sweep(resource: unknown): Promise<void> {
+    await this.exclusively(() => this.sweepDocument(resource));
+  }
+
+  /** One run or sweep at a time from this window; a second is offered Cancel instead. */
+  private async exclusively(task: () => Promise<void>): Promise<void> {
     if (this.running) {
       const choice = await vscode.window.showInformationMessage('dw-lsp: a run is already in progress.', CANCEL_RUN);
       if (choice === CANCEL_RUN) {
@@ -89,38 +102,124 @@ export class Commands {
     // Taken before the first await so that a second Run cannot slip in while this one asks.
     this.running = true;
     try {
-      await this.runDocument(resource, kind);
+      await task();
     } finally {
       this.running = false;
     }
   }
 
-  private async runDocument(resource: unknown, kind: RunKind): Promise<void> {
+  /** The workflow a run is about, as a file; undefined (the user is told) when it is not one. */
+  private async workflowFile(resource: unknown): Promise<vscode.TextDocument | undefined> {
     const document = await this.workflowDocument(resource);
+    if (document !== undefined && document.uri.scheme !== 'file') {
+      void vscode.window.showWarningMessage('Save the workflow to a file before running it.');
+      return undefined;
+    }
+    return document;
+  }
+
+  /** Save before running (the server runs the saved file); false (the user is told) on failure. */
+  private async saved(document: vscode.TextDocument): Promise<boolean> {
+    if (document.isDirty && !(await document.save())) {
+      void vscode.window.showErrorMessage(`Could not save ${path.basename(document.uri.fsPath)}; the run was not started.`);
+      return false;
+    }
+    return true;
+  }
+
+  private async runDocument(resource: unknown, kind: RunKind): Promise<void> {
+    const document = await this.workflowFile(resource);
     if (document === undefined) {
       return;
     }
-    if (document.uri.scheme !== 'file') {
-      void vscode.window.showWarningMessage('Save the workflow to a file before running it.');
+    const askArguments = kind === 'arguments';
+    const args = askArguments ? await this.askArguments(document, 'Run with arguments') : undefined;
+    if ((askArguments && args === undefined) || !(await this.saved(document))) {
       return;
     }
-    let args: WorkflowArguments | undefined;
-    if (kind === 'arguments') {
-      args = await this.askArguments(document, 'Run with arguments');
-      if (args === undefined) {
-        return;
+    const host = await this.runHost();
+    if (host === undefined) {
+      return;
+    }
+    const name = path.basename(document.uri.fsPath);
+    const smoke = kind === 'smoke';
+    const what = smoke ? 'Smoke run (stand-in models) of' : 'Running';
+    const title = smoke ? `dw: smoke run of ${name} (stand-in models)` : `dw: running ${name}`;
+    this.deps.output.appendLine(`${what} ${document.uri.fsPath}${args !== undefined ? ` with ${formatArguments(args)}` : ''}`);
+    const result = await this.whileRunning(() =>
+      runWorkflow(host, { uri: document.uri.toString(), arguments: args, standIn: smoke || undefined, title }),
+    );
+    const folder = vscode.workspace.getWorkspaceFolder(document.uri);
+    // Not awaited: a notification's promise settles only when it is dismissed, and the next run
+    // must not wait for that.
+    presentRunResult(result, this.resultUi(), {
+      openOutput: vscode.workspace.getConfiguration(SECTION, document.uri).get<boolean>('openOutputAfterRun', true),
+      baseDir: folder?.uri.fsPath ?? path.dirname(document.uri.fsPath),
+    }).catch((error: unknown) => {
+      this.deps.output.appendLine(`Showing the run's result failed: ${errorMessage(error)}`);
+    });
+  }
+
+  private async sweepDocument(resource: unknown): Promise<void> {
+    const document = await this.workflowFile(resource);
+    const grid = document !== undefined ? await this.askGrid(document) : undefined;
+    if (document === undefined || grid === undefined || !(await this.saved(document))) {
+      return;
+    }
+    const host = await this.runHost();
+    if (host === undefined) {
+      return;
+    }
+    const name = path.basename(document.uri.fsPath);
+    this.deps.output.appendLine(`Sweep of ${document.uri.fsPath} over ${JSON.stringify(grid)}`);
+    const result = await this.whileRunning(() =>
+      runSweep(host, { uri: document.uri.toString(), grid, title: `dw: sweep of ${name}` }),
+    );
+    const summary = summarizeSweep(result);
+    this.deps.output.appendLine(summary);
+    for (const run of result.runs) {
+      this.deps.output.appendLine(`  run ${String(run.index)} ${JSON.stringify(run.arguments)}: ${summarizeRun(run.result)}`);
+    }
+    if (result.runs.some((run) => run.result.outputs.length > 0)) {
+      showGallery(result, summary);
+    }
+    const show = result.status === 'error' ? vscode.window.showErrorMessage : vscode.window.showInformationMessage;
+    void show(`dw-lsp: ${summary}`, SHOW_LOG).then((choice) => {
+      if (choice === SHOW_LOG) {
+        this.deps.output.show(true);
       }
+    });
+  }
+
+  /** Ask for the grid (`name=v1,v2; ...`); undefined when the user cancels. Remembered per file. */
+  private async askGrid(document: vscode.TextDocument): Promise<Grid | undefined> {
+    const key = `dwLsp.sweep:${document.uri.toString()}`;
+    const text = await vscode.window.showInputBox({
+      title: `Run sweep: ${path.basename(document.uri.fsPath)}`,
+      prompt: 'name=v1,v2 for each variable to vary, separated by ";" (every combination runs once)',
+      placeHolder: 'prompt=a fox,an owl; steps=4,8',
+      value: this.deps.context.workspaceState.get<string>(key, ''),
+      ignoreFocusOut: true,
+      validateInput: (value) => {
+        const parsed = parseGrid(value);
+        return parsed.ok ? undefined : parsed.error;
+      },
+    });
+    const parsed = text === undefined ? undefined : parseGrid(text);
+    if (text === undefined || parsed === undefined || !parsed.ok) {
+      return undefined;
     }
-    // The server runs the saved file, so save first.
-    if (document.isDirty && !(await document.save())) {
-      void vscode.window.showErrorMessage(`Could not save ${path.basename(document.uri.fsPath)}; the run was not started.`);
-      return;
-    }
+    await this.deps.context.workspaceState.update(key, text);
+    return parsed.grid;
+  }
+
+  /** The editor and language client as a run needs them; starts the server. */
+  private async runHost(): Promise<RunHost | undefined> {
     const client = await this.deps.server.start();
     if (client === undefined) {
-      return;
+      return undefined;
     }
-    const host: RunHost = {
+    return {
       executeCommand: (command, argument) => this.deps.server.executeCommand(command, argument),
       onProgress: (token, handler) => this.deps.server.onProgress(client, token, handler),
       withProgress: (title, task) =>
@@ -133,29 +232,18 @@ export class Commands {
         this.deps.output.appendLine(line);
       },
     };
-    const name = path.basename(document.uri.fsPath);
-    const smoke = kind === 'smoke';
-    const what = smoke ? 'Smoke run (stand-in models) of' : 'Running';
-    this.deps.output.appendLine(`${what} ${document.uri.fsPath}${args !== undefined ? ` with ${formatArguments(args)}` : ''}`);
+  }
+
+  /** `task` with the running context and the busy status bar set around it. */
+  private async whileRunning<T>(task: () => Promise<T>): Promise<T> {
     await vscode.commands.executeCommand('setContext', RUNNING_CONTEXT, true);
     this.deps.statusBar.setRunInProgress(true);
-    let result;
     try {
-      const title = smoke ? `dw: smoke run of ${name} (stand-in models)` : `dw: running ${name}`;
-      result = await runWorkflow(host, { uri: document.uri.toString(), arguments: args, standIn: smoke || undefined, title });
+      return await task();
     } finally {
       this.deps.statusBar.setRunInProgress(false);
       await vscode.commands.executeCommand('setContext', RUNNING_CONTEXT, false);
     }
-    const folder = vscode.workspace.getWorkspaceFolder(document.uri);
-    // Not awaited: a notification's promise settles only when it is dismissed, and the next run
-    // must not wait for that.
-    presentRunResult(result, this.resultUi(), {
-      openOutput: vscode.workspace.getConfiguration(SECTION, document.uri).get<boolean>('openOutputAfterRun', true),
-      baseDir: folder?.uri.fsPath ?? path.dirname(document.uri.fsPath),
-    }).catch((error: unknown) => {
-      this.deps.output.appendLine(`Showing the run's result failed: ${errorMessage(error)}`);
-    });
   }
 
   private async cancel(): Promise<void> {

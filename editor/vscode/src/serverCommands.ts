@@ -15,6 +15,7 @@ export const SERVER_COMMANDS: Readonly<Record<string, string>> = mapping;
 /** The server commands by role, as the extension's modules call them. */
 export const DW = {
   run: mapping['dwLsp.run'],
+  runSweep: mapping['dwLsp.runSweep'],
   cancel: mapping['dwLsp.cancel'],
   memory: mapping['dwLsp.showMemory'],
   clear: mapping['dwLsp.clearMemory'],
@@ -25,7 +26,7 @@ export const DW = {
 } as const;
 
 /** Server commands that run a workflow or start the worker: refused in an untrusted workspace. */
-export const NEEDS_TRUST: readonly string[] = [DW.run, DW.memory, DW.restartWorker];
+export const NEEDS_TRUST: readonly string[] = [DW.run, DW.runSweep, DW.memory, DW.restartWorker];
 
 /** The VS Code commands that call those. */
 export const COMMANDS_NEEDING_TRUST: readonly string[] = Object.keys(SERVER_COMMANDS).filter((id) =>

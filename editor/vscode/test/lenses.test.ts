@@ -44,7 +44,7 @@ test('argumentUri reads only a string uri of the first argument object', () => {
 });
 
 test('the commands that run a workflow or start the worker need trust; the others do not', () => {
-  assert.deepEqual([...COMMANDS_NEEDING_TRUST].sort(), ['dwLsp.restartWorker', 'dwLsp.run', 'dwLsp.runWithArguments', 'dwLsp.showMemory', 'dwLsp.smokeRun']);
+  assert.deepEqual([...COMMANDS_NEEDING_TRUST].sort(), ['dwLsp.restartWorker', 'dwLsp.run', 'dwLsp.runSweep', 'dwLsp.runWithArguments', 'dwLsp.showMemory', 'dwLsp.smokeRun']);
   assert.equal(extensionCommandFor(DW.run), 'dwLsp.run');
   assert.equal(extensionCommandFor('dw.nothing'), undefined);
 });

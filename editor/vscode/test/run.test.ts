@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
 
-import type { ProgressSink } from '../src/progress';
 import { parseRunResult, type RunResult } from '../src/results';
 import {
   OPEN_OUTPUT,
@@ -12,55 +11,8 @@ import {
   runWorkflow,
   SHOW_LOG,
   type ResultUi,
-  type RunHost,
 } from '../src/run';
-
-/** A stub of the editor and language client, recording what the run did. */
-class StubHost implements RunHost {
-  readonly commands: { command: string; argument: object }[] = [];
-  readonly progress: { message?: string; increment?: number }[] = [];
-  readonly logs: string[] = [];
-  handlers = new Map<string, (value: unknown) => void>();
-  disposed: string[] = [];
-  titles: string[] = [];
-  private cancelListener: (() => void) | undefined;
-
-  constructor(private readonly answer: (command: string, argument: object, host: StubHost) => Promise<unknown>) {}
-
-  executeCommand(command: string, argument: object): Promise<unknown> {
-    this.commands.push({ command, argument });
-    return this.answer(command, argument, this);
-  }
-
-  onProgress(token: string, handler: (value: unknown) => void): { dispose(): void } {
-    this.handlers.set(token, handler);
-    return {
-      dispose: () => {
-        this.disposed.push(token);
-        this.handlers.delete(token);
-      },
-    };
-  }
-
-  withProgress<T>(title: string, task: (sink: ProgressSink, cancellation: { onCancellationRequested(cb: () => void): unknown }) => Promise<T>): Promise<T> {
-    this.titles.push(title);
-    const sink = { report: (value: { message?: string; increment?: number }) => this.progress.push(value) };
-    return task(sink, { onCancellationRequested: (listener) => (this.cancelListener = listener) });
-  }
-
-  pressCancel(): void {
-    this.cancelListener?.();
-  }
-
-  log(line: string): void {
-    this.logs.push(line);
-  }
-
-  /** Send `$/progress` for the run's token, as the server would. */
-  sendProgress(token: string, value: unknown): void {
-    this.handlers.get(token)?.(value);
-  }
-}
+import { StubHost } from './stubHost';
 
 test('a run passes uri, arguments and its own progress token, and relays progress', async () => {
   const host = new StubHost((command, argument, stub) => {

@@ -49,8 +49,22 @@ test('extension-only settings are removed from what the server is sent', () => {
 });
 
 test('the execution settings are the machine-scoped server settings', () => {
-  assert.deepEqual(executionSettingKeys(manifest).sort(), ['worker.allowRemoteCode', 'worker.allowedModules', 'worker.command']);
+  assert.deepEqual(executionSettingKeys(manifest).sort(), [
+    'worker.allowRemoteCode',
+    'worker.allowedModules',
+    'worker.backend',
+    'worker.command',
+    'worker.ray.address',
+    'worker.ray.resources',
+    'worker.ray.workers',
+  ]);
   assert.deepEqual(executionSettingKeys({}), []);
+});
+
+test('a workspace cannot send runs to a Ray cluster: the Ray settings never go through workspace/configuration', () => {
+  const section = { outputDir: 'o', worker: { backend: 'ray', prewarm: true, ray: { address: 'ray://evil:10001', workers: 8 } } };
+  const filtered = configurationForServer(section, executionSettingKeys(manifest), true);
+  assert.deepEqual(filtered, { outputDir: 'o', worker: { prewarm: true, ray: {} } });
 });
 
 test('execution settings never go through workspace/configuration; untrusted: no prewarm', () => {

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dw_lsp.worker.outputs import files as output_files
-from dw_lsp.worker.outputs.files import (
+from dw_lsp import output_files
+from dw_lsp.output_files import (
     PARTIAL_PREFIX,
     OutputError,
     apart_problem,

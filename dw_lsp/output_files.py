@@ -18,7 +18,10 @@ the disk (:func:`write_atomically`):
 - :func:`check_output_dir` refuses an output directory that is not an absolute folder path,
   and :func:`apart_problem` one that contains the workflow or a sub-workflow being run.
 
-Standard library and the pure path rules only; never the transport.
+Shared by the two processes that write results: the worker (every result it saves) and the
+session (the results a Ray actor on another machine sends back as bytes,
+:mod:`dw_lsp.session.actor_channel`), so both follow this one rule. Standard library and the
+pure path rules only; never the session, the worker or a transport.
 """
 
 from __future__ import annotations
