@@ -87,34 +87,6 @@ class ExecuteParams:
 
 
 @dataclass
-class Capabilities:
-    """What the worker can do, reported in its answer to ``initialize``: the device it runs on
-    (``cpu``, ``cuda``, ``mps``, ...) and the quantization backends installed in its
-    environment (``backends``: name -> version; names as in
-    :data:`dw_lsp.workflow.quant_rules.BACKENDS`)."""
-
-    device: str
-    backends: dict[str, str] = field(default_factory=dict)
-
-
-def capabilities_from_json(data: Any) -> Capabilities:
-    """The ``capabilities`` of an ``initialize`` answer, checked."""
-    if not isinstance(data, dict):
-        raise ProtocolError(f"capabilities must be an object, got {shown(data)}")
-    device = data.get("device")
-    backends = data.get("backends", {})
-    if not isinstance(device, str):
-        raise ProtocolError(f"capabilities.device must be a string, got {shown(device)}")
-    if not isinstance(backends, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in backends.items()
-    ):
-        raise ProtocolError(
-            f"capabilities.backends must map names to version strings, got {shown(backends)}"
-        )
-    return Capabilities(device=device, backends=dict(backends))
-
-
-@dataclass
 class Timings:
     load: float = 0.0
     inference: float = 0.0

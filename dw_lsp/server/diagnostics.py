@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from lsprotocol import types
 
-from dw_lsp.protocol import Capabilities
+from dw_lsp.capabilities import Capabilities
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.convert import to_diagnostics
 from dw_lsp.server.dependencies import DependencyIndex, dependencies_of, normalized

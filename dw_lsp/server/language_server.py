@@ -27,7 +27,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from dw_lsp.protocol import Capabilities
+from dw_lsp.capabilities import Capabilities
 from dw_lsp.server import names
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.commands import RunCommands
@@ -118,7 +118,7 @@ class DwLanguageServer(LanguageServer):
     def worker_capabilities(self) -> Capabilities | None:
         """What the worker reported in its handshake (device, quantization backends), if a
         worker has answered; the checker warns on keys that will fail there (DW308)."""
-        return self.commands.session.capabilities if self.commands is not None else None
+        return self.commands.session.workers.capabilities if self.commands else None
 
     def recheck_all(self) -> None:
         """Check every open document again (the settings changed)."""

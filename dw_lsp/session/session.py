@@ -142,18 +142,6 @@ class Session:
         return self._progress.any
 
     @property
-    def capabilities(self) -> protocol.Capabilities | None:
-        """What the local worker reported in its handshake (device, installed quantization
-        backends); None before a worker answered or when its answer lacks them."""
-        data = self.client.info.get("capabilities") if isinstance(self.client.info, dict) else None
-        if data is None:
-            return None
-        try:
-            return protocol.capabilities_from_json(data)
-        except protocol.ProtocolError:
-            return None
-
-    @property
     def uses_pool(self) -> bool:
         return self.workers.uses_pool
 

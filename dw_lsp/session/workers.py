@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from dw_lsp import protocol
+from dw_lsp.capabilities import Capabilities, capabilities_from_json
 from dw_lsp.protocol import ExecuteParams, ExecuteResult, MemoryStatus
 from dw_lsp.session.client import LogSink, ProgressSink, WorkerClient, WorkerState
 from dw_lsp.session.inputs import CheckedWorkflow
@@ -139,6 +140,17 @@ class Workers:
         self._prewarm_task: asyncio.Task[None] | None = None
         #: Runs per workflow file (the local worker's own count; the pool's are counted here).
         self.runs: dict[Path, int] = {}
+
+    @property
+    def capabilities(self) -> Capabilities | None:
+        """The local worker's handshake report (device, quantization backends), or None."""
+        data = self.client.info.get("capabilities") if isinstance(self.client.info, dict) else None
+        if data is None:
+            return None
+        try:
+            return capabilities_from_json(data)
+        except protocol.ProtocolError:
+            return None
 
     @property
     def uses_pool(self) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dw_lsp.protocol import Capabilities
+from dw_lsp.capabilities import Capabilities
 from dw_lsp.workflow.document import Document
 from dw_lsp.workflow.files import read_workflow_text
 from dw_lsp.workflow.problem import Problem

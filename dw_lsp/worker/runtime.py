@@ -34,13 +34,13 @@ import diffusers
 import torch
 import transformers
 
+from dw_lsp.capabilities import Capabilities
 from dw_lsp.output_files import output_dir_problems
 from dw_lsp.protocol import (
     CANCELLED,
     ERROR,
     OK,
     STAND_INS_OFF,
-    Capabilities,
     ExecuteParams,
     ExecuteResult,
     MemoryStatus,

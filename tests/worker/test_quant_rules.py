@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from dw_lsp.protocol import Capabilities
+from dw_lsp.capabilities import Capabilities
 from dw_lsp.validation.check import check_text
 from dw_lsp.validation.context import CheckContext
 from dw_lsp.workflow import quant_rules

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dw_lsp.protocol import Capabilities
+from dw_lsp.capabilities import Capabilities
 from dw_lsp.validation.context import CheckContext
 from dw_lsp.validation.fixes import NeedsSetting
 from dw_lsp.validation.rules.base import Reporter
