@@ -85,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let trust_remote_code, custom_pipeline, ... run model code (worker.allowRemoteCode)",
     )
+    run.add_argument(
+        "--allowed-module",
+        action="append",
+        default=[],
+        help="extra module prefix the worker may import (like worker.allowedModules)",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check everything the worker checks before loading, load nothing; exit 0 or 1",
+    )
 
     repl = sub.add_parser("repl", help="the interactive shell (load, arg, run, memory, ...)")
     repl.add_argument("--workflow-dir", default=None)

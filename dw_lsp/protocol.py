@@ -6,8 +6,9 @@ session) and the worker's *private* stdout (responses, notifications from the wo
 The worker's stderr carries free-form log text only.
 
 Handshake: the session's first request is ``initialize`` with ``protocolVersion``; the worker
-answers with its own version, pid and library versions, or an error when the major version
-differs.
+answers with its own version, pid, library versions and ``capabilities`` (:class:`Capabilities`:
+its device and the quantization backends installed in its environment), or an error when the
+major version differs.
 
 Messages from the other process are data to check, not to trust: the ``*_from_json``
 functions rebuild a dataclass only when every field it carries has the declared type (a
@@ -69,6 +70,8 @@ class ExecuteParams:
     ``allowedModules`` adds module prefixes whose classes a workflow may name;
     ``allowRemoteCode`` (only the JSON value ``true`` counts) lets loading arguments such as
     ``trust_remote_code`` and ``custom_pipeline`` through. Both are user-level settings.
+    ``dryRun`` asks for every check a run makes before loading, and nothing else: the result
+    is ``ok`` with no outputs, or ``error`` listing each problem (``dw-lsp run --dry-run``).
     """
 
     workflowPath: str
@@ -79,6 +82,7 @@ class ExecuteParams:
     allowRemoteCode: bool = False
     growthWarningMb: float = 500.0
     headroomMb: float = 1024.0
+    dryRun: bool = False
     standIns: str = STAND_INS_OFF
 
 

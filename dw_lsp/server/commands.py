@@ -163,9 +163,16 @@ class RunCommands:
             base_dir=None,
             log=self._log,
             notify=lambda message: self._log(logging.INFO, message),
+            on_worker_started=self._worker_started,
         )
 
     # -- coupling with the server ----------------------------------------------------
+
+    def _worker_started(self) -> None:
+        """The worker reported its capabilities: check the open documents again (DW308)."""
+        recheck = getattr(self._ls, "recheck_all", None)
+        if callable(recheck):
+            recheck()
 
     def settings_changed(self, settings: Settings) -> None:
         self.session.update_settings(settings)

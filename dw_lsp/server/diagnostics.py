@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from lsprotocol import types
 
+from dw_lsp.capabilities import Capabilities
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.convert import to_diagnostics
 from dw_lsp.server.dependencies import DependencyIndex, dependencies_of, normalized
@@ -52,6 +53,7 @@ def check_context(
     settings: Settings,
     open_documents: Mapping[Path, str],
     reads: MutableMapping[Path, str] | None = None,
+    capabilities: Capabilities | None = None,
 ) -> CheckContext:
     """The context of a check: file path, allowlist extension and open buffers. Every
     file the check reads (a buffer or the disk) goes into ``reads``, if given."""
@@ -76,6 +78,7 @@ def check_context(
         allow_remote_code=settings.worker_allow_remote_code,
         read_text=read_text,
         open_documents=dict(open_documents),
+        capabilities=capabilities,
     )
 
 
@@ -174,7 +177,8 @@ class Diagnostics:
         open_texts = {p: d.text for d in host.documents if (p := uri_to_path(d.uri)) is not None}
         path = uri_to_path(doc.uri)
         reads: dict[Path, str] = {}
-        ctx = check_context(path, host.settings, open_texts, reads)
+        capabilities = getattr(host, "worker_capabilities", None)
+        ctx = check_context(path, host.settings, open_texts, reads, capabilities)
         problems = capped(problems_of(doc.document, ctx))
         result = to_diagnostics(problems, doc.lines, host.encoding) if problems else []
         self._cache[doc.uri] = (key, result)

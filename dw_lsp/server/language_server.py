@@ -27,6 +27,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from dw_lsp.capabilities import Capabilities
 from dw_lsp.server import names
 from dw_lsp.server.clientcaps import ClientFeatures
 from dw_lsp.server.commands import RunCommands
@@ -113,6 +114,12 @@ class DwLanguageServer(LanguageServer):
         return set(self.protocol.fm.commands)
 
     # -- diagnostics -------------------------------------------------------------------
+    @property
+    def worker_capabilities(self) -> Capabilities | None:
+        """What the worker reported in its handshake (device, quantization backends), if a
+        worker has answered; the checker warns on keys that will fail there (DW308)."""
+        return self.commands.session.workers.capabilities if self.commands else None
+
     def recheck_all(self) -> None:
         """Check every open document again (the settings changed)."""
         self.diagnostics.recheck_all()

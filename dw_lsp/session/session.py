@@ -87,6 +87,7 @@ class Session:
         notify: Notify | None = None,
         client_factory: ClientFactory = default_client_factory,
         pool_factory: PoolFactory = default_pool_factory,
+        on_worker_started: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self._roots = roots
@@ -99,6 +100,7 @@ class Session:
             say=self._say,
             client_factory=client_factory,
             pool_factory=pool_factory,
+            on_started=on_worker_started,
         )
         self.current: CheckedWorkflow | None = None
         self._arguments: dict[Path, dict[str, ArgumentValue]] = {}
@@ -232,16 +234,21 @@ class Session:
         stand_ins: str | None = None,
         *,
         run_id: str | None = None,
+        dry_run: bool = False,
     ) -> RunReport:
         """Run a workflow (the current one by default) with its stored arguments updated by
         ``arguments`` (for this run only). ``stand_ins`` (off, missing, all) overrides the
-        ``worker.standIns`` setting for this run. Never raises for a failed run: see the
+        ``worker.standIns`` setting for this run. With ``dry_run`` the worker makes every
+        check it makes before loading and loads nothing (the report is ``ok`` with no
+        outputs, or ``error`` naming each problem). Never raises for a failed run: see the
         report. ``run_id`` (optional) lets the caller cancel this very run."""
         if not self.uses_pool and self.running:
             message = self._progress.busy_message()
             return RunReport(status=protocol.ERROR, error=message, refused=True)
         run_id = run_id or _new_id()
-        return await self._tracked_run(run_id, arguments or {}, path, on_progress, None, stand_ins)
+        return await self._tracked_run(
+            run_id, arguments or {}, path, on_progress, None, stand_ins, dry_run
+        )
 
     async def _tracked_run(
         self,
@@ -251,6 +258,7 @@ class Session:
         on_progress: ProgressSink | None,
         out_dir: Path | None = None,
         asked_stand_ins: str | None = None,
+        dry_run: bool = False,
     ) -> RunReport:
         with self._progress.run(run_id):
             try:
@@ -275,7 +283,7 @@ class Session:
             if stand_ins != protocol.STAND_INS_OFF:
                 self._say(f"Stand-in models: {stand_ins} (outputs go to a stand-in folder)")
             out = out_dir or self.output_dir
-            params = execute_params(settings, workflow, values, out, run_id, stand_ins)
+            params = execute_params(settings, workflow, values, out, run_id, stand_ins, dry_run)
             return await self.workers.execute(
                 workflow, params, report, on_progress, lambda: self._progress.cancelled(run_id)
             )

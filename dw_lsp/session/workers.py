@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from dw_lsp import protocol
+from dw_lsp.capabilities import Capabilities, capabilities_from_json
 from dw_lsp.protocol import ExecuteParams, ExecuteResult, MemoryStatus
 from dw_lsp.session.client import LogSink, ProgressSink, WorkerClient, WorkerState
 from dw_lsp.session.inputs import CheckedWorkflow
@@ -39,6 +40,7 @@ from dw_lsp.session.warm import WarmWorkflows
 from dw_lsp.settings import Settings
 
 Notify = Callable[[str], None]
+logger = logging.getLogger(__name__)
 ClientFactory = Callable[[Settings, LogSink], WorkerClient]
 PoolFactory = Callable[[Settings, LogSink, Notify], WorkerPool]
 
@@ -61,6 +63,7 @@ def execute_params(
     out_dir: Path,
     run_id: str,
     stand_ins: str = protocol.STAND_INS_OFF,
+    dry_run: bool = False,
 ) -> ExecuteParams:
     """What the worker is told for one checked run: the saved file, the checked values, the
     output folder, and the user-level rules it enforces itself (``worker.allowedModules``,
@@ -75,6 +78,7 @@ def execute_params(
         growthWarningMb=settings.memory_growth_warning_mb,
         headroomMb=settings.cache_headroom_mb,
         standIns=stand_ins,
+        dryRun=dry_run,
     )
 
 
@@ -119,8 +123,11 @@ class Workers:
         say: Notify,
         client_factory: ClientFactory = default_client_factory,
         pool_factory: PoolFactory = default_pool_factory,
+        on_started: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
+        #: Called after the local worker answered its handshake (its capabilities are new).
+        self._on_started = on_started
         self._log = log
         self._say = say
         self._client_factory = client_factory
@@ -133,6 +140,17 @@ class Workers:
         self._prewarm_task: asyncio.Task[None] | None = None
         #: Runs per workflow file (the local worker's own count; the pool's are counted here).
         self.runs: dict[Path, int] = {}
+
+    @property
+    def capabilities(self) -> Capabilities | None:
+        """The local worker's handshake report (device, quantization backends), or None."""
+        data = self.client.info.get("capabilities") if isinstance(self.client.info, dict) else None
+        if data is None:
+            return None
+        try:
+            return capabilities_from_json(data)
+        except protocol.ProtocolError:
+            return None
 
     @property
     def uses_pool(self) -> bool:
@@ -180,6 +198,11 @@ class Workers:
         self._say("Starting worker process...")
         await self.client.start()
         self._say("Worker process started")
+        if self._on_started is not None:
+            try:
+                self._on_started()
+            except Exception:
+                logger.exception("on_started failed")
 
     def prewarm(self) -> None:
         """Start the worker (or the pool) in the background (``worker.prewarm``), if it is
@@ -236,10 +259,14 @@ class Workers:
         if cancelled():
             report.status = protocol.CANCELLED
             return report
-        self._say(f"Running workflow: {workflow.name}")
-        first = self._warm.before(workflow.path, self.client.pid)
-        if first is not None:
-            self._say(first)
+        first = None
+        if params.dryRun:
+            self._say(f"Checking workflow (dry run, nothing loads): {workflow.name}")
+        else:
+            self._say(f"Running workflow: {workflow.name}")
+            first = self._warm.before(workflow.path, self.client.pid)
+            if first is not None:
+                self._say(first)
         pid = self.client.pid
         try:
             result = await self.client.execute(params, on_progress, self.settings.run_timeout)
@@ -255,10 +282,10 @@ class Workers:
                 report.error = f"{exc}. The next run starts a fresh worker."
             return report
         fill(report, result)
-        done = None if first is not None else self._warm.after(result)
+        done = None if first is not None or params.dryRun else self._warm.after(result)
         if done is not None:  # what the worker did: it decides, by load key
             self._say(done)
-        if result.status != protocol.ERROR:
+        if result.status != protocol.ERROR and not params.dryRun:
             self._warm.ran(workflow.path, pid)
             self.runs[workflow.path] = result.runs
         return report
@@ -297,7 +324,7 @@ class Workers:
                 "The worker first chosen for this run died before it started; "
                 "it ran on another one."
             )
-        if outcome.result.status != protocol.ERROR:
+        if outcome.result.status != protocol.ERROR and not params.dryRun:
             self.runs[workflow.path] = self.runs.get(workflow.path, 0) + 1
         return report
 

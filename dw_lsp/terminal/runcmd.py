@@ -1,6 +1,6 @@
 """``dw-lsp run FILE [name=value ...] [--output-dir D] [--timeout S] [--repeat N]
 [--stand-in | --stand-in-missing] [--sweep name=v1,v2 ...] [--backend local|ray] [--workers N]
-[--ray-address A]``.
+[--ray-address A] [--dry-run]``.
 
 Runs a workflow in a worker and prints the output paths (stdout). Messages and the progress
 bar go to stderr (``--quiet`` drops both). With ``--repeat N`` the workflow runs N times in
@@ -10,6 +10,11 @@ same class (``--stand-in-missing``: only models not found locally or in the Hugg
 cache), slow arguments are shrunk, outputs go to ``OUTPUT_DIR/stand-in/`` and what was
 replaced is printed (stderr). The file named on the command line is trusted: the folder
 that holds it is the root the path check confines it to.
+
+With ``--dry-run`` the worker makes every check it makes before loading (classes through the
+allowlist, keys it honours on its device, packages installed, paths) and loads nothing: exit
+0 when the workflow would start, else 1 with each problem named in the words of a real run
+(a workflow the checker refuses is a problem too, not bad input).
 
 ``--sweep`` (repeatable) runs the workflow once per combination of the listed values: one
 after another in the warm worker, or spread over the Ray workers with ``--backend ray``.
@@ -64,6 +69,8 @@ async def _main(args: argparse.Namespace) -> int:
         options["worker.ray.address"] = args.ray_address
     if getattr(args, "allow_remote_code", False):
         options["worker.allowRemoteCode"] = True
+    if getattr(args, "allowed_module", None):
+        options["worker.allowedModules"] = list(args.allowed_module)
     settings, messages = parse_settings(options)
     try:
         if messages:
@@ -105,6 +112,8 @@ async def _main(args: argparse.Namespace) -> int:
 
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     try:
+        if getattr(args, "dry_run", False):
+            return await _dry_run(session, assignments, path, err)
         if grid:
             progress = None if args.quiet else bar.update
             sweep = await session.run_sweep(grid, path, progress, assignments)
@@ -136,6 +145,22 @@ async def _main(args: argparse.Namespace) -> int:
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         await session.shutdown()
+
+
+async def _dry_run(session: Session, assignments: dict[str, Any], path: Path, err: Any) -> int:
+    """One dry run: every problem on stderr (exit 1), or a line saying it would run (exit 0)."""
+    report = await session.run(assignments, path, None, dry_run=True)
+    if report.status == protocol.CANCELLED:
+        print("Run cancelled", file=err)
+        return EXIT_CANCELLED
+    if report.status != protocol.OK:
+        for line in console.error_lines(report, traceback=False):
+            print(line, file=err)
+        return EXIT_FAILED
+    for warning in report.warnings:
+        print(f"Warning: {warning}", file=err)
+    print(f"{path.name}: ready to run (dry run: nothing was loaded)")
+    return EXIT_OK
 
 
 def _sweep_exit(sweep: SweepReport, cancelled: bool, say: Callable[[str], None]) -> int:

@@ -16,6 +16,7 @@ from dw_lsp.validation.context import CheckContext
 from dw_lsp.validation.fixes import fix_data, moved, parse_fix_data
 from dw_lsp.validation.rules.catalog import check_catalog
 from dw_lsp.validation.rules.code import check_code_arguments
+from dw_lsp.validation.rules.quant import check_quantization
 from dw_lsp.validation.rules.semantic import check_semantics
 from dw_lsp.validation.schema import schema_findings
 from dw_lsp.workflow.document import Document, parse
@@ -26,6 +27,7 @@ RULE_SETS: tuple[Callable[[Document, CheckContext], list[Problem]], ...] = (
     check_semantics,
     check_catalog,
     check_code_arguments,
+    check_quantization,
 )
 
 #: The near-miss spelling hint, which defers to any other problem on the same range.

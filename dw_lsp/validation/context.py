@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dw_lsp.capabilities import Capabilities
 from dw_lsp.workflow.document import Document
 from dw_lsp.workflow.files import read_workflow_text
 from dw_lsp.workflow.problem import Problem
@@ -31,7 +32,9 @@ class CheckContext:
     ``worker.allowRemoteCode`` (code-loading arguments are then not reported). ``read_text``
     reads another workflow file (sub-workflows); the server passes one that prefers open
     editor buffers. ``check`` is the whole check, which the checker puts here before the
-    rules run, so that the sub-workflow rules can check a child with it."""
+    rules run, so that the sub-workflow rules can check a child with it. ``capabilities``
+    are what the worker reported in its handshake (device, installed quantization backends),
+    None until a worker answered; rules that judge the worker's environment need them."""
 
     path: Path | None = None
     allowed_modules: tuple[str, ...] = ()
@@ -39,6 +42,7 @@ class CheckContext:
     read_text: Callable[[Path], str] | None = None
     open_documents: Mapping[Path, str] = field(default_factory=dict)
     check: Checker | None = field(default=None, compare=False)
+    capabilities: Capabilities | None = None
 
     def read(self, path: Path) -> str:
         """The text of the workflow file ``path``: the front end's reader, else an open

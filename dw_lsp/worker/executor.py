@@ -8,7 +8,9 @@ For each file (the top level, then each sub-workflow when its step is reached):
 3. preflight, before anything loads: unsupported keys, unsafe output names, unwritable
    content types, unknown task commands, loading arguments that would run code and names a
    workflow may not use (:mod:`guard`: ``trust_remote_code``, ``numpy.memmap``, functions,
-   modules), for this file and its statically known sub-workflows (none of which may lie in
+   modules), quantization backends and ``pre_load_modules`` not installed, not allowed or
+   unable to run on this device (:mod:`quantize`), for this file and its statically known
+   sub-workflows (none of which may lie in
    the output directory); then every pipeline step's load-time types are resolved and
    checked (modular classes, LoRAs without peft);
 4. the seed: the file's ``seed``, else the one the calling step passes down, else random;
@@ -34,6 +36,7 @@ from typing import Any
 from dw_lsp import output_files
 from dw_lsp.worker import chain_step, guard, memory, steps, support, tasks, values
 from dw_lsp.worker.loading import loader as loading
+from dw_lsp.worker.loading import quantize
 from dw_lsp.worker.outputs import save as outputs
 from dw_lsp.worker.progress import Position, RunCancelled
 from dw_lsp.worker.run_state import (
@@ -133,6 +136,9 @@ class Executor:
         problems = support.preflight(document, tasks.TASK_COMMANDS)
         problems.extend(guard.code_argument_problems(document, self.state.allow_remote_code))
         problems.extend(guard.name_problems(document, self.state.resolver))
+        problems.extend(
+            quantize.document_problems(document, self.state.device, self.state.resolver.extra)
+        )
         problems.extend(self._unavailable_tasks(document))
         if top:
             problems.extend(self._children_problems(document, path.parent, {path}))
@@ -183,23 +189,30 @@ class Executor:
             found = support.preflight(raw, tasks.TASK_COMMANDS)
             found.extend(guard.code_argument_problems(raw, self.state.allow_remote_code))
             found.extend(guard.name_problems(raw, self.state.resolver))
+            found.extend(
+                quantize.document_problems(raw, self.state.device, self.state.resolver.extra)
+            )
             problems.extend(f"{child.name}: {p}" for p in found)
             problems.extend(self._children_problems(raw, child.parent, seen | {child}))
         return problems
 
+    def resolve_pipeline(self, step: Mapping[str, Any]) -> dict[str, Any]:
+        """One pipeline step's load-time objects with types resolved, and checked."""
+        spec = {k: v for k, v in step["pipeline"].items() if k != "arguments"}
+        try:
+            resolved: dict[str, Any] = values.resolve_type_strings(spec, self.state.resolver)
+            loading.check_loadable(resolved, self.state.device)
+        except Exception as exc:
+            raise StepError(f"step {step['name']!r}: {exc}") from exc
+        return resolved
+
     def resolve_pipelines(self, document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         """Every pipeline step's load-time objects with types resolved, and checked."""
-        resolved: dict[str, dict[str, Any]] = {}
-        for step in document["steps"]:
-            if "pipeline" not in step:
-                continue
-            spec = {k: v for k, v in step["pipeline"].items() if k != "arguments"}
-            try:
-                resolved[step["name"]] = values.resolve_type_strings(spec, self.state.resolver)
-                loading.check_loadable(resolved[step["name"]])
-            except Exception as exc:
-                raise StepError(f"step {step['name']!r}: {exc}") from exc
-        return resolved
+        return {
+            step["name"]: self.resolve_pipeline(step)
+            for step in document["steps"]
+            if "pipeline" in step
+        }
 
     # -- the step loop --------------------------------------------------------------------
 

@@ -225,6 +225,7 @@ class Server:
                 "pid": os.getpid(),
                 "versions": runtime.versions(),
                 "device": runtime.device,
+                "capabilities": protocol.to_json(runtime.capabilities()),
             },
         )
 

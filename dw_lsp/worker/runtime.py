@@ -34,6 +34,7 @@ import diffusers
 import torch
 import transformers
 
+from dw_lsp.capabilities import Capabilities
 from dw_lsp.output_files import output_dir_problems
 from dw_lsp.protocol import (
     CANCELLED,
@@ -46,7 +47,9 @@ from dw_lsp.protocol import (
     Progress,
     Timings,
 )
+from dw_lsp.worker import dryrun
 from dw_lsp.worker.executor import Executor
+from dw_lsp.worker.loading import quantize
 from dw_lsp.worker.loading.cache import CachedPipeline, PipelineCache
 from dw_lsp.worker.memory import MemoryMonitor, default_device, freeze_imports, tensor_bytes
 from dw_lsp.worker.progress import CancelToken, Position, Reporter, RunCancelled
@@ -96,6 +99,10 @@ class Runtime:
         self._headroom_mb = 1024.0
         freeze_imports()
 
+    def capabilities(self) -> Capabilities:
+        """The device and the installed quantization backends (the handshake reports them)."""
+        return Capabilities(device=self.device, backends=quantize.installed_backends())
+
     @staticmethod
     def versions() -> dict[str, str]:
         return {
@@ -116,8 +123,10 @@ class Runtime:
         self._growth_warning_mb = params.growthWarningMb
         self._headroom_mb = params.headroomMb
         path = Path(params.workflowPath).expanduser().resolve()
-        self._runs[path] = self._runs.get(path, 0) + 1
-        self.total_runs += 1
+        dry = params.dryRun is True
+        if not dry:
+            self._runs[path] = self._runs.get(path, 0) + 1
+            self.total_runs += 1
         stand_ins = None
         if params.standIns != STAND_INS_OFF:
             stand_ins = StandIns(params.standIns, torch.device(self.device).type)
@@ -137,8 +146,11 @@ class Runtime:
             problems = output_dir_problems(params.outputDir, path)
             if problems:
                 raise PreflightError(path, problems)
-            with one_thread() if stand_ins is not None else contextlib.nullcontext():
-                Executor(state, self).run_file(path, params.arguments, None, Position())
+            if dry:
+                dryrun.check(Executor(state, self), path, params.arguments)
+            else:
+                with one_thread() if stand_ins is not None else contextlib.nullcontext():
+                    Executor(state, self).run_file(path, params.arguments, None, Position())
         except RunCancelled:
             status = CANCELLED
             log.info("run %s of %s cancelled", params.runId, path.name)
@@ -153,7 +165,7 @@ class Runtime:
             self._active.clear()
         digest = self._digest(state.files)
         changed = self._digests.get(path) != digest
-        if state.files:
+        if state.files and not dry:
             self._digests[path] = digest
         total = time.perf_counter() - state.started
         return ExecuteResult(
@@ -167,7 +179,7 @@ class Runtime:
                 total=round(total, 4),
             ),
             cache=state.report,
-            runs=self._runs[path],
+            runs=self._runs.get(path, 0),
             memory=None if self.poisoned else self.memory_status(),
             warnings=state.warnings,
             fileChanged=changed,

@@ -176,6 +176,7 @@ def run_pipeline(
                 note=state.note,
                 base_dir=base_dir,
                 roots=[state.top_dir, *(stand_ins.roots if stand_ins is not None else [])],
+                allowed_modules=state.resolver.extra,
             )
 
     pipe = provider.acquire(label, key, load, state)

@@ -2,16 +2,18 @@
 
 A key the worker cannot honour yet fails the run *before any model loads*, naming the key;
 nothing is silently ignored that dw would act on. :func:`preflight` walks a substituted
-workflow document and returns every problem at once: unsupported keys (``quantization_config``
-...), malformed values of the configuration keys that are honoured (``group_offload``,
-``enable_layerwise_casting``, ``sdnq_optimize``, ``cache`` (:func:`hooks.problems`: its type,
-parameters and the ``mag`` calibration rule), the ``components`` entries and their ``compile``,
-FORMAT.md 1.4.1), LoRAs when ``peft`` is not installed or an entry is malformed and a malformed
-``ip_adapter`` (FORMAT.md 1.4.5), unsafe output names (``id``, step names, ``file_base_name``),
-result content types without a writer here, unknown task commands and malformed step objects.
-Device-dependent keys
-(``offload``, ``group_offload``, ``residency``, ``sdnq_optimize``) pass here: where they cannot
-apply they are skipped with a note at load time (:mod:`placement`), as dw does.
+workflow document and returns every problem at once: unsupported keys, malformed values of the
+configuration keys that are honoured (``group_offload``, ``enable_layerwise_casting``,
+``sdnq_optimize``, ``pre_load_modules``, ``cache`` (:func:`hooks.problems`: its type, parameters
+and the ``mag`` calibration rule), the ``components`` entries and their ``compile``, FORMAT.md
+1.4.1; ``quantization_config``'s shape, 1.4.4), LoRAs when ``peft`` is not installed or an entry
+is malformed and a malformed ``ip_adapter`` (FORMAT.md 1.4.5), unsafe output names (``id``, step
+names, ``file_base_name``), result content types without a writer here, unknown task commands
+and malformed step objects. Device-dependent keys (``offload``, ``group_offload``,
+``residency``, ``sdnq_optimize``) pass here: where they cannot apply they are skipped with a
+note at load time (:mod:`placement`), as dw does. Which quantization backends and extra modules
+are installed, allowed and able to run on the device is
+:func:`dw_lsp.worker.loading.quantize.document_problems`' question.
 Pure: imports the output writers, :mod:`.loading.hooks`, :mod:`.loading.compiling` (their heavy
 imports are lazy) and the reference helpers; ``peft`` is looked up without importing it.
 """
@@ -106,12 +108,11 @@ CONFIGURATION_KEYS = frozenset(
         "group_offload",
         "sdnq_optimize",
         "enable_layerwise_casting",
+        "pre_load_modules",
         "prompt_weighting",
     }
 ) | {*hooks.OBJECT_KEYS}
-UNSUPPORTED_CONFIGURATION = {
-    "pre_load_modules": "importing extra modules before loading",
-}
+UNSUPPORTED_CONFIGURATION = {}
 #: Keys of ``configuration.vae`` / ``.unet`` / ``.transformer`` / ``.text_encoder`` that are
 #: applied; a nested ``configuration`` does nothing in dw and is ignored here too.
 SUB_CONFIGURATION = {
@@ -341,6 +342,8 @@ def _configuration(configuration: Mapping[str, Any]) -> list[str]:
             problems.extend(
                 hooks.problems(value) if key == "cache" else hooks.not_object(path, value)
             )
+        elif key == "pre_load_modules" and not _strings(value):
+            problems.append(f"{path} must be a list of module names")
     return problems
 
 
@@ -396,8 +399,17 @@ def _component(path: str, block: Any) -> list[str]:
     if not isinstance(block, Mapping):
         return [f"{path} must be an object"]
     problems: list[str] = []
-    if "quantization_config" in block:
-        problems.append(_unsupported(f"{path}.quantization_config", "quantized loading"))
+    quantization = block.get("quantization_config")
+    if quantization is not None and not (
+        isinstance(quantization, Mapping)
+        and isinstance(quantization.get("configuration"), Mapping)
+        and quantization["configuration"].get("config_type")
+        and isinstance(quantization.get("arguments", {}), Mapping)
+    ):
+        problems.append(
+            f"{path}.quantization_config must be an object with configuration.config_type "
+            "and arguments (FORMAT.md 1.4.4)"
+        )
     configuration = block.get("configuration")
     if not isinstance(configuration, Mapping) or "component_type" not in configuration:
         problems.append(f"{path}.configuration.component_type is required")

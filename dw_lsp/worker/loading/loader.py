@@ -1,7 +1,11 @@
 """Loading one pipeline step's pipeline, in dw's order (FORMAT.md 1.4, "Order of a pipeline
 load"), from a substituted and type-resolved ``pipeline`` object.
 
-1. load each component block (and ``controlnet``), each by its own source;
+0. import ``pre_load_modules`` (the known quantization packages, or modules the user allowed;
+   :mod:`quantize`);
+1. load each component block (and ``controlnet``), each by its own source and with its own
+   ``quantization_config`` (:func:`quantize.build_config`, passed to ``from_pretrained`` /
+   ``from_single_file``);
 2. with ``remote_text_encoder``, ``text_encoder`` is null (the prompt is encoded by the
    remote service at call time, :mod:`dw_lsp.worker.remote_encoder`); take
    ``reused_components`` from those published earlier in this run;
@@ -54,7 +58,7 @@ from typing import Any
 import torch
 
 from dw_lsp.worker import memory, support, values
-from dw_lsp.worker.loading import compiling, hooks, modular, placement, tiny
+from dw_lsp.worker.loading import compiling, hooks, modular, placement, quantize, tiny
 
 log = logging.getLogger("dw_lsp.worker.loading.loader")
 
@@ -124,7 +128,28 @@ def construct(kind: Any, arguments: Mapping[str, Any], what: str) -> Any:
 
 def load_component(path: str, block: Mapping[str, Any], device: str) -> Any:
     configuration = block["configuration"]
-    component = construct(configuration["component_type"], block["from_pretrained_arguments"], path)
+    arguments = dict(block["from_pretrained_arguments"])
+    if block.get("quantization_config") is not None:
+        where = f"{path}.quantization_config"
+        try:
+            arguments["quantization_config"] = quantize.build_config(
+                block["quantization_config"], where
+            )
+        except quantize.QuantizationError as exc:
+            raise LoadError(f"{exc}; no model was loaded") from exc
+        if not any(k in arguments for k in ("model_name", "from_single_file")):
+            raise LoadError(
+                f"{where}: a quantized component is loaded with from_pretrained or "
+                "from_single_file; give from_pretrained_arguments a model_name or "
+                "from_single_file"
+            )
+    component = construct(configuration["component_type"], arguments, path)
+    if "quantization_config" in arguments:
+        quantizer = getattr(component, "hf_quantizer", None)
+        if quantizer is None:
+            log.warning("%s: loaded without a quantizer despite its quantization_config", path)
+        else:
+            log.info("%s: quantized by %s", path, type(quantizer).__name__)
     target = configuration.get("device")
     if target and not configuration.get("preserve_device_placement") and hasattr(component, "to"):
         component = component.to(target)
@@ -343,15 +368,23 @@ def load_pipeline(
     note: Callable[[str], None],
     base_dir: Path | None = None,
     roots: Sequence[Path] = (),
+    allowed_modules: tuple[str, ...] = (),
 ) -> Any:
     """Load the pipeline a resolved ``pipeline`` object describes, placed on ``device``.
 
     ``base_dir`` is the folder of the workflow file the step is in and ``roots`` the other
     folders local paths may lie in (the top-level workflow's); local LoRA paths resolve
-    against them.
+    against them. ``allowed_modules`` (``worker.allowedModules``) extends the modules
+    ``pre_load_modules`` may import.
     """
     check_loadable(pipeline, device)
     loras = plan_loras(list(pipeline.get("loras") or []), base_dir, roots)
+    try:
+        quantize.import_pre_load_modules(
+            list(pipeline["configuration"].get("pre_load_modules") or []), allowed_modules
+        )
+    except quantize.QuantizationError as exc:
+        raise LoadError(f"{exc}; no model was loaded") from exc
     adapter = plan_ip_adapter(pipeline.get("ip_adapter"), base_dir, roots)
     configuration = pipeline["configuration"]
     device = str(configuration.get("device") or device)

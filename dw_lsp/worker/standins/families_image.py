@@ -213,7 +213,9 @@ ZIMAGE = Family(
                 "rope_theta": 256.0,
                 "t_scale": 1000.0,
                 "axes_dims": (8, 4, 4),
-                "axes_lens": (256, 32, 32),
+                # The first axis numbers the caption's tokens (the pipeline's default
+                # max_sequence_length is 512; the real model's 1536): a long prompt needs it.
+                "axes_lens": (1536, 32, 32),
             },
         ),
         "vae": image_vae(16, scaling_factor=0.3611, shift_factor=0.1159),

@@ -9,7 +9,9 @@ block's, each LoRA's - names the stand-in's folder instead (built and saved on f
 ``subfolder``, ``variant`` and ``torch_dtype``, component blocks, shared components,
 schedulers, LoRAs, offload and casting. A ``from_single_file`` source becomes a
 ``from_pretrained`` of the stand-in (single-file checkpoints keep the original layout,
-which a stand-in does not have); the report names it so.
+which a stand-in does not have); the report names it so. A stood-in component keeps its
+``quantization_config`` except a GGUF one, which only describes a GGUF file: it is dropped
+and reported as a changed argument.
 
 On a CPU, a stood-in model asked for in float16 or bfloat16 is loaded in float32 (named in
 the report with the shrunk arguments). In ``missing`` mode a source is stood in only when
@@ -39,6 +41,7 @@ from dw_lsp.worker.loading import tiny
 from dw_lsp.worker.standins import build, shrink, store
 from dw_lsp.worker.standins.media import Placeholders
 from dw_lsp.worker.standins.registry import Family
+from dw_lsp.workflow import quant_rules
 
 #: Folder name, under the run's output directory, of a stand-in run's outputs.
 OUTPUT_FOLDER = "stand-in"
@@ -191,7 +194,25 @@ class StandIns:
         folder = store.component_dir(part, arguments.get("subfolder"), arguments.get("variant"))
         arguments["model_name"] = str(folder)
         self._note(step, f"pipeline.{slot}", kind, str(source))
-        return {**block, "from_pretrained_arguments": self._dtype(step, arguments, f"{slot}.")}
+        new = {**block, "from_pretrained_arguments": self._dtype(step, arguments, f"{slot}.")}
+        return self._without_gguf(step, slot, new)
+
+    def _without_gguf(self, step: str, slot: str, block: dict[str, Any]) -> dict[str, Any]:
+        """A GGUF quantization config describes how a GGUF file's weights are packed; the
+        stand-in is a ``from_pretrained`` folder, which diffusers cannot load under it, so
+        the config is dropped for the smoke run and reported (other backends quantize the
+        stand-in as they would the real model)."""
+        quantization = block.get("quantization_config")
+        configuration = (
+            quantization.get("configuration") if isinstance(quantization, Mapping) else None
+        )
+        kind = configuration.get("config_type") if isinstance(configuration, Mapping) else None
+        backend = quant_rules.backend_for(kind) if kind is not None else None
+        if backend is None or backend.name != "gguf":
+            return block
+        name = getattr(kind, "__name__", str(kind))
+        self._shrunk(step, f"{slot}.quantization_config", name, None)
+        return {k: v for k, v in block.items() if k != "quantization_config"}
 
     def _lora(
         self,
