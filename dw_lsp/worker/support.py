@@ -112,7 +112,7 @@ CONFIGURATION_KEYS = frozenset(
         "prompt_weighting",
     }
 ) | {*hooks.OBJECT_KEYS}
-UNSUPPORTED_CONFIGURATION = {}
+UNSUPPORTED_CONFIGURATION: dict[str, str] = {}
 #: Keys of ``configuration.vae`` / ``.unet`` / ``.transformer`` / ``.text_encoder`` that are
 #: applied; a nested ``configuration`` does nothing in dw and is ignored here too.
 SUB_CONFIGURATION = {

@@ -95,7 +95,7 @@ REASONS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a key of issue 10/15 not built yet", re.compile(r"is not supported by this worker yet")),
     ("network media (the worker is offline)", re.compile(r"network media is not available")),
     ("a task model not available here", re.compile(r"task command '\w+' cannot run")),
-    ("code-loading argument (security)", re.compile(r"DW306 ")),
+    ("code-loading argument (security)", re.compile(r"DW306 |worker.allowRemoteCode is true")),
     ("class outside the allowlist (security)", re.compile(r"outside the worker's allowed")),
     ("the example itself is invalid", re.compile(r"^\d+:\d+ DW[12]\d\d ")),
 )
