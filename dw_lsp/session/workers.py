@@ -3,19 +3,16 @@
 :class:`Workers` owns the execution backend that ``worker.backend`` chooses and hides the
 difference from the :class:`~.session.Session`:
 
-- ``local``: one :class:`~.client.WorkerClient` (started with ``worker.command``), started on
-  first use and again after it died; a changed ``worker.command`` replaces it before its next
-  use (not during a run). It remembers which workflow hash ran in which worker process, to
-  tell the user whether models are reused.
-- ``ray``: one :class:`~.pool.WorkerPool` made by the pool factory (:mod:`.ray_backend`,
-  imported only then); a changed ``worker.ray.*`` setting makes a fresh pool before the next
-  run (once nothing runs on the old one).
+- ``local``: one :class:`~.client.WorkerClient` (``worker.command``), started on first use and
+  after it died, replaced before its next use when ``worker.command`` changed; which worker ran
+  which workflow (:mod:`.warm`) words what the run did with the models.
+- ``ray``: one :class:`~.pool.WorkerPool` from the pool factory (:mod:`.ray_backend`, imported
+  only then); a changed ``worker.ray.*`` makes a fresh pool once nothing runs on the old one.
 - Switching backend frees the other one's worker(s) first.
 
-The Session decides whether a run may start (its inputs, one run at a time locally); this
-module carries a checked :class:`~dw_lsp.protocol.ExecuteParams` out and fills the report.
-Nothing here starts a worker, Ray or an actor unless a Session method asks it to (and the
-server asks the Session only for a trusted workspace).
+The Session decides whether a run may start; this module carries a checked
+:class:`~dw_lsp.protocol.ExecuteParams` out and fills the report. Nothing here starts a worker,
+Ray or an actor unless a Session method asks (the server asks only for a trusted workspace).
 No LSP types, no torch; Ray only through the pool factory.
 """
 
