@@ -41,8 +41,7 @@ logger = logging.getLogger(__name__)
 ClientFactory = Callable[[Settings, LogSink], WorkerClient]
 PoolFactory = Callable[[Settings, LogSink, Notify], WorkerPool]
 
-#: Settings whose change needs a fresh worker process (a new log level applies to the next
-#: worker: restarting would drop the loaded models).
+#: Settings that need a fresh worker process (a new log level applies to the next one).
 _WORKER_SETTINGS = ("worker_command",)
 #: Settings whose change needs a fresh worker pool.
 _POOL_SETTINGS = (
@@ -369,8 +368,6 @@ class Workers:
 
     def pool_status(self) -> PoolStatus | None:
         return self.pool.status() if self.uses_pool and self.pool is not None else None
-
-    # -- stopping ----------------------------------------------------------------------
 
     async def restart(self) -> None:
         """Stop the worker and the pool (ending any run); the next use starts afresh, or
