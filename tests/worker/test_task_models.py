@@ -415,6 +415,7 @@ def test_remove_background_runs_only_where_remote_code_is_allowed(
 def test_release_models_drops_every_task_model_after_its_step(
     worker: WorkerProcess, tmp_path: Path
 ) -> None:
+    worker.result("clearMemory")  # the module's worker holds earlier tests' models
     image = photo(tmp_path / "flow")
     step = task_step("estimated", "depth_estimator", {"image": image}, "image/png")
     first = ok(run(worker, tmp_path, [{**step, "release_models": True}]))

@@ -150,11 +150,12 @@ def test_a_component_type_outside_the_allowlist_is_refused(
 
 
 @pytest.mark.parametrize(
-    ("change", "named"),
+    ("change", "named", "reason"),
     [
         (
-            lambda p: p["configuration"].update(pre_load_modules=["sdnq"]),
-            "pipeline.configuration.pre_load_modules",
+            lambda p: p["configuration"].update(pre_load_modules=["os"]),
+            "pipeline.configuration.pre_load_modules[0]",
+            "importing 'os' is refused",
         ),
         (
             lambda p: p.update(
@@ -168,11 +169,12 @@ def test_a_component_type_outside_the_allowlist_is_refused(
                 }
             ),
             "pipeline.transformer.quantization_config",
+            "needs CUDA or XPU",
         ),
     ],
 )
-def test_keys_the_worker_cannot_honour_fail_before_anything_loads(
-    worker: WorkerProcess, tmp_path: Path, change: Any, named: str
+def test_keys_the_worker_cannot_honour_here_fail_before_anything_loads(
+    worker: WorkerProcess, tmp_path: Path, change: Any, named: str, reason: str
 ) -> None:
     worker.result("clearMemory")
     step = tiny_sd_step("later")
@@ -180,7 +182,8 @@ def test_keys_the_worker_cannot_honour_fail_before_anything_loads(
     workflow = write_workflow(tmp_path / "unsupported.json", [tiny_ddpm_step("first"), step])
     result = worker.execute(workflow, tmp_path / "out")
     assert result["status"] == "error"
-    assert named in result["error"] and "not supported" in result["error"]
+    assert "step 'later'" in result["error"]
+    assert named in result["error"] and reason in result["error"]
     assert result["cache"]["loaded"] == []
 
 
