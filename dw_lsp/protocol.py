@@ -2,8 +2,7 @@
 
 This is the only module both processes share. Transport: JSON-RPC 2.0, one JSON object per
 line (UTF-8, ``\\n``-terminated) on the worker's stdin (requests, notifications from the
-session) and the worker's *private* stdout (responses, notifications from the worker).
-The worker's stderr carries free-form log text only.
+session) and its *private* stdout (responses, notifications); its stderr: log text only.
 
 Handshake: the session's first request is ``initialize`` with ``protocolVersion``; the worker
 answers with its own version, pid, library versions and ``capabilities`` (:class:`Capabilities`:
@@ -136,8 +135,8 @@ class StandInModel:
 
 @dataclass
 class ShrunkArgument:
-    """A call argument a stand-in run changed because it makes the run slow; ``given`` is
-    None when the workflow left it to the pipeline's default."""
+    """A value a stand-in run changed: a slow call argument (``given`` None when left to the
+    default), or in ``devices`` a device the worker lacks, moved to the worker's."""
 
     step: str
     name: str
@@ -162,6 +161,7 @@ class StandInReport:
     models: list[StandInModel] = field(default_factory=list)
     arguments: list[ShrunkArgument] = field(default_factory=list)
     media: list[PlaceholderMedia] = field(default_factory=list)
+    devices: list[ShrunkArgument] = field(default_factory=list)
 
 
 @dataclass

@@ -117,7 +117,7 @@ def error_lines(report: RunReport, traceback: bool = True) -> list[str]:
 
 
 def stand_in_lines(report: RunReport) -> list[str]:
-    """What a stand-in run replaced: models, shrunk arguments, placeholder media."""
+    """What a stand-in run replaced: models, shrunk arguments, devices, placeholder media."""
     stand_in = report.standIn
     if stand_in is None:
         return []
@@ -130,6 +130,10 @@ def stand_in_lines(report: RunReport) -> list[str]:
         given = "default" if argument.given is None else repr(argument.given)
         lines.append(
             f"  shrunk: step {argument.step!r} {argument.name} {given} -> {argument.used!r}"
+        )
+    for device in stand_in.devices:
+        lines.append(
+            f"  device: step {device.step!r} {device.name} {device.given!r} -> {device.used!r}"
         )
     for media in stand_in.media:
         lines.append(f"  placeholder {media.kind}: {media.location}")

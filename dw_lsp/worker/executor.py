@@ -8,11 +8,12 @@ For each file (the top level, then each sub-workflow when its step is reached):
 3. preflight, before anything loads: unsupported keys, unsafe output names, unwritable
    content types, unknown task commands, loading arguments that would run code and names a
    workflow may not use (:mod:`guard`: ``trust_remote_code``, ``numpy.memmap``, functions,
-   modules), quantization backends and ``pre_load_modules`` not installed, not allowed or
-   unable to run on this device (:mod:`quantize`), for this file and its statically known
-   sub-workflows (none of which may lie in
-   the output directory); then every pipeline step's load-time types are resolved and
-   checked (modular classes, LoRAs without peft);
+   modules), explicit devices this worker lacks (:mod:`device_rules`; a stand-in run maps
+   them to its device instead, reported), quantization backends and ``pre_load_modules`` not
+   installed, not allowed or unable to run on this device (:mod:`quantize`), for this file
+   and its statically known sub-workflows (none of which may lie in the output directory);
+   then every pipeline step's load-time types are resolved and checked (modular classes,
+   LoRAs without peft);
 4. the seed: the file's ``seed``, else the one the calling step passes down, else random;
 5. steps in order, each its own share of the progress; results saved with dw's naming;
    results no later step mentions are dropped; ``release_pipeline`` releases the step's
@@ -46,7 +47,7 @@ from dw_lsp.worker.run_state import (
     RunState,
     StepError,
 )
-from dw_lsp.workflow import files, refs
+from dw_lsp.workflow import device_rules, files, refs
 from dw_lsp.workflow.outline import STEP_KINDS
 
 log = logging.getLogger("dw_lsp.worker.executor")
@@ -133,18 +134,29 @@ class Executor:
             self.state.note(
                 f"{path.name} declares no variables: arguments {names} are ignored (as dw does)"
             )
-        problems = support.preflight(document, tasks.TASK_COMMANDS)
-        problems.extend(guard.code_argument_problems(document, self.state.allow_remote_code))
-        problems.extend(guard.name_problems(document, self.state.resolver))
-        problems.extend(
-            quantize.document_problems(document, self.state.device, self.state.resolver.extra)
-        )
+        if self.state.stand_ins is not None:
+            document = self.state.stand_ins.map_devices(document, self.state.note)
+        problems = self._preflight(document)
         problems.extend(self._unavailable_tasks(document))
         if top:
             problems.extend(self._children_problems(document, path.parent, {path}))
         if problems:
             raise PreflightError(path, problems)
         return document
+
+    def _preflight(self, document: Mapping[str, Any]) -> list[str]:
+        """The checks of step 3 (module docstring) that need no file but this one. A stand-in
+        run checks the document with its devices mapped (its own file's were, and noted)."""
+        if self.state.stand_ins is not None:
+            document = device_rules.mapped(document, self.state.device)[0]
+        problems = support.preflight(document, tasks.TASK_COMMANDS)
+        problems.extend(guard.code_argument_problems(document, self.state.allow_remote_code))
+        problems.extend(guard.name_problems(document, self.state.resolver))
+        problems.extend(device_rules.problems(document, self.state.device))
+        problems.extend(
+            quantize.document_problems(document, self.state.device, self.state.resolver.extra)
+        )
+        return problems
 
     def _unavailable_tasks(self, document: Mapping[str, Any]) -> list[str]:
         available = tasks.available_commands()
@@ -186,13 +198,7 @@ class Executor:
                 problems.append(f"step {step.get('name')!r}: {apart}")
             if child in seen or len(seen) > files.MAX_NESTING:
                 continue
-            found = support.preflight(raw, tasks.TASK_COMMANDS)
-            found.extend(guard.code_argument_problems(raw, self.state.allow_remote_code))
-            found.extend(guard.name_problems(raw, self.state.resolver))
-            found.extend(
-                quantize.document_problems(raw, self.state.device, self.state.resolver.extra)
-            )
-            problems.extend(f"{child.name}: {p}" for p in found)
+            problems.extend(f"{child.name}: {p}" for p in self._preflight(raw))
             problems.extend(self._children_problems(raw, child.parent, seen | {child}))
         return problems
 

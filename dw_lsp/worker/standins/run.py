@@ -41,7 +41,7 @@ from dw_lsp.worker.loading import tiny
 from dw_lsp.worker.standins import build, shrink, store
 from dw_lsp.worker.standins.media import Placeholders
 from dw_lsp.worker.standins.registry import Family
-from dw_lsp.workflow import quant_rules
+from dw_lsp.workflow import device_rules, quant_rules
 
 #: Folder name, under the run's output directory, of a stand-in run's outputs.
 OUTPUT_FOLDER = "stand-in"
@@ -246,6 +246,25 @@ class StandIns:
         entry = ShrunkArgument(step=step, name=name, given=_plain(given), used=used)
         if entry not in self.report.arguments:
             self.report.arguments.append(entry)
+
+    # -- devices ---------------------------------------------------------------------
+
+    def map_devices(self, document: dict[str, Any], note: Any) -> dict[str, Any]:
+        """The document with each explicit device this worker lacks (``cuda`` on a CPU:
+        components, ``device_map``, SDNQ's devices, a task's device, group offload streams)
+        moved to the worker's, each reported and passed to ``note`` (the run's warnings)."""
+        new, moved = device_rules.mapped(document, self.device)
+        for named in moved:
+            entry = ShrunkArgument(
+                step=named.step, name=named.where, given=named.given, used=named.used
+            )
+            if entry not in self.report.devices:
+                self.report.devices.append(entry)
+            note(
+                f"stand-in run: step {named.step!r}: {named.where} {named.given!r} -> "
+                f"{named.used!r} (this worker runs on {self.device})"
+            )
+        return new
 
     # -- calls -----------------------------------------------------------------------
 
