@@ -149,3 +149,58 @@ def test_per_component_quantization_configs_are_built_from_their_descriptions() 
     config = built["quantization_config"]["transformer"]
     assert isinstance(config, diffusers.GGUFQuantizationConfig)
     assert config.compute_dtype == torch.bfloat16
+
+
+#: Per-component quantization as dw's MiniMax / LTX-2 workflows write it: the config type
+#: by name, an escaped string category, the package imported by pre_load_modules.
+SDNQ_BLOCK = {
+    "configuration": {"config_type": "sdnq.SDNQConfig"},
+    "arguments": {
+        "weights_dtype": "{int8}",
+        "quantization_device": "cpu",
+        "return_device": "cpu",
+    },
+}
+TORCHAO_BLOCK = {
+    "configuration": {"config_type": "TorchAoConfig"},
+    "arguments": {"quant_type": "torchao.quantization.Int8WeightOnlyConfig"},
+}
+
+
+def test_per_component_quantization_runs_end_to_end_in_the_worker(
+    worker: WorkerProcess, flux_dir: Path, tmp_path: Path
+) -> None:
+    step = modular_step(flux_dir, "a quantized cat")
+    configuration = step["pipeline"]["configuration"]
+    configuration["pre_load_modules"] = ["sdnq"]
+    configuration["load_components"]["quantization_config"] = {
+        "transformer": TORCHAO_BLOCK,
+        "text_encoder_2": SDNQ_BLOCK,
+    }
+    path = write_workflow(tmp_path / "quantized.json", [step], seed=4)
+    result = worker.execute(path, tmp_path / "out", timeout=300)
+    assert result["status"] == "ok", result.get("traceback") or result.get("error")
+    assert [Path(p).suffix for p in result["outputs"]] == [".png"]
+    log = worker.stderr_tail(400)
+    assert "modular pipeline: transformer quantized by TorchAoHfQuantizer" in log, log[-3000:]
+    assert "modular pipeline: text_encoder_2 quantized by SDNQQuantizer" in log, log[-3000:]
+
+
+def test_per_component_configs_are_built_as_component_blocks_are() -> None:
+    from dw_lsp.worker.values.realize import EscapedString
+
+    class SDNQConfig:  # named like the backend's class: build_config checks its package
+        def __init__(self, **arguments: Any) -> None:
+            self.arguments = arguments
+
+    block = {
+        "configuration": {"config_type": SDNQConfig},
+        "arguments": {"weights_dtype": EscapedString("int8"), "group": [torch.nn.Identity]},
+    }
+    built = modular.load_arguments({"quantization_config": {"transformer": block}})
+    assert built is not None
+    arguments = built["quantization_config"]["transformer"].arguments
+    assert type(arguments["weights_dtype"]) is str  # an escaped category, unescaped
+    assert isinstance(arguments["group"][0], torch.nn.Identity)  # classes in lists, built
+    with pytest.raises(modular.ModularError, match=r"transformer\.configuration\.config_type"):
+        modular.load_arguments({"quantization_config": {"transformer": {"configuration": {}}}})

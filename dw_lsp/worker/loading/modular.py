@@ -18,9 +18,10 @@ or a standard ``model_index.json``); the weights come afterwards. The order here
    key passed on. diffusers turns a component that fails to load into a warning; here a
    component that should have loaded and did not is an error naming it.
 
-Per-component quantization goes through :func:`quantization_config`, the one place that
-turns a description into a config object (the quantization work of issue 15 owns the
-backends and their package checks).
+Per-component quantization goes through :func:`quantization_config`, which builds each
+config with :func:`dw_lsp.worker.loading.quantize.build_config`, the one place that turns a
+description into a config object (with the backends' package checks); the log names the
+quantizer each component loaded with.
 May import torch and diffusers; never the transport, the session or the server.
 """
 
@@ -29,6 +30,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from dw_lsp.worker.loading import quantize
 
 log = logging.getLogger("dw_lsp.worker.loading.modular")
 
@@ -110,24 +113,18 @@ def checked_configs(pipe: Any, configs: Any) -> dict[str, Any]:
 
 
 def quantization_config(definition: Any, where: str) -> Any:
-    """A quantization config object from its description (FORMAT.md 1.4.4):
-    ``{configuration: {config_type}, arguments}``, ``config_type`` already resolved to a
-    class through the allowlist; an argument that is a class is instantiated with no
-    arguments."""
+    """A quantization config object from its description (FORMAT.md 1.4.4), built by
+    :func:`quantize.build_config` as a component block's is: ``config_type`` already
+    resolved through the allowlist, classes among the arguments instantiated, escaped string
+    categories plain strings, a backend not installed named with its package."""
     if not isinstance(definition, Mapping):
         raise ModularError(f"{where} must be an object with configuration and arguments")
-    configuration = definition.get("configuration")
-    kind = configuration.get("config_type") if isinstance(configuration, Mapping) else None
-    if not callable(kind):
-        raise ModularError(f"{where}.configuration.config_type must name a config class")
-    arguments = definition.get("arguments") or {}
-    if not isinstance(arguments, Mapping):
+    if not isinstance(definition.get("arguments") or {}, Mapping):
         raise ModularError(f"{where}.arguments must be an object")
-    built = {k: v() if isinstance(v, type) else v for k, v in arguments.items()}
     try:
-        return kind(**built)
-    except Exception as exc:
-        raise ModularError(f"{where}: {getattr(kind, '__name__', kind)}: {exc}") from exc
+        return quantize.build_config(definition, where)
+    except quantize.QuantizationError as exc:
+        raise ModularError(str(exc)) from exc
 
 
 def load_arguments(spec: Any) -> dict[str, Any] | None:
@@ -205,6 +202,12 @@ def finish_load(
         )
     log.info("modular pipeline: loading %s", ", ".join(expected) or "nothing")
     pipe.load_components(**arguments)
+    for name in arguments.get("quantization_config") or {}:
+        quantizer = getattr(getattr(pipe, name, None), "hf_quantizer", None)
+        if quantizer is None:
+            log.warning("modular pipeline: %s loaded without a quantizer despite its config", name)
+        else:
+            log.info("modular pipeline: %s quantized by %s", name, type(quantizer).__name__)
     failed = [n for n in expected if getattr(pipe, n, None) is None]
     if failed:
         raise ModularError(
