@@ -61,6 +61,11 @@ def test_slots_honour_the_class_a_workflow_names() -> None:
     assert (
         build.slot_part(None, "pipeline", "model", "AutoModelForCausalLM").cls == "Qwen3ForCausalLM"
     )
+    # LTX-2.5's Gemma 4 text encoder, as dw's LTX-2 workflows name it.
+    ltx2 = build.family_for("LTX2Pipeline")
+    named = "transformers.Gemma4UnifiedForConditionalGeneration"
+    part = build.slot_part(ltx2, "LTX2Pipeline", "text_encoder", named)
+    assert part.cls == "Gemma4UnifiedForConditionalGeneration"
     with pytest.raises(build.NoStandIn, match=r"no stand-in for MadeUpModel as FluxPipeline\.vae"):
         build.slot_part(flux, "FluxPipeline", "vae", "MadeUpModel")
 
@@ -218,6 +223,7 @@ def test_the_report_survives_the_wire() -> None:
         models=[protocol.StandInModel("s", "pipeline", "FluxPipeline", "org/model")],
         arguments=[protocol.ShrunkArgument("s", "height", None, 16)],
         media=[protocol.PlaceholderMedia("image", "https://x.invalid/a.png")],
+        devices=[protocol.ShrunkArgument("s", "pipeline.configuration.device", "cuda", "cpu")],
     )
     result = protocol.ExecuteResult(status="ok", standIn=report)
     wire = json.loads(json.dumps(protocol.to_json(result)))

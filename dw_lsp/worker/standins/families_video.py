@@ -365,6 +365,41 @@ GEMMA3_TEXT = {
     **GEMMA_IMAGE_IDS,
     **GEMMA_IDS,
 }
+#: LTX-2.5's text encoder (Gemma 4 unified: text, vision and audio embedders): the same text
+#: width and layer count as the Gemma 3 part, so the connectors fit both; the vision and
+#: audio embedders tiny; the special-token ids inside the stand-in vocabulary.
+GEMMA4_UNIFIED_TEXT = {
+    "text_config": {
+        "vocab_size": VOCAB_SIZE,
+        "hidden_size": 32,
+        "intermediate_size": 32,
+        "num_hidden_layers": 2,
+        "layer_types": ["sliding_attention", "full_attention"],
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 8,
+        "global_head_dim": 8,
+        "max_position_embeddings": 1024,
+        "sliding_window": 64,
+        **GEMMA_IDS,
+    },
+    "vision_config": {
+        "patch_size": 8,
+        "pooling_kernel_size": 1,
+        "mm_embed_dim": 16,
+        "mm_posemb_size": 16,
+        "output_proj_dims": 32,
+    },
+    "audio_config": {"audio_embed_dim": 16},
+    "boi_token_id": 5,
+    "image_token_id": 6,
+    "eoi_token_id": 7,
+    "video_token_id": 8,
+    "boa_token_id": 9,
+    "eoa_token_index": 10,
+    "audio_token_id": 11,
+    **GEMMA_IDS,
+}
 #: The real layout (32x spatial with its patch size of 4, 8x temporal), tiny channels.
 LTX2_VAE = Part(
     "AutoencoderKLLTX2Video",
@@ -472,6 +507,11 @@ LTX2 = Family(
     },
     size=64,  # two latent pixels: the VAE's reflect padding needs more than one
     frames=9,
+    alternatives={
+        "Gemma4UnifiedForConditionalGeneration": Part(
+            "Gemma4UnifiedForConditionalGeneration", GEMMA4_UNIFIED_TEXT
+        ),
+    },
     example="LTX2Pipeline",
 )
 
