@@ -204,3 +204,44 @@ def test_per_component_configs_are_built_as_component_blocks_are() -> None:
     assert isinstance(arguments["group"][0], torch.nn.Identity)  # classes in lists, built
     with pytest.raises(modular.ModularError, match=r"transformer\.configuration\.config_type"):
         modular.load_arguments({"quantization_config": {"transformer": {"configuration": {}}}})
+
+
+def write_flux_lora(flux_dir: Path, folder: Path) -> Path:
+    """A rank-2 LoRA (random weights) of the tiny Flux transformer's attention, saved with
+    diffusers' own ``save_lora_weights``."""
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    transformer = diffusers.FluxTransformer2DModel.from_pretrained(
+        flux_dir, subfolder="transformer"
+    )
+    torch.manual_seed(1)
+    config = LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_k"], init_lora_weights=False)
+    transformer.add_adapter(config)
+    layers = get_peft_model_state_dict(transformer)
+    diffusers.FluxPipeline.save_lora_weights(folder, transformer_lora_layers=layers)
+    return folder
+
+
+def test_a_modular_pipeline_takes_loras_when_its_own_class_does(
+    worker: WorkerProcess, flux_dir: Path, tmp_path: Path
+) -> None:
+    """``ModularPipeline`` has no ``load_lora_weights``, but the class its index names
+    (``FluxModularPipeline`` here, ``MiniMaxH3ModularPipeline`` in dw's MiniMax workflows)
+    does: the LoRA is not refused before loading, it is loaded into that class."""
+    folder = write_flux_lora(flux_dir, tmp_path / "lora")
+    step = modular_step(flux_dir, "a cat with a LoRA")
+    step["pipeline"]["loras"] = [{"model_name": str(folder), "adapter_name": "style", "scale": 0.8}]
+    path = write_workflow(tmp_path / "lora.json", [step], seed=4)
+    result = worker.execute(path, tmp_path / "out", timeout=300)
+    assert result["status"] == "ok", result.get("traceback") or result.get("error")
+    assert [Path(p).suffix for p in result["outputs"]] == [".png"]
+    assert "loading pipeline.loras[0]" in worker.stderr_tail(200)
+
+
+def test_loras_on_a_loaded_pipeline_without_lora_support_are_an_error() -> None:
+    from dw_lsp.worker.loading import adapters
+
+    planned = [adapters.LoraLoad("pipeline.loras[0]", "org/lora", "org/lora", "a", 1.0, {})]
+    with pytest.raises(loading.LoadError, match="object does not take LoRAs"):
+        adapters.apply_loras(object(), planned)

@@ -177,6 +177,11 @@ def plan_loras(
 
 def apply_loras(pipe: Any, planned: list[LoraLoad]) -> None:
     """Load every LoRA under its adapter name, then activate them all with their scales."""
+    if planned and not hasattr(pipe, "load_lora_weights"):  # a modular pipeline's own class
+        raise LoadError(
+            f"pipeline.loras: {type(pipe).__name__} does not take LoRAs "
+            "(it has no load_lora_weights)"
+        )
     for lora in planned:
         log.info("loading %s: %r as adapter %r", lora.where, lora.given, lora.adapter)
         try:

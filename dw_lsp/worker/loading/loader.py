@@ -105,7 +105,11 @@ def check_loadable(pipeline: Mapping[str, Any], device: str | None = None) -> No
     if pipeline.get("loras"):
         if not support.peft_available():
             raise LoadError(f"{support.PEFT_MISSING}; no model was loaded")
-        if not hasattr(component_type, "load_lora_weights"):
+        # A modular pipeline's class comes from its index (ModularPipeline loads as
+        # MiniMaxH3ModularPipeline, which takes LoRAs): apply_loras checks the loaded one.
+        if not hasattr(component_type, "load_lora_weights") and not modular.is_modular(
+            component_type
+        ):
             raise LoadError(
                 f"pipeline.loras: {component_type.__name__} does not take LoRAs "
                 "(it has no load_lora_weights); no model was loaded"
