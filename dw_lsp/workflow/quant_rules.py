@@ -12,7 +12,9 @@ fail), so that all three say the same thing in the same words.
   other module is refused.
 * :func:`missing_message` and :func:`device_problem`: what the worker says when a backend is
   not installed, or cannot run on its device (bitsandbytes needs CUDA in diffusers; SDNQ's
-  ``quantization_device`` / ``return_device`` name a device the worker may not have).
+  ``quantization_device`` / ``return_device`` name a device the worker may not have);
+  :func:`mslk_config` / :func:`mslk_message`: torchao's int4 config, whose kernels come from
+  ``mslk-cuda`` (CUDA only).
 
 Pure: imports nothing beyond the standard library and :mod:`dw_lsp.workflow.code_rules`.
 """
@@ -106,6 +108,44 @@ def pre_load_refusal(where: str, module: Any, allowed: tuple[str, ...]) -> str |
         f"{where}: importing '{module}' is refused: pre_load_modules imports only the known "
         f"quantization packages ({', '.join(PRE_LOAD_MODULES)}) unless the user-level setting "
         f"{ALLOWED_MODULES_SETTING} lists it; importing a module runs its code"
+    )
+
+
+#: torchao configs whose default (the only one a workflow can ask for: FORMAT.md 1.4.4
+#: instantiates them with no arguments) quantizes with mslk's kernels: torchao 0.18's
+#: ``Int4WeightOnlyConfig()`` packs int4 weights in the ``plain`` format through
+#: ``mslk.quantize.shuffle.int4_row_quantize_zp`` ("Requires mslk >= 1.0.0" without it).
+#: mslk ships on PyPI as ``mslk-cuda`` (CUDA builds only; ``mslk`` itself is a placeholder).
+MSLK_CONFIGS = frozenset({"Int4WeightOnlyConfig"})
+MSLK_MODULE = "mslk"
+MSLK_PACKAGE = "mslk-cuda"
+
+
+def mslk_config(config_type: Any, arguments: Mapping[str, Any]) -> str | None:
+    """The torchao ``quant_type`` of a quantization config that needs mslk, or None."""
+    backend = backend_for(config_type)
+    if backend is None or backend.name != "torchao":
+        return None
+    quant_type = arguments.get("quant_type")
+    name = quant_type if isinstance(quant_type, str) else getattr(quant_type, "__name__", "")
+    last = str(name).rsplit(".", 1)[-1]
+    return last if last in MSLK_CONFIGS else None
+
+
+def mslk_message(where: str, quant_type: str, device: str, installed: bool) -> str | None:
+    """Why a torchao config that needs mslk cannot run here (None when it can)."""
+    kind = _device_kind(device)
+    if kind == "cuda" and installed:
+        return None
+    reason = (
+        f"needs CUDA; this worker runs on {kind or device}"
+        if kind != "cuda"
+        else f"needs the '{MSLK_PACKAGE}' package, which is not installed in the worker's "
+        f"environment (pip install {MSLK_PACKAGE})"
+    )
+    return (
+        f"{where}: torchao's {quant_type} packs int4 weights with mslk's CUDA kernels "
+        f"({MSLK_PACKAGE}), so it {reason} (use Int8WeightOnlyConfig, or SDNQ's uint4, here)"
     )
 
 

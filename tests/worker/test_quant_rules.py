@@ -53,6 +53,30 @@ def test_device_rules_name_what_cannot_run_here() -> None:
     )
 
 
+def test_torchao_int4_is_refused_where_its_mslk_kernels_cannot_run() -> None:
+    """torchao 0.18's ``Int4WeightOnlyConfig()`` quantizes through mslk ("Requires mslk >=
+    1.0.0" half-way through a load); mslk ships as mslk-cuda, CUDA only. The worker says so
+    before loading, in the words the dry run classes as needing a GPU."""
+    from dw_lsp.worker.loading import quantize
+
+    int4 = {"quant_type": "torchao.quantization.Int4WeightOnlyConfig"}
+    assert quant_rules.mslk_config("TorchAoConfig", int4) == "Int4WeightOnlyConfig"
+    int8 = {"quant_type": "torchao.quantization.Int8WeightOnlyConfig"}
+    assert quant_rules.mslk_config("TorchAoConfig", int8) is None
+    assert quant_rules.mslk_config("sdnq.SDNQConfig", int4) is None
+    block = {"configuration": {"config_type": "TorchAoConfig"}, "arguments": int4}
+    [problem] = quantize.block_problems("pipeline.transformer.quantization_config", block, "cpu")
+    assert problem == (
+        "pipeline.transformer.quantization_config: torchao's Int4WeightOnlyConfig packs int4 "
+        "weights with mslk's CUDA kernels (mslk-cuda), so it needs CUDA; this worker runs on "
+        "cpu (use Int8WeightOnlyConfig, or SDNQ's uint4, here)"
+    )
+    on_cuda = quant_rules.mslk_message("q", "Int4WeightOnlyConfig", "cuda:0", installed=False)
+    assert on_cuda is not None and "pip install mslk-cuda" in on_cuda
+    assert quant_rules.mslk_message("q", "Int4WeightOnlyConfig", "cuda", installed=True) is None
+    assert quantize.block_problems("q", {**block, "arguments": int8}, "cpu") == []
+
+
 def _workflow(modules: list[str], config_type: str, arguments: dict[str, object]) -> str:
     return json.dumps(
         {
@@ -113,3 +137,9 @@ def test_dw308_speaks_only_once_the_worker_reported_its_capabilities() -> None:
     assert any(
         "bitsandbytes 4-bit" in m for m in _codes(bnb, CheckContext(capabilities=cpu))["DW308"]
     )
+    int4 = _workflow(
+        [], "TorchAoConfig", {"quant_type": "torchao.quantization.Int4WeightOnlyConfig"}
+    )
+    torchao = Capabilities(device="cpu", backends={"torchao": "0.18.0"})
+    messages = _codes(int4, CheckContext(capabilities=torchao))["DW308"]
+    assert any("Int4WeightOnlyConfig packs int4 weights with mslk" in m for m in messages)

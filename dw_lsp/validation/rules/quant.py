@@ -8,9 +8,9 @@
 * **DW308** (warning): only when the worker has reported its capabilities in its handshake
   (``CheckContext.capabilities``): a ``quantization_config`` whose backend is not installed
   in the worker's environment, one that cannot run on the worker's device (bitsandbytes on
-  a CPU, an SDNQ ``quantization_device: cuda`` without CUDA), and a ``pre_load_modules``
-  entry of a known backend that is not installed. The server cannot see the worker's
-  environment itself, so before the worker answers this rule says nothing.
+  a CPU, an SDNQ ``quantization_device: cuda`` or torchao's int4 config without CUDA), and a
+  ``pre_load_modules`` entry of a known backend that is not installed. The server cannot see
+  the worker's environment itself, so before the worker answers this rule says nothing.
 
 Values from ``variable:`` references are not judged here (the worker judges them after
 substitution). Pure: imports no pygls, lsprotocol or ML libraries.
@@ -120,5 +120,8 @@ def _block(
     if not isinstance(arguments, dict):
         return
     problem = quant_rules.device_problem("quantization_config", config_type, arguments, device)
+    quant_type = quant_rules.mslk_config(config_type, arguments)
+    if problem is None and quant_type is not None and not device.startswith("cuda"):
+        problem = quant_rules.mslk_message("quantization_config", quant_type, device, False)
     if problem is not None:
         report.value(WILL_FAIL, target, f"{problem}; the run will be refused")

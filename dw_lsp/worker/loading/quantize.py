@@ -69,6 +69,9 @@ def block_problems(where: str, block: Any, device: str) -> list[str]:
     if backend is not None and not module_installed(backend.module):
         return [quant_rules.missing_message(f"{where} ({config_type})", backend)]
     problem = quant_rules.device_problem(where, config_type, arguments, device)
+    if problem is None and (quant_type := quant_rules.mslk_config(config_type, arguments)):
+        installed = module_installed(quant_rules.MSLK_MODULE)
+        problem = quant_rules.mslk_message(where, quant_type, device, installed)
     return [problem] if problem else []
 
 
