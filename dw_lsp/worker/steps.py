@@ -75,7 +75,11 @@ class PipelineOutput:
         self._kind = kind
 
     def __repr__(self) -> str:
-        return f"<{self._kind} {', '.join(k for k in vars(self) if k != '_kind')}>"
+        return f"<{self._kind} {', '.join(self.output_fields())}>"
+
+    def output_fields(self) -> dict[str, Any]:
+        """The output's fields (what a result saves when it has no images, frames or audios)."""
+        return {k: v for k, v in vars(self).items() if k != "_kind"}
 
 
 def as_output(outcome: Any) -> Any:

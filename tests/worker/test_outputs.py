@@ -63,3 +63,45 @@ def test_a_missing_writer_library_is_named(monkeypatch: pytest.MonkeyPatch) -> N
     assert "imageio" in (writer_problem("video/mp4") or "")
     assert "soundfile" in (writer_problem("audio/wav") or "")
     assert writer_problem("image/png") is None
+
+
+def test_a_marigold_prediction_is_saved_as_png_key_by_key(tmp_path: Path) -> None:
+    """Marigold returns its prediction as an array on an output with no ``images``: the
+    output is saved as a dict of its fields (dw saves a ``BaseOutput`` so, FORMAT.md 1.8),
+    empty fields skipped, and the array written as the image it is."""
+    import torch
+    from diffusers.pipelines.marigold import MarigoldDepthOutput, MarigoldNormalsOutput
+
+    from dw_lsp.worker.steps import as_output
+
+    depth = np.linspace(0.0, 1.0, 16 * 24, dtype=np.float32).reshape(1, 16, 24, 1)
+    outcome = as_output(MarigoldDepthOutput(prediction=depth, uncertainty=None, latent=None))
+    [path] = write(tmp_path / "depth", {"content_type": "image/png"}, [outcome])
+    assert Path(path).name == "flow-clip.2-0.0-prediction.png"
+    with Image.open(path) as image:
+        assert (image.mode, image.size) == ("L", (24, 16))
+        assert image.getextrema() == (0, 255)
+    normals = np.zeros((2, 8, 8, 3), dtype=np.float32)
+    normals[..., 2] = -1.0  # facing away: 0 after [-1, 1] -> [0, 255]
+    normals[1, ..., 0] = 1.0
+    outcome = as_output(MarigoldNormalsOutput(prediction=normals, uncertainty=None, latent=None))
+    written = write(tmp_path / "normals", {"content_type": "image/png"}, [outcome])
+    assert [Path(p).name for p in written] == [
+        "flow-clip.2-0.0-prediction-0.png",
+        "flow-clip.2-0.0-prediction-1.png",
+    ]
+    with Image.open(written[1]) as image:
+        assert image.mode == "RGB" and image.getpixel((0, 0)) == (255, 128, 0)
+    tensor = torch.full((1, 1, 8, 8), 0.5)  # output_type "pt": channels first
+    [path] = write(
+        tmp_path / "pt",
+        {"content_type": "image/png"},
+        [as_output(MarigoldDepthOutput(prediction=tensor, uncertainty=None, latent=None))],
+    )
+    with Image.open(path) as image:
+        assert image.mode == "L" and image.getpixel((0, 0)) == 128
+
+
+def test_an_array_that_is_no_image_is_still_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="does not fit a result of type ndarray"):
+        write(tmp_path, {"content_type": "image/png"}, [[np.zeros((2, 3, 4, 5))]])

@@ -1,7 +1,8 @@
 """Saving step results under the output directory with dw's naming (FORMAT.md 1.8).
 
 ``{out}/{file_base_name}{id}-{step}.{step_index}-{iteration}.{artifact}{ext}`` (``step_index``
-counts from 0); a dict artifact is saved key by key with ``-{key}`` appended; JSON content
+counts from 0); a dict artifact is saved key by key with ``-{key}`` appended (a None value
+skipped); JSON content
 types write one file per iteration, ``…-{iteration}{ext}``, holding the whole result. Names
 are checked (no separators, no ``..`` component, no unsafe characters, at most 255
 characters) and every final path lies inside the output directory, whatever the workflow's
@@ -10,7 +11,8 @@ characters) and every final path lies inside the output directory, whatever the 
 Every file is written through :func:`~dw_lsp.output_files.write_atomically`: nothing
 a run writes ever replaces a file, and a killed worker leaves no truncated file.
 
-Writers: images (anything with ``.save``; animated GIF from a frame list), text, JSON; video
+Writers: images (anything with ``.save``; animated GIF from a frame list; an image-shaped
+array, such as Marigold's prediction, through :mod:`.arrays`), text, JSON; video
 and audio when their libraries are installed (imageio or OpenCV for video, soundfile for
 audio), otherwise :func:`writer_problem` names what is missing before the run starts.
 May import PIL, numpy and diffusers' export helpers lazily; never the transport.
@@ -31,6 +33,7 @@ from dw_lsp.output_files import (
     remove_stale_partials,
     write_atomically,
 )
+from dw_lsp.worker.outputs import arrays
 
 #: ``OutputError`` and ``name_problem`` are part of this module's face (the preflight and
 #: the tests use them from here).
@@ -123,9 +126,10 @@ class ResultWriter:
                 name = f"{self.prefix}-{index}.{number}"
                 if isinstance(artifact, Mapping):
                     for key, value in artifact.items():
-                        self._write(f"{name}-{key}{self.ext}", value)
+                        if value is not None:  # an output field left empty (as dw skips)
+                            self._write_each(f"{name}-{key}", value)
                 else:
-                    self._write(f"{name}{self.ext}", artifact)
+                    self._write_each(name, artifact)
         return self.written
 
     def _write_json(self, file_name: str, value: Any) -> None:
@@ -136,6 +140,20 @@ class ResultWriter:
                 f"the result is not JSON ({exc}); choose another content_type"
             ) from exc
         self._atomically(file_name, lambda path: path.write_text(text + "\n", encoding="utf-8"))
+
+    def _write_each(self, name: str, artifact: Any) -> None:
+        """An image-shaped array under an ``image/*`` type is written as images (a batch of
+        several with ``-{k}`` appended, as dw does for a batched waveform)."""
+        images = None
+        if self.content_type.startswith("image/") and not hasattr(artifact, "save"):
+            images = arrays.as_images(artifact)
+        if images is None:
+            self._write(f"{name}{self.ext}", artifact)
+        elif len(images) == 1:
+            self._write(f"{name}{self.ext}", images[0])
+        else:
+            for k, image in enumerate(images):
+                self._write(f"{name}-{k}{self.ext}", image)
 
     def _write(self, file_name: str, artifact: Any) -> None:
         self._atomically(file_name, lambda path: self._write_artifact(path, artifact))

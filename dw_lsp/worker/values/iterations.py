@@ -28,6 +28,10 @@ from dw_lsp.workflow import refs
 
 MAX_ITERATIONS = 10_000
 _ARTIFACT_LISTS = ("images", "frames", "audios")
+#: The method of a pipeline output (the worker's wrapper of diffusers' ``BaseOutput``) that
+#: gives its fields, for an output without those lists (Marigold's ``prediction``): saved as
+#: a dict artifact, key by key, as dw saves a ``BaseOutput`` (it is a dict).
+OUTPUT_FIELDS = "output_fields"
 
 ArgPath = tuple[str | int, ...]
 
@@ -39,7 +43,8 @@ def clean_string(value: str) -> str:
 
 def artifacts(iteration_results: list[Any]) -> list[Any]:
     """The artifacts of a step: pipeline outputs give their ``images`` / ``frames`` /
-    ``audios``, lists are spread, a dict is one artifact, a string one cleaned string."""
+    ``audios`` (else one dict of their fields), lists are spread, a dict is one artifact, a
+    string one cleaned string."""
     out: list[Any] = []
     for result in iteration_results:
         out.extend(_artifacts_of(result))
@@ -56,6 +61,9 @@ def _artifacts_of(result: Any) -> list[Any]:
         listed = getattr(result, name, None)
         if listed is not None and not callable(listed):
             return list(listed)
+    fields = getattr(result, OUTPUT_FIELDS, None)
+    if callable(fields):  # a pipeline output without those lists: a dict of its fields
+        return [fields()]
     return [result]
 
 
