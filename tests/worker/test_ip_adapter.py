@@ -1,9 +1,11 @@
 """IP-Adapters (FORMAT.md 1.4.5): the checks made before any weights load, and real runs
 through the worker with a tiny adapter this module writes in the layout diffusers reads
 (``ip_adapter.safetensors`` holding the ``image_proj.*`` and ``ip_adapter.*`` tensors sized for
-the tiny SD UNet, and a tiny ``CLIPVisionModelWithProjection`` saved in ``image_encoder/``):
-the adapter and its image steer the image, the scale matters, a second run is warm, editing
-the adapter reloads that pipeline, editing the prompt or the reference image reloads nothing.
+the tiny SD UNet, and a tiny ``CLIPVisionModelWithProjection`` saved in ``image_encoder/``,
+written by the stand-in registry's builder): the adapter and its image steer the image, the
+scale matters, a second run is warm, editing the adapter reloads that pipeline, editing the
+prompt or the reference image reloads nothing. A stand-in run stands in for a hub adapter
+(Flux's and SD 1.5's layouts) with the same builder.
 """
 
 from __future__ import annotations
@@ -20,63 +22,21 @@ from PIL import Image
 from dw_lsp.worker import support
 from dw_lsp.worker.loading import loader as loading
 from dw_lsp.worker.loading import tiny
+from dw_lsp.worker.standins import ip_adapters
 
 pytestmark = pytest.mark.slow
 
 WEIGHTS = "ip_adapter.safetensors"
-#: Width of the tiny image encoder's image embeddings (its projection_dim).
-IMAGE_EMBED_DIM = 32
 
 
 def write_ip_adapter(folder: Path, unet_dir: Path, seed: int, encoder: bool = True) -> Path:
-    """A tiny IP-Adapter for the UNet saved in ``unet_dir``: one ``to_k_ip`` / ``to_v_ip``
-    pair per cross-attention processor (numbered 1, 3, 5 ... in processor order, as diffusers
-    reads them), an image projection to 4 tokens, and (``encoder``) a CLIP image encoder in
-    ``image_encoder/`` (dimensions after diffusers' pipeline tests)."""
-    import torch
+    """A tiny IP-Adapter for the UNet saved in ``unet_dir``, written by the stand-in
+    registry's builder (:mod:`dw_lsp.worker.standins.ip_adapters`: the layout diffusers
+    reads, and with ``encoder`` a tiny CLIP image encoder in ``image_encoder/``)."""
     from diffusers import UNet2DConditionModel
-    from safetensors.torch import save_file
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(unet_dir))
-    width = unet.config.cross_attention_dim
-    blocks = list(unet.config.block_out_channels)
-    generator = torch.Generator().manual_seed(seed)
-    tensors: dict[str, Any] = {}
-    number = 1
-    for name in unet.attn_processors:
-        if name.endswith("attn1.processor"):
-            continue  # self-attention takes no image tokens
-        part, index = name.split(".")[:2]
-        hidden = {
-            "mid_block": blocks[-1],
-            "up_blocks": blocks[::-1][int(index)] if index.isdigit() else 0,
-            "down_blocks": blocks[int(index)] if index.isdigit() else 0,
-        }[part]
-        for projection in ("to_k_ip", "to_v_ip"):
-            tensors[f"ip_adapter.{number}.{projection}.weight"] = torch.randn(
-                hidden, width, generator=generator
-            )
-        number += 2
-    tensors["image_proj.proj.weight"] = torch.randn(4 * width, IMAGE_EMBED_DIM, generator=generator)
-    tensors["image_proj.proj.bias"] = torch.randn(4 * width, generator=generator)
-    tensors["image_proj.norm.weight"] = torch.ones(width)
-    tensors["image_proj.norm.bias"] = torch.zeros(width)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, folder / WEIGHTS)
-    if encoder:
-        torch.manual_seed(seed)
-        config = CLIPVisionConfig(
-            hidden_size=32,
-            projection_dim=IMAGE_EMBED_DIM,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            image_size=32,
-            patch_size=8,
-        )
-        CLIPVisionModelWithProjection(config).save_pretrained(folder / "image_encoder")
-    return folder
+    return ip_adapters.write(folder, unet, WEIGHTS, seed=seed, encoder=encoder)
 
 
 @pytest.fixture(scope="module")
@@ -292,3 +252,56 @@ def test_a_pipeline_without_ip_adapter_support_fails_before_loading(
     assert result["status"] == "error"
     assert "DDPMPipeline does not take IP-Adapters" in result["error"]
     assert result["cache"]["loaded"] == []
+
+
+# -- stand-in adapters -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "adapter", "content"),
+    [
+        (
+            "FluxPipeline",
+            {"model_name": "XLabs-AI/flux-ip-adapter", "weight_name": "ip_adapter.safetensors"},
+            "image/png",
+        ),
+        (
+            "StableDiffusionPipeline",
+            {
+                "model_name": "h94/IP-Adapter",
+                "subfolder": "models",
+                "weight_name": "ip-adapter-full-face_sd15.bin",
+                "scale": 0.5,
+            },
+            "image/jpeg",
+        ),
+    ],
+)
+def test_a_stand_in_run_stands_in_for_the_ip_adapter(
+    stand_in_worker: WorkerProcess,
+    tmp_path: Path,
+    pipeline: str,
+    adapter: dict[str, Any],
+    content: str,
+) -> None:
+    """dw's FluxIP (XLabs' safetensors layout) and face-swap (h94's ``.bin`` in a
+    ``models`` subfolder) adapters: a stand-in of each, built for the stand-in denoiser and
+    loaded by diffusers' ``load_ip_adapter`` with its tiny image encoder."""
+    Image.new("RGB", (40, 40), (200, 120, 30)).save(tmp_path / "face.png")
+    step = {
+        "name": "steered",
+        "pipeline": {
+            "configuration": {"component_type": pipeline},
+            "from_pretrained_arguments": {"model_name": f"nobody-has/{pipeline}"},
+            "ip_adapter": adapter,
+            "arguments": {"prompt": "a chef", "ip_adapter_image": "face.png"},
+        },
+        "result": {"content_type": content},
+    }
+    path = write_workflow(tmp_path / "ip.json", [step], seed=5)
+    result = ok(stand_in_worker.execute(path, tmp_path / "out", standIns="all", timeout=300))
+    [output] = result["outputs"]
+    assert Path(output).is_file()
+    stood = {(m["where"], m["source"]) for m in result["standIn"]["models"]}
+    assert ("pipeline.ip_adapter", adapter["model_name"]) in stood
+    assert "loading pipeline.ip_adapter" in stand_in_worker.stderr_tail(300)

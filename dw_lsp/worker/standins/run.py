@@ -4,7 +4,8 @@
 a run with ``off`` has none). For each pipeline step, :meth:`StandIns.substitute` returns a
 copy of the step's resolved ``pipeline`` object in which every model source that is to be
 stood in - the pipeline's own ``model_name`` (or ``from_single_file``), each component
-block's, each LoRA's - names the stand-in's folder instead (built and saved on first use,
+block's, each LoRA's, the IP-Adapter's (:mod:`.ip_adapters`) - names the stand-in's folder
+instead (built and saved on first use,
 :mod:`.store`). The loading code then runs unchanged on it: ``from_pretrained`` with its
 ``subfolder``, ``variant`` and ``torch_dtype``, component blocks, shared components,
 schedulers, LoRAs, offload and casting. A ``from_single_file`` source becomes a
@@ -25,6 +26,7 @@ libraries lazily. Never the executor, the session or the server.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -38,7 +40,7 @@ from dw_lsp.protocol import (
 )
 from dw_lsp.worker import support
 from dw_lsp.worker.loading import tiny
-from dw_lsp.worker.standins import build, shrink, store
+from dw_lsp.worker.standins import build, ip_adapters, shrink, store
 from dw_lsp.worker.standins.media import Placeholders
 from dw_lsp.worker.standins.registry import Family
 from dw_lsp.workflow import device_rules, quant_rules
@@ -46,6 +48,9 @@ from dw_lsp.workflow import device_rules, quant_rules
 #: Folder name, under the run's output directory, of a stand-in run's outputs.
 OUTPUT_FOLDER = "stand-in"
 SOURCE_KEYS = ("model_name", "from_single_file")
+#: Image-encoder arguments of ``load_ip_adapter`` a stand-in adapter sets to where its own
+#: encoder lies (SD's loader reads ``{subfolder}/image_encoder`` by default).
+ENCODER_ARGUMENTS = {"image_encoder_folder": "image_encoder"}
 HALF_DTYPES = frozenset({"torch.float16", "torch.bfloat16"})
 DEFAULT_SIZE = 32
 
@@ -166,11 +171,9 @@ class StandIns:
                 stood = stood or spec["loras"] != list(loras)
             adapter = resolved.get("ip_adapter")
             if isinstance(adapter, Mapping) and self._wanted(adapter.get("model_name"), base_dir):
-                raise build.NoStandIn(
-                    f"no stand-in for IP-Adapters yet (pipeline.ip_adapter "
-                    f"{adapter.get('model_name')!r}); use a local adapter to smoke-run it"
-                )
-        except build.NoStandIn as exc:
+                spec["ip_adapter"] = self._ip_adapter(step, pipeline_cls, adapter)
+                stood = True
+        except (build.NoStandIn, LookupError) as exc:
             raise StandInError(f"step {step!r}: cannot stand in: {exc}") from exc
         return Substitution(spec, stood, family)
 
@@ -229,6 +232,37 @@ class StandIns:
         folder = store.lora_dir(pipeline_cls, weight if isinstance(weight, str) else None)
         self._note(step, f"pipeline.loras[{index}]", "LoRA", str(source))
         return {**lora, "model_name": str(folder)}
+
+    def _ip_adapter(
+        self, step: str, pipeline_cls: Any, adapter: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A stand-in adapter (:mod:`.ip_adapters`) under the workflow's subfolder and weight
+        name; its image encoder named where the pipeline's loader would not find it (Flux's
+        looks in a folder relative to the working one by default), reported as changed."""
+        subfolder = adapter.get("subfolder") if isinstance(adapter.get("subfolder"), str) else None
+        weight = adapter.get("weight_name") if isinstance(adapter.get("weight_name"), str) else None
+        folder = ip_adapters.ip_adapter_dir(pipeline_cls, subfolder, weight)
+        self._note(step, "pipeline.ip_adapter", "IP-Adapter", str(adapter.get("model_name")))
+        new = {**adapter, "model_name": str(folder)}
+        if weight is not None:
+            new["weight_name"] = Path(weight).name
+        encoder = folder / (subfolder or "") / ip_adapters.ENCODER_FOLDER
+        loader = getattr(pipeline_cls, "load_ip_adapter", None)
+        parameters = inspect.signature(loader).parameters if callable(loader) else {}
+        for key, default in ENCODER_ARGUMENTS.items():
+            if key in parameters and adapter.get(key, default) != default:
+                self._shrunk(step, f"ip_adapter.{key}", adapter.get(key), default)
+                new[key] = default
+        if "image_encoder_pretrained_model_name_or_path" in parameters:
+            self._shrunk(
+                step,
+                "ip_adapter.image_encoder_pretrained_model_name_or_path",
+                adapter.get("image_encoder_pretrained_model_name_or_path"),
+                str(encoder),
+            )
+            new["image_encoder_pretrained_model_name_or_path"] = str(encoder)
+            new.pop("image_encoder_subfolder", None)
+        return new
 
     def _dtype(self, step: str, arguments: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         """Half precision becomes float32 on a CPU: slow there and partly unimplemented
