@@ -30,7 +30,7 @@ TOKENS = 4
 #: Width of the tiny image encoder's image embeddings (its projection_dim).
 IMAGE_EMBED_DIM = 32
 ENCODER_FOLDER = "image_encoder"
-ENCODER = {
+ENCODER: dict[str, Any] = {
     "hidden_size": 32,
     "projection_dim": IMAGE_EMBED_DIM,
     "intermediate_size": 37,
