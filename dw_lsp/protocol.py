@@ -3,12 +3,11 @@
 This is the only module both processes share. Transport: JSON-RPC 2.0, one JSON object per
 line (UTF-8, ``\\n``-terminated) on the worker's stdin (requests, notifications from the
 session) and the worker's *private* stdout (responses, notifications from the worker).
-The worker's stderr carries free-form log text only.
-
-Handshake: the session's first request is ``initialize`` with ``protocolVersion``; the worker
-answers with its own version, pid, library versions and ``capabilities`` (:class:`Capabilities`:
-its device and the quantization backends installed in its environment), or an error when the
-major version differs.
+The worker's stderr carries free-form log text only. Handshake: the session's first
+request is ``initialize`` with ``protocolVersion``; the worker answers with its own version,
+pid, library versions and ``capabilities`` (:class:`Capabilities`: its device and the
+quantization backends installed in its environment), or an error when the major version
+differs.
 
 Messages from the other process are data to check, not to trust: the ``*_from_json``
 functions rebuild a dataclass only when every field it carries has the declared type (a
@@ -29,6 +28,7 @@ PROTOCOL_VERSION = "1.0"
 # Requests (session -> worker)
 INITIALIZE = "initialize"
 EXECUTE = "execute"
+PREPARE = "prepare"  # ExecuteParams' dry run, queued like a run: imports a workflow's classes
 CANCEL = "cancel"
 MEMORY_STATUS = "memoryStatus"
 CLEAR_MEMORY = "clearMemory"
