@@ -123,7 +123,9 @@ async def main(rounds: int, warm: int) -> None:
             )
     first_m, warm_m = statistics.median(firsts), statistics.median(warms)
     print(f"\ntiny-sd through dw.run over stdio, medians of {rounds} rounds")
-    print(f"  prewarm (open -> worker ready, classes resolved): {statistics.median(prewarms):.2f} s")
+    print(
+        f"  prewarm (open -> worker ready, classes resolved): {statistics.median(prewarms):.2f} s"
+    )
     print(f"  first run after the prewarm: {first_m:.3f} s")
     print(f"  warm run:                    {warm_m:.3f} s")
     print(f"  cold first run, no prewarm:  {statistics.median(colds):.3f} s")
