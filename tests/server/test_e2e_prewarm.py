@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_lsp
-from dwtest_lsp import CONFIG, open_document, start
+from dwtest_lsp import open_document
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
@@ -23,14 +21,6 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "workflows" / "tiny-sd.json"
-
-
-@pytest_lsp.fixture(config=CONFIG)
-async def prewarmed(lsp_client: LanguageClient, workspace: Path) -> AsyncIterator[None]:
-    options = {"worker": {"prewarm": True}, "outputDir": str(workspace / "out")}
-    await start(lsp_client, "visual-studio-code", workspace, options=options)
-    yield
-    await lsp_client.shutdown_session()
 
 
 async def command(client: LanguageClient, name: str, argument: dict[str, Any]) -> Any:
