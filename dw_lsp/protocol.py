@@ -3,7 +3,6 @@
 This is the only module both processes share. Transport: JSON-RPC 2.0, one JSON object per
 line (UTF-8, ``\\n``-terminated) on the worker's stdin (requests, notifications from the
 session) and its *private* stdout (responses, notifications); its stderr: log text only.
-
 Handshake: the session's first request is ``initialize`` with ``protocolVersion``; the worker
 answers with its own version, pid, library versions and ``capabilities`` (:class:`Capabilities`:
 its device and the quantization backends installed in its environment), or an error when the
@@ -28,6 +27,7 @@ PROTOCOL_VERSION = "1.0"
 # Requests (session -> worker)
 INITIALIZE = "initialize"
 EXECUTE = "execute"
+PREPARE = "prepare"  # ExecuteParams' dry run, queued like a run: imports a workflow's classes
 CANCEL = "cancel"
 MEMORY_STATUS = "memoryStatus"
 CLEAR_MEMORY = "clearMemory"

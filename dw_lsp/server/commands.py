@@ -178,9 +178,11 @@ class RunCommands:
         self.session.update_settings(settings)
 
     def workflow_opened(self, uri: str) -> None:
-        """Start the worker early (``worker.prewarm``) once a workflow is open, if trusted."""
+        """Start the worker early (``worker.prewarm``) once a workflow is open, if trusted,
+        and have it resolve the classes the saved file names (their imports are most of a
+        first run's cost)."""
         if self._trusted():
-            self.session.prewarm()
+            self.session.prewarm(to_fs_path(uri) if uri.startswith("file:") else None)
 
     def _require_trust(self) -> None:
         if not self._trusted():

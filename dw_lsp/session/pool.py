@@ -59,6 +59,7 @@ from dw_lsp.session.pool_parts import (
 from dw_lsp.session.rpc import WorkerError
 from dw_lsp.session.scheduler import RunQueue, choose
 from dw_lsp.session.slots import Slots
+from dw_lsp.session.voice import Voice
 
 __all__ = [
     "CALL_TIMEOUT",
@@ -97,8 +98,8 @@ class WorkerPool:
     ) -> None:
         self.backend = backend
         self.queue: RunQueue[Job] = RunQueue()
-        self._log_sink = log
-        self._say_sink = say
+        self._voice = Voice(log, say, logger)
+        self._log, self._say = self._voice.log, self._voice.say
         self.slots = Slots(
             backend,
             size,
@@ -118,18 +119,6 @@ class WorkerPool:
         self._jobs: dict[str, Job] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._seq = 0
-
-    def _log(self, level: int, message: str) -> None:
-        if self._log_sink is not None:
-            self._log_sink(level, message)
-        else:
-            logger.log(level, message)
-
-    def _say(self, message: str) -> None:
-        if self._say_sink is not None:
-            self._say_sink(message)
-        else:
-            self._log(logging.INFO, message)
 
     @property
     def running(self) -> bool:

@@ -66,6 +66,8 @@ class SessionStatus:
     workflow_dir: str
     backend: str = "local"
     pool: PoolStatus | None = None
+    #: ``worker.prewarm`` is still starting the worker or resolving an opened file's classes
+    prewarming: bool = False
 
 
 def memory_json(memory: MemoryStatus | None) -> dict[str, Any] | None:
@@ -125,6 +127,7 @@ def status_json(status: SessionStatus) -> dict[str, Any]:
             "state": status.worker_state,
             "pid": status.worker_pid,
             "lastExit": status.last_exit,
+            "prewarming": status.prewarming,
         },
         "running": status.running,
         "runId": status.run_id,

@@ -34,11 +34,20 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from dw_lsp import protocol
 from dw_lsp.protocol import MemoryStatus
+from dw_lsp.session.backends import (
+    ClientFactory,
+    PoolFactory,
+    default_client_factory,
+    default_pool_factory,
+    execute_params,
+    prepare_params,
+)
 from dw_lsp.session.client import LogSink, ProgressSink, WorkerClient
 from dw_lsp.session.inputs import (
     ArgumentValue,
@@ -53,19 +62,11 @@ from dw_lsp.session.inputs import (
 from dw_lsp.session.report import RunReport, SessionStatus
 from dw_lsp.session.sweep import SweepReport, expand_grid, run_combinations, write_manifest
 from dw_lsp.session.tracking import InProgress
-from dw_lsp.session.workers import (
-    ClientFactory,
-    PoolFactory,
-    Workers,
-    default_client_factory,
-    default_pool_factory,
-    execute_params,
-)
+from dw_lsp.session.voice import Notify, Voice
+from dw_lsp.session.workers import Workers
 from dw_lsp.settings import Settings, parse_settings
 
 logger = logging.getLogger(__name__)
-
-Notify = Callable[[str], None]
 
 __all__ = ["Session", "default_client_factory", "default_pool_factory"]
 
@@ -92,8 +93,8 @@ class Session:
         self.settings = settings or Settings()
         self._roots = roots
         self.base_dir = (base_dir or Path.cwd()).resolve()
-        self._log_sink = log
-        self._notify = notify
+        self._voice = Voice(log, notify, logger)
+        self._log, self._say = self._voice.log, self._voice.say
         self.workers = Workers(
             self.settings,
             log=self._log,
@@ -107,19 +108,6 @@ class Session:
         self._progress = InProgress()
 
     # -- plumbing --------------------------------------------------------------------
-
-    def _log(self, level: int, message: str) -> None:
-        """To the front end's sink when there is one, else to logging."""
-        if self._log_sink is not None:
-            self._log_sink(level, message)
-        else:
-            logger.log(level, message)
-
-    def _say(self, message: str) -> None:
-        if self._notify is not None:
-            self._notify(message)
-        else:
-            self._log(logging.INFO, message)
 
     def roots(self) -> list[Path]:
         """Folders workflows may be loaded from: the front end's, plus ``workflowDir``."""
@@ -193,6 +181,7 @@ class Session:
             workflow_dir=str(self.workflow_dir),
             backend=self.settings.worker_backend,
             pool=self.workers.pool_status(),
+            prewarming=self.workers.prewarming,
         )
 
     # -- arguments -------------------------------------------------------------------
@@ -385,10 +374,16 @@ class Session:
         self.settings = settings
         self.workers.update_settings(settings)
 
-    def prewarm(self) -> None:
+    def prewarm(self, path: str | Path | None = None) -> None:
         """Start the worker (or the pool) in the background (``worker.prewarm``), if it is
-        not running."""
-        self.workers.prewarm()
+        not running; with ``path`` (a workflow just opened) the local worker also resolves
+        the classes that file names (:func:`.backends.prepare_params`)."""
+        prepare = None
+        if path is not None and self.settings.worker_prewarm and not self.uses_pool:
+            settings, roots, out = self.settings, self.roots(), self.output_dir
+            stored = {k: dict(v) for k, v in self._arguments.items()}
+            prepare = partial(prepare_params, settings, Path(path), roots, stored, out)
+        self.workers.prewarm(prepare)
 
     async def restart_worker(self) -> None:
         """Stop the worker (ending any run); the next run starts a fresh one, or the

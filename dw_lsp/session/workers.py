@@ -23,23 +23,26 @@ import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from dw_lsp import protocol
 from dw_lsp.capabilities import Capabilities, capabilities_from_json
 from dw_lsp.protocol import ExecuteParams, ExecuteResult, MemoryStatus
-from dw_lsp.session.client import LogSink, ProgressSink, WorkerClient, WorkerState
+from dw_lsp.session.backends import (
+    ClientFactory,
+    PoolFactory,
+    default_client_factory,
+    default_pool_factory,
+)
+from dw_lsp.session.client import LogSink, ProgressSink, WorkerState
 from dw_lsp.session.inputs import CheckedWorkflow
 from dw_lsp.session.pool import PoolStatus, WorkerPool
 from dw_lsp.session.report import RunReport
 from dw_lsp.session.rpc import WorkerError, WorkerRequestError
+from dw_lsp.session.voice import Notify
 from dw_lsp.session.warm import WarmWorkflows
 from dw_lsp.settings import Settings
 
-Notify = Callable[[str], None]
 logger = logging.getLogger(__name__)
-ClientFactory = Callable[[Settings, LogSink], WorkerClient]
-PoolFactory = Callable[[Settings, LogSink, Notify], WorkerPool]
 
 #: Settings that need a fresh worker process (a new log level applies to the next one).
 _WORKER_SETTINGS = ("worker_command",)
@@ -50,62 +53,6 @@ _POOL_SETTINGS = (
     "worker_ray_workers",
     "worker_ray_resources",
 )
-
-
-def execute_params(
-    settings: Settings,
-    workflow: CheckedWorkflow,
-    values: dict[str, Any],
-    out_dir: Path,
-    run_id: str,
-    stand_ins: str = protocol.STAND_INS_OFF,
-    dry_run: bool = False,
-) -> ExecuteParams:
-    """What the worker is told for one checked run: the saved file, the checked values, the
-    output folder, and the user-level rules it enforces itself (``worker.allowedModules``,
-    ``worker.allowRemoteCode``); the same for the local worker and every actor."""
-    return ExecuteParams(
-        workflowPath=str(workflow.path),
-        outputDir=str(out_dir),
-        arguments=dict(values),
-        runId=run_id,
-        allowedModules=list(settings.worker_allowed_modules),
-        allowRemoteCode=settings.worker_allow_remote_code,
-        growthWarningMb=settings.memory_growth_warning_mb,
-        headroomMb=settings.cache_headroom_mb,
-        standIns=stand_ins,
-        dryRun=dry_run,
-    )
-
-
-def default_client_factory(settings: Settings, log: LogSink) -> WorkerClient:
-    """The real worker, started with ``worker.command``."""
-    return WorkerClient(
-        settings.worker_command,
-        log=log,
-        initialize_params={"logLevel": settings.log_level},
-        start_timeout=settings.worker_start_timeout,
-    )
-
-
-def default_pool_factory(settings: Settings, log: LogSink, say: Notify) -> WorkerPool:
-    """A pool of Ray actors as ``worker.ray.*`` say (Ray is imported here, not before)."""
-    from dw_lsp.session.ray_backend import RayBackend
-
-    backend = RayBackend(
-        settings.worker_ray_address,
-        settings.worker_ray_resources,
-        workers=settings.worker_ray_workers,
-        log_level=settings.log_level,
-    )
-    return WorkerPool(
-        backend,
-        settings.worker_ray_workers,
-        log=log,
-        say=say,
-        start_timeout=settings.worker_start_timeout,
-        run_timeout=settings.run_timeout,
-    )
 
 
 class Workers:
@@ -134,6 +81,7 @@ class Workers:
         self.pool: WorkerPool | None = None
         self._pool_stale = False
         self._prewarm_task: asyncio.Task[None] | None = None
+        self._to_prepare: list[Callable[[], ExecuteParams | None]] = []
         #: Runs per workflow file (the local worker's own count; the pool's are counted here).
         self.runs: dict[Path, int] = {}
 
@@ -200,26 +148,50 @@ class Workers:
             except Exception:
                 logger.exception("on_started failed")
 
-    def prewarm(self) -> None:
+    def prewarm(self, prepare: Callable[[], ExecuteParams | None] | None = None) -> None:
         """Start the worker (or the pool) in the background (``worker.prewarm``), if it is
-        not running."""
+        not running. ``prepare`` makes the dry run of an opened workflow (on a thread: it
+        reads and checks the file; :func:`.backends.prepare_params`), which then goes to the
+        local worker: it resolves the classes the workflow names, whose imports are most of
+        a first run's cost. A run sent meanwhile waits in the worker's queue behind it."""
         if not self.settings.worker_prewarm:
             return
-        if self.uses_pool:
+        if prepare is not None and not self.uses_pool:
+            self._to_prepare.append(prepare)
+        elif self.uses_pool:
             if self.pool is not None and not self._pool_stale:
                 return
         elif self.client.alive and not self._client_stale:
             return
-        if self._prewarm_task is not None and not self._prewarm_task.done():
-            return
-        self._prewarm_task = asyncio.ensure_future(self._prewarm())
+        if self._prewarm_task is None or self._prewarm_task.done():
+            self._prewarm_task = asyncio.ensure_future(self._prewarm())
+
+    @property
+    def prewarming(self) -> bool:
+        """Whether a prewarm is still starting the worker or preparing a workflow."""
+        return self._prewarm_task is not None and not self._prewarm_task.done()
 
     async def _prewarm(self) -> None:
         try:
             if self.uses_pool:
                 await (await self.ensure_pool()).start()
-            else:
-                await self.ensure_worker()
+                return
+            await self.ensure_worker()
+            while self._to_prepare:
+                made = await asyncio.to_thread(self._to_prepare.pop(0))
+                if made is None:
+                    continue
+                params = protocol.to_json(made)
+                # it may wait behind a run in the worker's queue
+                timeout = self.settings.worker_start_timeout + self.settings.run_timeout
+                answer = await self.client.request(protocol.PREPARE, params, timeout)
+                name = Path(made.workflowPath).name
+                if isinstance(answer, dict) and answer.get("status") == protocol.OK:
+                    self._say(f"Prepared {name}: the classes it names are imported")
+                else:  # its run will name the problem in the user's words
+                    logger.debug("prewarm of %s: %s", name, answer)
+        except WorkerRequestError as exc:  # a worker without prepare: the start was the point
+            logger.debug("prewarm: %s", exc)
         except WorkerError as exc:
             self._log(logging.WARNING, f"prewarm: {exc}")
 

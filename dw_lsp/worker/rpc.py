@@ -7,10 +7,10 @@ the runtime knows nothing of this transport. Threads:
   calls ``os._exit`` at once, run or no run;
 - a *host* thread builds the runtime (imports torch and diffusers) as soon as the process
   starts, so ``ping`` answers while that happens and ``initialize`` waits for it;
-- a *run* thread executes ``execute`` and ``clearMemory`` jobs one at a time. It sends a run's
-  result first and cleans up afterwards, so cleanup never delays a result; a job that arrives
-  during the cleanup simply waits for it. ``ping``, ``memoryStatus`` and ``cancel`` are
-  answered on the main thread, also during a run.
+- a *run* thread executes ``execute``, ``prepare`` and ``clearMemory`` jobs one at a time.
+  It sends a run's result first and cleans up afterwards, so cleanup never delays a
+  result; a job that arrives during the cleanup simply waits for it. ``ping``,
+  ``memoryStatus`` and ``cancel`` are answered on the main thread, also during a run.
 
 Must not import torch, diffusers or transformers (the runtime module does, on the host thread),
 nor the session, the server or LSP types.
@@ -188,6 +188,8 @@ class Server:
             self._initialize(msg_id, wants, params)
         elif method == protocol.EXECUTE:
             self._execute(msg_id, params)
+        elif method == protocol.PREPARE:
+            self._prepare(msg_id, wants, params)
         elif method == protocol.CANCEL:
             runtime = self._runtime
             run_id = params.get("runId")
@@ -229,7 +231,8 @@ class Server:
             },
         )
 
-    def _execute(self, msg_id: Any, params: dict[str, Any]) -> None:
+    @staticmethod
+    def _execute_params(params: dict[str, Any]) -> protocol.ExecuteParams:
         missing = [name for name in ("workflowPath", "outputDir") if not params.get(name)]
         if missing:
             raise RpcError(protocol.INVALID_PARAMS, f"execute needs {', '.join(missing)}")
@@ -244,11 +247,21 @@ class Server:
         if execute.standIns not in protocol.STAND_IN_MODES:
             modes = ", ".join(protocol.STAND_IN_MODES)
             raise RpcError(protocol.INVALID_PARAMS, f"standIns must be one of {modes}")
+        return execute
+
+    def _execute(self, msg_id: Any, params: dict[str, Any]) -> None:
+        execute = self._execute_params(params)
         with self._state_lock:
             if self._executing:
                 raise RpcError(protocol.BUSY, "a run is already in progress; cancel it first")
             self._executing = True
         self._jobs.put(lambda: self._run(msg_id, execute))
+
+    def _prepare(self, msg_id: Any, wants: bool, params: dict[str, Any]) -> None:
+        """A prewarm's dry run, queued like a run (a run sent meanwhile waits behind it,
+        never refused as busy): the answer says what it found, failures included."""
+        execute = self._execute_params(params)
+        self._jobs.put(lambda: self._answer(msg_id, wants, lambda rt: rt.prepare(execute)))
 
     def _run(self, msg_id: Any, params: protocol.ExecuteParams) -> None:
         try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import sys
 import threading
 import time
 import traceback
@@ -127,20 +128,7 @@ class Runtime:
         if not dry:
             self._runs[path] = self._runs.get(path, 0) + 1
             self.total_runs += 1
-        stand_ins = None
-        if params.standIns != STAND_INS_OFF:
-            stand_ins = StandIns(params.standIns, torch.device(self.device).type)
-        out_dir = Path(params.outputDir).expanduser().resolve()
-        state = RunState(
-            run_id=params.runId,
-            resolver=TypeResolver(params.allowedModules),
-            out_dir=output_dir(out_dir) if stand_ins is not None else out_dir,
-            top_dir=path.parent,
-            device=self.device,
-            reporter=Reporter(params.runId, on_progress, self.token),
-            allow_remote_code=params.allowRemoteCode is True,
-            stand_ins=stand_ins,
-        )
+        state, stand_ins = self._run_state(params, path, on_progress)
         status, error, trace = OK, None, None
         try:
             problems = output_dir_problems(params.outputDir, path)
@@ -185,6 +173,48 @@ class Runtime:
             fileChanged=changed,
             standIn=stand_ins.report if stand_ins is not None else None,
         )
+
+    def _run_state(
+        self, params: ExecuteParams, path: Path, on_progress: Callable[[Progress], None]
+    ) -> tuple[RunState, StandIns | None]:
+        stand_ins = None
+        if params.standIns != STAND_INS_OFF:
+            stand_ins = StandIns(params.standIns, torch.device(self.device).type)
+        out_dir = Path(params.outputDir).expanduser().resolve()
+        state = RunState(
+            run_id=params.runId,
+            resolver=TypeResolver(params.allowedModules),
+            out_dir=output_dir(out_dir) if stand_ins is not None else out_dir,
+            top_dir=path.parent,
+            device=self.device,
+            reporter=Reporter(params.runId, on_progress, self.token),
+            allow_remote_code=params.allowRemoteCode is True,
+            stand_ins=stand_ins,
+        )
+        return state, stand_ins
+
+    def prepare(self, params: ExecuteParams) -> dict[str, Any]:
+        """The dry run of a workflow the user opened, for its side effect: the classes it
+        names are resolved, so their modules (diffusers' and transformers' lazy imports,
+        seconds) are imported before the first run. Loads no weight, counts no run; a
+        problem is only reported back (the run will name it in the user's words)."""
+        path = Path(params.workflowPath).expanduser().resolve()
+        started, modules = time.perf_counter(), len(sys.modules)
+        state, _ = self._run_state(params, path, lambda _progress: None)
+        error = None
+        try:
+            dryrun.check(Executor(state, self), path, params.arguments)
+        except Exception as exc:  # the run reports it; here it only stops the warming
+            error = str(exc)
+        seconds = round(time.perf_counter() - started, 4)
+        imported = len(sys.modules) - modules
+        log.debug("prepared %s in %.2f s, %d modules (%s)", path.name, seconds, imported, error)
+        return {
+            "status": ERROR if error else OK,
+            "error": error,
+            "seconds": seconds,
+            "imported": imported,
+        }
 
     @staticmethod
     def _digest(files: dict[Path, str]) -> str:

@@ -8,12 +8,10 @@ backends in the handshake and the server has checked the open document again."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_lsp
-from dwtest_lsp import CONFIG, open_document, start, utf16_position, wait_until
+from dwtest_lsp import open_document, utf16_position, wait_until
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
@@ -47,15 +45,6 @@ WORKFLOW = {
         }
     ],
 }
-
-
-@pytest_lsp.fixture(config=CONFIG)
-async def prewarmed(lsp_client: LanguageClient, workspace: Path) -> AsyncIterator[None]:
-    """VS Code, with the worker started as soon as a workflow opens (its default)."""
-    options = {"worker": {"prewarm": True}, "outputDir": str(workspace / "out")}
-    await start(lsp_client, "visual-studio-code", workspace, options=options)
-    yield
-    await lsp_client.shutdown_session()
 
 
 def at(position: types.Position) -> tuple[int, int]:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +176,50 @@ def test_the_workspace_section_cannot_set_what_runs():
     )
     assert settings.worker_command == ["mine"] and settings.log_level == "DEBUG"
     assert messages == [workspace_refusal("worker.command")]
+
+
+_SOURCE_OF_STDIN = """
+import asyncio
+from dw_lsp.server.app import create_server
+from dw_lsp.server.transport import stdin_source
+print(type(asyncio.run(stdin_source(create_server()))).__name__)
+"""
+
+
+def _stdin_source_for(stdin: object) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _SOURCE_OF_STDIN],
+        stdin=stdin,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.decode().strip()
+
+
+def test_a_piped_stdin_is_read_by_the_event_loop_a_file_in_threads(tmp_path: Path) -> None:
+    # a pipe, as every editor gives: no thread hand-off per header line and body
+    assert _stdin_source_for(subprocess.PIPE) == "StreamSource"
+    # a regular file cannot be watched by the loop
+    source = tmp_path / "in.txt"
+    source.write_bytes(b"")
+    with source.open("rb") as stdin:
+        assert _stdin_source_for(stdin) == "BlockingSource"
+
+
+def test_one_socket_for_stdin_and_stdout_stays_blocking(tmp_path: Path) -> None:
+    # the loop would make the shared socket non-blocking for the server's writes too
+    import socket
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        subprocess.run(
+            [sys.executable, "-c", _SOURCE_OF_STDIN],
+            stdin=theirs,
+            stdout=theirs,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=True,
+        )
+        ours.settimeout(30)
+        assert ours.recv(100).decode().strip() == "BlockingSource"

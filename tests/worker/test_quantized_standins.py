@@ -1,9 +1,9 @@
 """Quantized transformers of two families, through the real worker on stand-ins (issue 15's
 "Done when"): a Flux and a Wan workflow whose transformer block carries a
-``quantization_config`` (SDNQ int8, torchao int8 weight-only) run end to end with
-``standIns: all`` - the stand-in transformer is loaded by ``from_pretrained`` with the config
-built from the block, the worker logs the quantizer the loaded model carries, the output is
-written, the second run reuses the warm pipeline and a prompt-only edit reloads nothing.
+``quantization_config`` (SDNQ int8, torchao int8 weight-only, optimum-quanto int8) run end to
+end with ``standIns: all`` - the stand-in transformer is loaded by ``from_pretrained`` with
+the config built from the block, the worker logs the quantizer the loaded model carries, the
+output is written, the second run reuses the warm pipeline and a prompt-only edit reloads nothing.
 
 GGUF goes through ``from_single_file``: the test writes a GGUF file (the ``gguf`` package's
 writer, Q8_0 blocks for the linear weights) of the Flux stand-in transformer's config with
@@ -33,6 +33,10 @@ TORCHAO = {
     "configuration": {"config_type": "TorchAoConfig"},
     "arguments": {"quant_type": "torchao.quantization.Int8WeightOnlyConfig"},
 }
+QUANTO = {
+    "configuration": {"config_type": "QuantoConfig"},
+    "arguments": {"weights_dtype": "{int8}"},
+}
 #: family -> (pipeline class, transformer class, call arguments, content type).
 FAMILIES: dict[str, tuple[str, str, dict[str, Any], str]] = {
     "flux": (
@@ -49,7 +53,11 @@ FAMILIES: dict[str, tuple[str, str, dict[str, Any], str]] = {
     ),
 }
 #: backend -> (quantization_config block, pre_load_modules, the quantizer's class name).
-BACKENDS = {"sdnq": (SDNQ, ["sdnq"], "SDNQQuantizer"), "torchao": (TORCHAO, None, "TorchAo")}
+BACKENDS = {
+    "sdnq": (SDNQ, ["sdnq"], "SDNQQuantizer"),
+    "torchao": (TORCHAO, None, "TorchAo"),
+    "quanto": (QUANTO, ["optimum.quanto"], "QuantoQuantizer"),
+}
 
 
 def quantized_workflow(
