@@ -98,7 +98,7 @@ _TABLE: tuple[Code, ...] = (
     Code("DW305", E, "Name a workflow may not use (function, module, utils, not a needed class)"),
     Code("DW306", E, "Loading argument that runs code"),
     Code("DW307", E, "Module pre_load_modules may not import"),
-    Code("DW308", W, "Quantization backend or module the worker cannot use"),
+    Code("DW308", W, "Quantization backend, module or device the worker cannot use"),
 )
 
 CODES: dict[str, Code] = {c.code: c for c in _TABLE}

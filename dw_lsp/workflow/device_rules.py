@@ -6,7 +6,8 @@ offload's ``onload_device`` and ``use_stream`` (CUDA or XPU streams), a task's `
 On a worker without that accelerator they fail deep inside torch ("Torch not compiled with
 CUDA enabled") after minutes of loading. Two answers, one walk:
 
-* :func:`problems`: a plain run refuses each such device before anything loads, naming
+* :func:`problems`: a plain run refuses each such device before anything loads (and the
+  editor warns on it once the worker has said which device it runs on), naming
   where it is and the worker's device (SDNQ's two keys are left to
   :func:`dw_lsp.workflow.quant_rules.device_problem`, which words them for SDNQ; a stream
   is left alone: group offload is skipped, with a note, where it cannot run);
@@ -109,16 +110,29 @@ def named_devices(document: Mapping[str, Any], worker_device: str) -> list[Named
     return mapped(document, worker_device)[1]
 
 
+def refused(named: NamedDevice) -> bool:
+    """Does a plain run refuse this device? (SDNQ's keys are quant_rules'; a stream is
+    skipped with group offload where it cannot run.)"""
+    return named.key not in QUANT_KEYS and named.key != STREAM_KEY
+
+
+def message(named: NamedDevice, worker_device: str) -> str:
+    """The refusal of one explicit device, without the step (the worker adds it)."""
+    worker = device_kind(worker_device) or "cpu"
+    return (
+        f"{named.where} is {named.given!r}, but this worker runs on {worker}; set it to the "
+        "worker's device (or remove it) to run here, or smoke-run the workflow on stand-ins, "
+        "which map it"
+    )
+
+
 def problems(document: Mapping[str, Any], worker_device: str) -> list[str]:
     """A plain run's refusals: each explicit device the worker lacks (SDNQ's keys and
     streams excepted, see the module docstring), before anything loads."""
-    worker = device_kind(worker_device) or "cpu"
     return [
-        f"step {named.step!r}: {named.where} is {named.given!r}, but this worker runs on "
-        f"{worker}; set it to the worker's device (or remove it) to run here, or smoke-run "
-        "the workflow on stand-ins, which map it"
+        f"step {named.step!r}: {message(named, worker_device)}"
         for named in named_devices(document, worker_device)
-        if named.key not in QUANT_KEYS and named.key != STREAM_KEY
+        if refused(named)
     ]
 
 

@@ -143,3 +143,20 @@ def test_dw308_speaks_only_once_the_worker_reported_its_capabilities() -> None:
     torchao = Capabilities(device="cpu", backends={"torchao": "0.18.0"})
     messages = _codes(int4, CheckContext(capabilities=torchao))["DW308"]
     assert any("Int4WeightOnlyConfig packs int4 weights with mslk" in m for m in messages)
+
+
+def test_dw308_warns_on_a_device_the_worker_lacks_in_the_worker_s_words() -> None:
+    document = json.loads(_workflow([], "sdnq.SDNQConfig", {"weights_dtype": "{int8}"}))
+    pipeline = document["steps"][0]["pipeline"]
+    pipeline["configuration"]["components"] = {"vae": {"device": "cuda"}}
+    pipeline["transformer"]["from_pretrained_arguments"]["device_map"] = "variable:where"
+    text = json.dumps(document, indent=1)
+    assert "DW308" not in _codes(text, CheckContext())
+    cpu = Capabilities(device="cpu", backends={"sdnq": "0.2.8"})
+    assert _codes(text, CheckContext(capabilities=cpu))["DW308"] == [
+        "pipeline.configuration.components.vae.device is 'cuda', but this worker runs on cpu; "
+        "set it to the worker's device (or remove it) to run here, or smoke-run the workflow "
+        "on stand-ins, which map it; the run will be refused"
+    ]
+    gpu = Capabilities(device="cuda:0", backends={"sdnq": "0.2.8"})
+    assert "DW308" not in _codes(text, CheckContext(capabilities=gpu))

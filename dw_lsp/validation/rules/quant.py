@@ -8,9 +8,11 @@
 * **DW308** (warning): only when the worker has reported its capabilities in its handshake
   (``CheckContext.capabilities``): a ``quantization_config`` whose backend is not installed
   in the worker's environment, one that cannot run on the worker's device (bitsandbytes on
-  a CPU, an SDNQ ``quantization_device: cuda`` or torchao's int4 config without CUDA), and a
-  ``pre_load_modules`` entry of a known backend that is not installed. The server cannot see
-  the worker's environment itself, so before the worker answers this rule says nothing.
+  a CPU, an SDNQ ``quantization_device: cuda`` or torchao's int4 config without CUDA), a
+  ``pre_load_modules`` entry of a known backend that is not installed, and any other device
+  the workflow names that the worker lacks (``components.vae.device: cuda`` on a CPU,
+  :mod:`dw_lsp.workflow.device_rules`). The server cannot see the worker's environment
+  itself, so before the worker answers this rule says nothing.
 
 Values from ``variable:`` references are not judged here (the worker judges them after
 substitution). Pure: imports no pygls, lsprotocol or ML libraries.
@@ -25,7 +27,7 @@ from dw_lsp.capabilities import Capabilities
 from dw_lsp.validation.context import CheckContext
 from dw_lsp.validation.fixes import NeedsSetting
 from dw_lsp.validation.rules.base import Reporter
-from dw_lsp.workflow import quant_rules, refs
+from dw_lsp.workflow import device_rules, quant_rules, refs
 from dw_lsp.workflow.code_rules import ALLOWED_MODULES_SETTING, normalise_prefixes
 from dw_lsp.workflow.document import Document, Path
 from dw_lsp.workflow.problem import Problem
@@ -56,7 +58,23 @@ def check_quantization(doc: Document, ctx: CheckContext) -> list[Problem]:
             device = ctx.capabilities.device
         for path, block in _blocks(pipeline, base):
             _block(report, path, block, device, ctx.capabilities)
+    if ctx.capabilities is not None:
+        _devices(report, root["steps"], ctx.capabilities.device)
     return report.problems
+
+
+def _devices(report: Reporter, steps: list[Any], device: str) -> None:
+    """Explicit devices the worker lacks (``components.vae.device: cuda`` on a CPU), in the
+    words of the worker's refusal (:mod:`dw_lsp.workflow.device_rules`)."""
+    for index, step in enumerate(steps):
+        if not isinstance(step, dict):
+            continue
+        for named in device_rules.named_devices({"steps": [step]}, device):
+            if device_rules.refused(named):
+                message = device_rules.message(named, device)
+                report.value(
+                    WILL_FAIL, ("steps", index, *named.path), f"{message}; the run will be refused"
+                )
 
 
 def _modules(
