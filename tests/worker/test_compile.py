@@ -119,3 +119,30 @@ def test_a_prompt_edit_keeps_the_compiled_pipeline_warm(
     changed = json.loads(json.dumps(pipeline))
     changed["configuration"]["components"]["unet"]["compile"]["dynamic"] = True
     assert load_key(changed) != load_key(pipeline)
+
+
+def test_a_stand_in_run_compiles_on_the_eager_backend(
+    stand_in_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    """dw's FluxDevFast compiles the transformer's repeated blocks with inductor, which
+    generates C++ for a minute and more on a CPU (97 s measured for a 10 s smoke run): a
+    stand-in run traces the same blocks on dynamo's eager backend instead, and says so."""
+    step = {
+        "name": "fast",
+        "pipeline": {
+            "configuration": {
+                "component_type": "FluxPipeline",
+                "components": {"transformer": {"compile": {"repeated_blocks": True}}},
+            },
+            "from_pretrained_arguments": {"model_name": "nobody-has/FluxPipeline"},
+            "arguments": {"prompt": "a fast fox", "num_inference_steps": 28},
+        },
+        "result": {"content_type": "image/png"},
+    }
+    path = write_workflow(tmp_path / "fast.json", [step], seed=2)
+    result = stand_in_worker.execute(path, tmp_path / "out", standIns="all", timeout=300)
+    assert result["status"] == "ok", result.get("traceback") or result.get("error")
+    shrunk = {(a["name"], a["given"], a["used"]) for a in result["standIn"]["arguments"]}
+    assert ("components.transformer.compile.backend", None, "eager") in shrunk
+    log = stand_in_worker.stderr_tail(300)
+    assert "compiling the repeated blocks ({'backend': 'eager'})" in log, log[-2000:]

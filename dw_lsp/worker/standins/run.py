@@ -15,7 +15,9 @@ which a stand-in does not have); the report names it so. A stood-in component ke
 and reported as a changed argument.
 
 On a CPU, a stood-in model asked for in float16 or bfloat16 is loaded in float32 (named in
-the report with the shrunk arguments). In ``missing`` mode a source is stood in only when
+the report with the shrunk arguments); ``compile`` runs on dynamo's ``eager`` backend
+(reported too). Explicit devices this worker lacks are mapped to its own
+(:meth:`StandIns.map_devices`, before the preflight). In ``missing`` mode a source is stood in only when
 it is neither a local path nor a hub id with a snapshot in the Hugging Face cache;
 built-in models (``builtin:``) never are. The
 report (:class:`dw_lsp.protocol.StandInReport`) lists every model stood in, every argument
@@ -39,7 +41,7 @@ from dw_lsp.protocol import (
     StandInReport,
 )
 from dw_lsp.worker import support
-from dw_lsp.worker.loading import tiny
+from dw_lsp.worker.loading import compiling, tiny
 from dw_lsp.worker.standins import build, ip_adapters, shrink, store
 from dw_lsp.worker.standins.media import Placeholders
 from dw_lsp.worker.standins.registry import Family
@@ -51,6 +53,8 @@ SOURCE_KEYS = ("model_name", "from_single_file")
 #: Image-encoder arguments of ``load_ip_adapter`` a stand-in adapter sets to where its own
 #: encoder lies (SD's loader reads ``{subfolder}/image_encoder`` by default).
 ENCODER_ARGUMENTS = {"image_encoder_folder": "image_encoder"}
+#: The ``torch.compile`` backend of a stand-in run (see :meth:`StandIns._compile_eager`).
+EAGER = "eager"
 HALF_DTYPES = frozenset({"torch.float16", "torch.bfloat16"})
 DEFAULT_SIZE = 32
 
@@ -146,6 +150,7 @@ class StandIns:
         name = getattr(pipeline_cls, "__name__", str(pipeline_cls))
         family = build.family_for(name)
         stood = False
+        spec["configuration"] = self._compile_eager(step, resolved["configuration"])
         try:
             key, source = self._source(resolved["from_pretrained_arguments"])
             if key is not None and self._wanted(source, base_dir):
@@ -232,6 +237,26 @@ class StandIns:
         folder = store.lora_dir(pipeline_cls, weight if isinstance(weight, str) else None)
         self._note(step, f"pipeline.loras[{index}]", "LoRA", str(source))
         return {**lora, "model_name": str(folder)}
+
+    def _compile_eager(self, step: str, configuration: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``components.<name>.compile`` on dynamo's ``eager`` backend: the model is still
+        traced (graph breaks, ``fullgraph``, regional compilation show up) but no code is
+        generated, which on a CPU takes minutes for a run of seconds. Reported."""
+        entries = configuration.get("components")
+        if not isinstance(entries, Mapping):
+            return configuration
+        changed = dict(entries)
+        for name, entry in entries.items():
+            wanted = entry.get("compile") if isinstance(entry, Mapping) else None
+            if not wanted:
+                continue
+            options = dict(wanted) if isinstance(wanted, Mapping) else {}
+            backend = options.get("backend")
+            if backend not in (None, *compiling.CODEGEN_BACKENDS):
+                continue
+            self._shrunk(step, f"components.{name}.compile.backend", backend, EAGER)
+            changed[name] = {**entry, "compile": {**options, "backend": EAGER}}
+        return {**configuration, "components": changed}
 
     def _ip_adapter(
         self, step: str, pipeline_cls: Any, adapter: Mapping[str, Any]
