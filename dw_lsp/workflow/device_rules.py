@@ -56,10 +56,14 @@ class NamedDevice:
 
     @property
     def where(self) -> str:
-        """The path as text: ``pipeline.configuration.components.vae.device``."""
+        """The path as text: ``pipeline.configuration.components.vae.device`` (an index or a
+        map key that is no plain name in brackets: ``device_map['']``)."""
         text = ""
         for part in self.path:
-            text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
+            if isinstance(part, int) or not part.replace(".", "_").isidentifier():
+                text += f"[{part!r}]"
+            else:
+                text += f".{part}" if text else part
         return text
 
     @property

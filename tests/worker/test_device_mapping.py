@@ -109,6 +109,7 @@ def test_a_worker_that_has_the_device_keeps_it() -> None:
     nested = {"name": "a", "pipeline": {"from_pretrained_arguments": {"device_map": {"": "cuda"}}}}
     [entry] = device_rules.named_devices({"steps": [nested]}, "cpu")
     assert entry.key == "device_map" and entry.given == "cuda"
+    assert entry.where == "pipeline.from_pretrained_arguments.device_map['']"
     assert device_rules.mapped({"steps": [nested]}, "cpu")[0]["steps"][0]["pipeline"] == {
         "from_pretrained_arguments": {"device_map": {"": "cpu"}}
     }
