@@ -17,9 +17,9 @@ and reported as a changed argument.
 On a CPU, a stood-in model asked for in float16 or bfloat16 is loaded in float32 (named in
 the report with the shrunk arguments); ``compile`` runs on dynamo's ``eager`` backend
 (reported too). Explicit devices this worker lacks are mapped to its own
-(:meth:`StandIns.map_devices`, before the preflight). In ``missing`` mode a source is stood in only when
-it is neither a local path nor a hub id with a snapshot in the Hugging Face cache;
-built-in models (``builtin:``) never are. The
+(:meth:`StandIns.map_devices`, before the preflight). In ``missing`` mode a source is stood
+in only when it is neither a local path nor a hub id with a snapshot in the Hugging Face
+cache; built-in models (``builtin:``) never are. The
 report (:class:`dw_lsp.protocol.StandInReport`) lists every model stood in, every argument
 shrunk and every placeholder. Imports torch-free modules at the top; building imports the
 libraries lazily. Never the executor, the session or the server.
