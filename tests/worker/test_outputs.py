@@ -105,3 +105,17 @@ def test_a_marigold_prediction_is_saved_as_png_key_by_key(tmp_path: Path) -> Non
 def test_an_array_that_is_no_image_is_still_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="does not fit a result of type ndarray"):
         write(tmp_path, {"content_type": "image/png"}, [[np.zeros((2, 3, 4, 5))]])
+
+
+def test_a_batched_waveform_is_written_one_file_per_item(tmp_path: Path) -> None:
+    """MiniMax Music 3 returns ``batch x channels x samples``: one file per item, ``-{k}``
+    appended when there are several (FORMAT.md 1.8)."""
+    wave = np.sin(np.linspace(0, 200, 4410, dtype=np.float32)) * 0.5
+    one = np.stack([np.stack([wave, wave])])
+    [path] = write(tmp_path / "one", {"content_type": "audio/wav", "sample_rate": 44100}, [one])
+    assert Path(path).name == "flow-clip.2-0.0.wav"
+    data, rate = soundfile.read(path)
+    assert rate == 44100 and data.shape == (4410, 2)
+    two = np.concatenate([one, one * 0.5])
+    written = write(tmp_path / "two", {"content_type": "audio/wav"}, [two])
+    assert [Path(p).name for p in written] == ["flow-clip.2-0.0-0.wav", "flow-clip.2-0.0-1.wav"]

@@ -47,14 +47,13 @@ REFUSED: dict[str, str] = {
 #: Accepted, but a stand-in run cannot complete: file -> why (also in the README).
 #: Task models have no stand-ins yet: such a run names the model it lacks.
 _NO_TASK_MODEL = "which is neither a local path nor in the Hugging Face cache"
-#: MiniMax's modular pipelines have no stand-in: H3's Qwen3-VL processor needs torchvision
-#: (not installed here); Music 3's tiny test configs exist only on the hub.
-_MODULAR = "no stand-in family covers ModularPipeline"
+#: MiniMax H3's modular pipeline has no stand-in: its Qwen3-VL processor needs torchvision
+#: (not installed here).
+_MODULAR = "no stand-in for the modular pipeline of 'MiniMaxAI/MiniMax-H3'"
 #: LTX-2 image conditioning re-encodes the image with PyAV (not installed here).
 _PYAV = "PyAV is required to apply image-conditioning H.264 CRF re-compression"
 CANNOT_RUN: dict[str, str] = {
     "examples/flux/FluxRedux.json": "no stand-in for FluxPriorReduxPipeline yet",
-    "examples/MiniMaxMusic.json": _MODULAR,
     "examples/flux/Flux2Dev.json": "no stand-in for Flux2Pipeline yet",
     "examples/flux/Flux2DevImageCombine.json": "no stand-in for Flux2Pipeline yet",
     "examples/LTX2I2V.json": _PYAV,

@@ -1,4 +1,5 @@
-"""Image-shaped arrays saved as images (FORMAT.md 1.8 writes images through ``.save``).
+"""Arrays saved as images or as several waveforms (FORMAT.md 1.8 writes images through
+``.save``, and a batched waveform one file per item).
 
 A pipeline that predicts rather than generates (Marigold depth and normals) returns its
 prediction as a numpy array (``N x H x W x C``) or a torch tensor (``N x C x H x W``), not as
@@ -6,8 +7,8 @@ PIL images, so an ``image/*`` result has nothing with ``.save``. :func:`as_image
 an array into PIL images, one per batch item: values in [0, 1] scaled to 8 bits (Marigold's
 depth), values reaching below 0 read as [-1, 1] and mapped to [0, 1] first (Marigold's
 normals, the mapping its own ``visualize_normals`` uses); 1, 3 or 4 channels give ``L``,
-``RGB`` or ``RGBA``. Anything else is not an image (None). May import numpy and PIL; never
-the transport.
+``RGB`` or ``RGBA``. Anything else is not an image (None). :func:`as_waveforms` splits a
+batched waveform likewise. May import numpy and PIL; never the transport.
 """
 
 from __future__ import annotations
@@ -42,3 +43,15 @@ def as_images(value: Any) -> list[Any] | None:
 
     mode = MODES[value.shape[-1]]
     return [Image.fromarray(item[..., 0] if mode == "L" else item, mode) for item in value]
+
+
+def as_waveforms(value: Any) -> list[Any] | None:
+    """The waveforms of a batched one (``batch x channels x samples``, as MiniMax Music 3
+    returns), or None for anything else (a single waveform is written as it is)."""
+    import numpy
+
+    if hasattr(value, "detach"):
+        value = value.detach().float().cpu().numpy()
+    if not isinstance(value, numpy.ndarray) or value.ndim != 3:
+        return None
+    return list(value)

@@ -142,11 +142,14 @@ class ResultWriter:
         self._atomically(file_name, lambda path: path.write_text(text + "\n", encoding="utf-8"))
 
     def _write_each(self, name: str, artifact: Any) -> None:
-        """An image-shaped array under an ``image/*`` type is written as images (a batch of
-        several with ``-{k}`` appended, as dw does for a batched waveform)."""
+        """An image-shaped array under an ``image/*`` type is written as images, a batched
+        waveform (batch x channels x samples) under ``audio/*`` as waveforms: several with
+        ``-{k}`` appended, as dw does for a batched waveform (FORMAT.md 1.8)."""
         images = None
         if self.content_type.startswith("image/") and not hasattr(artifact, "save"):
             images = arrays.as_images(artifact)
+        elif self.content_type.startswith("audio/"):
+            images = arrays.as_waveforms(artifact)  # a batch of waveforms, one file each
         if images is None:
             self._write(f"{name}{self.ext}", artifact)
         elif len(images) == 1:

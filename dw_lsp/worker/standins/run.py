@@ -41,8 +41,9 @@ from dw_lsp.protocol import (
     StandInReport,
 )
 from dw_lsp.worker import support
-from dw_lsp.worker.loading import compiling, tiny
+from dw_lsp.worker.loading import compiling, modular, tiny
 from dw_lsp.worker.standins import build, ip_adapters, shrink, store
+from dw_lsp.worker.standins import modular as modular_standins
 from dw_lsp.worker.standins.media import Placeholders
 from dw_lsp.worker.standins.registry import Family
 from dw_lsp.workflow import device_rules, quant_rules
@@ -150,14 +151,18 @@ class StandIns:
         name = getattr(pipeline_cls, "__name__", str(pipeline_cls))
         family = build.family_for(name)
         stood = False
-        spec["configuration"] = self._compile_eager(step, resolved["configuration"])
+        spec["configuration"] = self._load_dtype(
+            step, self._compile_eager(step, resolved["configuration"])
+        )
         try:
             key, source = self._source(resolved["from_pretrained_arguments"])
             if key is not None and self._wanted(source, base_dir):
                 arguments = dict(resolved["from_pretrained_arguments"])
                 del arguments[key]
                 arguments["model_name"] = str(
-                    store.pipeline_dir(pipeline_cls, arguments.get("variant"))
+                    modular_standins.modular_dir(str(source))
+                    if modular.is_modular(pipeline_cls)
+                    else store.pipeline_dir(pipeline_cls, arguments.get("variant"))
                 )
                 spec["from_pretrained_arguments"] = self._dtype(step, arguments)
                 self._note(step, "pipeline", pipeline_cls, str(source))
@@ -237,6 +242,18 @@ class StandIns:
         folder = store.lora_dir(pipeline_cls, weight if isinstance(weight, str) else None)
         self._note(step, f"pipeline.loras[{index}]", "LoRA", str(source))
         return {**lora, "model_name": str(folder)}
+
+    def _load_dtype(self, step: str, configuration: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A modular pipeline's ``load_components.dtype`` in half precision: float32 on a
+        CPU, as a stood-in model's ``torch_dtype`` (reported)."""
+        load = configuration.get("load_components")
+        dtype = load.get("dtype") if isinstance(load, Mapping) else None
+        if self.device != "cpu" or str(dtype) not in HALF_DTYPES or not isinstance(load, Mapping):
+            return configuration
+        import torch
+
+        self._shrunk(step, "load_components.dtype", str(dtype), "torch.float32")
+        return {**configuration, "load_components": {**load, "dtype": torch.float32}}
 
     def _compile_eager(self, step: str, configuration: Mapping[str, Any]) -> Mapping[str, Any]:
         """``components.<name>.compile`` on dynamo's ``eager`` backend: the model is still

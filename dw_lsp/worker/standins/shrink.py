@@ -10,7 +10,8 @@ Only arguments the called method takes are touched, each to the family's minimum
 - ``max_area`` (Flux Kontext) to ``size`` squared and ``processing_resolution`` (Marigold)
   to ``size``;
 - ``max_new_tokens`` (text generation) to :data:`NEW_TOKENS`;
-- ``audio_end_in_s`` (Stable Audio) to :data:`AUDIO_SECONDS` after ``audio_start_in_s``.
+- ``audio_end_in_s`` (Stable Audio) to :data:`AUDIO_SECONDS` after ``audio_start_in_s``, and
+  ``audio_duration`` (MiniMax Music 3) to :data:`AUDIO_SECONDS`.
 
 An argument is touched when the method names it or the call gives it (a method taking
 ``**kwargs`` passes it on); one already at or below its minimum is kept. Each change is
@@ -105,4 +106,5 @@ def shrink_call(
     lower("max_new_tokens", NEW_TOKENS)
     start = _number(arguments.get("audio_start_in_s")) or 0.0
     lower("audio_end_in_s", start + AUDIO_SECONDS)
+    lower("audio_duration", AUDIO_SECONDS)
     return shrunk
