@@ -266,15 +266,6 @@ def test_a_pipeline_reference_to_no_loaded_step_is_named(
 # -- spandrel ---------------------------------------------------------------------------------
 
 
-def spandrel_imports() -> bool:
-    """spandrel imports torchvision, which has no build for a CPU-only torch here."""
-    try:
-        import spandrel  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def test_upscale_with_a_local_file_a_cached_repository_and_tiles(
     worker: WorkerProcess, tmp_path: Path
 ) -> None:
@@ -294,12 +285,8 @@ def test_upscale_with_a_local_file_a_cached_repository_and_tiles(
             "image/png",
         ),
     ]
+    # spandrel runs even where torchvision (which two of its architectures import) is missing
     result = run(worker, tmp_path, steps)
-    if not spandrel_imports():
-        # the real library cannot load on this machine: the run says why, naming it
-        assert result["status"] == "error"
-        assert "'spandrel'" in result["error"] and "torchvision" in result["error"]
-        return
     local, cached_result, tiled = (Image.open(p) for p in ok(result)["outputs"])
     assert local.size == (80, 48)
     assert cached_result.size == (40, 24)

@@ -40,6 +40,7 @@ from dw_lsp.worker.tasks.common import (
     LocalModels,
     ModelStore,
     TaskContext,
+    TaskStandIns,
     TaskUnavailable,
 )
 
@@ -110,13 +111,15 @@ def run_task(
     models: ModelStore | None = None,
     allow_remote_code: bool = False,
     media: Any = None,
+    stand_ins: TaskStandIns | None = None,
 ) -> Any:
     """Run task ``command`` with one argument set (a dict; ``gather_inputs`` also takes a
     scalar ``inputs`` item). ``arguments['device']`` is popped for the commands that take
     one; ``device=`` wins over it, and ``default_device`` (the worker's) applies when neither
     is given. ``base_dir`` anchors globs and local model paths (default: the current folder);
     ``models`` keeps the loaded models (default: a fresh :class:`LocalModels`). ``media`` is
-    a stand-in run's media loader (placeholders for media that cannot be had).
+    a stand-in run's media loader (placeholders for media that cannot be had), ``stand_ins``
+    its task models (tiny models in place of the ones named).
     """
     handler = _HANDLERS.get(command)
     if handler is None:
@@ -133,6 +136,7 @@ def run_task(
         models=models if models is not None else LocalModels(),
         allow_remote_code=allow_remote_code,
         media=media,
+        stand_ins=stand_ins,
     )
     return handler(arguments, context)
 

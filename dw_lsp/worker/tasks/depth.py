@@ -38,7 +38,7 @@ def _estimator(context: TaskContext) -> Any:
     name = default_depth_model()
 
     def load() -> Any:
-        folder = locate.model_folder(context.command, name, context.base_dir, "depth estimation")
+        folder = locate.folder_for(context, name, "depth estimation", "depth-estimation")
         transformers = locate.require(context.command, "transformers")
         return transformers.pipeline("depth-estimation", model=str(folder), device=device)
 
@@ -94,7 +94,7 @@ def depth(arguments: Any, context: TaskContext) -> Any:
     device = context.target
 
     def load() -> Any:
-        folder = locate.model_folder(context.command, DPT_HYBRID, context.base_dir, "DPT depth")
+        folder = locate.folder_for(context, DPT_HYBRID, "DPT depth", "depth-estimation")
         transformers = locate.require(context.command, "transformers")
         model = transformers.DPTForDepthEstimation.from_pretrained(str(folder)).to(device)
         processor = transformers.DPTImageProcessor.from_pretrained(str(folder))

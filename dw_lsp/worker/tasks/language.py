@@ -73,7 +73,7 @@ def generate(
     dtype = _dtype(device)
 
     def load() -> Any:
-        folder = locate.model_folder(command, name, context.base_dir, f"{task} model")
+        folder = locate.folder_for(context, name, f"{task} model", task)
         transformers = locate.require(command, "transformers")
         return transformers.pipeline(task, model=str(folder), device=device, dtype=dtype)
 
