@@ -1,0 +1,142 @@
+"""Stand-in task models end to end through the real worker: in a stand-in run, a task
+command whose model is missing (or every one, with ``standIns: all``) gets a tiny
+random-weight model of the right kind, loaded by the command's own code (a transformers
+pipeline, ``from_pretrained``, spandrel), and the run's ``standIn`` report names it under
+``task.<command>``. A stand-in never serves a run without stand-ins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dwtest_taskmodels import build_language_model
+from dwtest_worker import WorkerProcess, write_workflow
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT = 120.0
+
+
+def ok(result: dict[str, Any]) -> dict[str, Any]:
+    assert result["status"] == "ok", result.get("error")
+    return result
+
+
+def task_step(name: str, command: str, arguments: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "task": {"command": command, "arguments": arguments},
+        "result": {"content_type": kind},
+    }
+
+
+def photo(folder: Path, size: tuple[int, int] = (40, 30)) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (200, 40, 10)).save(folder / "photo.png")
+    return "photo.png"
+
+
+def stood_in(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(m["where"], m["component"], m["source"]) for m in result["standIn"]["models"]]
+
+
+def test_every_model_backed_command_of_the_corpus_runs_on_stand_in_models(
+    stand_in_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    image = photo(tmp_path / "flow", (40, 32))
+    steps = [
+        task_step(
+            "expand", "text_generation", {"prompt": "a fox", "max_new_tokens": 12}, "text/plain"
+        ),
+        task_step(
+            "qwen3",
+            "text_generation",
+            {"prompt": "a fox", "model_name": "Qwen/Qwen3-4B-Instruct-2507", "max_new_tokens": 4},
+            "text/plain",
+        ),
+        task_step("caption", "image_to_text", {"image": image, "max_new_tokens": 8}, "text/plain"),
+        task_step("estimated", "depth_estimator", {"image": image}, "image/png"),
+        task_step("dpt", "depth", {"image": image, "width": 24, "height": 20}, "image/png"),
+        task_step(
+            "sharp",
+            "upscale",
+            {"image": image, "model_name": "Kim2091/UltraSharp", "filename": "4x-UltraSharp.pth"},
+            "image/png",
+        ),
+        task_step(
+            "x4", "diffusion_upscale", {"image": image, "num_inference_steps": 2}, "image/png"
+        ),
+    ]
+    workflow = write_workflow(tmp_path / "flow" / "tasks.json", steps)
+    result = ok(
+        stand_in_worker.execute(workflow, tmp_path / "out", standIns="all", timeout=TIMEOUT)
+    )
+    assert stood_in(result) == [
+        ("task.text_generation", "Qwen2ForCausalLM", "Qwen/Qwen2.5-1.5B-Instruct"),
+        ("task.text_generation", "Qwen3ForCausalLM", "Qwen/Qwen3-4B-Instruct-2507"),
+        (
+            "task.image_to_text",
+            "Idefics3ForConditionalGeneration",
+            "HuggingFaceTB/SmolVLM-256M-Instruct",
+        ),
+        ("task.depth_estimator", "DPTForDepthEstimation", "Intel/dpt-large"),
+        ("task.depth", "DPTForDepthEstimation", "Intel/dpt-hybrid-midas"),
+        ("task.upscale", "spandrel Compact (SRVGGNet) x4", "Kim2091/UltraSharp"),
+        (
+            "task.diffusion_upscale",
+            "StableDiffusionUpscalePipeline",
+            "stabilityai/stable-diffusion-x4-upscaler",
+        ),
+    ]
+    expand, qwen3, caption, estimated, dpt, sharp, x4 = (Path(p) for p in result["outputs"])
+    # random models write noise, but printable noise: a workflow may pass it on as a value
+    for text in (expand, qwen3, caption):
+        assert text.read_text().isprintable() or text.read_text() == ""
+    assert Image.open(estimated).size == (40, 32)
+    assert Image.open(dpt).size == (24, 20)
+    assert Image.open(sharp).size == (160, 128)
+    assert Image.open(x4).size == (160, 128)
+
+
+def test_missing_mode_keeps_a_local_model_and_a_stand_in_never_serves_a_real_run(
+    stand_in_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    build_language_model(tmp_path / "flow" / "my-lm")
+    image = photo(tmp_path / "flow")
+    steps = [
+        task_step(
+            "mine",
+            "text_generation",
+            {"prompt": "hi", "model_name": "my-lm", "max_new_tokens": 3},
+            "text/plain",
+        ),
+        task_step("estimated", "depth_estimator", {"image": image}, "image/png"),
+    ]
+    workflow = write_workflow(tmp_path / "flow" / "mixed.json", steps)
+    result = ok(
+        stand_in_worker.execute(workflow, tmp_path / "out", standIns="missing", timeout=TIMEOUT)
+    )
+    # the local model is used as it is; only the one missing here is stood in
+    assert stood_in(result) == [
+        ("task.depth_estimator", "DPTForDepthEstimation", "Intel/dpt-large")
+    ]
+    # the same workflow without stand-ins: the depth model is missing, and the stand-in
+    # loaded a moment ago under the same name is not taken for it
+    real = stand_in_worker.execute(workflow, tmp_path / "out-real", timeout=TIMEOUT)
+    assert real["status"] == "error"
+    assert "'Intel/dpt-large'" in real["error"] and "downloads no models" in real["error"]
+
+
+def test_a_task_model_without_a_stand_in_is_named(
+    stand_in_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    image = photo(tmp_path / "flow")
+    step = task_step("x2", "diffusion_upscale", {"image": image, "mode": "x2"}, "image/png")
+    workflow = write_workflow(tmp_path / "flow" / "x2.json", [step])
+    result = stand_in_worker.execute(workflow, tmp_path / "out", standIns="all", timeout=TIMEOUT)
+    assert result["status"] == "error"
+    assert "step 'x2': cannot stand in" in result["error"]
+    assert "no stand-in for task models of kind 'sd-x2-upscaler'" in result["error"]
