@@ -193,3 +193,10 @@ def build_grounding_dino(folder: Path) -> Path:
     with seeded():
         task_vision.build_grounding_dino(folder)
     return folder
+
+
+def build_upernet(folder: Path) -> Path:
+    """An UperNet semantic segmenter with ADE20K's labels (the worker's stand-in)."""
+    with seeded():
+        task_vision.build_upernet(folder)
+    return folder

@@ -69,6 +69,7 @@ def test_every_model_backed_command_of_the_corpus_runs_on_stand_in_models(
         task_step(
             "x4", "diffusion_upscale", {"image": image, "num_inference_steps": 2}, "image/png"
         ),
+        task_step("seg", "segmentation", {"image": image}, "image/png"),
     ]
     workflow = write_workflow(tmp_path / "flow" / "tasks.json", steps)
     result = ok(
@@ -90,8 +91,13 @@ def test_every_model_backed_command_of_the_corpus_runs_on_stand_in_models(
             "StableDiffusionUpscalePipeline",
             "stabilityai/stable-diffusion-x4-upscaler",
         ),
+        (
+            "task.segmentation",
+            "UperNetForSemanticSegmentation",
+            "openmmlab/upernet-convnext-small",
+        ),
     ]
-    expand, qwen3, caption, estimated, dpt, sharp, x4 = (Path(p) for p in result["outputs"])
+    expand, qwen3, caption, estimated, dpt, sharp, x4, seg = (Path(p) for p in result["outputs"])
     # random models write noise, but printable noise: a workflow may pass it on as a value
     for text in (expand, qwen3, caption):
         assert text.read_text().isprintable() or text.read_text() == ""
@@ -99,6 +105,7 @@ def test_every_model_backed_command_of_the_corpus_runs_on_stand_in_models(
     assert Image.open(dpt).size == (24, 20)
     assert Image.open(sharp).size == (160, 128)
     assert Image.open(x4).size == (160, 128)
+    assert Image.open(seg).size == (40, 32)
 
 
 def test_missing_mode_keeps_a_local_model_and_a_stand_in_never_serves_a_real_run(

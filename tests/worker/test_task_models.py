@@ -19,6 +19,7 @@ from dwtest_taskmodels import (
     build_grounding_dino,
     build_language_model,
     build_remote_code_segmenter,
+    build_upernet,
     build_upscaler,
     build_vision_language_model,
     build_x4_upscaler,
@@ -57,6 +58,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_remote_code_segmenter(hub_folder(cache, "briaai/RMBG-2.0"))
     build_x4_upscaler(hub_folder(cache, "stabilityai/stable-diffusion-x4-upscaler"))
     build_grounding_dino(hub_folder(cache, "IDEA-Research/grounding-dino-base"))
+    build_upernet(hub_folder(cache, "openmmlab/upernet-convnext-small"))
     return cache
 
 
@@ -433,3 +435,22 @@ def test_segment_detects_with_grounding_dino_and_names_a_missing_sam(
     found = run(worker, tmp_path, [task_step("all", "segment", {**nothing, "threshold": 0.0})])
     assert found["status"] == "error"
     assert "'facebook/sam2-hiera-large'" in found["error"]
+
+
+# -- segmentation (UperNet, painted with the ADE20K palette) ------------------------------------
+
+
+def test_segmentation_paints_every_pixel_with_an_ade20k_colour(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    from dw_lsp.worker.tasks.detectors import Detector, detector_class
+
+    image = photo(tmp_path / "flow", size=(40, 30))
+    steps = [task_step("seg", "segmentation", {"image": image}, "image/png")]
+    result = ok(run(worker, tmp_path, steps))
+    segmented = Image.open(result["outputs"][0])
+    assert segmented.size == (40, 30) and segmented.mode == "RGB"
+    palette = {tuple(c) for c in detector_class("test", Detector("ade_palette", "util"))()}
+    colours = {colour for _count, colour in segmented.getcolors(40 * 30)}
+    assert colours and colours <= palette
+    assert result["cache"]["loaded"] == ["seg@flow.json#model"]

@@ -99,7 +99,6 @@ ALL_COMMANDS = {name for names in SECTION_2.values() for name in names}
 REFUSED = [
     "restore_faces",
     "interpolate_frames",
-    "segmentation",
     "zoe_depth",
     "dw_pose",
     "concat_videos",

@@ -6,7 +6,7 @@ says take ``device``. Each family module (``data``: plumbing and text; ``image``
 processors, ``canny_cv``, ``qr_code``; ``video``: frames, audio commands refused;
 ``language``: text generation and captioning; ``depth``: depth maps; ``upscaling``: spandrel
 and diffusion upscalers; ``detectors``: ControlNet-aux; ``background``: RMBG-2.0;
-``segmenting``: Grounding DINO and SAM 2;
+``segmenting``: Grounding DINO and SAM 2; ``semantic``: UperNet semantic maps;
 ``models``: the model-backed commands still refused, with a reason) maps the names it runs
 to handlers, and the handler table is built by looking up every command of ``TASKS``
 in them: a command in one table only stops the worker at import with a message, so the two
@@ -32,6 +32,7 @@ from dw_lsp.worker.tasks import (
     language,
     models,
     segmenting,
+    semantic,
     upscaling,
     video,
 )
@@ -54,6 +55,7 @@ _FAMILIES: tuple[Mapping[str, Handler], ...] = (
     detectors.COMMANDS,
     background.COMMANDS,
     segmenting.COMMANDS,
+    semantic.COMMANDS,
     models.COMMANDS,
 )
 
@@ -88,6 +90,7 @@ _OPTIONAL_PACKAGE = {
     "canny_cv": "cv2",
     "qr_code": "qrcode",
     "upscale": "spandrel",
+    "segmentation": "controlnet_aux",  # the ADE20K palette
     **dict.fromkeys(detectors.DETECTORS, "controlnet_aux"),
 }
 

@@ -27,7 +27,6 @@ MODEL_COMMANDS: dict[str, Needs] = {
         "face restoration", "the checkpoint named by model_name", (("spandrel", "spandrel"),)
     ),
     "interpolate_frames": Needs("RIFE frame interpolation", "the RIFE 4.13 checkpoint"),
-    "segmentation": Needs("semantic segmentation", "openmmlab/upernet-convnext-small"),
     "zoe_depth": Needs(
         "ZoeDepth estimation",
         "the isl-org/ZoeDepth weights (torch.hub)",
