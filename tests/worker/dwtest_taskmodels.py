@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from dw_lsp.worker.standins import task_models, task_vision
 from dw_lsp.worker.standins.build import seeded
@@ -200,3 +201,19 @@ def build_upernet(folder: Path) -> Path:
     with seeded():
         task_vision.build_upernet(folder)
     return folder
+
+
+def build_rife(folder: Path, filename: str = "rife-flownet-4.13.2.safetensors") -> Path:
+    """A RIFE 4.13 flow network file, every block 8 wide (the worker's stand-in)."""
+    with seeded():
+        task_vision.build_rife_file(folder, filename)
+    return folder / filename
+
+
+def write_clip(path: Path, colours: list[tuple[int, int, int]], size: tuple[int, int]) -> Path:
+    """An MP4 of one flat frame per colour (sides multiples of 16: H.264 keeps them)."""
+    from diffusers.utils.export_utils import export_to_video
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export_to_video([Image.new("RGB", size, colour) for colour in colours], str(path), fps=8)
+    return path

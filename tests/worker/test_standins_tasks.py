@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dwtest_taskmodels import build_language_model
+from dwtest_taskmodels import build_language_model, write_clip
 from dwtest_worker import WorkerProcess, write_workflow
 from PIL import Image
 
@@ -70,7 +70,9 @@ def test_every_model_backed_command_of_the_corpus_runs_on_stand_in_models(
             "x4", "diffusion_upscale", {"image": image, "num_inference_steps": 2}, "image/png"
         ),
         task_step("seg", "segmentation", {"image": image}, "image/png"),
+        task_step("smooth", "interpolate_frames", {"video": "clip.mp4"}, "image/gif"),
     ]
+    write_clip(tmp_path / "flow" / "clip.mp4", [(255, 0, 0), (0, 0, 255)], (48, 32))
     workflow = write_workflow(tmp_path / "flow" / "tasks.json", steps)
     result = ok(
         stand_in_worker.execute(workflow, tmp_path / "out", standIns="all", timeout=TIMEOUT)
@@ -96,8 +98,10 @@ def test_every_model_backed_command_of_the_corpus_runs_on_stand_in_models(
             "UperNetForSemanticSegmentation",
             "openmmlab/upernet-convnext-small",
         ),
+        ("task.interpolate_frames", "RIFE 4.13 IFNet", "imaginairy/rife-interpolation"),
     ]
-    expand, qwen3, caption, estimated, dpt, sharp, x4, seg = (Path(p) for p in result["outputs"])
+    outputs = [Path(p) for p in result["outputs"]]
+    expand, qwen3, caption, estimated, dpt, sharp, x4, seg, smooth = outputs
     # random models write noise, but printable noise: a workflow may pass it on as a value
     for text in (expand, qwen3, caption):
         assert text.read_text().isprintable() or text.read_text() == ""
@@ -106,6 +110,7 @@ def test_every_model_backed_command_of_the_corpus_runs_on_stand_in_models(
     assert Image.open(sharp).size == (160, 128)
     assert Image.open(x4).size == (160, 128)
     assert Image.open(seg).size == (40, 32)
+    assert Image.open(smooth).n_frames == 3
 
 
 def test_missing_mode_keeps_a_local_model_and_a_stand_in_never_serves_a_real_run(

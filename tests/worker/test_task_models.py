@@ -19,11 +19,13 @@ from dwtest_taskmodels import (
     build_grounding_dino,
     build_language_model,
     build_remote_code_segmenter,
+    build_rife,
     build_upernet,
     build_upscaler,
     build_vision_language_model,
     build_x4_upscaler,
     hub_folder,
+    write_clip,
 )
 from dwtest_worker import WorkerProcess, write_workflow
 from PIL import Image
@@ -59,6 +61,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_x4_upscaler(hub_folder(cache, "stabilityai/stable-diffusion-x4-upscaler"))
     build_grounding_dino(hub_folder(cache, "IDEA-Research/grounding-dino-base"))
     build_upernet(hub_folder(cache, "openmmlab/upernet-convnext-small"))
+    build_rife(hub_folder(cache, "imaginairy/rife-interpolation"))
     return cache
 
 
@@ -454,3 +457,51 @@ def test_segmentation_paints_every_pixel_with_an_ade20k_colour(
     colours = {colour for _count, colour in segmented.getcolors(40 * 30)}
     assert colours and colours <= palette
     assert result["cache"]["loaded"] == ["seg@flow.json#model"]
+
+
+# -- interpolate_frames (RIFE 4.13) -------------------------------------------------------------
+
+COLOURS = [(255, 0, 0), (0, 0, 255), (0, 255, 0)]
+
+
+def test_interpolate_frames_puts_a_frame_between_every_pair_per_pass(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    write_clip(tmp_path / "flow" / "clip.mp4", COLOURS, (48, 32))
+    steps = [
+        task_step("twice", "interpolate_frames", {"video": "clip.mp4"}, "image/gif"),
+        task_step(
+            "four", "interpolate_frames", {"video": "clip.mp4", "multiplier": 4}, "image/gif"
+        ),
+    ]
+    result = ok(run(worker, tmp_path, steps))
+    twice, four = (Image.open(p) for p in result["outputs"])
+    assert (twice.n_frames, four.n_frames) == (5, 9)
+    # the given frames stay as they are (give or take the video codec), every other frame
+    for index, colour in zip((0, 4, 8), COLOURS, strict=True):
+        four.seek(index)
+        assert four.size == (48, 32)
+        pixel = four.convert("RGB").getpixel((24, 16))
+        assert max(abs(a - b) for a, b in zip(pixel, colour, strict=True)) < 48, pixel
+    # the two steps share one loaded network
+    assert result["cache"]["loaded"] == ["twice@flow.json#model"]
+    assert result["cache"]["reused"] == ["four@flow.json#model"]
+
+
+def test_interpolate_frames_checks_its_arguments_and_names_missing_weights(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    write_clip(tmp_path / "flow" / "clip.mp4", COLOURS, (48, 32))
+    write_clip(tmp_path / "flow" / "one.mp4", COLOURS[:1], (48, 32))
+    cases = {
+        "multiplier must be 2, 4 or 8, got 3": {"video": "clip.mp4", "multiplier": 3},
+        "needs at least 2 frames, got 1": {"video": "one.mp4"},
+        "the file 'rife.pkl' of the model 'imaginairy/rife-interpolation'": {
+            "video": "clip.mp4",
+            "filename": "rife.pkl",
+        },
+    }
+    for message, arguments in cases.items():
+        step = task_step("interpolate", "interpolate_frames", arguments)
+        result = run(worker, tmp_path, [step])
+        assert result["status"] == "error" and message in result["error"], result["error"]

@@ -184,6 +184,7 @@ MODELS: dict[str, TaskModel] = {
     ),
     "compact": TaskModel("spandrel Compact (SRVGGNet) x4", task_vision.build_compact_file),
     "upernet": TaskModel("UperNetForSemanticSegmentation", _folder(task_vision.build_upernet)),
+    "rife": TaskModel("RIFE 4.13 IFNet", task_vision.build_rife_file),
 }
 
 #: What a task asks for (its kind) -> the stand-in model, by what the source names.
@@ -196,6 +197,7 @@ KINDS: dict[str, Callable[[str], str]] = {
     "sd-x4-upscaler": lambda source: "sd-x4-upscaler",
     "super-resolution": lambda source: "compact",
     "semantic-segmentation": lambda source: "upernet",
+    "frame-interpolation": lambda source: "rife",
 }
 
 

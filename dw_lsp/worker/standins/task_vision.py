@@ -1,6 +1,7 @@
 """Stand-in builders for the vision task models (see :mod:`.task_models`, which keys them):
 Grounding DINO and SAM 2 (``segment``), UperNet on ConvNeXt (``segmentation``), the Stable
-Diffusion x4 upscaler (``diffusion_upscale``) and a Real-ESRGAN Compact file (``upscale``).
+Diffusion x4 upscaler (``diffusion_upscale``), a Real-ESRGAN Compact file (``upscale``) and
+a RIFE 4.13 flow network file (``interpolate_frames``).
 
 Each saves a tiny random-weight model with its processor into a folder, as the real
 repository lays it out, so the task's own loading code reads it. Dimensions follow the
@@ -212,22 +213,41 @@ def compact_state(scale: int = 4, features: int = 8, convolutions: int = 2) -> d
 def save_compact(path: Path, scale: int = 4) -> Path:
     """A Compact upscaler saved at ``path``: pickled for ``.pth`` and kin (as most
     published upscalers are), safetensors otherwise."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save_state(path, compact_state(scale))
+    return path
+
+
+def _inside(folder: Path, filename: str | None, default: str) -> Path:
+    relative = Path(filename or default)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ValueError(f"the weights file name {filename!r} leaves its repository")
+    path = folder / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
     import torch
     from safetensors.torch import save_file
 
-    state = compact_state(scale)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in PICKLE_SUFFIXES:
+    if path.suffix.lower() in PICKLE_SUFFIXES + (".pkl",):
         torch.save(state, path)
     else:
         save_file(state, str(path))
-    return path
+
+
+def build_rife_file(folder: Path, filename: str | None) -> None:
+    """A RIFE 4.13 flow network in the published layout, every block 8 wide, saved in
+    ``folder`` under ``filename``."""
+    from dw_lsp.worker.tasks.rife import IFNet
+
+    net = IFNet(widths=(8, 8, 8, 8), head_width=8)
+    state = {key: value.detach().contiguous() for key, value in net.state_dict().items()}
+    _save_state(_inside(folder, filename, "rife.safetensors"), state)
 
 
 def build_compact_file(folder: Path, filename: str | None) -> None:
     """The x4 Compact upscaler saved in ``folder`` under ``filename`` (a relative path
     inside the folder; anything else is refused)."""
-    relative = Path(filename or "model.safetensors")
-    if relative.is_absolute() or ".." in relative.parts:
-        raise ValueError(f"the weights file name {filename!r} leaves its repository")
-    save_compact(folder / relative)
+    save_compact(_inside(folder, filename, "model.safetensors"))

@@ -7,6 +7,7 @@ processors, ``canny_cv``, ``qr_code``; ``video``: frames, audio commands refused
 ``language``: text generation and captioning; ``depth``: depth maps; ``upscaling``: spandrel
 and diffusion upscalers; ``detectors``: ControlNet-aux; ``background``: RMBG-2.0;
 ``segmenting``: Grounding DINO and SAM 2; ``semantic``: UperNet semantic maps;
+``interpolate``: RIFE frame interpolation;
 ``models``: the model-backed commands still refused, with a reason) maps the names it runs
 to handlers, and the handler table is built by looking up every command of ``TASKS``
 in them: a command in one table only stops the worker at import with a message, so the two
@@ -29,6 +30,7 @@ from dw_lsp.worker.tasks import (
     depth,
     detectors,
     image,
+    interpolate,
     language,
     models,
     segmenting,
@@ -56,6 +58,7 @@ _FAMILIES: tuple[Mapping[str, Handler], ...] = (
     background.COMMANDS,
     segmenting.COMMANDS,
     semantic.COMMANDS,
+    interpolate.COMMANDS,
     models.COMMANDS,
 )
 

@@ -26,7 +26,6 @@ MODEL_COMMANDS: dict[str, Needs] = {
     "restore_faces": Needs(
         "face restoration", "the checkpoint named by model_name", (("spandrel", "spandrel"),)
     ),
-    "interpolate_frames": Needs("RIFE frame interpolation", "the RIFE 4.13 checkpoint"),
     "zoe_depth": Needs(
         "ZoeDepth estimation",
         "the isl-org/ZoeDepth weights (torch.hub)",
