@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from dwtest_taskmodels import (
     build_depth_model,
     build_detector_checkpoints,
@@ -324,6 +325,24 @@ def test_upscale_names_a_missing_weights_file(worker: WorkerProcess, tmp_path: P
     result = run(worker, tmp_path, [task_step("up", "upscale", arguments)])
     assert result["status"] == "error"
     assert "the file 'x4.pth' of the model 'someone/tiny-upscaler'" in result["error"]
+
+
+def test_upscale_names_a_file_spandrel_does_not_recognise(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    import importlib.util
+
+    from safetensors.torch import save_file
+
+    (tmp_path / "flow").mkdir(parents=True, exist_ok=True)
+    save_file({"weight": torch.zeros(2, 2)}, str(tmp_path / "flow" / "odd.safetensors"))
+    arguments = {"image": photo(tmp_path / "flow"), "model_name": "odd.safetensors"}
+    result = run(worker, tmp_path, [task_step("up", "upscale", arguments)])
+    assert result["status"] == "error"
+    assert "spandrel recognises no architecture in odd.safetensors" in result["error"]
+    if importlib.util.find_spec("torchvision") is None:
+        # the two architectures that import torchvision were left out, and are named
+        assert "a dependency missing: LaMa, RestoreFormer" in result["error"]
 
 
 # -- ControlNet-aux detectors -----------------------------------------------------------------
