@@ -152,3 +152,26 @@ def test_a_task_model_without_a_stand_in_is_named(
     assert result["status"] == "error"
     assert "step 'x2': cannot stand in" in result["error"]
     assert "no stand-in for task models of kind 'sd-x2-upscaler'" in result["error"]
+
+
+def test_a_warm_stand_in_is_reported_again_and_its_new_tokens_are_few(
+    stand_in_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    step = task_step("expand", "text_generation", {"prompt": "a fox"}, "text/plain")
+    workflow = write_workflow(tmp_path / "flow" / "expand.json", [step])
+    reports = []
+    for run in ("first", "second"):
+        result = ok(
+            stand_in_worker.execute(workflow, tmp_path / run, standIns="all", timeout=TIMEOUT)
+        )
+        reports.append(result["standIn"])
+    assert result["cache"]["reused"] == ["expand@expand.json#model"]
+    for report in reports:
+        # the model taken from the warm cache is a stand-in all the same, and says so
+        assert [(m["where"], m["source"]) for m in report["models"]] == [
+            ("task.text_generation", "Qwen/Qwen2.5-1.5B-Instruct")
+        ]
+        # text_generation's default of 500 new tokens is lowered, as for a pipeline
+        assert report["arguments"] == [
+            {"step": "expand", "name": "max_new_tokens", "given": 500, "used": 16}
+        ]

@@ -49,6 +49,8 @@ OUTPUT_FOLDER = "stand-in"
 SOURCE_KEYS = ("model_name", "from_single_file")
 HALF_DTYPES = frozenset({"torch.float16", "torch.bfloat16"})
 DEFAULT_SIZE = 32
+#: Task arguments lowered for a stood-in task model, as for a stood-in pipeline.
+TASK_LIMITS = {"max_new_tokens": shrink.NEW_TOKENS}
 
 
 class StandInError(RuntimeError):
@@ -311,6 +313,13 @@ class StepStandIns:
         self, command: str, kind: str, source: str, base_dir: Path, filename: str | None
     ) -> Path | None:
         return self.stand_ins.task_model(self.step, command, kind, source, base_dir, filename)
+
+    def shrink(self, command: str, name: str, given: int) -> int:
+        small = TASK_LIMITS.get(name)
+        if small is None or given <= small:
+            return given
+        self.stand_ins._shrunk(self.step, name, given, small)
+        return small
 
 
 def _plain(value: Any) -> Any:

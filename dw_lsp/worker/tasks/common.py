@@ -37,6 +37,10 @@ class TaskStandIns(Protocol):
         transformers task or model family it must be, holding ``filename`` for a
         single-file model) when this run stands it in; None when the real one is used."""
 
+    def shrink(self, command: str, name: str, given: int) -> int:
+        """Argument ``name`` of a call to a stood-in model, lowered where it makes a smoke
+        run slow (reported); any other value unchanged."""
+
 
 class LocalModels:
     """A :class:`ModelStore` without eviction, for tasks run outside the worker's runtime."""

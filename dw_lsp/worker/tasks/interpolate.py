@@ -33,11 +33,11 @@ def _load(context: TaskContext, model_name: Any, filename: Any) -> Any:
     device = context.target
     name = model_name if model_name is not None else RIFE_REPO
     weights = filename if filename is not None else RIFE_FILE
+    path = locate.file_for(context, name, weights, "RIFE 4.13 weights", "frame-interpolation")
 
     def load() -> Any:
         import torch
 
-        path = locate.file_for(context, name, weights, "RIFE 4.13 weights", "frame-interpolation")
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
@@ -50,7 +50,7 @@ def _load(context: TaskContext, model_name: Any, filename: Any) -> Any:
             raise ValueError(f"task '{context.command}': {path.name}: {exc}") from exc
         return net.to(device)
 
-    return context.models.load("model", (context.command, name, weights, device), load)
+    return context.models.load("model", (context.command, str(path), device), load)
 
 
 def _tensor(frame: Image.Image, device: Any) -> Any:

@@ -120,15 +120,20 @@ def model_file(
         raise _missing(command, name, inner, what) from exc
 
 
-def _stood_in(context: TaskContext, name: Any, kind: str, filename: str | None) -> Path | None:
+def stand_in(
+    context: TaskContext, name: Any, kind: str, filename: str | None = None
+) -> Path | None:
+    """The run's stand-in of ``kind`` for model ``name`` (reported), or None."""
     if context.stand_ins is None or not isinstance(name, str) or not name.strip():
         return None
     return context.stand_ins.model(context.command, kind, name, context.base_dir, filename)
 
 
 def folder_for(context: TaskContext, name: Any, what: str, kind: str) -> Path:
-    """:func:`model_folder`, or the run's stand-in of ``kind`` for ``name``."""
-    stood = _stood_in(context, name, kind, None)
+    """:func:`model_folder`, or the run's stand-in of ``kind`` for ``name``. Called before
+    the model is taken from the warm cache (its path is part of the cache identity), so a
+    stand-in reused from an earlier run is reported in this one too."""
+    stood = stand_in(context, name, kind)
     if stood is not None:
         return stood
     return model_folder(context.command, name, context.base_dir, what)
@@ -147,7 +152,7 @@ def file_for(
     inner = f"{subfolder}/{filename}" if subfolder and filename else filename
     if inner is None and isinstance(name, str) and Path(name).suffix:
         inner = Path(name).name
-    stood = _stood_in(context, name, kind, inner)
+    stood = stand_in(context, name, kind, inner)
     if stood is not None:
         return stood / (inner or "model.safetensors")
     return model_file(context.command, name, filename, context.base_dir, what, subfolder)

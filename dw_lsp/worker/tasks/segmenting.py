@@ -58,19 +58,22 @@ class Loaded:
 
 def _load(context: TaskContext, role: str, name: Any, kind: str, what: str) -> Loaded:
     device = context.target
+    processor_class = "Sam2Processor" if kind == "Sam2Model" else "AutoProcessor"
+    try:
+        folder = str(locate.folder_for(context, name, what, KINDS[kind]))
+    except ImportError as exc:  # building SAM 2's stand-in needs its processor too
+        raise _cannot_import(context.command, processor_class, exc, what) from exc
 
     def load() -> Loaded:
         transformers = locate.require(context.command, "transformers")
-        processor_class = "Sam2Processor" if kind == "Sam2Model" else "AutoProcessor"
         try:
-            folder = str(locate.folder_for(context, name, what, KINDS[kind]))
             processor = getattr(transformers, processor_class).from_pretrained(folder)
         except ImportError as exc:
             raise _cannot_import(context.command, processor_class, exc, what) from exc
         model = getattr(transformers, kind).from_pretrained(folder)
         return Loaded(processor, model.to(device).eval())
 
-    loaded: Loaded = context.models.load(role, (context.command, kind, name, device), load)
+    loaded: Loaded = context.models.load(role, (context.command, kind, folder, device), load)
     return loaded
 
 

@@ -35,18 +35,18 @@ class Segmenter:
 
 def _load(context: TaskContext) -> Segmenter:
     device = context.target
+    folder = str(
+        locate.folder_for(context, UPERNET, "semantic segmentation", "semantic-segmentation")
+    )
 
     def load() -> Segmenter:
         palette = detector_class(context.command, Detector("ade_palette", "util"))()
         transformers = locate.require(context.command, "transformers")
-        folder = str(
-            locate.folder_for(context, UPERNET, "semantic segmentation", "semantic-segmentation")
-        )
         processor = transformers.AutoImageProcessor.from_pretrained(folder)
         model = transformers.UperNetForSemanticSegmentation.from_pretrained(folder)
         return Segmenter(processor, model.to(device).eval(), np.asarray(palette, np.uint8))
 
-    loaded: Segmenter = context.models.load("model", (context.command, UPERNET, device), load)
+    loaded: Segmenter = context.models.load("model", (context.command, folder, device), load)
     return loaded
 
 

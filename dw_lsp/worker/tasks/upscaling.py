@@ -25,9 +25,9 @@ WHOLE_IMAGE_PIXELS = 512 * 512
 
 def _descriptor(context: TaskContext, model_name: Any, filename: Any, what: str) -> Any:
     device = context.target
+    path = locate.file_for(context, model_name, filename, what, "super-resolution")
 
     def load() -> Any:
-        path = locate.file_for(context, model_name, filename, what, "super-resolution")
         spandrel = spandrel_import.spandrel(context.command)
         import torch
 
@@ -53,7 +53,7 @@ def _descriptor(context: TaskContext, model_name: Any, filename: Any, what: str)
         descriptor.eval()
         return descriptor
 
-    return context.models.load("model", (context.command, model_name, filename, device), load)
+    return context.models.load("model", (context.command, str(path), device), load)
 
 
 def _to_tensor(image: Image.Image, device: Any) -> Any:
@@ -155,15 +155,17 @@ def diffusion_upscale(arguments: Any, context: TaskContext) -> Image.Image:
     import torch
 
     dtype = torch.float16 if device.startswith(("cuda", "mps")) else torch.float32
+    folder = locate.folder_for(context, model_name, class_name, f"sd-{values['mode']}-upscaler")
 
     def load() -> Any:
-        folder = locate.folder_for(context, model_name, class_name, f"sd-{values['mode']}-upscaler")
         diffusers = locate.require(command, "diffusers")
         pipeline = getattr(diffusers, class_name).from_pretrained(str(folder), torch_dtype=dtype)
         pipeline.set_progress_bar_config(disable=True)
         return pipeline.to(device)
 
-    pipe = context.models.load("model", (command, class_name, model_name, device, str(dtype)), load)
+    pipe = context.models.load(
+        "model", (command, class_name, str(folder), device, str(dtype)), load
+    )
     call: dict[str, Any] = {
         "prompt": str(values["prompt"]),
         "image": image,
