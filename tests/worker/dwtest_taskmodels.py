@@ -3,22 +3,20 @@
 them under the hub ids dw uses (``Qwen/Qwen2.5-1.5B-Instruct``, ``lllyasviel/Annotators``
 ...) exactly as it would find real downloads.
 
-The language, vision-language, depth, detection and upscaling models are the worker's own
-task stand-ins (:mod:`dw_lsp.worker.standins.task_models`), so a test and a stand-in run
-load the same thing; the ControlNet-aux checkpoints, the Florence-2 processor and the
-remote-code segmenter are built here only.
+The language, vision-language, depth, detection, segmentation, upscaling and interpolation
+models and the ControlNet-aux checkpoints are the worker's own task stand-ins
+(:mod:`dw_lsp.worker.standins.task_models`), so a test and a stand-in run load the same
+thing; the Florence-2 processor and the remote-code segmenter are built here only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from PIL import Image
 
-from dw_lsp.worker.standins import task_models, task_vision
+from dw_lsp.worker.standins import task_detectors, task_models, task_vision
 from dw_lsp.worker.standins.build import seeded
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -55,14 +53,6 @@ def build_depth_model(folder: Path) -> Path:
     return folder
 
 
-def save_state(
-    path: Path, module: torch.nn.Module, wrap: Callable[[Any], Any] = lambda s: s
-) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(wrap(module.state_dict()), path)
-    return path
-
-
 def build_florence_processor(folder: Path) -> Path:
     """A Florence-2 processor (16 x 16 images, four image tokens) that parses plain text."""
     from transformers import CLIPImageProcessor, Florence2Processor
@@ -86,50 +76,16 @@ def build_upscaler(path: Path, scale: int = 2) -> Path:
         return task_vision.save_compact(path, scale)
 
 
-#: The ControlNet-aux checkpoints the tests build: command -> (hub id, file -> net factory
-#: and how the file wraps its state dict).
-def detector_checkpoints() -> dict[str, tuple[str, dict[str, Callable[[Path], Path]]]]:
-    from dw_lsp.worker.tasks.detectors import DETECTORS, detector_class
-
-    detector_class("build", DETECTORS["canny"])  # controlnet_aux, importable module by module
-    from controlnet_aux.hed import ControlNetHED_Apache2
-    from controlnet_aux.lineart import Generator
-    from controlnet_aux.mlsd.models.mbv2_mlsd_large import MobileV2_MLSD_Large
-    from controlnet_aux.pidi.model import pidinet
-    from controlnet_aux.teed.ted import TED
-
-    def plain(factory: Callable[[], torch.nn.Module]) -> Callable[[Path], Path]:
-        return lambda path: save_state(path, factory())
-
-    annotators = "lllyasviel/Annotators"
-    return {
-        "teed": ("fal-ai/teed", {"5_model.pth": plain(TED)}),
-        "anyline": ("TheMistoAI/MistoLine", {"Anyline/MTEED.pth": plain(TED)}),
-        "pidi": (
-            annotators,
-            {"table5_pidinet.pth": lambda p: save_state(p, pidinet(), lambda s: {"state_dict": s})},
-        ),
-        "hed": (annotators, {"ControlNetHED.pth": plain(ControlNetHED_Apache2)}),
-        "lineart": (
-            annotators,
-            {
-                "sk_model.pth": plain(lambda: Generator(3, 1, 3)),
-                "sk_model2.pth": plain(lambda: Generator(3, 1, 3)),
-            },
-        ),
-        "mlsd": (annotators, {"mlsd_large_512_fp32.pth": plain(MobileV2_MLSD_Large)}),
-    }
-
-
 def build_detector_checkpoints(cache: Path, commands: list[str]) -> None:
-    torch.manual_seed(0)
-    table = detector_checkpoints()
+    """The checkpoints of the detectors of ``commands``, in the hub cache under their
+    repositories (the worker's stand-ins, random weights of the real networks)."""
+    from dw_lsp.worker.tasks.detectors import DETECTORS
+
     for command in commands:
-        repo, files = table[command]
-        folder = hub_folder(cache, repo)
-        for name, build in files.items():
-            if not (folder / name).exists():
-                build(folder / name)
+        spec = DETECTORS[command]
+        assert spec.repo is not None, command
+        with seeded():
+            task_detectors.detector_builder(spec.cls)(hub_folder(cache, spec.repo))
 
 
 #: The model code of the background-removal stand-in: like RMBG-2.0 it comes with its

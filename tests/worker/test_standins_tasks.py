@@ -175,3 +175,36 @@ def test_a_warm_stand_in_is_reported_again_and_its_new_tokens_are_few(
         assert report["arguments"] == [
             {"step": "expand", "name": "max_new_tokens", "given": 500, "used": 16}
         ]
+
+
+#: The detectors with checkpoint stand-ins, and the repository each one reads.
+DETECTOR_REPOS = {
+    "teed": "fal-ai/teed",
+    "anyline": "TheMistoAI/MistoLine",
+    "pidi": "lllyasviel/Annotators",
+    "hed": "lllyasviel/Annotators",
+    "lineart": "lllyasviel/Annotators",
+    "mlsd": "lllyasviel/Annotators",
+}
+
+
+def test_controlnet_aux_detectors_run_on_stand_in_checkpoints(
+    stand_in_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    image = photo(tmp_path / "flow", (64, 48))
+    sizes = {"detect_resolution": 64}
+    steps = [
+        task_step(command, command, {"image": image, **sizes}, "image/png")
+        for command in DETECTOR_REPOS
+    ]
+    steps.append(task_step("openpose", "openpose", {"image": image}, "image/png"))
+    workflow = write_workflow(tmp_path / "flow" / "detectors.json", steps)
+    result = stand_in_worker.execute(workflow, tmp_path / "out", standIns="all", timeout=TIMEOUT)
+    # OpenPose has no stand-in: the run stops there, naming it, after the others ran
+    assert result["status"] == "error"
+    assert "no stand-in for task models of kind 'detector-OpenposeDetector'" in result["error"]
+    assert len(result["outputs"]) == len(DETECTOR_REPOS)
+    assert all(Image.open(p).size[0] > 0 for p in result["outputs"])
+    assert [(m["where"], m["source"]) for m in result["standIn"]["models"]] == [
+        (f"task.{command}", repo) for command, repo in DETECTOR_REPOS.items()
+    ]

@@ -13,7 +13,8 @@ they generate is printable noise.
 Text: Qwen2 or Qwen3 (the one the source names), the dimensions of :data:`.parts.QWEN3_TEXT`.
 Vision-language: Idefics3 (SmolVLM's architecture) with a one-layer SigLIP tower on 32 x 32
 images. Depth: DPT on 32 x 32 inputs. The detection, segmentation and upscaling models are
-in :mod:`.task_vision`. Dimensions follow transformers' own model tests, kept smaller.
+in :mod:`.task_vision`, the ControlNet-aux checkpoints in :mod:`.task_detectors`. Dimensions
+follow transformers' own model tests, kept smaller.
 Imports torch and transformers lazily; never the executor or the tasks.
 """
 
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dw_lsp.worker.loading import tiny
-from dw_lsp.worker.standins import task_vision
+from dw_lsp.worker.standins import task_detectors, task_vision
 from dw_lsp.worker.standins.build import NoStandIn, seeded
 from dw_lsp.worker.standins.parts import QWEN3_TEXT, VERSION
 from dw_lsp.worker.standins.store import MARKER, root
@@ -185,7 +186,16 @@ MODELS: dict[str, TaskModel] = {
     "compact": TaskModel("spandrel Compact (SRVGGNet) x4", task_vision.build_compact_file),
     "upernet": TaskModel("UperNetForSemanticSegmentation", _folder(task_vision.build_upernet)),
     "rife": TaskModel("RIFE 4.13 IFNet", task_vision.build_rife_file),
+    **{
+        f"detector-{cls}": TaskModel(cls, _folder(task_detectors.detector_builder(cls)))
+        for cls in task_detectors.NETS
+    },
 }
+
+
+def _always(name: str) -> Callable[[str], str]:
+    return lambda _source: name
+
 
 #: What a task asks for (its kind) -> the stand-in model, by what the source names.
 KINDS: dict[str, Callable[[str], str]] = {
@@ -198,6 +208,7 @@ KINDS: dict[str, Callable[[str], str]] = {
     "super-resolution": lambda source: "compact",
     "semantic-segmentation": lambda source: "upernet",
     "frame-interpolation": lambda source: "rife",
+    **{f"detector-{cls}": _always(f"detector-{cls}") for cls in task_detectors.NETS},
 }
 
 
