@@ -13,9 +13,10 @@ they generate is printable noise.
 Text: Qwen2 or Qwen3 (the one the source names), the dimensions of :data:`.parts.QWEN3_TEXT`.
 Vision-language: Idefics3 (SmolVLM's architecture) with a one-layer SigLIP tower on 32 x 32
 images, for every vision-language source (Qwen2.5-VL's processor needs torchvision for its
-video part, which has no build for this torch). Depth: DPT on 32 x 32 inputs. The detection, segmentation and upscaling models are
-in :mod:`.task_vision`, the ControlNet-aux checkpoints in :mod:`.task_detectors`. Dimensions
-follow transformers' own model tests, kept smaller.
+video part, which has no build for this torch). Depth: DPT on 32 x 32 inputs. The
+detection, segmentation, upscaling and interpolation models are in :mod:`.task_vision`, the
+ControlNet-aux checkpoints in :mod:`.task_detectors`. Dimensions follow transformers' own
+model tests, kept smaller.
 Imports torch and transformers lazily; never the executor or the tasks.
 """
 
