@@ -16,7 +16,8 @@ and reported as a changed argument.
 On a CPU, a stood-in model asked for in float16 or bfloat16 is loaded in float32 (named in
 the report with the shrunk arguments). In ``missing`` mode a source is stood in only when
 it is neither a local path nor a hub id with a snapshot in the Hugging Face cache;
-built-in models (``builtin:``) never are. The
+built-in models (``builtin:``) never are. A task step's models are stood in the same way
+(:meth:`StandIns.for_step`, :mod:`.task_models`), reported under ``task.<command>``. The
 report (:class:`dw_lsp.protocol.StandInReport`) lists every model stood in, every argument
 shrunk and every placeholder. Imports torch-free modules at the top; building imports the
 libraries lazily. Never the executor, the session or the server.
@@ -38,7 +39,7 @@ from dw_lsp.protocol import (
 )
 from dw_lsp.worker import support
 from dw_lsp.worker.loading import tiny
-from dw_lsp.worker.standins import build, shrink, store
+from dw_lsp.worker.standins import build, shrink, store, task_models
 from dw_lsp.worker.standins.media import Placeholders
 from dw_lsp.worker.standins.registry import Family
 from dw_lsp.workflow import quant_rules
@@ -48,6 +49,8 @@ OUTPUT_FOLDER = "stand-in"
 SOURCE_KEYS = ("model_name", "from_single_file")
 HALF_DTYPES = frozenset({"torch.float16", "torch.bfloat16"})
 DEFAULT_SIZE = 32
+#: Task arguments lowered for a stood-in task model, as for a stood-in pipeline.
+TASK_LIMITS = {"max_new_tokens": shrink.NEW_TOKENS}
 
 
 class StandInError(RuntimeError):
@@ -247,6 +250,33 @@ class StandIns:
         if entry not in self.report.arguments:
             self.report.arguments.append(entry)
 
+    # -- task models -----------------------------------------------------------------
+
+    def for_step(self, step: str) -> StepStandIns:
+        """The stand-ins a task step's commands ask for their models."""
+        return StepStandIns(self, step)
+
+    def task_model(
+        self,
+        step: str,
+        command: str,
+        kind: str,
+        source: str,
+        base_dir: Path | None,
+        filename: str | None = None,
+    ) -> Path | None:
+        """The folder of a stand-in for task model ``source`` where the mode says (None:
+        the task loads the real one)."""
+        if not self._wanted(source, base_dir):
+            return None
+        try:
+            folder = task_models.task_model_dir(kind, source, filename)
+            component = task_models.class_for(kind, source)
+        except build.NoStandIn as exc:
+            raise StandInError(f"step {step!r}: cannot stand in: {exc}") from exc
+        self._note(step, f"task.{command}", component, source)
+        return folder
+
     # -- calls -----------------------------------------------------------------------
 
     def track(self, pipe: Any, family: Family | None) -> None:
@@ -270,6 +300,26 @@ class StandIns:
             self._shrunk(step, name, given, used)
 
         return [shrink.shrink_call(args, method, size, frames, record) for args in iterations]
+
+
+class StepStandIns:
+    """The :class:`dw_lsp.worker.tasks.common.TaskStandIns` of one task step."""
+
+    def __init__(self, stand_ins: StandIns, step: str) -> None:
+        self.stand_ins = stand_ins
+        self.step = step
+
+    def model(
+        self, command: str, kind: str, source: str, base_dir: Path, filename: str | None
+    ) -> Path | None:
+        return self.stand_ins.task_model(self.step, command, kind, source, base_dir, filename)
+
+    def shrink(self, command: str, name: str, given: int) -> int:
+        small = TASK_LIMITS.get(name)
+        if small is None or given <= small:
+            return given
+        self.stand_ins._shrunk(self.step, name, given, small)
+        return small
 
 
 def _plain(value: Any) -> Any:
