@@ -25,6 +25,7 @@ from dw_lsp.server.documents import OpenDocument
 from dw_lsp.server.hover import hover
 from dw_lsp.server.language_server import DwLanguageServer
 from dw_lsp.server.lenses import code_lenses
+from dw_lsp.server.lifecycle import Preserialized, preserialize
 from dw_lsp.server.links import document_links
 from dw_lsp.server.navigation import (
     RenameError,
@@ -241,12 +242,19 @@ def text_document_rename(
 
 def text_document_document_symbol(
     ls: DwLanguageServer, params: types.DocumentSymbolParams
-) -> list[types.DocumentSymbol] | list[types.SymbolInformation]:
+) -> list[types.DocumentSymbol] | Preserialized:
     doc = ls.workflow(params.text_document.uri)
     if doc is None:
         return []
-    symbols = document_symbols(doc.document, ls.encoding)
-    return symbols if ls.client.hierarchical_symbols else flat_symbols(doc.uri, symbols)
+    hierarchical = ls.client.hierarchical_symbols
+
+    def answer() -> Preserialized:
+        symbols = document_symbols(doc.document, ls.encoding)
+        result = symbols if hierarchical else flat_symbols(doc.uri, symbols)
+        return preserialize(ls.protocol, result)
+
+    # the JSON is made once per version: a large document's symbols took 1.5 ms to convert
+    return doc.document.derived(("document symbols json", ls.encoding, hierarchical), answer)
 
 
 def text_document_folding_range(

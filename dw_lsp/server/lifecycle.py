@@ -9,13 +9,17 @@
 * document synchronisation goes to the server's own store alone: pygls's workspace never
   sees a document (see :mod:`dw_lsp.server.documents` for why);
 * ``exit`` ends the session with :attr:`DwProtocol.exit_code` 0 after ``shutdown``, else 1,
-  for the transport (:mod:`dw_lsp.server.transport`) to return.
+  for the transport (:mod:`dw_lsp.server.transport`) to return;
+* a handler may answer with :class:`Preserialized` JSON, made once for a large result that
+  many requests repeat (the document symbols of a version), instead of pygls converting the
+  result objects again for each request.
 
 Imports pygls and lsprotocol; never the worker.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Generator
 from typing import Any
@@ -33,6 +37,21 @@ _INVALID_REQUEST = int(types.ErrorCodes.InvalidRequest)
 
 class _Answered:
     """Stands for a message that was already answered while it was being read."""
+
+
+class Preserialized:
+    """A request's result as JSON text, made once (:func:`preserialize`) and sent as it is."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, text: str) -> None:
+        self.json = text
+
+
+def preserialize(protocol: LanguageServerProtocol, result: Any) -> Preserialized:
+    """``result`` (lsprotocol objects) in the JSON pygls would send for it."""
+    # ASCII, as pygls writes: its Content-Length counts characters
+    return Preserialized(json.dumps(protocol._converter.unstructure(result), ensure_ascii=True))
 
 
 class DwProtocol(LanguageServerProtocol):
@@ -54,6 +73,21 @@ class DwProtocol(LanguageServerProtocol):
         super().__init__(*args, **kwargs)
         self.initialized = False
         self.exit_code: int | None = None
+
+    def _send_response(
+        self, msg_id: Any, result: Any | None = None, error: types.ResponseError | None = None
+    ) -> None:
+        if error is not None or not isinstance(result, Preserialized):
+            super()._send_response(msg_id, result, error)
+            return
+        self._result_types.pop(msg_id, None)
+        body = f'{{"id": {json.dumps(msg_id)}, "result": {result.json}, "jsonrpc": "2.0"}}'
+        header = f"Content-Length: {len(body)}\r\n"
+        header += f"Content-Type: {self.CONTENT_TYPE}; charset={self.CHARSET}\r\n\r\n"
+        if self.writer is None:
+            logger.error("No transport to answer request %s", msg_id)
+            return
+        self.writer.write((header + body).encode(self.CHARSET))
 
     @property
     def shutdown_received(self) -> bool:

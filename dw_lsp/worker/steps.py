@@ -264,7 +264,9 @@ class TaskModels:
         self.position = position
 
     def load(self, role: str, identity: Hashable, loader: Callable[[], Any]) -> Any:
-        key = TASK_KEY_PREFIX + hashlib.sha256(repr(identity).encode("utf-8")).hexdigest()
+        # a stand-in run's models never serve a real run, nor the other way round
+        mode = self.state.stand_ins.mode if self.state.stand_ins is not None else ""
+        key = TASK_KEY_PREFIX + hashlib.sha256(repr((identity, mode)).encode("utf-8")).hexdigest()
         label = f"{self.label}#{role}"
 
         def timed() -> Any:
@@ -316,6 +318,7 @@ def run_task(
     else:
         sets = _iterations(task.get("arguments") or {}, base_dir, state, results)
     models = TaskModels(label, state, provider, position)
+    stand_ins = state.stand_ins.for_step(str(step["name"])) if state.stand_ins else None
     outcomes: list[Any] = []
     for index, arguments in enumerate(sets):
         state.reporter.token.check()
@@ -330,6 +333,7 @@ def run_task(
             models=models,
             allow_remote_code=state.allow_remote_code,
             media=state.media_loader,
+            stand_ins=stand_ins,
         )
         outcomes.append(outcome)
         state.inference_seconds += time.perf_counter() - started

@@ -11,7 +11,11 @@ from pathlib import Path
 
 from dwtest_lsp import doc_id, open_document, published, utf16_position
 from lsprotocol import types
+from pygls.protocol import default_converter
 from pytest_lsp import LanguageClient
+
+from dw_lsp.server.symbols import document_symbols
+from dw_lsp.workflow.document import Document
 
 TEXT = """{
   "id": "caches",
@@ -125,3 +129,18 @@ async def test_an_edit_to_the_variables_reaches_an_unchanged_steps_findings(
     assert "DW306" in await buf.codes()
     buf.replace('"weights.py"', '"weights.bin"')
     assert await buf.codes() == []
+
+
+async def test_document_symbols_sent_from_their_cached_json_are_the_symbols(
+    vscode: LanguageClient, workspace: Path
+):
+    """The symbols of a version are converted to JSON once and sent as is: what the client
+    reads back, on the first and on a repeated request, is exactly the in-process answer."""
+    uri = open_document(vscode, workspace / "symbols.json", TEXT)
+    params = types.DocumentSymbolParams(text_document=doc_id(uri))
+    first = await vscode.text_document_document_symbol_async(params)
+    again = await vscode.text_document_document_symbol_async(params)
+    assert first == again
+    expected = document_symbols(Document(TEXT), "utf-16")
+    unstructure = default_converter().unstructure
+    assert unstructure(first) == unstructure(expected)  # the client reads children as tuples

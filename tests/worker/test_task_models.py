@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from dwtest_taskmodels import (
     build_depth_model,
     build_detector_checkpoints,
@@ -19,10 +20,13 @@ from dwtest_taskmodels import (
     build_grounding_dino,
     build_language_model,
     build_remote_code_segmenter,
+    build_rife,
+    build_upernet,
     build_upscaler,
     build_vision_language_model,
     build_x4_upscaler,
     hub_folder,
+    write_clip,
 )
 from dwtest_worker import WorkerProcess, write_workflow
 from PIL import Image
@@ -57,6 +61,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_remote_code_segmenter(hub_folder(cache, "briaai/RMBG-2.0"))
     build_x4_upscaler(hub_folder(cache, "stabilityai/stable-diffusion-x4-upscaler"))
     build_grounding_dino(hub_folder(cache, "IDEA-Research/grounding-dino-base"))
+    build_upernet(hub_folder(cache, "openmmlab/upernet-convnext-small"))
+    build_rife(hub_folder(cache, "imaginairy/rife-interpolation"))
     return cache
 
 
@@ -266,15 +272,6 @@ def test_a_pipeline_reference_to_no_loaded_step_is_named(
 # -- spandrel ---------------------------------------------------------------------------------
 
 
-def spandrel_imports() -> bool:
-    """spandrel imports torchvision, which has no build for a CPU-only torch here."""
-    try:
-        import spandrel  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def test_upscale_with_a_local_file_a_cached_repository_and_tiles(
     worker: WorkerProcess, tmp_path: Path
 ) -> None:
@@ -294,12 +291,8 @@ def test_upscale_with_a_local_file_a_cached_repository_and_tiles(
             "image/png",
         ),
     ]
+    # spandrel runs even where torchvision (which two of its architectures import) is missing
     result = run(worker, tmp_path, steps)
-    if not spandrel_imports():
-        # the real library cannot load on this machine: the run says why, naming it
-        assert result["status"] == "error"
-        assert "'spandrel'" in result["error"] and "torchvision" in result["error"]
-        return
     local, cached_result, tiled = (Image.open(p) for p in ok(result)["outputs"])
     assert local.size == (80, 48)
     assert cached_result.size == (40, 24)
@@ -332,6 +325,24 @@ def test_upscale_names_a_missing_weights_file(worker: WorkerProcess, tmp_path: P
     result = run(worker, tmp_path, [task_step("up", "upscale", arguments)])
     assert result["status"] == "error"
     assert "the file 'x4.pth' of the model 'someone/tiny-upscaler'" in result["error"]
+
+
+def test_upscale_names_a_file_spandrel_does_not_recognise(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    import importlib.util
+
+    from safetensors.torch import save_file
+
+    (tmp_path / "flow").mkdir(parents=True, exist_ok=True)
+    save_file({"weight": torch.zeros(2, 2)}, str(tmp_path / "flow" / "odd.safetensors"))
+    arguments = {"image": photo(tmp_path / "flow"), "model_name": "odd.safetensors"}
+    result = run(worker, tmp_path, [task_step("up", "upscale", arguments)])
+    assert result["status"] == "error"
+    assert "spandrel recognises no architecture in odd.safetensors" in result["error"]
+    if importlib.util.find_spec("torchvision") is None:
+        # the two architectures that import torchvision were left out, and are named
+        assert "a dependency missing: LaMa, RestoreFormer" in result["error"]
 
 
 # -- ControlNet-aux detectors -----------------------------------------------------------------
@@ -446,3 +457,70 @@ def test_segment_detects_with_grounding_dino_and_names_a_missing_sam(
     found = run(worker, tmp_path, [task_step("all", "segment", {**nothing, "threshold": 0.0})])
     assert found["status"] == "error"
     assert "'facebook/sam2-hiera-large'" in found["error"]
+
+
+# -- segmentation (UperNet, painted with the ADE20K palette) ------------------------------------
+
+
+def test_segmentation_paints_every_pixel_with_an_ade20k_colour(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    from dw_lsp.worker.tasks.detectors import Detector, detector_class
+
+    image = photo(tmp_path / "flow", size=(40, 30))
+    steps = [task_step("seg", "segmentation", {"image": image}, "image/png")]
+    result = ok(run(worker, tmp_path, steps))
+    segmented = Image.open(result["outputs"][0])
+    assert segmented.size == (40, 30) and segmented.mode == "RGB"
+    palette = {tuple(c) for c in detector_class("test", Detector("ade_palette", "util"))()}
+    colours = {colour for _count, colour in segmented.getcolors(40 * 30)}
+    assert colours and colours <= palette
+    assert result["cache"]["loaded"] == ["seg@flow.json#model"]
+
+
+# -- interpolate_frames (RIFE 4.13) -------------------------------------------------------------
+
+COLOURS = [(255, 0, 0), (0, 0, 255), (0, 255, 0)]
+
+
+def test_interpolate_frames_puts_a_frame_between_every_pair_per_pass(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    write_clip(tmp_path / "flow" / "clip.mp4", COLOURS, (48, 32))
+    steps = [
+        task_step("twice", "interpolate_frames", {"video": "clip.mp4"}, "image/gif"),
+        task_step(
+            "four", "interpolate_frames", {"video": "clip.mp4", "multiplier": 4}, "image/gif"
+        ),
+    ]
+    result = ok(run(worker, tmp_path, steps))
+    twice, four = (Image.open(p) for p in result["outputs"])
+    assert (twice.n_frames, four.n_frames) == (5, 9)
+    # the given frames stay as they are (give or take the video codec), every other frame
+    for index, colour in zip((0, 4, 8), COLOURS, strict=True):
+        four.seek(index)
+        assert four.size == (48, 32)
+        pixel = four.convert("RGB").getpixel((24, 16))
+        assert max(abs(a - b) for a, b in zip(pixel, colour, strict=True)) < 48, pixel
+    # the two steps share one loaded network
+    assert result["cache"]["loaded"] == ["twice@flow.json#model"]
+    assert result["cache"]["reused"] == ["four@flow.json#model"]
+
+
+def test_interpolate_frames_checks_its_arguments_and_names_missing_weights(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    write_clip(tmp_path / "flow" / "clip.mp4", COLOURS, (48, 32))
+    write_clip(tmp_path / "flow" / "one.mp4", COLOURS[:1], (48, 32))
+    cases = {
+        "multiplier must be 2, 4 or 8, got 3": {"video": "clip.mp4", "multiplier": 3},
+        "needs at least 2 frames, got 1": {"video": "one.mp4"},
+        "the file 'rife.pkl' of the model 'imaginairy/rife-interpolation'": {
+            "video": "clip.mp4",
+            "filename": "rife.pkl",
+        },
+    }
+    for message, arguments in cases.items():
+        step = task_step("interpolate", "interpolate_frames", arguments)
+        result = run(worker, tmp_path, [step])
+        assert result["status"] == "error" and message in result["error"], result["error"]

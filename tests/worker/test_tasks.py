@@ -98,8 +98,6 @@ ALL_COMMANDS = {name for names in SECTION_2.values() for name in names}
 #: are tested end to end in test_task_models.py.
 REFUSED = [
     "restore_faces",
-    "interpolate_frames",
-    "segmentation",
     "zoe_depth",
     "dw_pose",
     "concat_videos",

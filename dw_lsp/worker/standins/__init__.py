@@ -9,6 +9,8 @@ and calling code.
 - :mod:`.store`: saving each stand-in once into the model cache, keyed by class and config;
 - :mod:`.ip_adapters`: IP-Adapters for a stand-in denoiser, in the layout diffusers reads;
 - :mod:`.modular`: modular pipelines, chosen by the repository a workflow loads;
+- :mod:`.adjust`: what else a stand-in run changes in a step (compile backend, dtypes, the
+  IP-Adapter);
 - :mod:`.run`: one run's stand-ins (which sources are replaced, the report, the output folder);
 - :mod:`.shrink` and :mod:`.media`: the slow call arguments shrunk, placeholder media.
 

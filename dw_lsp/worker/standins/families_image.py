@@ -51,7 +51,8 @@ SD15 = Family(
                 "cross_attention_dim": 32,
                 "attention_head_dim": 8,
                 "norm_num_groups": 8,
-                "conditioning_embedding_out_channels": (16, 32),
+                # four entries: the hint is brought down 8x, as the VAE brings the image
+                "conditioning_embedding_out_channels": (8, 8, 8, 16),
             },
         ),
     },

@@ -16,10 +16,11 @@ and reported as a changed argument.
 
 On a CPU, a stood-in model asked for in float16 or bfloat16 is loaded in float32 (named in
 the report with the shrunk arguments); ``compile`` runs on dynamo's ``eager`` backend
-(reported too). Explicit devices this worker lacks are mapped to its own
+(:mod:`.adjust`, reported too). Explicit devices this worker lacks are mapped to its own
 (:meth:`StandIns.map_devices`, before the preflight). In ``missing`` mode a source is stood
 in only when it is neither a local path nor a hub id with a snapshot in the Hugging Face
-cache; built-in models (``builtin:``) never are. The
+cache; built-in models (``builtin:``) never are. A task step's models are stood in the same
+way (:meth:`StandIns.for_step`, :mod:`.task_models`), reported under ``task.<command>``. The
 report (:class:`dw_lsp.protocol.StandInReport`) lists every model stood in, every argument
 shrunk and every placeholder. Imports torch-free modules at the top; building imports the
 libraries lazily. Never the executor, the session or the server.
@@ -28,7 +29,6 @@ libraries lazily. Never the executor, the session or the server.
 from __future__ import annotations
 
 import contextlib
-import inspect
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -41,8 +41,8 @@ from dw_lsp.protocol import (
     StandInReport,
 )
 from dw_lsp.worker import support
-from dw_lsp.worker.loading import compiling, modular, tiny
-from dw_lsp.worker.standins import build, ip_adapters, shrink, store
+from dw_lsp.worker.loading import modular, tiny
+from dw_lsp.worker.standins import adjust, build, shrink, store, task_models
 from dw_lsp.worker.standins import modular as modular_standins
 from dw_lsp.worker.standins.media import Placeholders
 from dw_lsp.worker.standins.registry import Family
@@ -51,13 +51,9 @@ from dw_lsp.workflow import device_rules, quant_rules
 #: Folder name, under the run's output directory, of a stand-in run's outputs.
 OUTPUT_FOLDER = "stand-in"
 SOURCE_KEYS = ("model_name", "from_single_file")
-#: Image-encoder arguments of ``load_ip_adapter`` a stand-in adapter sets to where its own
-#: encoder lies (SD's loader reads ``{subfolder}/image_encoder`` by default).
-ENCODER_ARGUMENTS = {"image_encoder_folder": "image_encoder"}
-#: The ``torch.compile`` backend of a stand-in run (see :meth:`StandIns._compile_eager`).
-EAGER = "eager"
-HALF_DTYPES = frozenset({"torch.float16", "torch.bfloat16"})
 DEFAULT_SIZE = 32
+#: Task arguments lowered for a stood-in task model, as for a stood-in pipeline.
+TASK_LIMITS = {"max_new_tokens": shrink.NEW_TOKENS}
 
 
 class StandInError(RuntimeError):
@@ -151,9 +147,12 @@ class StandIns:
         name = getattr(pipeline_cls, "__name__", str(pipeline_cls))
         family = build.family_for(name)
         stood = False
-        spec["configuration"] = self._load_dtype(
-            step, self._compile_eager(step, resolved["configuration"])
-        )
+
+        def record(argument: str, given: Any, used: Any) -> None:
+            self._shrunk(step, argument, given, used)
+
+        configuration = adjust.compile_eager(resolved["configuration"], record)
+        spec["configuration"] = adjust.load_dtype(configuration, self.device, record)
         try:
             key, source = self._source(resolved["from_pretrained_arguments"])
             if key is not None and self._wanted(source, base_dir):
@@ -181,7 +180,8 @@ class StandIns:
                 stood = stood or spec["loras"] != list(loras)
             adapter = resolved.get("ip_adapter")
             if isinstance(adapter, Mapping) and self._wanted(adapter.get("model_name"), base_dir):
-                spec["ip_adapter"] = self._ip_adapter(step, pipeline_cls, adapter)
+                self._note(step, "pipeline.ip_adapter", "IP-Adapter", str(adapter["model_name"]))
+                spec["ip_adapter"] = adjust.ip_adapter(pipeline_cls, adapter, record)
                 stood = True
         except (build.NoStandIn, LookupError) as exc:
             raise StandInError(f"step {step!r}: cannot stand in: {exc}") from exc
@@ -243,75 +243,12 @@ class StandIns:
         self._note(step, f"pipeline.loras[{index}]", "LoRA", str(source))
         return {**lora, "model_name": str(folder)}
 
-    def _load_dtype(self, step: str, configuration: Mapping[str, Any]) -> Mapping[str, Any]:
-        """A modular pipeline's ``load_components.dtype`` in half precision: float32 on a
-        CPU, as a stood-in model's ``torch_dtype`` (reported)."""
-        load = configuration.get("load_components")
-        dtype = load.get("dtype") if isinstance(load, Mapping) else None
-        if self.device != "cpu" or str(dtype) not in HALF_DTYPES or not isinstance(load, Mapping):
-            return configuration
-        import torch
-
-        self._shrunk(step, "load_components.dtype", str(dtype), "torch.float32")
-        return {**configuration, "load_components": {**load, "dtype": torch.float32}}
-
-    def _compile_eager(self, step: str, configuration: Mapping[str, Any]) -> Mapping[str, Any]:
-        """``components.<name>.compile`` on dynamo's ``eager`` backend: the model is still
-        traced (graph breaks, ``fullgraph``, regional compilation show up) but no code is
-        generated, which on a CPU takes minutes for a run of seconds. Reported."""
-        entries = configuration.get("components")
-        if not isinstance(entries, Mapping):
-            return configuration
-        changed = dict(entries)
-        for name, entry in entries.items():
-            wanted = entry.get("compile") if isinstance(entry, Mapping) else None
-            if not wanted:
-                continue
-            options = dict(wanted) if isinstance(wanted, Mapping) else {}
-            backend = options.get("backend")
-            if backend not in (None, *compiling.CODEGEN_BACKENDS):
-                continue
-            self._shrunk(step, f"components.{name}.compile.backend", backend, EAGER)
-            changed[name] = {**entry, "compile": {**options, "backend": EAGER}}
-        return {**configuration, "components": changed}
-
-    def _ip_adapter(
-        self, step: str, pipeline_cls: Any, adapter: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """A stand-in adapter (:mod:`.ip_adapters`) under the workflow's subfolder and weight
-        name; its image encoder named where the pipeline's loader would not find it (Flux's
-        looks in a folder relative to the working one by default), reported as changed."""
-        subfolder = adapter.get("subfolder") if isinstance(adapter.get("subfolder"), str) else None
-        weight = adapter.get("weight_name") if isinstance(adapter.get("weight_name"), str) else None
-        folder = ip_adapters.ip_adapter_dir(pipeline_cls, subfolder, weight)
-        self._note(step, "pipeline.ip_adapter", "IP-Adapter", str(adapter.get("model_name")))
-        new = {**adapter, "model_name": str(folder)}
-        if weight is not None:
-            new["weight_name"] = Path(weight).name
-        encoder = folder / (subfolder or "") / ip_adapters.ENCODER_FOLDER
-        loader = getattr(pipeline_cls, "load_ip_adapter", None)
-        parameters = inspect.signature(loader).parameters if callable(loader) else {}
-        for key, default in ENCODER_ARGUMENTS.items():
-            if key in parameters and adapter.get(key, default) != default:
-                self._shrunk(step, f"ip_adapter.{key}", adapter.get(key), default)
-                new[key] = default
-        if "image_encoder_pretrained_model_name_or_path" in parameters:
-            self._shrunk(
-                step,
-                "ip_adapter.image_encoder_pretrained_model_name_or_path",
-                adapter.get("image_encoder_pretrained_model_name_or_path"),
-                str(encoder),
-            )
-            new["image_encoder_pretrained_model_name_or_path"] = str(encoder)
-            new.pop("image_encoder_subfolder", None)
-        return new
-
     def _dtype(self, step: str, arguments: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         """Half precision becomes float32 on a CPU: slow there and partly unimplemented
         (interpolation in float16), which would fail a smoke run for no fault of the
         workflow's."""
         dtype = arguments.get("torch_dtype")
-        if self.device != "cpu" or str(dtype) not in HALF_DTYPES:
+        if self.device != "cpu" or str(dtype) not in adjust.HALF_DTYPES:
             return arguments
         import torch
 
@@ -342,6 +279,33 @@ class StandIns:
             )
         return new
 
+    # -- task models -----------------------------------------------------------------
+
+    def for_step(self, step: str) -> StepStandIns:
+        """The stand-ins a task step's commands ask for their models."""
+        return StepStandIns(self, step)
+
+    def task_model(
+        self,
+        step: str,
+        command: str,
+        kind: str,
+        source: str,
+        base_dir: Path | None,
+        filename: str | None = None,
+    ) -> Path | None:
+        """The folder of a stand-in for task model ``source`` where the mode says (None:
+        the task loads the real one)."""
+        if not self._wanted(source, base_dir):
+            return None
+        try:
+            folder = task_models.task_model_dir(kind, source, filename)
+            component = task_models.class_for(kind, source)
+        except build.NoStandIn as exc:
+            raise StandInError(f"step {step!r}: cannot stand in: {exc}") from exc
+        self._note(step, f"task.{command}", component, source)
+        return folder
+
     # -- calls -----------------------------------------------------------------------
 
     def track(self, pipe: Any, family: Family | None) -> None:
@@ -365,6 +329,26 @@ class StandIns:
             self._shrunk(step, name, given, used)
 
         return [shrink.shrink_call(args, method, size, frames, record) for args in iterations]
+
+
+class StepStandIns:
+    """The :class:`dw_lsp.worker.tasks.common.TaskStandIns` of one task step."""
+
+    def __init__(self, stand_ins: StandIns, step: str) -> None:
+        self.stand_ins = stand_ins
+        self.step = step
+
+    def model(
+        self, command: str, kind: str, source: str, base_dir: Path, filename: str | None
+    ) -> Path | None:
+        return self.stand_ins.task_model(self.step, command, kind, source, base_dir, filename)
+
+    def shrink(self, command: str, name: str, given: int) -> int:
+        small = TASK_LIMITS.get(name)
+        if small is None or given <= small:
+            return given
+        self.stand_ins._shrunk(self.step, name, given, small)
+        return small
 
 
 def _plain(value: Any) -> Any:

@@ -6,7 +6,8 @@ says take ``device``. Each family module (``data``: plumbing and text; ``image``
 processors, ``canny_cv``, ``qr_code``; ``video``: frames, audio commands refused;
 ``language``: text generation and captioning; ``depth``: depth maps; ``upscaling``: spandrel
 and diffusion upscalers; ``detectors``: ControlNet-aux; ``background``: RMBG-2.0;
-``segmenting``: Grounding DINO and SAM 2;
+``segmenting``: Grounding DINO and SAM 2; ``semantic``: UperNet semantic maps;
+``interpolate``: RIFE frame interpolation;
 ``models``: the model-backed commands still refused, with a reason) maps the names it runs
 to handlers, and the handler table is built by looking up every command of ``TASKS``
 in them: a command in one table only stops the worker at import with a message, so the two
@@ -29,9 +30,11 @@ from dw_lsp.worker.tasks import (
     depth,
     detectors,
     image,
+    interpolate,
     language,
     models,
     segmenting,
+    semantic,
     upscaling,
     video,
 )
@@ -40,6 +43,7 @@ from dw_lsp.worker.tasks.common import (
     LocalModels,
     ModelStore,
     TaskContext,
+    TaskStandIns,
     TaskUnavailable,
 )
 
@@ -53,6 +57,8 @@ _FAMILIES: tuple[Mapping[str, Handler], ...] = (
     detectors.COMMANDS,
     background.COMMANDS,
     segmenting.COMMANDS,
+    semantic.COMMANDS,
+    interpolate.COMMANDS,
     models.COMMANDS,
 )
 
@@ -87,6 +93,7 @@ _OPTIONAL_PACKAGE = {
     "canny_cv": "cv2",
     "qr_code": "qrcode",
     "upscale": "spandrel",
+    "segmentation": "controlnet_aux",  # the ADE20K palette
     **dict.fromkeys(detectors.DETECTORS, "controlnet_aux"),
 }
 
@@ -110,13 +117,15 @@ def run_task(
     models: ModelStore | None = None,
     allow_remote_code: bool = False,
     media: Any = None,
+    stand_ins: TaskStandIns | None = None,
 ) -> Any:
     """Run task ``command`` with one argument set (a dict; ``gather_inputs`` also takes a
     scalar ``inputs`` item). ``arguments['device']`` is popped for the commands that take
     one; ``device=`` wins over it, and ``default_device`` (the worker's) applies when neither
     is given. ``base_dir`` anchors globs and local model paths (default: the current folder);
     ``models`` keeps the loaded models (default: a fresh :class:`LocalModels`). ``media`` is
-    a stand-in run's media loader (placeholders for media that cannot be had).
+    a stand-in run's media loader (placeholders for media that cannot be had), ``stand_ins``
+    its task models (tiny models in place of the ones named).
     """
     handler = _HANDLERS.get(command)
     if handler is None:
@@ -133,6 +142,7 @@ def run_task(
         models=models if models is not None else LocalModels(),
         allow_remote_code=allow_remote_code,
         media=media,
+        stand_ins=stand_ins,
     )
     return handler(arguments, context)
 

@@ -5,7 +5,9 @@ store through which model-backed commands keep their models warm.
 A handler takes the argument map (``device`` already removed) and a :class:`TaskContext`.
 Model-backed handlers load through ``context.models`` (:class:`ModelStore`): in a run it is
 the worker's pipeline cache (same eviction and memory accounting as pipelines); outside a
-run, :class:`LocalModels`, a plain dict. Imports PIL and numpy only.
+run, :class:`LocalModels`, a plain dict. In a stand-in run, ``context.stand_ins``
+(:class:`TaskStandIns`) gives tiny models in place of the ones a task names (see
+:mod:`.locate`). Imports PIL and numpy only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,19 @@ class ModelStore(Protocol):
         dtype), loaded by ``loader`` on first use and kept warm. ``role`` names the slot a
         step fills (``"model"``, ``"detector"``, ``"sam"``): a step that now needs another
         model in the same slot lets the old one go."""
+
+
+class TaskStandIns(Protocol):
+    def model(
+        self, command: str, kind: str, source: str, base_dir: Path, filename: str | None
+    ) -> Path | None:
+        """The folder of a stand-in for the task model ``source`` (of ``kind``: the
+        transformers task or model family it must be, holding ``filename`` for a
+        single-file model) when this run stands it in; None when the real one is used."""
+
+    def shrink(self, command: str, name: str, given: int) -> int:
+        """Argument ``name`` of a call to a stood-in model, lowered where it makes a smoke
+        run slow (reported); any other value unchanged."""
 
 
 class LocalModels:
@@ -52,6 +67,8 @@ class TaskContext:
     allow_remote_code: bool = False
     #: A stand-in run's media loader (placeholders for URLs and missing files), or None.
     media: Any = None
+    #: A stand-in run's task models (built in place of missing ones), or None.
+    stand_ins: TaskStandIns | None = None
 
     @property
     def target(self) -> str:

@@ -36,13 +36,13 @@ def default_depth_model() -> str:
 def _estimator(context: TaskContext) -> Any:
     device = context.target
     name = default_depth_model()
+    folder = locate.folder_for(context, name, "depth estimation", "depth-estimation")
 
     def load() -> Any:
-        folder = locate.model_folder(context.command, name, context.base_dir, "depth estimation")
         transformers = locate.require(context.command, "transformers")
         return transformers.pipeline("depth-estimation", model=str(folder), device=device)
 
-    return context.models.load("model", ("depth-estimation", name, device), load)
+    return context.models.load("model", ("depth-estimation", str(folder), device), load)
 
 
 def _dtype(value: Any, device: str, command: str) -> Any:
@@ -92,15 +92,15 @@ def depth(arguments: Any, context: TaskContext) -> Any:
     height = whole(context.command, "height", values["height"], minimum=1)
     width = whole(context.command, "width", values["width"], minimum=1)
     device = context.target
+    folder = locate.folder_for(context, DPT_HYBRID, "DPT depth", "depth-estimation")
 
     def load() -> Any:
-        folder = locate.model_folder(context.command, DPT_HYBRID, context.base_dir, "DPT depth")
         transformers = locate.require(context.command, "transformers")
         model = transformers.DPTForDepthEstimation.from_pretrained(str(folder)).to(device)
         processor = transformers.DPTImageProcessor.from_pretrained(str(folder))
         return DepthModel(model.eval(), processor)
 
-    loaded = context.models.load("model", ("depth", DPT_HYBRID, device), load)
+    loaded = context.models.load("model", ("depth", str(folder), device), load)
 
     def estimate(image: Image.Image) -> Image.Image:
         pixels = loaded.processor(images=image.convert("RGB"), return_tensors="pt").pixel_values

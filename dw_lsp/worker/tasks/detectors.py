@@ -4,7 +4,9 @@
 the checkpoint files dw loads (``lllyasviel/Annotators`` and friends) from the local Hugging
 Face cache: each file is looked up ``local_files_only`` first, so a missing one is named
 with the command that fetches it, and the detector is then built from the local snapshot
-folder (no network). A detector is loaded once per device and kept warm. The extra keyword
+folder (no network); in a stand-in run, from the stand-in of its checkpoints where one
+exists (:mod:`dw_lsp.worker.standins.task_detectors`). A detector is loaded once per device
+and kept warm. The extra keyword
 arguments of the step go to the detector's call, after dw's fixed ones (``coarse`` for
 ``lineart``, ``hand_and_face`` for ``openpose`` ...), which they may override. Each image
 of a list (video frames) is processed in turn. Imports controlnet_aux only when a command
@@ -142,11 +144,19 @@ def detector_class(command: str, spec: Detector) -> Any:
         raise locate.unimportable(command, "controlnet_aux", exc, spec.cls) from exc
 
 
-def _build(context: TaskContext, spec: Detector, device: str) -> Any:
+def _folder(context: TaskContext, spec: Detector) -> Path | None:
+    """Where the detector's checkpoints are: a stand-in run's stand-in, the local snapshot
+    (every file checked, so a missing one is named), or None for a detector without any."""
     if spec.repo is None:
-        return detector_class(context.command, spec)()
-    folder = _snapshot(context, spec, spec.repo)  # a missing checkpoint is named first
+        return None
+    stood = locate.stand_in(context, spec.repo, f"detector-{spec.cls}")
+    return stood if stood is not None else _snapshot(context, spec, spec.repo)
+
+
+def _build(context: TaskContext, spec: Detector, folder: Path | None, device: str) -> Any:
     kind = detector_class(context.command, spec)
+    if folder is None:
+        return kind()
     detector = kind.from_pretrained(str(folder), **spec.load)
     return detector.to(device) if spec.to_device else detector
 
@@ -159,8 +169,11 @@ def run_detector(arguments: Any, context: TaskContext) -> Any:
     extra = {k: v for k, v in arguments.items() if k != "image"}
     spec = DETECTORS[context.command]
     device = context.target
+    folder = _folder(context, spec)
     detector = context.models.load(
-        "detector", ("detector", spec.cls, device), lambda: _build(context, spec, device)
+        "detector",
+        ("detector", spec.cls, str(folder), device),
+        lambda: _build(context, spec, folder, device),
     )
     options = {**spec.call, **extra}
     return each_image(context.command, arguments["image"], lambda image: detector(image, **options))

@@ -7,7 +7,8 @@ a chat whose user message holds the image and the prompt. ``image_to_text`` is t
 form with its own defaults. Decoding is greedy (the same input gives the same text);
 ``generate_kwargs`` is applied last and may override that. The model is a local folder or a
 hub id in the local cache (:mod:`locate`), loaded once per (pipeline task, model, device,
-dtype) and kept warm. Imports transformers and torch only when a command runs.
+dtype) and kept warm. In a stand-in run a stood-in model's ``max_new_tokens`` is lowered
+(reported). Imports transformers and torch only when a command runs.
 """
 
 from __future__ import annotations
@@ -71,13 +72,16 @@ def generate(
     name = model_name or (TEXT_MODEL if picture is None else VISION_MODEL)
     device = context.target
     dtype = _dtype(device)
+    stood = locate.stand_in(context, name, task)
+    folder = stood or locate.model_folder(command, name, context.base_dir, f"{task} model")
+    if stood is not None and context.stand_ins is not None:
+        tokens = context.stand_ins.shrink(command, "max_new_tokens", tokens)
 
     def load() -> Any:
-        folder = locate.model_folder(command, name, context.base_dir, f"{task} model")
         transformers = locate.require(command, "transformers")
         return transformers.pipeline(task, model=str(folder), device=device, dtype=dtype)
 
-    pipe = context.models.load("model", (command, task, name, device, str(dtype)), load)
+    pipe = context.models.load("model", (command, task, str(folder), device, str(dtype)), load)
     generation: dict[str, Any] = {"do_sample": False}
     if picture is not None:
         generation["repetition_penalty"] = float(repetition_penalty)

@@ -6,7 +6,10 @@ Hugging Face Hub id that must already be in the local Hugging Face cache (``HF_H
 the local path, so no command ever reaches the network. What is missing is named in a
 :class:`TaskUnavailable`, with the command that fetches it. Optional packages are imported
 through :func:`require`, whose message names the pip package (all are in the ``tasks``
-extra). Imports huggingface_hub lazily; nothing else heavy.
+extra). In a stand-in run, :func:`folder_for` and :func:`file_for` first ask the run's
+stand-ins (``context.stand_ins``) for a tiny model of the kind the task needs; the task then
+loads it through the same code as a real one. Imports huggingface_hub lazily; nothing else
+heavy.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dw_lsp.worker.tasks.common import TaskUnavailable, needs_package
+from dw_lsp.worker.tasks.common import TaskContext, TaskUnavailable, needs_package
 
 #: Import name -> pip name of the optional packages the task commands use.
 PIP_NAMES = {
@@ -115,3 +118,41 @@ def model_file(
         return Path(hf_hub_download(name, inner, local_files_only=True))
     except (LocalEntryNotFoundError, HFValidationError, FileNotFoundError) as exc:
         raise _missing(command, name, inner, what) from exc
+
+
+def stand_in(
+    context: TaskContext, name: Any, kind: str, filename: str | None = None
+) -> Path | None:
+    """The run's stand-in of ``kind`` for model ``name`` (reported), or None."""
+    if context.stand_ins is None or not isinstance(name, str) or not name.strip():
+        return None
+    return context.stand_ins.model(context.command, kind, name, context.base_dir, filename)
+
+
+def folder_for(context: TaskContext, name: Any, what: str, kind: str) -> Path:
+    """:func:`model_folder`, or the run's stand-in of ``kind`` for ``name``. Called before
+    the model is taken from the warm cache (its path is part of the cache identity), so a
+    stand-in reused from an earlier run is reported in this one too."""
+    stood = stand_in(context, name, kind)
+    if stood is not None:
+        return stood
+    return model_folder(context.command, name, context.base_dir, what)
+
+
+def file_for(
+    context: TaskContext,
+    name: Any,
+    filename: str | None,
+    what: str,
+    kind: str,
+    subfolder: str | None = None,
+) -> Path:
+    """:func:`model_file`, or the file of the run's stand-in of ``kind`` for ``name``
+    (named ``filename``, or after ``name`` itself when that is a file path)."""
+    inner = f"{subfolder}/{filename}" if subfolder and filename else filename
+    if inner is None and isinstance(name, str) and Path(name).suffix:
+        inner = Path(name).name
+    stood = stand_in(context, name, kind, inner)
+    if stood is not None:
+        return stood / (inner or "model.safetensors")
+    return model_file(context.command, name, filename, context.base_dir, what, subfolder)

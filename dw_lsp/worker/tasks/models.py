@@ -23,11 +23,14 @@ class Needs:
 
 
 MODEL_COMMANDS: dict[str, Needs] = {
+    # dw detects, aligns and pastes faces back with facexlib, whose RetinaFace detector is
+    # built on torchvision and whose detection and parsing weights it downloads on first use.
     "restore_faces": Needs(
-        "face restoration", "the checkpoint named by model_name", (("spandrel", "spandrel"),)
+        "face restoration",
+        "the checkpoint named by model_name, and facexlib's RetinaFace and face-parsing "
+        "weights, which facexlib downloads on first use",
+        (("facexlib", "facexlib"), ("torchvision", "torchvision")),
     ),
-    "interpolate_frames": Needs("RIFE frame interpolation", "the RIFE 4.13 checkpoint"),
-    "segmentation": Needs("semantic segmentation", "openmmlab/upernet-convnext-small"),
     "zoe_depth": Needs(
         "ZoeDepth estimation",
         "the isl-org/ZoeDepth weights (torch.hub)",
@@ -44,7 +47,8 @@ def refusal(command: str, needs: Needs) -> TaskUnavailable:
         reasons.append(f"this worker has no runner for it yet (it would use {needs.weights})")
     missing = [pip for module, pip in needs.packages if importlib.util.find_spec(module) is None]
     if missing:
-        reasons.append(f"it runs through {', '.join(missing)}, which is not installed")
+        verb = "is" if len(missing) == 1 else "are"
+        reasons.append(f"it runs through {' and '.join(missing)}, which {verb} not installed")
     if not reasons:
         reasons.append("this worker has no runner for it")
     return TaskUnavailable(

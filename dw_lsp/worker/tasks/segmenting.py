@@ -17,10 +17,35 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from dw_lsp.worker.tasks import locate
-from dw_lsp.worker.tasks.common import REQUIRED, Handler, TaskContext, as_image, number, take
+from dw_lsp.worker.tasks.common import (
+    REQUIRED,
+    Handler,
+    TaskContext,
+    TaskUnavailable,
+    as_image,
+    number,
+    take,
+)
 
 DETECTOR = "IDEA-Research/grounding-dino-base"
 SAM = "facebook/sam2-hiera-large"
+
+
+#: The model class -> the kind of model a stand-in run builds for it.
+KINDS = {
+    "AutoModelForZeroShotObjectDetection": "zero-shot-object-detection",
+    "Sam2Model": "mask-generation",
+}
+
+
+def _cannot_import(command: str, processor: str, exc: ImportError, what: str) -> Exception:
+    """transformers' processors name a missing backend in the message, not in ``name``."""
+    if getattr(exc, "name", None) is None and "torchvision" in str(exc).lower():
+        return TaskUnavailable(
+            f"task '{command}' ({what}): transformers' {processor} needs torchvision, which "
+            "is not installed here (pip install torchvision, built for this torch)"
+        )
+    return locate.unimportable(command, "transformers", exc, what)
 
 
 class Loaded:
@@ -33,19 +58,22 @@ class Loaded:
 
 def _load(context: TaskContext, role: str, name: Any, kind: str, what: str) -> Loaded:
     device = context.target
+    processor_class = "Sam2Processor" if kind == "Sam2Model" else "AutoProcessor"
+    try:
+        folder = str(locate.folder_for(context, name, what, KINDS[kind]))
+    except ImportError as exc:  # building SAM 2's stand-in needs its processor too
+        raise _cannot_import(context.command, processor_class, exc, what) from exc
 
     def load() -> Loaded:
-        folder = str(locate.model_folder(context.command, name, context.base_dir, what))
         transformers = locate.require(context.command, "transformers")
-        processor_class = "Sam2Processor" if kind == "Sam2Model" else "AutoProcessor"
         try:
             processor = getattr(transformers, processor_class).from_pretrained(folder)
         except ImportError as exc:
-            raise locate.unimportable(context.command, "transformers", exc, what) from exc
+            raise _cannot_import(context.command, processor_class, exc, what) from exc
         model = getattr(transformers, kind).from_pretrained(folder)
         return Loaded(processor, model.to(device).eval())
 
-    loaded: Loaded = context.models.load(role, (context.command, kind, name, device), load)
+    loaded: Loaded = context.models.load(role, (context.command, kind, folder, device), load)
     return loaded
 
 

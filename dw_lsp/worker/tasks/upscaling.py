@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dw_lsp.worker.tasks import locate
+from dw_lsp.worker.tasks import locate, spandrel_import
 from dw_lsp.worker.tasks.common import REQUIRED, Handler, TaskContext, as_image, take, whole
 
 WHOLE_IMAGE_PIXELS = 512 * 512
@@ -25,13 +25,26 @@ WHOLE_IMAGE_PIXELS = 512 * 512
 
 def _descriptor(context: TaskContext, model_name: Any, filename: Any, what: str) -> Any:
     device = context.target
+    path = locate.file_for(context, model_name, filename, what, "super-resolution")
 
     def load() -> Any:
-        path = locate.model_file(context.command, model_name, filename, context.base_dir, what)
-        spandrel = locate.require(context.command, "spandrel", what)
+        spandrel = spandrel_import.spandrel(context.command)
         import torch
 
-        descriptor = spandrel.ModelLoader(device=torch.device(device)).load_from_file(str(path))
+        loader = spandrel.ModelLoader(device=torch.device(device))
+        try:
+            descriptor = loader.load_from_file(str(path))
+        except spandrel.UnsupportedModelError as exc:
+            left_out = spandrel_import.missing_architectures()
+            detail = (
+                f" (left out here, a dependency missing: {', '.join(sorted(left_out))})"
+                if left_out
+                else ""
+            )
+            raise ValueError(
+                f"task '{context.command}': spandrel recognises no architecture in "
+                f"{path.name}{detail}"
+            ) from exc
         if not isinstance(descriptor, spandrel.ImageModelDescriptor):
             raise ValueError(
                 f"task '{context.command}': {path.name} holds a "
@@ -40,7 +53,7 @@ def _descriptor(context: TaskContext, model_name: Any, filename: Any, what: str)
         descriptor.eval()
         return descriptor
 
-    return context.models.load("model", (context.command, model_name, filename, device), load)
+    return context.models.load("model", (context.command, str(path), device), load)
 
 
 def _to_tensor(image: Image.Image, device: Any) -> Any:
@@ -142,15 +155,17 @@ def diffusion_upscale(arguments: Any, context: TaskContext) -> Image.Image:
     import torch
 
     dtype = torch.float16 if device.startswith(("cuda", "mps")) else torch.float32
+    folder = locate.folder_for(context, model_name, class_name, f"sd-{values['mode']}-upscaler")
 
     def load() -> Any:
-        folder = locate.model_folder(command, model_name, context.base_dir, class_name)
         diffusers = locate.require(command, "diffusers")
         pipeline = getattr(diffusers, class_name).from_pretrained(str(folder), torch_dtype=dtype)
         pipeline.set_progress_bar_config(disable=True)
         return pipeline.to(device)
 
-    pipe = context.models.load("model", (command, class_name, model_name, device, str(dtype)), load)
+    pipe = context.models.load(
+        "model", (command, class_name, str(folder), device, str(dtype)), load
+    )
     call: dict[str, Any] = {
         "prompt": str(values["prompt"]),
         "image": image,
