@@ -181,7 +181,7 @@ def write_mp4(path: Path, frames: Sequence[Any], fps: int, audio: Any, rate: int
 
     if rate <= 0:
         raise MuxError(f"the audio's sample rate must be positive, got {rate}")
-    wave = np.clip(samples_by_channel(audio), -1.0, 1.0)
+    wave = np.clip(np.nan_to_num(samples_by_channel(audio)), -1.0, 1.0)
     with tempfile.TemporaryDirectory(prefix="dw-mux-", dir=path.parent) as tmp:
         video, sound = Path(tmp, "video.mp4"), Path(tmp, "audio.wav")
         export_to_video(list(frames), str(video), fps=fps)
