@@ -4,8 +4,8 @@ artifact; ``variable:`` was substituted with the document), progress per segment
 segment is its share of the iteration, with its own denoising steps inside), cancel between
 segments (and within them, through the denoising hooks), and ``save_segments`` files named
 ``{id}-{step}.{k}.segment-NNN.mp4`` in the output directory, removed once the step's result
-is saved unless ``keep_segments`` (then they join the run's outputs). The segment files
-hold the frames only: this worker muxes no audio into videos.
+is saved unless ``keep_segments`` (then they join the run's outputs). A segment with sound
+is saved with it (:mod:`dw_lsp.worker.outputs.av`), as is the stitched video.
 
 Segment planning and stitching live in :mod:`dw_lsp.worker.chain`. May import torch and
 diffusers (lazily, for the video writer); never the transport.
@@ -25,6 +25,7 @@ from PIL import Image
 
 from dw_lsp import output_files
 from dw_lsp.worker import chain, values
+from dw_lsp.worker.outputs import av
 from dw_lsp.worker.outputs import save as outputs
 from dw_lsp.worker.progress import Position
 from dw_lsp.worker.run_state import RunState
@@ -61,20 +62,6 @@ def resolve_prompts(prompts: Any, results: Mapping[str, list[Any]]) -> Any:
             raise chain.ChainError(f"chain.prompts[{index}]: step {step!r} has no result")
         resolved.append(found[0])
     return resolved
-
-
-def sample_rate_of(pipe: Any) -> int | None:
-    """The rate of the audio a pipeline generates, where it says."""
-    rate = getattr(pipe, "audio_sampling_rate", None)
-    if rate:
-        return int(rate)
-    vocoder = getattr(pipe, "vocoder", None)
-    config = getattr(vocoder, "config", None)
-    for name in ("output_sampling_rate", "sampling_rate"):
-        rate = getattr(config, name, None)
-        if rate:
-            return int(rate)
-    return None
 
 
 @dataclass
@@ -121,7 +108,7 @@ class Chained:
             )
             return call(current, part)
 
-        video = chain.run_chain(config, arguments, run_segment, sample_rate_of(pipe), write)
+        video = chain.run_chain(config, arguments, run_segment, av.sample_rate_of(pipe), write)
         video.keep_files = config.keep_segments
         return video
 
@@ -138,18 +125,19 @@ class Chained:
         fps = config.fps
 
         def write(
-            index: int, frames: list[Image.Image], _audio: np.ndarray | None, _rate: int | None
+            index: int, frames: list[Image.Image], audio: np.ndarray | None, rate: int | None
         ) -> Path:
             from diffusers.utils.export_utils import export_to_video
 
+            def save(partial: Path) -> None:
+                if audio is not None and rate:  # the segment's own sound, muxed
+                    av.write_mp4(partial, list(frames), round(fps), audio, rate)
+                else:
+                    export_to_video(list(frames), str(partial), fps=round(fps))
+
             name = f"{self.prefix}.{iteration}.segment-{index:03d}.mp4"
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            path = output_files.write_atomically(
-                self.out_dir,
-                name,
-                ".mp4",
-                lambda partial: export_to_video(list(frames), str(partial), fps=round(fps)),
-            )
+            path = output_files.write_atomically(self.out_dir, name, ".mp4", save)
             log.info("saved chain segment %s", path.name)
             return path
 

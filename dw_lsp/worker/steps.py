@@ -28,6 +28,7 @@ from dw_lsp.worker import prompt_weighting, remote_encoder, tasks, values
 from dw_lsp.worker.chain_step import Chained
 from dw_lsp.worker.loading import hooks, loadkey
 from dw_lsp.worker.loading import loader as loading
+from dw_lsp.worker.outputs import av
 from dw_lsp.worker.progress import Position, denoise_hooks
 from dw_lsp.worker.run_state import LoadedStep, PipelineProvider, RunState
 
@@ -90,6 +91,21 @@ def as_output(outcome: Any) -> Any:
     return outcome
 
 
+def with_audio_rate(outcome: Any, pipe: Any) -> Any:
+    """An output with generated sound, told the rate the pipeline's vocoder made it at (the
+    output itself does not say; the writer needs it to mux the pair)."""
+    if isinstance(outcome, PipelineOutput):
+        if getattr(outcome, "audio", None) is not None and not hasattr(
+            outcome, "audio_sample_rate"
+        ):
+            setattr(outcome, "audio_sample_rate", av.sample_rate_of(pipe))  # noqa: B010
+        return outcome
+    pairs = isinstance(outcome, dict) and av.VIDEOS_KEY in outcome and av.AUDIO_KEY in outcome
+    if pairs and all(outcome.get(key) is None for key in av.RATE_KEYS):
+        return {**outcome, av.RATE_KEYS[0]: av.sample_rate_of(pipe)}
+    return outcome
+
+
 def call_iterations(
     pipe: Any,
     configuration: Mapping[str, Any],
@@ -124,7 +140,7 @@ def call_iterations(
         with backend, cached, denoise_hooks(pipe, method, kwargs, state.reporter, where) as hooked:
             outcome = as_output(method(**hooked))
         state.inference_seconds += time.perf_counter() - started
-        return outcome
+        return with_audio_rate(outcome, pipe)
 
     for index, arguments in enumerate(iterations):
         state.reporter.token.check()

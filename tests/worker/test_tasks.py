@@ -100,10 +100,6 @@ REFUSED = [
     "restore_faces",
     "zoe_depth",
     "dw_pose",
-    "concat_videos",
-    "slice_audio",
-    "crossfade_audio",
-    "pair_audio",
 ]
 
 

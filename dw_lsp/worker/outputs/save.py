@@ -14,7 +14,8 @@ a run writes ever replaces a file, and a killed worker leaves no truncated file.
 Writers: images (anything with ``.save``; animated GIF from a frame list; an image-shaped
 array, such as Marigold's prediction, through :mod:`.arrays`), text, JSON; video
 and audio when their libraries are installed (imageio or OpenCV for video, soundfile for
-audio), otherwise :func:`writer_problem` names what is missing before the run starts.
+audio), otherwise :func:`writer_problem` names what is missing before the run starts. A
+video with sound (:mod:`.av`) is muxed into one MP4.
 May import PIL, numpy and diffusers' export helpers lazily; never the transport.
 """
 
@@ -33,7 +34,7 @@ from dw_lsp.output_files import (
     remove_stale_partials,
     write_atomically,
 )
-from dw_lsp.worker.outputs import arrays
+from dw_lsp.worker.outputs import arrays, av
 
 #: ``OutputError`` and ``name_problem`` are part of this module's face (the preflight and
 #: the tests use them from here).
@@ -209,7 +210,28 @@ class ResultWriter:
                 f"this result is a {type(frames).__name__}; save it as an image type, or "
                 "make the step return frames"
             )
-        export_to_video(list(frames), str(path), fps=int(self.result.get("fps", 8)))
+        fps = int(self.result.get("fps", 8))
+        if av.has_sound(artifact):
+            self._write_pair(path, list(frames), fps, artifact)
+            return
+        export_to_video(list(frames), str(path), fps=fps)
+
+    def _write_pair(self, path: Path, frames: list[Any], fps: int, artifact: Any) -> None:
+        """A video with its sound, muxed into one MP4 (FORMAT.md 1.8)."""
+        if self.content_type != "video/mp4":
+            raise OutputError(
+                f"this result is a video with sound, which is saved only as video/mp4, not "
+                f"{self.content_type!r}"
+            )
+        rate = self.result.get("audio_sample_rate") or getattr(artifact, "sample_rate", None)
+        if not rate:
+            raise OutputError(
+                "this video's sound has no known sample rate: set result.audio_sample_rate"
+            )
+        try:
+            av.write_mp4(path, frames, fps, artifact.audio, int(rate))
+        except av.MuxError as exc:
+            raise OutputError(str(exc)) from exc
 
     def _write_audio(self, path: Path, artifact: Any) -> None:
         problem = writer_problem(self.content_type)
@@ -224,7 +246,8 @@ class ResultWriter:
         samples = numpy.asarray(waveform)
         if samples.ndim == 2 and samples.shape[0] < samples.shape[1]:
             samples = samples.T  # (channels, samples) -> (samples, channels)
-        rate = int(self.result.get("sample_rate", self.result.get("samplerate", 44100)))
+        given = self.result.get("sample_rate", self.result.get("samplerate"))
+        rate = int(given or getattr(artifact, "sample_rate", None) or 44100)
         options = {k: self.result[k] for k in ("subtype",) if k in self.result}
         soundfile.write(str(path), samples, rate, **options)
 

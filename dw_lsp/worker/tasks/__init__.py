@@ -25,6 +25,7 @@ from typing import Any
 
 from dw_lsp.validation.tasks_spec import TASKS, TaskSpec
 from dw_lsp.worker.tasks import (
+    audio,
     background,
     data,
     depth,
@@ -51,6 +52,7 @@ _FAMILIES: tuple[Mapping[str, Handler], ...] = (
     data.COMMANDS,
     image.COMMANDS,
     video.COMMANDS,
+    audio.COMMANDS,
     language.COMMANDS,
     depth.COMMANDS,
     upscaling.COMMANDS,
@@ -86,7 +88,7 @@ TASK_COMMANDS: frozenset[str] = frozenset(TASKS)
 #: Commands that take ``device`` (popped before the call): processors and model-backed ones.
 DEVICE_COMMANDS: frozenset[str] = frozenset(name for name, spec in TASKS.items() if spec.device)
 
-_REFUSED = frozenset({*models.COMMANDS, *video.AUDIO_COMMANDS})
+_REFUSED = frozenset(models.COMMANDS)
 #: Commands whose model runs its own code: refused before the run unless it allows that.
 REMOTE_CODE_COMMANDS: frozenset[str] = frozenset(background.COMMANDS)
 _OPTIONAL_PACKAGE = {

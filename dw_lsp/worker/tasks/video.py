@@ -3,8 +3,8 @@
 
 A video is a list of frames (PIL images or arrays), an (F, H, W[, C]) array, or an object
 with ``frames`` (a pipeline output of one video). Decoding files needs PyAV or imageio
-(see :mod:`dw_lsp.worker.values.media`). Joining videos with audio and the audio commands
-are refused clearly: this worker does not mux audio. Imports PIL and numpy only.
+(see :mod:`dw_lsp.worker.values.media`). Joining videos with their sound and the audio
+commands live in :mod:`.audio`. Imports PIL and numpy only.
 """
 
 from __future__ import annotations
@@ -18,16 +18,12 @@ from dw_lsp.worker.tasks.common import (
     REQUIRED,
     Handler,
     TaskContext,
-    TaskUnavailable,
     take,
     to_uint8,
     whole,
 )
 from dw_lsp.worker.tasks.data import gather
 from dw_lsp.worker.values.media import VIDEO_EXTENSIONS, load_video_location
-
-#: Commands that join or cut audio; this worker has no audio muxing.
-AUDIO_COMMANDS = ("concat_videos", "slice_audio", "crossfade_audio", "pair_audio")
 
 
 def frames_of(command: str, video: Any) -> list[Any]:
@@ -106,18 +102,10 @@ def gather_videos(arguments: Any, context: TaskContext) -> list[list[Image.Image
     return gather(arguments, context, "video", VIDEO_EXTENSIONS, load_video_location)
 
 
-def refuse_audio(arguments: Any, context: TaskContext) -> Any:
-    raise TaskUnavailable(
-        f"task '{context.command}' joins or cuts audio, which this worker does not support: "
-        "it has no audio decoding or muxing (PyAV and soundfile are not part of it)"
-    )
-
-
 COMMANDS: dict[str, Handler] = {
     "get_frame": get_frame,
     "get_first_frame": get_first_frame,
     "get_last_frame": get_last_frame,
     "video_frames": video_frames,
     "gather_videos": gather_videos,
-    **{name: refuse_audio for name in AUDIO_COMMANDS},
 }

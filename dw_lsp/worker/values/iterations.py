@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dw_lsp.worker.outputs import av
 from dw_lsp.worker.values.realize import (
     FROM_ARGUMENTS,
     FROM_PREVIOUS_RESULT,
@@ -43,8 +44,9 @@ def clean_string(value: str) -> str:
 
 def artifacts(iteration_results: list[Any]) -> list[Any]:
     """The artifacts of a step: pipeline outputs give their ``images`` / ``frames`` /
-    ``audios`` (else one dict of their fields), lists are spread, a dict is one artifact, a
-    string one cleaned string."""
+    ``audios`` (frames with their ``audio``, and a modular pipeline's ``videos`` with its
+    ``audio``, as audio+video pairs; else one dict of their fields), lists are spread, a dict
+    is one artifact, a string one cleaned string."""
     out: list[Any] = []
     for result in iteration_results:
         out.extend(_artifacts_of(result))
@@ -56,6 +58,9 @@ def _artifacts_of(result: Any) -> list[Any]:
         return [clean_string(result)]
     if isinstance(result, list | tuple):
         return [clean_string(r) if isinstance(r, str) else r for r in result]
+    paired = av.paired_artifacts(result)  # videos with their sound: one artifact each
+    if paired is not None:
+        return paired
     # diffusers' outputs are also ordered dicts: their lists win; any other dict is one.
     for name in _ARTIFACT_LISTS:
         listed = getattr(result, name, None)
