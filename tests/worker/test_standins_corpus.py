@@ -33,7 +33,6 @@ REFUSED: dict[str, str] = {
     "dw/workflows/augment_prompt.json": _REMOTE_CODE,  # trust_remote_code
     "dw/workflows/describe_image.json": "'image' must be a path, a URL",  # needs its caller
     "examples/Krea2Edit.json": _REMOTE_CODE,  # custom_pipeline, trust_remote_code
-    "examples/LTX2TwoStage.json": "task command 'pair_audio' cannot run",
     "examples/flux/FluxRFInversion.json": "outside the worker's allowed modules",
     "examples/flux/FluxFill.json": "'variable:image' names no declared variable",
     "examples/flux/FluxLogo.json": _REMOTE_CODE,  # RMBG-2.0's own model code

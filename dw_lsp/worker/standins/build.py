@@ -128,7 +128,7 @@ def slot_part(family: Family | None, pipeline: str, slot: str, named: str | None
     parts = family.parts_for(pipeline) if family is not None else {}
     part = parts.get(slot)
     bare = named.rsplit(".", 1)[-1] if named else None
-    if part is not None and (bare is None or part.cls == bare or _is_auto(bare)):
+    if part is not None and (bare is None or part.cls.rsplit(".", 1)[-1] == bare or _is_auto(bare)):
         return part
     if bare is not None and family is not None and bare in family.alternatives:
         return family.alternatives[bare]
