@@ -58,6 +58,7 @@ bench: setup
 	$(BIN)/python bench/bench_standins.py
 	$(BIN)/python bench/bench_editor.py
 	$(BIN)/python bench/bench_pool.py
+	$(BIN)/python bench/bench_first_run.py
 
 gpu-check: setup
 	$(BIN)/python bench/gpu_check.py
