@@ -89,7 +89,8 @@ def test_a_pair_is_written_as_one_mp4_with_its_sound(tmp_path: Path) -> None:
 
 @pytest.fixture
 def media(tmp_path: Path) -> Path:
-    """A 16-frame clip (2 s at 8 fps) and a 2 s stereo tone beside the workflow."""
+    """A 16-frame clip (2 s at 8 fps), a 2 s stereo tone, and the clip with the tone as its
+    sound, beside the workflow."""
     from diffusers.utils.export_utils import export_to_video
 
     folder = tmp_path / "flow"
@@ -97,6 +98,7 @@ def media(tmp_path: Path) -> Path:
     clip = [Image.new("RGB", (32, 32), (0, i * 12, 0)) for i in range(16)]
     export_to_video(clip, str(folder / "clip.mp4"), fps=8)
     soundfile.write(str(folder / "tone.wav"), tone(2.0).T, RATE)
+    av.write_mp4(folder / "voiced.mp4", clip, 8, tone(2.0), RATE)
     return folder
 
 
@@ -164,3 +166,25 @@ def test_audio_commands_name_what_they_lack(
     workflow = write_workflow(media / "wrong.json", [as_wav])
     result = worker.execute(workflow, tmp_path / "out", timeout=300)
     assert result["status"] == "error" and "saved only as video/mp4" in result["error"]
+
+
+@pytest.mark.slow
+def test_the_sound_of_a_video_file_is_read_with_pyav(
+    worker: WorkerProcess, media: Path, tmp_path: Path
+) -> None:
+    piece = task(
+        "piece",
+        "slice_audio",
+        {"audio": "voiced.mp4", "start_seconds": 0.5, "duration_seconds": 0.5},
+        "audio/wav",
+    )
+    silent = task("silent", "slice_audio", {"audio": "clip.mp4", "start_seconds": 0}, "audio/wav")
+    result = worker.execute(write_workflow(media / "sound.json", [piece]), tmp_path / "out")
+    assert result["status"] == "ok", result.get("traceback") or result.get("error")
+    with wave.open(result["outputs"][0]) as cut:
+        assert cut.getframerate() == RATE and cut.getnchannels() == 2
+        assert cut.getnframes() == RATE // 2
+        samples = np.frombuffer(cut.readframes(cut.getnframes()), dtype=np.int16)
+    assert np.abs(samples).max() > 5000  # the tone came through AAC, not silence
+    result = worker.execute(write_workflow(media / "none.json", [silent]), tmp_path / "out")
+    assert result["status"] == "error" and "clip.mp4 has no sound" in result["error"]

@@ -46,16 +46,11 @@ REFUSED: dict[str, str] = {
 #: MiniMax H3's modular pipeline has no stand-in: its Qwen3-VL processor needs torchvision
 #: (not installed here).
 _MODULAR = "no stand-in for the modular pipeline of 'MiniMaxAI/MiniMax-H3'"
-#: LTX-2 image conditioning re-encodes the image with PyAV (not installed here).
-_PYAV = "PyAV is required to apply image-conditioning H.264 CRF re-compression"
 _SAM2_TORCHVISION = "transformers' Sam2Processor needs torchvision"
 CANNOT_RUN: dict[str, str] = {
     "examples/flux/FluxRedux.json": "no stand-in for FluxPriorReduxPipeline yet",
     "examples/flux/Flux2Dev.json": "no stand-in for Flux2Pipeline yet",
     "examples/flux/Flux2DevImageCombine.json": "no stand-in for Flux2Pipeline yet",
-    "examples/LTX2I2V.json": _PYAV,
-    "examples/LTX2I2VChained.json": _PYAV,
-    "examples/LTX2Keyframes.json": _PYAV,
     "examples/LTX2I2VEnhancePrompt.json": "no stand-in for Gemma4ForConditionalGeneration",
     "examples/MiniMaxH3.json": _MODULAR,
     "examples/MiniMaxH3EnhancePrompt.json": _MODULAR,

@@ -5,14 +5,15 @@ A track comes from an audio+video pair (or any video carrying ``audio`` and
 ``sample_rate``, such as a chained video), an audio track an earlier step returned, a
 ``{"audio", "sample_rate"}`` dict or ``(waveform, rate)`` tuple, a raw waveform with the
 ``sample_rate`` argument, or an audio file inside the workflow's folder (read with
-soundfile). Sound inside a video *file* would need a demuxer this worker does not have: that
-is refused with the reason. Waveforms are handled as float32 ``(channels, samples)``; joins
-use the chain's equal-power crossfade. Imports numpy and PIL; soundfile lazily.
+soundfile; the sound of a video file is decoded with PyAV). Waveforms are handled as float32
+``(channels, samples)``; joins use the chain's equal-power crossfade. Imports numpy and PIL;
+soundfile and PyAV lazily.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,15 +71,48 @@ def _read_file(command: str, location: str, context: TaskContext) -> Track:
         )
     path = check_path(location, context.base_dir)
     if path.suffix.lower() in VIDEO_EXTENSIONS:
-        raise ValueError(
-            f"task '{command}': reading the sound of a video file ({path.name}) needs a demuxer "
-            "(PyAV), which this worker does not have; pass the step that made the video"
-        )
+        return _video_sound(command, path)
     check_extension(path, AUDIO_EXTENSIONS, "audio")
     import soundfile
 
     samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     return np.ascontiguousarray(samples.T), int(rate)
+
+
+def _video_sound(command: str, path: Path) -> Track:
+    """The sound track of a video file, decoded with PyAV."""
+    try:
+        import av
+    except ImportError as exc:
+        raise ValueError(
+            f"task '{command}': reading the sound of a video file ({path.name}) needs the "
+            "package 'av' (PyAV), which is not installed in the worker's environment"
+        ) from exc
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise ValueError(f"task '{command}': the video file {path.name} has no sound")
+        stream = container.streams.audio[0]
+        pieces = [frame.to_ndarray() for frame in container.decode(stream)]
+        rate = int(stream.rate or stream.codec_context.sample_rate)
+    if not pieces:
+        raise ValueError(f"task '{command}': the video file {path.name} has no sound")
+    # planar frames are (channels, samples); packed ones (1, samples * channels)
+    channels = len(stream.layout.channels) if stream.layout is not None else 1
+    joined = np.concatenate([_planar(p, channels) for p in pieces], axis=1)
+    return _as_float(joined), rate
+
+
+def _planar(piece: np.ndarray, channels: int) -> np.ndarray:
+    if piece.shape[0] == 1 and channels > 1:
+        return piece.reshape(-1, channels).T
+    return piece
+
+
+def _as_float(samples: np.ndarray) -> np.ndarray:
+    if np.issubdtype(samples.dtype, np.integer):
+        scale = float(np.iinfo(samples.dtype).max)
+        return (samples.astype(np.float32) / scale).astype(np.float32)
+    return samples.astype(np.float32)
 
 
 def pair_audio(arguments: Any, context: TaskContext) -> AudioVideo:

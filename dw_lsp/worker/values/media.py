@@ -10,6 +10,7 @@ Imports PIL and numpy only; never torch, diffusers or the executor.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import re
@@ -176,13 +177,12 @@ def decode_video(path: Path) -> list[Image.Image]:
     if path.suffix.lower() == ".gif":
         with Image.open(path) as animation:
             return [frame.convert("RGB") for frame in ImageSequence.Iterator(animation)]
-    try:
+    if importlib.util.find_spec("av") is not None:
         import av
-    except ImportError:
-        av = None
-    if av is not None:
+
         with av.open(str(path)) as container:
-            return [frame.to_image().convert("RGB") for frame in container.decode(video=0)]
+            frames = container.decode(video=0)
+            return [frame.to_image().convert("RGB") for frame in frames]  # type: ignore[no-untyped-call]
     try:
         import imageio.v3 as iio
     except ImportError as error:
