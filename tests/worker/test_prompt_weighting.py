@@ -53,52 +53,9 @@ def test_sd_embeddings_match_the_pipeline_and_weights_change_them(sd: Any) -> No
 
 
 def test_flux_embeddings_match_the_pipeline_and_weights_change_them() -> None:
-    from diffusers import (
-        AutoencoderKL,
-        FlowMatchEulerDiscreteScheduler,
-        FluxPipeline,
-        FluxTransformer2DModel,
-    )
+    from dwtest_flux import build_tiny_flux
 
-    from dw_lsp.worker.standins import build
-    from dw_lsp.worker.standins.registry import STANDALONE
-
-    torch.manual_seed(0)
-    tokenizer, clip = tiny._tiny_clip()
-    t5 = build.build_part(STANDALONE["T5EncoderModel"])
-    transformer = FluxTransformer2DModel(
-        patch_size=1,
-        in_channels=4,
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=16,
-        num_attention_heads=2,
-        joint_attention_dim=32,
-        pooled_projection_dim=32,
-        axes_dims_rope=[4, 4, 8],
-    )
-    vae = AutoencoderKL(
-        sample_size=32,
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(4,),
-        layers_per_block=1,
-        latent_channels=1,
-        norm_num_groups=1,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        shift_factor=0.0609,
-        scaling_factor=1.5035,
-    )
-    pipe = FluxPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(),
-        vae=vae,
-        text_encoder=clip,
-        tokenizer=tokenizer,
-        text_encoder_2=t5,
-        tokenizer_2=build.build_part(STANDALONE["T5Tokenizer"]),
-        transformer=transformer,
-    )
+    pipe = build_tiny_flux()
     own, own_pooled, _ids = pipe.encode_prompt("a red fox", None, max_sequence_length=16)
     plain = pw.apply(pipe, {"prompt": "a red fox", "max_sequence_length": 16})
     assert torch.allclose(plain["prompt_embeds"], own, atol=1e-5)
