@@ -194,6 +194,18 @@ def execute_params(
 _run_ids = itertools.count(1)
 
 
+def ok(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` when the run succeeded; else the test fails with its traceback or error."""
+    assert result["status"] == "ok", result.get("traceback") or result.get("error") or result
+    return result
+
+
+def cache_of(result: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """What a successful run reused, loaded and released (sorted)."""
+    cache = ok(result)["cache"]
+    return sorted(cache["reused"]), sorted(cache["loaded"]), sorted(cache["released"])
+
+
 def progress_of(run_id: str, phase: str | None = None) -> Callable[[dict[str, Any]], bool]:
     """A :meth:`WorkerProcess.wait_for` predicate: a progress event of that run (and phase)."""
 

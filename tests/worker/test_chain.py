@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from dwtest_worker import WorkerProcess, execute_params, progress_of, write_workflow
+from dwtest_worker import WorkerProcess, execute_params, ok, progress_of, write_workflow
 from PIL import Image
 
 from dw_lsp.worker import chain, chain_audio, support
@@ -278,11 +278,6 @@ def chained_workflow(folder: Path, model: Path, steps: int = 2, **chain_keys: An
         seed=4,
         variables={"second": "a wolf"},
     )
-
-
-def ok(result: dict[str, Any]) -> dict[str, Any]:
-    assert result["status"] == "ok", result.get("traceback") or result
-    return result
 
 
 def frame_count(path: str) -> int:

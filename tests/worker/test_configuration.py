@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from dwtest_worker import WorkerProcess, progress_of, tiny_sd_step, write_workflow
+from dwtest_worker import WorkerProcess, ok, progress_of, tiny_sd_step, write_workflow
 from PIL import Image
 
 from dw_lsp.worker.loading import loader as loading
@@ -25,11 +25,6 @@ ON_CPU = not torch.cuda.is_available()
 on_cpu_only = pytest.mark.skipif(not ON_CPU, reason="the worker runs on an accelerator here")
 SEED = 7
 COMMANDS = frozenset({"get_image_size"})
-
-
-def ok(result: dict[str, Any]) -> dict[str, Any]:
-    assert result["status"] == "ok", result.get("traceback") or result
-    return result
 
 
 def step(configuration: dict[str, Any] | None = None, name: str = "generate") -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from dwtest_worker import WorkerProcess, tiny_ddpm_step, tiny_sd_step, write_workflow
+from dwtest_worker import WorkerProcess, cache_of, ok, tiny_ddpm_step, tiny_sd_step, write_workflow
 from PIL import Image
 
 from dw_lsp.worker import support
@@ -52,16 +52,6 @@ def project(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
     gradient = np.linspace(0, 255, 48 * 40 * 3).reshape(40, 48, 3).astype(np.uint8)
     Image.fromarray(gradient).save(folder / "ramp.png")
     return folder
-
-
-def ok(result: dict[str, Any]) -> dict[str, Any]:
-    assert result["status"] == "ok", result.get("traceback") or result
-    return result
-
-
-def cache_of(result: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    cache = ok(result)["cache"]
-    return sorted(cache["reused"]), sorted(cache["loaded"]), sorted(cache["released"])
 
 
 def pixels(result: dict[str, Any], step: str) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from dwtest_worker import WorkerProcess, tiny_ddpm_step, tiny_sd_step, write_workflow
+from dwtest_worker import WorkerProcess, cache_of, ok, tiny_ddpm_step, tiny_sd_step, write_workflow
 from PIL import Image
 
 from dw_lsp.worker import support
@@ -22,16 +22,6 @@ pytest.importorskip("peft")
 pytestmark = pytest.mark.slow
 
 #: Local LoRA paths resolve against the workflow's folder once the step runner passes it on.
-
-
-def ok(result: dict[str, Any]) -> dict[str, Any]:
-    assert result["status"] == "ok", result.get("traceback") or result
-    return result
-
-
-def cache_of(result: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    cache = ok(result)["cache"]
-    return sorted(cache["reused"]), sorted(cache["loaded"]), sorted(cache["released"])
 
 
 def edit(path: Path, change: Any) -> None:

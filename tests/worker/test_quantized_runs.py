@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dwtest_worker import WorkerProcess, tiny_sd_step, write_workflow
+from dwtest_worker import WorkerProcess, ok, tiny_sd_step, write_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -54,11 +54,6 @@ def quantized_step(
     if modules is not None:
         step["pipeline"]["configuration"]["pre_load_modules"] = modules
     return step
-
-
-def ok(result: dict[str, Any]) -> dict[str, Any]:
-    assert result["status"] == "ok", result.get("traceback") or result.get("error")
-    return result
 
 
 @pytest.mark.parametrize(

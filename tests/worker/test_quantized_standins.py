@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dwtest_worker import WorkerProcess, write_workflow
+from dwtest_worker import WorkerProcess, ok, write_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -98,11 +98,6 @@ def hub_transformer(family: str, quantization: dict[str, Any]) -> dict[str, Any]
         },
         "quantization_config": quantization,
     }
-
-
-def ok(result: dict[str, Any]) -> dict[str, Any]:
-    assert result["status"] == "ok", result.get("traceback") or result.get("error")
-    return result
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))

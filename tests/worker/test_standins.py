@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dwtest_worker import WorkerProcess, tiny_sd_step, write_workflow
+from dwtest_worker import WorkerProcess, ok, tiny_sd_step, write_workflow
 from PIL import Image
 
 from dw_lsp.worker.loading import tiny
@@ -17,11 +17,6 @@ from dw_lsp.worker.loading import tiny
 pytestmark = pytest.mark.slow
 
 HUB_FLUX = "nobody-has/FLUX.1-dev"
-
-
-def ok(result: dict[str, Any]) -> dict[str, Any]:
-    assert result["status"] == "ok", result.get("traceback") or result
-    return result
 
 
 def flux_step(name: str = "txt2img", **pipeline: Any) -> dict[str, Any]:

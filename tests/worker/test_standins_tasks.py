@@ -12,17 +12,12 @@ from typing import Any
 
 import pytest
 from dwtest_taskmodels import build_language_model, write_clip
-from dwtest_worker import WorkerProcess, write_workflow
+from dwtest_worker import WorkerProcess, ok, write_workflow
 from PIL import Image
 
 pytestmark = pytest.mark.slow
 
 TIMEOUT = 120.0
-
-
-def ok(result: dict[str, Any]) -> dict[str, Any]:
-    assert result["status"] == "ok", result.get("error")
-    return result
 
 
 def task_step(name: str, command: str, arguments: dict[str, Any], kind: str) -> dict[str, Any]:

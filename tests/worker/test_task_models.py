@@ -28,7 +28,7 @@ from dwtest_taskmodels import (
     hub_folder,
     write_clip,
 )
-from dwtest_worker import WorkerProcess, write_workflow
+from dwtest_worker import WorkerProcess, ok, write_workflow
 from PIL import Image
 
 pytestmark = pytest.mark.slow
@@ -102,11 +102,6 @@ def run(
 ) -> dict[str, Any]:
     workflow = write_workflow(tmp_path / "flow" / "flow.json", steps)
     return worker.execute(workflow, tmp_path / "out", timeout=TIMEOUT, **extra)
-
-
-def ok(result: dict[str, Any]) -> dict[str, Any]:
-    assert result["status"] == "ok", result.get("error")
-    return result
 
 
 # -- transformers pipelines: text_generation and image_to_text ---------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dwtest_worker import WorkerProcess, tiny_ddpm_step, tiny_sd_step, write_workflow
+from dwtest_worker import WorkerProcess, cache_of, tiny_ddpm_step, tiny_sd_step, write_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -18,12 +18,6 @@ def edit(path: Path, change: Any) -> None:
     document = json.loads(path.read_text())
     change(document)
     path.write_text(json.dumps(document, indent=2))
-
-
-def cache_of(result: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    assert result["status"] == "ok", result.get("traceback") or result
-    cache = result["cache"]
-    return sorted(cache["reused"]), sorted(cache["loaded"]), sorted(cache["released"])
 
 
 @pytest.fixture()

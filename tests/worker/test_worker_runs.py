@@ -13,6 +13,7 @@ from dwtest_worker import (
     REPO,
     WorkerProcess,
     execute_params,
+    ok,
     progress_of,
     tiny_ddpm_step,
     tiny_sd_step,
@@ -20,11 +21,6 @@ from dwtest_worker import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-def ok(result: dict[str, Any]) -> dict[str, Any]:
-    assert result["status"] == "ok", result.get("traceback") or result
-    return result
 
 
 def test_the_same_seed_gives_the_same_image_bit_for_bit(
