@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from dw_lsp.worker import chain_audio
+
 #: Keys of a modular pipeline's dict output (FORMAT.md 1.9.2).
 VIDEOS_KEY = "videos"
 AUDIO_KEY = "audio"
@@ -147,21 +149,6 @@ def _as_numpy(audio: Any) -> np.ndarray:
     return np.asarray(audio, dtype=np.float32)
 
 
-def samples_by_channel(audio: Any) -> np.ndarray:
-    """A waveform as ``(samples, channels)`` float32 (a ``(channels, samples)`` one, as the
-    pipelines give, is turned; more than 8 rows is read as samples)."""
-    wave = _as_numpy(audio)
-    while wave.ndim > 2 and wave.shape[0] == 1:
-        wave = wave[0]
-    if wave.ndim == 1:
-        return wave[:, None]
-    if wave.ndim != 2:
-        raise MuxError(f"a waveform must be 1- or 2-dimensional, got shape {wave.shape}")
-    if wave.shape[0] <= 8 and wave.shape[0] < wave.shape[1]:
-        wave = wave.T
-    return np.ascontiguousarray(wave)
-
-
 def ffmpeg() -> str:
     """The ffmpeg executable imageio-ffmpeg ships (or finds)."""
     try:
@@ -181,7 +168,11 @@ def write_mp4(path: Path, frames: Sequence[Any], fps: int, audio: Any, rate: int
 
     if rate <= 0:
         raise MuxError(f"the audio's sample rate must be positive, got {rate}")
-    wave = np.clip(np.nan_to_num(samples_by_channel(audio)), -1.0, 1.0)
+    try:
+        channels_first = chain_audio.as_channels_samples(audio)
+    except ValueError as exc:
+        raise MuxError(str(exc)) from exc
+    wave = np.clip(np.nan_to_num(channels_first.T), -1.0, 1.0)  # soundfile: (samples, channels)
     with tempfile.TemporaryDirectory(prefix="dw-mux-", dir=path.parent) as tmp:
         video, sound = Path(tmp, "video.mp4"), Path(tmp, "audio.wav")
         export_to_video(list(frames), str(video), fps=fps)
