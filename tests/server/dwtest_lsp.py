@@ -6,6 +6,8 @@ The fixtures ``vscode`` and ``neovim`` start ``python -m dw_lsp`` and initialize
 that editor's recorded client capabilities (pytest-lsp ships them), a temporary workspace
 folder and ``worker.prewarm`` off (these tests never need the worker). The client records
 every ``publishDiagnostics`` with its version, which pytest-lsp's default client drops.
+:class:`Typist` keeps a client-side copy of a buffer and sends each edit as an incremental
+``didChange``.
 """
 
 from __future__ import annotations
@@ -115,3 +117,25 @@ def utf8_position(text: str, offset: int) -> types.Position:
 
 def doc_id(uri: str) -> types.TextDocumentIdentifier:
     return types.TextDocumentIdentifier(uri=uri)
+
+
+class Typist:
+    """Keeps the client's copy of the text and sends each keystroke as an edit."""
+
+    def __init__(self, client: LanguageClient, uri: str, text: str) -> None:
+        self.client, self.uri, self.text, self.version = client, uri, text, 1
+
+    def edit(self, start: int, end: int, new: str) -> None:
+        rng = types.Range(
+            start=utf16_position(self.text, start), end=utf16_position(self.text, end)
+        )
+        self.text = self.text[:start] + new + self.text[end:]
+        self.version += 1
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(
+                    uri=self.uri, version=self.version
+                ),
+                content_changes=[types.TextDocumentContentChangePartial(range=rng, text=new)],
+            )
+        )

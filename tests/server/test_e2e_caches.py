@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dwtest_lsp import doc_id, open_document, published, utf16_position
+from dwtest_lsp import Typist, doc_id, open_document, published, utf16_position
 from lsprotocol import types
 from pygls.protocol import default_converter
 from pytest_lsp import LanguageClient
@@ -39,28 +39,15 @@ TEXT = """{
 """
 
 
-class Buffer:
+class Buffer(Typist):
     """The client's copy of the text; each edit goes out as an incremental didChange."""
 
     def __init__(self, client: LanguageClient, uri: str) -> None:
-        self.client, self.uri, self.text, self.version = client, uri, TEXT, 1
+        super().__init__(client, uri, TEXT)
 
     def replace(self, old: str, new: str) -> None:
         start = self.text.index(old)
-        end = start + len(old)
-        rng = types.Range(
-            start=utf16_position(self.text, start), end=utf16_position(self.text, end)
-        )
-        self.text = self.text[:start] + new + self.text[end:]
-        self.version += 1
-        self.client.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(
-                    uri=self.uri, version=self.version
-                ),
-                content_changes=[types.TextDocumentContentChangePartial(range=rng, text=new)],
-            )
-        )
+        self.edit(start, start + len(old), new)
 
     async def codes(self) -> list[str]:
         found = await published(self.client, self.uri, version=self.version, timeout=15)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from dwtest_lsp import doc_id, open_document, published, utf16_position
+from dwtest_lsp import Typist, doc_id, open_document, published, utf16_position
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 from server_samples import SAMPLE
@@ -23,28 +23,6 @@ NEW_STEP = (
     'mand": "upscale", "arguments": {"image": "previous_result:draw", '
     '"model_name": "x 🐶", "scale": "variable:nope"}}},\n',
 )
-
-
-class Typist:
-    """Keeps the client's copy of the text and sends each keystroke as an edit."""
-
-    def __init__(self, client: LanguageClient, uri: str, text: str) -> None:
-        self.client, self.uri, self.text, self.version = client, uri, text, 1
-
-    def edit(self, start: int, end: int, new: str) -> None:
-        rng = types.Range(
-            start=utf16_position(self.text, start), end=utf16_position(self.text, end)
-        )
-        self.text = self.text[:start] + new + self.text[end:]
-        self.version += 1
-        self.client.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(
-                    uri=self.uri, version=self.version
-                ),
-                content_changes=[types.TextDocumentContentChangePartial(range=rng, text=new)],
-            )
-        )
 
 
 async def test_typing_session_ends_with_the_final_texts_diagnostics(
