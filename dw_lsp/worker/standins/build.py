@@ -44,7 +44,8 @@ def family_for(pipeline: str) -> Family | None:
 
 def resolve_class(name: str) -> Any:
     """A class of diffusers or transformers by bare name, or by its full dotted path (for
-    classes the libraries do not export at the top, e.g. LTX-2's text connectors)."""
+    classes the libraries do not export at the top, e.g. LTX-2's text connectors); else one
+    of the stand-in processors of :mod:`.processors`."""
     import importlib
 
     import diffusers
@@ -58,7 +59,9 @@ def resolve_class(name: str) -> Any:
             found = None
         if inspect.isclass(found):
             return found
-    for library in (diffusers, transformers):
+    from dw_lsp.worker.standins import processors
+
+    for library in (diffusers, transformers, processors):
         found = getattr(library, bare, None)
         if inspect.isclass(found):
             return found
