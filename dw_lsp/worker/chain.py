@@ -195,13 +195,23 @@ def _as_image(frame: Any) -> Image.Image:
     return Image.fromarray(array).convert("RGB")
 
 
+def _field(output: Any, *names: str) -> Any:
+    """The first of ``names`` an output has: an attribute of a pipeline's output object, or a
+    key of the dict a modular pipeline returns for an ``output`` list."""
+    for name in names:
+        value = output.get(name) if isinstance(output, Mapping) else getattr(output, name, None)
+        if value is not None:
+            return value
+    return None
+
+
 def segment_video(output: Any, sample_rate: int | None) -> SegmentVideo:
     """The one video (and its audio) a segment's pipeline output holds."""
-    frames = getattr(output, "frames", None)
+    frames = _field(output, "frames", "videos")
     if frames is None:
         raise ChainError(
-            f"a chained pipeline must return a video (an output with frames), "
-            f"got {type(output).__name__}"
+            f"a chained pipeline must return a video (an output with frames, or a modular "
+            f"pipeline's videos), got {type(output).__name__}"
         )
     if hasattr(frames, "detach"):
         frames = frames.detach().float().cpu().numpy()
@@ -216,14 +226,12 @@ def segment_video(output: Any, sample_rate: int | None) -> SegmentVideo:
             f"a chained pipeline must generate exactly one video per segment, got "
             f"{len(batch)}: batched generation cannot be chained"
         )
-    sound = getattr(output, "audio", None)
-    if sound is None:
-        sound = getattr(output, "audios", None)
+    sound = _field(output, "audio", "audios")
     if sound is None:
         return SegmentVideo(_as_frames(batch[0]))
     if isinstance(sound, list | tuple):
         sound = sound[0]
-    rate = getattr(output, "sample_rate", None) or sample_rate
+    rate = _field(output, "sample_rate", "sampling_rate") or sample_rate
     return SegmentVideo(_as_frames(batch[0]), audio_ops.as_channels_samples(sound), rate)
 
 

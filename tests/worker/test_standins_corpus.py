@@ -45,7 +45,7 @@ REFUSED: dict[str, str] = {
 #: Accepted, but a stand-in run cannot complete: file -> why (also in the README).
 #: MiniMax H3's modular pipeline has no stand-in: its Qwen3-VL processor needs torchvision
 #: (not installed here).
-_MODULAR = "no stand-in for the modular pipeline of 'MiniMaxAI/MiniMax-H3'"
+_MODULAR = "no stand-in for the modular pipeline of"
 _SAM2_TORCHVISION = "transformers' Sam2Processor needs torchvision"
 CANNOT_RUN: dict[str, str] = {
     "examples/flux/FluxRedux.json": "no stand-in for FluxPriorReduxPipeline yet",

@@ -45,6 +45,13 @@ PARAMETERS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "text_kv": {},
 }
 CONTEXT_NAME = "dw"
+#: Transformer blocks this diffusers has no cache metadata for, each of which takes the
+#: hidden states first and returns them alone (module, class): registered before a cache is
+#: enabled unless diffusers registers them itself. MiniMax H3's block runs over the one
+#: packed sequence, so its residual is that of every row.
+SINGLE_OUTPUT_BLOCKS = (
+    ("diffusers.models.transformers.transformer_minimax_h3", "MiniMaxH3TransformerBlock"),
+)
 #: ``configuration`` keys of this module and :mod:`modular` whose value is an object.
 OBJECT_KEYS = ("cache", "teacache", "load_components", "configs", "components_manager")
 
@@ -175,6 +182,7 @@ def enable_cache(pipe: Any, spec: Mapping[str, Any]) -> None:
             "(it has no enable_cache)"
         )
     config = cache_config(spec, pipe)
+    _register_blocks()
     log.info("enabling %s on %s", type(config).__name__, type(model).__name__)
     try:
         model.enable_cache(config)
@@ -182,6 +190,26 @@ def enable_cache(pipe: Any, spec: Mapping[str, Any]) -> None:
         raise CacheError(
             f"pipeline.configuration.cache ({spec['type']}) on {type(model).__name__}: {exc}"
         ) from exc
+
+
+def _register_blocks() -> None:
+    """Cache metadata for the blocks of :data:`SINGLE_OUTPUT_BLOCKS` diffusers lacks."""
+    import importlib
+
+    from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
+
+    for module_name, name in SINGLE_OUTPUT_BLOCKS:
+        try:
+            block = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError):
+            continue  # another diffusers: it has no such block to cache
+        try:
+            TransformerBlockRegistry.get(block)
+        except ValueError:
+            metadata = TransformerBlockMetadata(
+                return_hidden_states_index=0, return_encoder_hidden_states_index=None
+            )
+            TransformerBlockRegistry.register(model_class=block, metadata=metadata)
 
 
 @contextmanager

@@ -25,7 +25,13 @@ from dw_lsp.protocol import PlaceholderMedia
 from dw_lsp.worker.values import media as values_media
 
 SIDE = 64
-VIDEO_FRAMES = 5
+#: Part of each placeholder file's name: bump it when a recipe below changes, so a cache
+#: made by an older recipe is not reused.
+RECIPE = 2
+VIDEO_FRAMES = 16
+#: Placeholder videos play at this rate (2 s): long enough for pipelines that sample a
+#: reference video at a few frames a second.
+VIDEO_FPS = 8
 AUDIO_RATE = 16_000
 _IMAGE_SUFFIXES = values_media.IMAGE_EXTENSIONS
 _VIDEO_SUFFIXES = values_media.VIDEO_EXTENSIONS
@@ -41,7 +47,7 @@ def placeholder_image(shade: int = 0) -> Image.Image:
 
 
 def placeholder_video() -> list[Image.Image]:
-    return [placeholder_image(40 * index) for index in range(VIDEO_FRAMES)]
+    return [placeholder_image(16 * index) for index in range(VIDEO_FRAMES)]
 
 
 def write_placeholder(path: Path) -> None:
@@ -59,7 +65,14 @@ def write_placeholder(path: Path) -> None:
             out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
     elif suffix in _VIDEO_SUFFIXES or suffix == ".gif":
         frames = placeholder_video()
-        frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:])
+        frames[0].save(
+            path,
+            format="GIF",
+            save_all=True,
+            append_images=frames[1:],
+            duration=1000 // VIDEO_FPS,
+            loop=0,
+        )
     else:
         placeholder_image().save(path, format="PNG")
 
@@ -117,7 +130,7 @@ class Placeholders:
             return str(path)
         kind = kind_of(location)
         suffix = {"audio": ".wav", "video": ".gif"}.get(kind, ".png")
-        target = self.folder / f"placeholder-{kind}{suffix}"
+        target = self.folder / f"placeholder-{kind}-{RECIPE}{suffix}"
         if not target.is_file():
             staging = target.with_name(f".{os.getpid()}-{target.name}")
             write_placeholder(staging)

@@ -19,13 +19,54 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import Qwen3VLProcessor
+import numpy as np
+from transformers import BatchFeature, Qwen3VLProcessor
 
 __all__ = ["Qwen3VLImageTextProcessor"]
 
 
+class FramePatchVideoProcessor:
+    """Qwen-VL's video patching done by the image processor, frame by frame, for the
+    pre-sampled frame stacks a pipeline hands over (``do_sample_frames=False``): each frame
+    is resized, normalised and cut into patches as an image would be, and each run of
+    ``temporal_patch_size`` frames (the last repeated to fill a run) becomes one temporal
+    patch, so ``video_grid_thw`` and ``pixel_values_videos`` have the real layout."""
+
+    def __init__(self, image_processor: Any) -> None:
+        self.image_processor = image_processor
+        self.temporal_patch_size = int(image_processor.temporal_patch_size)
+        self.patch_size = int(image_processor.patch_size)
+        self.merge_size = int(image_processor.merge_size)
+
+    def __call__(
+        self, videos: Any, return_tensors: str | None = None, **_options: Any
+    ) -> BatchFeature:
+        step = self.temporal_patch_size
+        patches: list[np.ndarray] = []
+        grids: list[list[int]] = []
+        for video in videos:
+            frames = list(np.asarray(video))
+            frames += [frames[-1]] * (-len(frames) % step)
+            features = self.image_processor(images=frames, return_tensors="np")
+            grid = features["image_grid_thw"][0]
+            rows = int(grid[1] * grid[2])
+            # One frame's patches repeat the frame over the temporal axis: keep one copy.
+            single = features["pixel_values"].reshape(len(frames), rows, 3, step, -1)[:, :, :, 0]
+            grouped = single.reshape(len(frames) // step, step, rows, 3, -1)
+            patches.append(
+                grouped.transpose(0, 2, 3, 1, 4).reshape(-1, 3 * step * single.shape[-1])
+            )
+            grids.append([len(frames) // step, int(grid[1]), int(grid[2])])
+        data = {
+            "pixel_values_videos": np.concatenate(patches, axis=0),
+            "video_grid_thw": np.array(grids, dtype=np.int64),
+        }
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+
 class Qwen3VLImageTextProcessor(Qwen3VLProcessor):
-    """Qwen3-VL's processor with its image processor and tokenizer only."""
+    """Qwen3-VL's processor with its image processor and tokenizer only; its video
+    processor is :class:`FramePatchVideoProcessor` over the image processor."""
 
     def __init__(
         self,
@@ -36,3 +77,10 @@ class Qwen3VLImageTextProcessor(Qwen3VLProcessor):
     ) -> None:
         super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
+    @property
+    def video_processor(self) -> FramePatchVideoProcessor:
+        return FramePatchVideoProcessor(self.image_processor)
+
+    @video_processor.setter
+    def video_processor(self, _value: Any) -> None:
+        """Nothing to set: the video part follows the image processor."""

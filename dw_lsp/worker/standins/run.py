@@ -174,8 +174,12 @@ class StandIns:
                         stood = True
             loras = resolved.get("loras") or []
             if loras:
+                modular_source = (
+                    source if modular.is_modular(pipeline_cls) and isinstance(source, str) else None
+                )
                 spec["loras"] = [
-                    self._lora(step, pipeline_cls, i, l, base_dir) for i, l in enumerate(loras)
+                    self._lora(step, pipeline_cls, i, lora, base_dir, modular_source)
+                    for i, lora in enumerate(loras)
                 ]
                 stood = stood or spec["loras"] != list(loras)
             adapter = resolved.get("ip_adapter")
@@ -234,12 +238,20 @@ class StandIns:
         index: int,
         lora: Mapping[str, Any],
         base_dir: Path | None,
+        modular_source: str | None = None,
     ) -> Mapping[str, Any]:
+        """A stand-in for one LoRA; a modular pipeline's (``modular_source``: the repository
+        it loads) is made for the denoiser of that repository's stand-in."""
         source = lora.get("model_name")
         if not self._wanted(source, base_dir):
             return lora
         weight = lora.get("weight_name")
-        folder = store.lora_dir(pipeline_cls, weight if isinstance(weight, str) else None)
+        weight = weight if isinstance(weight, str) else None
+        folder = (
+            modular_standins.lora_dir(modular_source, weight)
+            if modular_source is not None
+            else store.lora_dir(pipeline_cls, weight)
+        )
         self._note(step, f"pipeline.loras[{index}]", "LoRA", str(source))
         return {**lora, "model_name": str(folder)}
 

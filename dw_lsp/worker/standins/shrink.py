@@ -87,7 +87,8 @@ def shrink_call(
         record(name, None if given is _MISSING else given, target)
 
     lower("num_inference_steps", _steps_for(arguments, defaults))
-    if "height" in defaults and "width" in defaults:
+    # A modular pipeline's ``__call__`` takes them through ``**kwargs``: the call's are shrunk.
+    if all(name in defaults or name in arguments for name in ("height", "width")):
         height, width = _number(arguments.get("height")), _number(arguments.get("width"))
         if height and width:
             scale = size / min(height, width)

@@ -111,11 +111,17 @@ def denoiser_slot(parts: Mapping[str, Part | None]) -> tuple[str, Part]:
     raise LookupError("the pipeline has neither a transformer nor a unet to put a LoRA on")
 
 
-def lora_dir(pipeline_cls: Any, weight_name: str | None = None) -> Path:
+def lora_dir(
+    pipeline_cls: Any,
+    weight_name: str | None = None,
+    parts: Mapping[str, Part | None] | None = None,
+) -> Path:
     """The folder of a rank-2 LoRA of the stand-in denoiser of ``pipeline_cls``, saved with
     the pipeline's own ``save_lora_weights``; its file is named ``weight_name`` (the same
-    weights under every name: built once, copied per name)."""
-    _family, parts = pipeline_parts(pipeline_cls)
+    weights under every name: built once, copied per name). ``parts``: the pipeline's
+    stand-in parts where the registry's families do not give them (a modular pipeline's)."""
+    if parts is None:
+        _family, parts = pipeline_parts(pipeline_cls)
     slot, denoiser = denoiser_slot(parts)
     payload = {
         "lora_of": pipeline_cls.__name__,
