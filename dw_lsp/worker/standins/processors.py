@@ -8,6 +8,11 @@ taken out of its constructor (transformers derives a processor's parts from that
 so it saves and loads with ``save_pretrained`` / ``from_pretrained`` like the original, passes
 ``isinstance`` checks against it, and uses a PIL image processor.
 
+``AutoProcessor`` finds a processor by the class name its saved ``processor_config.json``
+records, among transformers' own classes and those registered with it; importing this module
+registers the classes here under their own names (a name no real model's config uses), so
+``AutoProcessor.from_pretrained`` of a stand-in folder loads them, and nothing else changes.
+
 A stand-in saved with one of these classes records this module as the class's library (a
 modular index's ``type_hint``); diffusers resolves such a library from ``sys.modules`` only,
 so whoever loads a stand-in that names one imports this module first (``resolve_class`` in
@@ -19,9 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import Qwen3VLProcessor
+from transformers import AutoProcessor, Gemma4Processor, ProcessorMixin, Qwen3VLProcessor
 
-__all__ = ["Qwen3VLImageTextProcessor"]
+__all__ = ["Gemma4ImageTextProcessor", "Qwen3VLImageTextProcessor"]
 
 
 class Qwen3VLImageTextProcessor(Qwen3VLProcessor):
@@ -36,3 +41,33 @@ class Qwen3VLImageTextProcessor(Qwen3VLProcessor):
     ) -> None:
         super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
+
+class _WithoutAbsentParts(ProcessorMixin):
+    """Drops the parts a subclass's constructor leaves out (passed as None by the library
+    processor's own constructor, which names every part as a keyword) before the base
+    constructor, which accepts only the parts that signature declares."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        parts = set(self.get_attributes())
+        kept = {k: v for k, v in kwargs.items() if v is not None or k in parts}
+        super().__init__(*args, **kept)
+
+
+class Gemma4ImageTextProcessor(Gemma4Processor, _WithoutAbsentParts):
+    """Gemma 4's processor with its image processor and tokenizer only (no video processor,
+    no audio feature extractor). The tokenizer names Gemma 4's image and audio tokens
+    (``image_token``, ``boi_token`` ...), which the processor reads."""
+
+    def __init__(
+        self,
+        image_processor: Any = None,
+        tokenizer: Any = None,
+        chat_template: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            None, image_processor, tokenizer, None, chat_template=chat_template, **kwargs
+        )
+
+
+AutoProcessor.register(Gemma4ImageTextProcessor.__name__, Gemma4ImageTextProcessor, exist_ok=True)
