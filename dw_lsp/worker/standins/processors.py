@@ -39,7 +39,7 @@ class Qwen3VLImageTextProcessor(Qwen3VLProcessor):
         chat_template: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)  # type: ignore[no-untyped-call]
 
 
 class _WithoutAbsentParts(ProcessorMixin):
@@ -48,9 +48,9 @@ class _WithoutAbsentParts(ProcessorMixin):
     constructor, which accepts only the parts that signature declares."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        parts = set(self.get_attributes())
+        parts = set(self.get_attributes())  # type: ignore[no-untyped-call]
         kept = {k: v for k, v in kwargs.items() if v is not None or k in parts}
-        super().__init__(*args, **kept)
+        super().__init__(*args, **kept)  # type: ignore[no-untyped-call]
 
 
 class Gemma4ImageTextProcessor(Gemma4Processor, _WithoutAbsentParts):
@@ -70,4 +70,6 @@ class Gemma4ImageTextProcessor(Gemma4Processor, _WithoutAbsentParts):
         )
 
 
-AutoProcessor.register(Gemma4ImageTextProcessor.__name__, Gemma4ImageTextProcessor, exist_ok=True)
+AutoProcessor.register(  # type: ignore[no-untyped-call]
+    Gemma4ImageTextProcessor.__name__, Gemma4ImageTextProcessor, exist_ok=True
+)
