@@ -66,6 +66,12 @@ def test_slots_honour_the_class_a_workflow_names() -> None:
     named = "transformers.Gemma4UnifiedForConditionalGeneration"
     part = build.slot_part(ltx2, "LTX2Pipeline", "text_encoder", named)
     assert part.cls == "Gemma4UnifiedForConditionalGeneration"
+    # LTX-2.5's prompt enhancer and its processor, for the blocks that name them.
+    enhancer = "transformers.Gemma4ForConditionalGeneration"
+    part = build.slot_part(ltx2, "LTX2ImageToVideoPipeline", "prompt_enhancer", enhancer)
+    assert part.cls == "Gemma4ForConditionalGeneration"
+    processor = build.slot_part(ltx2, "LTX2Pipeline", "processor", "transformers.AutoProcessor")
+    assert processor.cls == "Gemma4ImageTextProcessor"
     with pytest.raises(build.NoStandIn, match=r"no stand-in for MadeUpModel as FluxPipeline\.vae"):
         build.slot_part(flux, "FluxPipeline", "vae", "MadeUpModel")
 
@@ -195,6 +201,27 @@ def test_arguments_a_method_takes_through_kwargs_are_shrunk_when_given() -> None
     )
     assert shrunk["max_new_tokens"] == shrink.NEW_TOKENS
     assert changes == [("max_new_tokens", 500, shrink.NEW_TOKENS)]
+
+
+def test_the_prompt_enhancers_tokens_are_lowered_only_when_it_runs() -> None:
+    def ltx2_call(
+        prompt: str = "",
+        enable_prompt_enhancement: bool = False,
+        prompt_max_new_tokens: int | None = None,
+    ) -> None:
+        """LTX-2's call, as far as its prompt enhancer goes."""
+
+    changes, note = record()
+    assert shrink.shrink_call({"prompt": "x"}, ltx2_call, 64, None, note) == {"prompt": "x"}
+    given = {"enable_prompt_enhancement": True, "prompt_max_new_tokens": 600}
+    shrunk = shrink.shrink_call(given, ltx2_call, 64, None, note)
+    assert shrunk["prompt_max_new_tokens"] == shrink.NEW_TOKENS
+    enabled = shrink.shrink_call({"enable_prompt_enhancement": True}, ltx2_call, 64, None, note)
+    assert enabled["prompt_max_new_tokens"] == shrink.NEW_TOKENS  # the default is 600
+    assert [c for c in changes if c[0] == "prompt_max_new_tokens"] == [
+        ("prompt_max_new_tokens", 600, shrink.NEW_TOKENS),
+        ("prompt_max_new_tokens", None, shrink.NEW_TOKENS),
+    ]
 
 
 def test_placeholders_stand_in_only_for_media_that_cannot_be_had(tmp_path: Path) -> None:

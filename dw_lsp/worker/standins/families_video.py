@@ -18,7 +18,13 @@ from dw_lsp.worker.standins.parts import (
     Family,
     Part,
 )
-from dw_lsp.worker.standins.vocab import GEMMA_IDS, GEMMA_IMAGE_IDS, LLAMA_IDS, VOCAB_SIZE
+from dw_lsp.worker.standins.vocab import (
+    GEMMA4_MEDIA_IDS,
+    GEMMA_IDS,
+    GEMMA_IMAGE_IDS,
+    LLAMA_IDS,
+    VOCAB_SIZE,
+)
 
 
 def _wan_transformer(in_channels: int = 16, **more: Any) -> Part:
@@ -391,15 +397,63 @@ GEMMA4_UNIFIED_TEXT = {
         "output_proj_dims": 32,
     },
     "audio_config": {"audio_embed_dim": 16},
-    "boi_token_id": 5,
-    "image_token_id": 6,
-    "eoi_token_id": 7,
-    "video_token_id": 8,
-    "boa_token_id": 9,
-    "eoa_token_index": 10,
-    "audio_token_id": 11,
+    **GEMMA4_MEDIA_IDS,
     **GEMMA_IDS,
 }
+#: The enhancer's prompt (LTX-2.5's system prompt, some 4,700 characters, plus the image's
+#: soft tokens) is longer than the text encoder's 1,024.
+GEMMA4_ENHANCER_LENGTH = 8192
+#: LTX-2.5's prompt enhancer (Gemma 4 E2B: a Gemma 4 chat model that reads an image): tiny
+#: text and vision towers with the per-layer input embeddings of the E-models, no audio
+#: tower (the pipeline gives it none). The vision tower keeps the real pooling of 3x3
+#: patches (a pooling of 1 trips transformers' padding mask), patches of 4 px.
+GEMMA4_ENHANCER = {
+    "text_config": {
+        "vocab_size": VOCAB_SIZE,
+        "vocab_size_per_layer_input": VOCAB_SIZE,
+        "hidden_size_per_layer_input": 8,
+        "hidden_size": 16,
+        "intermediate_size": 16,
+        "num_hidden_layers": 2,
+        "layer_types": ["sliding_attention", "full_attention"],
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 8,
+        "global_head_dim": 8,
+        "max_position_embeddings": GEMMA4_ENHANCER_LENGTH,
+        "sliding_window": 64,
+        **GEMMA_IDS,
+    },
+    "vision_config": {
+        "hidden_size": 16,
+        "intermediate_size": 16,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "head_dim": 8,
+        "patch_size": 4,
+        "pooling_kernel_size": 3,
+        "position_embedding_size": 64,
+    },
+    "audio_config": None,
+    **GEMMA4_MEDIA_IDS,
+    **GEMMA_IDS,
+}
+#: Its processor: Gemma 4's tokenizer layout and PIL image processor (the fewest soft tokens
+#: it allows, 70 an image), without the video part (:mod:`.processors`).
+GEMMA4_PROCESSOR = Part(
+    "Gemma4ImageTextProcessor",
+    {
+        "tokenizer": (
+            "GemmaTokenizer",
+            {"model_max_length": GEMMA4_ENHANCER_LENGTH, "vocabulary": "gemma4"},
+        ),
+        "image_processor": (
+            "Gemma4ImageProcessorPil",
+            {"patch_size": 4, "pooling_kernel_size": 3, "max_soft_tokens": 70},
+        ),
+    },
+)
 #: The real layout (32x spatial with its patch size of 4, 8x temporal), tiny channels.
 LTX2_VAE = Part(
     "AutoencoderKLLTX2Video",
@@ -511,6 +565,11 @@ LTX2 = Family(
         "Gemma4UnifiedForConditionalGeneration": Part(
             "Gemma4UnifiedForConditionalGeneration", GEMMA4_UNIFIED_TEXT
         ),
+        # LTX-2.5's optional prompt enhancer and its processor, for the component blocks
+        # that give them (not family parts: every stand-in pipeline would carry them, and
+        # an LTX-2.0 pipeline with an enhancer would no longer enhance with its text encoder).
+        "Gemma4ForConditionalGeneration": Part("Gemma4ForConditionalGeneration", GEMMA4_ENHANCER),
+        "AutoProcessor": GEMMA4_PROCESSOR,
     },
     example="LTX2Pipeline",
 )

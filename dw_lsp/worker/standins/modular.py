@@ -39,7 +39,7 @@ class ModularStandIn(NamedTuple):
     special_tokens: tuple[str, ...] = ()
     #: Values of the blocks' config specs, saved in the modular index (the canvas sizes a
     #: pipeline derives from them, scaled down as the models are).
-    config: dict[str, Any] = {}
+    config: tuple[tuple[str, Any], ...] = ()
 
 
 MUSIC3_HIDDEN = 16
@@ -252,11 +252,11 @@ MODULAR: dict[str, ModularStandIn] = {
         },
         # Reference images and videos are put on a canvas of this short edge (768 and 2048
         # pixels in the real index): a 32-pixel canvas, as the stand-in run's own.
-        config={
-            "canvas_short_edge": 32,
-            "canvas_max_pixels": 32 * 64,
-            "reference_image_short_edge": 32,
-        },
+        config=(
+            ("canvas_short_edge", 32),
+            ("canvas_max_pixels", 32 * 64),
+            ("reference_image_short_edge", 32),
+        ),
     ),
 }
 
@@ -298,7 +298,7 @@ def modular_dir(source: str) -> Path:
         "blocks": entry.blocks,
         "parts": {slot: _part_json(part) for slot, part in entry.parts.items()},
         "special_tokens": list(entry.special_tokens),
-        "config": entry.config,
+        "config": dict(entry.config),
     }
     target = root() / f"modular-{entry.blocks}-{_digest(payload)}"
 
@@ -312,7 +312,7 @@ def modular_dir(source: str) -> Path:
         pipe = resolve_class(entry.blocks)().init_pipeline()
         pipe.update_components(**components)
         if entry.config:
-            pipe.register_to_config(**entry.config)
+            pipe.register_to_config(**dict(entry.config))
         pipe.save_pretrained(str(folder), overwrite_modular_index=True)
         _finish(folder, payload)
 

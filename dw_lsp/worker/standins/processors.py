@@ -2,11 +2,18 @@
 
 transformers builds every video processor on torchvision, which has no build for the torch
 this project pins on a CPU; a processor that declares a video part (Qwen3-VL's, Gemma 4's)
-therefore cannot even be constructed here, although the pipelines we stand in only use its
-tokenizer and image processor. Each class here is the library's processor with the video part
-taken out of its constructor (transformers derives a processor's parts from that signature),
-so it saves and loads with ``save_pretrained`` / ``from_pretrained`` like the original, passes
-``isinstance`` checks against it, and uses a PIL image processor.
+therefore cannot even be constructed here, although the pipelines we stand in use little or
+nothing of that part. Each class here is the library's processor with the video part taken out
+of its constructor (transformers derives a processor's parts from that signature), so it saves
+and loads with ``save_pretrained`` / ``from_pretrained`` like the original, passes
+``isinstance`` checks against it, and uses a PIL image processor. Where a pipeline does patch
+a video (MiniMax H3's video references), :class:`FramePatchVideoProcessor` does it with the
+image processor.
+
+``AutoProcessor`` finds a processor by the class name its saved ``processor_config.json``
+records, among transformers' own classes and those registered with it; importing this module
+registers the classes here under their own names (a name no real model's config uses), so
+``AutoProcessor.from_pretrained`` of a stand-in folder loads them, and nothing else changes.
 
 A stand-in saved with one of these classes records this module as the class's library (a
 modular index's ``type_hint``); diffusers resolves such a library from ``sys.modules`` only,
@@ -20,9 +27,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from transformers import BatchFeature, Qwen3VLProcessor
+from transformers import (
+    AutoProcessor,
+    BatchFeature,
+    Gemma4Processor,
+    ProcessorMixin,
+    Qwen3VLProcessor,
+)
 
-__all__ = ["Qwen3VLImageTextProcessor"]
+__all__ = ["Gemma4ImageTextProcessor", "Qwen3VLImageTextProcessor"]
 
 
 class FramePatchVideoProcessor:
@@ -75,7 +88,7 @@ class Qwen3VLImageTextProcessor(Qwen3VLProcessor):
         chat_template: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)  # type: ignore[no-untyped-call]
 
     @property
     def video_processor(self) -> FramePatchVideoProcessor:
@@ -84,3 +97,36 @@ class Qwen3VLImageTextProcessor(Qwen3VLProcessor):
     @video_processor.setter
     def video_processor(self, _value: Any) -> None:
         """Nothing to set: the video part follows the image processor."""
+
+
+class _WithoutAbsentParts(ProcessorMixin):
+    """Drops the parts a subclass's constructor leaves out (passed as None by the library
+    processor's own constructor, which names every part as a keyword) before the base
+    constructor, which accepts only the parts that signature declares."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        parts = set(self.get_attributes())  # type: ignore[no-untyped-call]
+        kept = {k: v for k, v in kwargs.items() if v is not None or k in parts}
+        super().__init__(*args, **kept)  # type: ignore[no-untyped-call]
+
+
+class Gemma4ImageTextProcessor(Gemma4Processor, _WithoutAbsentParts):
+    """Gemma 4's processor with its image processor and tokenizer only (no video processor,
+    no audio feature extractor). The tokenizer names Gemma 4's image and audio tokens
+    (``image_token``, ``boi_token`` ...), which the processor reads."""
+
+    def __init__(
+        self,
+        image_processor: Any = None,
+        tokenizer: Any = None,
+        chat_template: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            None, image_processor, tokenizer, None, chat_template=chat_template, **kwargs
+        )
+
+
+AutoProcessor.register(  # type: ignore[no-untyped-call]
+    Gemma4ImageTextProcessor.__name__, Gemma4ImageTextProcessor, exist_ok=True
+)

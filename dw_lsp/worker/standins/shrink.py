@@ -9,7 +9,8 @@ Only arguments the called method takes are touched, each to the family's minimum
 - ``num_frames`` to the family's ``frames``;
 - ``max_area`` (Flux Kontext) to ``size`` squared and ``processing_resolution`` (Marigold)
   to ``size``;
-- ``max_new_tokens`` (text generation) to :data:`NEW_TOKENS`;
+- ``max_new_tokens`` (text generation) to :data:`NEW_TOKENS`, and ``prompt_max_new_tokens``
+  (LTX-2's prompt enhancer) when the call enables ``enable_prompt_enhancement``;
 - ``audio_end_in_s`` (Stable Audio) to :data:`AUDIO_SECONDS` after ``audio_start_in_s``, and
   ``audio_duration`` (MiniMax Music 3) to :data:`AUDIO_SECONDS`.
 
@@ -105,6 +106,8 @@ def shrink_call(
     lower("max_area", size * size)
     lower("processing_resolution", size)
     lower("max_new_tokens", NEW_TOKENS)
+    if arguments.get("enable_prompt_enhancement") is True:
+        lower("prompt_max_new_tokens", NEW_TOKENS)
     start = _number(arguments.get("audio_start_in_s")) or 0.0
     lower("audio_end_in_s", start + AUDIO_SECONDS)
     lower("audio_duration", AUDIO_SECONDS)

@@ -25,6 +25,7 @@ from dw_lsp.worker.standins.build import (
     build_part,
     build_pipeline,
     pipeline_parts,
+    resolve_class,
     seeded,
 )
 from dw_lsp.worker.standins.registry import VERSION, Part
@@ -90,7 +91,11 @@ def component_dir(part: Part, subfolder: str | None = None, variant: str | None 
             raise TypeError(f"{part.cls} has no save_pretrained()")
         _finish(folder, payload)
 
-    return tiny.materialize_with(target, MARKER, save)
+    folder = tiny.materialize_with(target, MARKER, save)
+    # The class must be known by name before anything loads the folder: resolving it
+    # imports the stand-in processors, which registers them with AutoProcessor.
+    resolve_class(part.cls)
+    return folder
 
 
 def _takes_variant(component: Any) -> bool:

@@ -7,7 +7,9 @@ text encoders of :mod:`.registry` can name them in their configs (``bos_token_id
   byte by byte (CLIP adds a ``</w>`` copy of each byte symbol);
 - ``unigram``: a Unigram model over printable ASCII, as T5 / UMT5 use;
 - ``char-bpe``: a BPE vocabulary of printable ASCII with ``▁``, as Gemma, Llama and Mistral
-  use (other characters become ``<unk>``).
+  use (other characters become ``<unk>``); Gemma 4's (``"vocabulary": "gemma4"`` in a
+  tokenizer part's config) adds its video and audio tokens and names its image and audio
+  tokens, as its multimodal processor requires.
 
 :func:`build_tokenizer` makes the transformers class a part names (its constructor takes the
 vocabulary directly in transformers 5); :func:`build_processor` makes image processors and
@@ -51,6 +53,24 @@ GEMMA_SPECIALS = (
     "<image_soft_token>",
     "<end_of_image>",
 )
+#: Gemma 4 adds video and audio tokens after Gemma's; the ids match the media ids of the
+#: Gemma 4 stand-ins' configs (:data:`GEMMA4_MEDIA_IDS`).
+GEMMA4_SPECIALS = (
+    *GEMMA_SPECIALS,
+    "<|video|>",
+    "<start_of_audio>",
+    "<end_of_audio>",
+    "<audio_soft_token>",
+)
+#: The tokens Gemma 4's processor reads from its tokenizer by name.
+GEMMA4_NAMED = {
+    "boi_token": "<start_of_image>",
+    "image_token": "<image_soft_token>",
+    "eoi_token": "<end_of_image>",
+    "boa_token": "<start_of_audio>",
+    "eoa_token": "<end_of_audio>",
+    "audio_token": "<audio_soft_token>",
+}
 LLAMA_SPECIALS = ("<unk>", "<s>", "</s>", "[IMG]", "[IMG_BREAK]", "[IMG_END]")
 
 #: Ids the text encoders' configs refer to.
@@ -67,6 +87,15 @@ QWEN_IDS = {
 T5_IDS = {"pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0}
 GEMMA_IDS = {"pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2}
 GEMMA_IMAGE_IDS = {"boi_token_index": 5, "image_token_index": 6, "eoi_token_index": 7}
+GEMMA4_MEDIA_IDS = {
+    "boi_token_id": 5,
+    "image_token_id": 6,
+    "eoi_token_id": 7,
+    "video_token_id": 8,
+    "boa_token_id": 9,
+    "eoa_token_index": 10,
+    "audio_token_id": 11,
+}
 LLAMA_IDS = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
 
 
@@ -114,6 +143,9 @@ PLAIN_CHAT = (
     "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
     "{% else %}[IMG]{% endif %}{% endfor %}{% endif %}{% endfor %}"
 )
+#: The plain layout with Gemma 4's image token for an image part, where its processor puts
+#: the image's soft tokens.
+GEMMA4_CHAT = PLAIN_CHAT.replace("[IMG]", GEMMA4_NAMED["image_token"])
 
 
 def _qwen(cls: Any, max_length: int) -> Any:
@@ -133,7 +165,14 @@ def _unigram(cls: Any, max_length: int) -> Any:
     return cls(vocab=pieces, extra_ids=0, model_max_length=max_length)
 
 
-def _char_bpe(cls: Any, specials: tuple[str, ...], max_length: int) -> Any:
+def _char_bpe(
+    cls: Any,
+    specials: tuple[str, ...],
+    max_length: int,
+    named: Mapping[str, str] | None = None,
+    chat_template: str = PLAIN_CHAT,
+) -> Any:
+    """``named``: model-specific special tokens by attribute name (``image_token`` ...)."""
     tokens = [*specials, SPACE, *PRINTABLE]
     vocab = {token: index for index, token in enumerate(tokens)}
     names = {"<pad>": "pad_token", "<unk>": "unk_token", "<s>": "bos_token", "</s>": "eos_token"}
@@ -141,11 +180,12 @@ def _char_bpe(cls: Any, specials: tuple[str, ...], max_length: int) -> Any:
     special = {names[t]: t for t in specials if t in names}
     if "pad_token" not in special:
         special["pad_token"] = specials[0]
+    special.update(named or {})
     tokenizer = cls(vocab=vocab, merges=[], model_max_length=max_length, **special)
     extra = [t for t in specials if t not in special.values()]
     if extra:
         tokenizer.add_special_tokens({"additional_special_tokens": extra})
-    tokenizer.chat_template = PLAIN_CHAT
+    tokenizer.chat_template = chat_template
     return tokenizer
 
 
@@ -165,8 +205,9 @@ TOKENIZER_KINDS = {
 
 
 def build_tokenizer(cls: Any, config: Mapping[str, Any]) -> Any:
-    """A tokenizer of class ``cls``; ``config`` may give ``model_max_length``."""
-    kind = TOKENIZER_KINDS.get(cls.__name__)
+    """A tokenizer of class ``cls``; ``config`` may give ``model_max_length`` and the
+    ``vocabulary`` (a kind other than the class's own, as ``gemma4`` for a GemmaTokenizer)."""
+    kind = config.get("vocabulary", TOKENIZER_KINDS.get(cls.__name__))
     max_length = int(config.get("model_max_length", 512))
     if kind == "clip":
         return clip_tokenizer(cls, int(config.get("model_max_length", 77)))
@@ -176,6 +217,8 @@ def build_tokenizer(cls: Any, config: Mapping[str, Any]) -> Any:
         return _unigram(cls, max_length)
     if kind == "gemma":
         return _char_bpe(cls, GEMMA_SPECIALS, max_length)
+    if kind == "gemma4":
+        return _char_bpe(cls, GEMMA4_SPECIALS, max_length, GEMMA4_NAMED, GEMMA4_CHAT)
     if kind == "llama":
         return _char_bpe(cls, LLAMA_SPECIALS, max_length)
     raise ValueError(f"no stand-in tokenizer for {cls.__name__}")
