@@ -150,6 +150,16 @@ def test_a_batch_of_videos_cannot_be_chained() -> None:
         run_fake({"segments": 2}, {"image": solid(0)}, [two, two])
 
 
+def test_a_modular_pipelines_output_dict_is_a_segment() -> None:
+    frames = np.zeros((1, 6, 8, 8, 3), dtype=np.float32)  # (batch, frames, H, W, C)
+    sound = np.zeros((1, 2, 600), dtype=np.float32)
+    video = chain.segment_video({"videos": frames, "audio": sound, "sampling_rate": 800}, None)
+    assert len(video.frames) == 6 and video.sample_rate == 800
+    assert video.audio is not None and video.audio.shape == (2, 600)
+    with pytest.raises(chain.ChainError, match="modular pipeline's videos"):
+        chain.segment_video({"audio": sound}, None)
+
+
 def test_generated_audio_is_joined_with_a_crossfade_the_length_of_the_video() -> None:
     rate, fps = 100, 10  # 10 samples a frame
     outputs = [

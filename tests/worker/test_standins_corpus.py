@@ -43,27 +43,11 @@ REFUSED: dict[str, str] = {
     "tests/test_data/workflows/invalid_workflow.json": "the workflow has no steps",
 }
 #: Accepted, but a stand-in run cannot complete: file -> why (also in the README).
-#: MiniMax H3's modular pipeline has no stand-in: its Qwen3-VL processor needs torchvision
-#: (not installed here).
-_MODULAR = "no stand-in for the modular pipeline of"
 _SAM2_TORCHVISION = "transformers' Sam2Processor needs torchvision"
 CANNOT_RUN: dict[str, str] = {
     "examples/flux/FluxRedux.json": "no stand-in for FluxPriorReduxPipeline yet",
     "examples/flux/Flux2Dev.json": "no stand-in for Flux2Pipeline yet",
     "examples/flux/Flux2DevImageCombine.json": "no stand-in for Flux2Pipeline yet",
-    "examples/MiniMaxH3.json": _MODULAR,
-    "examples/MiniMaxH3EnhancePrompt.json": _MODULAR,
-    "examples/MiniMaxH3FL2VA.json": _MODULAR,
-    "examples/MiniMaxH3I2V.json": _MODULAR,
-    "examples/MiniMaxH3I2VChained.json": _MODULAR,
-    "examples/MiniMaxH3I2VEnhancePrompt.json": _MODULAR,
-    "examples/MiniMaxH3L2V.json": _MODULAR,
-    "examples/MiniMaxH3Ref2VA.json": _MODULAR,
-    "examples/MiniMaxH3Ref2VAChained.json": _MODULAR,
-    "examples/MiniMaxH3Ref2VAChainedAligned.json": _MODULAR,
-    "examples/MiniMaxH3Ref2VAChainedVideo.json": _MODULAR,
-    "examples/MiniMaxH3Ref2VAGeneratedSubject.json": _MODULAR,
-    "examples/MiniMaxH3Ref2VAVideo.json": _MODULAR,
     # SAM 2's image processor is built on torchvision (transformers' requirement), which
     # has no build for this torch; Grounding DINO's stand-in runs before it.
     "examples/tasks/Segment.json": _SAM2_TORCHVISION,

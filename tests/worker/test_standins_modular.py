@@ -57,8 +57,8 @@ def test_a_modular_music_pipeline_smoke_runs_on_stand_ins(
 def test_a_modular_repository_without_a_stand_in_is_named(
     stand_in_worker: WorkerProcess, tmp_path: Path
 ) -> None:
-    path = write_workflow(tmp_path / "h3.json", [music_step("MiniMaxAI/MiniMax-H3")])
+    path = write_workflow(tmp_path / "other.json", [music_step("SomeLab/Modular-Video")])
     result = stand_in_worker.execute(path, tmp_path / "out", standIns="all", timeout=120)
     assert result["status"] == "error"
-    assert "no stand-in for the modular pipeline of 'MiniMaxAI/MiniMax-H3'" in result["error"]
-    assert "MiniMaxAI/MiniMax-Music3" in result["error"]
+    assert "no stand-in for the modular pipeline of 'SomeLab/Modular-Video'" in result["error"]
+    assert "MiniMaxAI/MiniMax-H3, MiniMaxAI/MiniMax-Music3" in result["error"]

@@ -203,6 +203,21 @@ def test_arguments_a_method_takes_through_kwargs_are_shrunk_when_given() -> None
     assert changes == [("max_new_tokens", 500, shrink.NEW_TOKENS)]
 
 
+def test_a_modular_calls_height_and_width_are_shrunk_through_kwargs() -> None:
+    def modular_call(state: Any = None, output: Any = None, **kwargs: Any) -> None:
+        """A ModularPipeline's __call__: every input through **kwargs."""
+
+    changes, note = record()
+    given = {"prompt": "x", "height": 544, "width": 960}
+    assert shrink.shrink_call(given, modular_call, 32, None, note) == {
+        "prompt": "x",
+        "height": 32,
+        "width": 64,
+    }
+    assert shrink.shrink_call({"prompt": "x"}, modular_call, 32, None, note) == {"prompt": "x"}
+    assert changes == [("height", 544, 32), ("width", 960, 64)]
+
+
 def test_the_prompt_enhancers_tokens_are_lowered_only_when_it_runs() -> None:
     def ltx2_call(
         prompt: str = "",
@@ -230,7 +245,7 @@ def test_placeholders_stand_in_only_for_media_that_cannot_be_had(tmp_path: Path)
     Image.new("RGB", (20, 10), "red").save(tmp_path / "real.png")
     assert media.load("image", "real.png", tmp_path, ()).size == (20, 10)
     assert media.load("image", "gone.png", tmp_path, ()).size == (64, 64)
-    assert len(media.load("video", "https://example.invalid/v.mp4", tmp_path, ())) == 5
+    assert len(media.load("video", "https://example.invalid/v.mp4", tmp_path, ())) == 16
     audio = Path(media.file("voice.wav", tmp_path, ()))
     assert audio.suffix == ".wav" and audio.parent == tmp_path / "cache"
     assert [(m.kind, m.location) for m in report] == [
