@@ -71,8 +71,8 @@ def test_slots_honour_the_class_a_workflow_names() -> None:
 
 
 def test_unbuildable_pipelines_say_why() -> None:
-    with pytest.raises(build.NoStandIn, match=r"Flux2Pipeline yet: .*torchvision"):
-        build.pipeline_parts(diffusers.Flux2Pipeline)
+    with pytest.raises(build.NoStandIn, match=r"FluxPriorReduxPipeline yet: .*4096"):
+        build.pipeline_parts(diffusers.FluxPriorReduxPipeline)
     with pytest.raises(build.NoStandIn, match="no stand-in family covers DDPMPipeline"):
         build.pipeline_parts(diffusers.DDPMPipeline)
 

@@ -8,6 +8,7 @@ from dw_lsp.worker.standins.parts import (
     CLIP_TEXT,
     CLIP_TOKENIZER,
     FLOW_MATCH,
+    LLAMA_TOKENIZER,
     QWEN3_TEXT,
     QWEN_TOKENIZER,
     SD_SCHEDULER,
@@ -18,7 +19,7 @@ from dw_lsp.worker.standins.parts import (
     Part,
     image_vae,
 )
-from dw_lsp.worker.standins.vocab import QWEN_IDS, VOCAB_SIZE
+from dw_lsp.worker.standins.vocab import LLAMA_IDS, LLAMA_SPECIALS, QWEN_IDS, VOCAB_SIZE
 
 SD_UNET = {
     "sample_size": 32,
@@ -483,6 +484,55 @@ FLUX2_VAE = Part(
         "sample_size": 32,
     },
 )
+#: Pixtral's layout: one image token per square of 8 px patches merged 2 x 2 (16 px).
+PIXTRAL_PATCH = 8
+PIXTRAL_MERGE = 2
+#: Flux 2 dev's text encoder: Mistral 3 with a Pixtral vision tower. The pipeline stacks its
+#: hidden states 10, 20 and 30 (30 layers), so the transformer reads three times its width.
+MISTRAL3_TEXT = {
+    "text_config": {
+        "model_type": "mistral",
+        "vocab_size": VOCAB_SIZE,
+        "hidden_size": 16,
+        "intermediate_size": 16,
+        "num_hidden_layers": 30,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "head_dim": 8,
+        "max_position_embeddings": 1024,
+        "sliding_window": None,
+        **LLAMA_IDS,
+    },
+    "vision_config": {
+        "model_type": "pixtral",
+        "hidden_size": 16,
+        "intermediate_size": 16,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "head_dim": 8,
+        "image_size": 64,
+        "patch_size": PIXTRAL_PATCH,
+    },
+    "spatial_merge_size": PIXTRAL_MERGE,
+    "image_token_index": LLAMA_SPECIALS.index("[IMG]"),
+    "vision_feature_layer": -1,
+    **LLAMA_IDS,
+}
+PIXTRAL_PROCESSOR = Part(
+    "PixtralImageTextProcessor",
+    {
+        "tokenizer": (LLAMA_TOKENIZER.cls, dict(LLAMA_TOKENIZER.config)),
+        "image_processor": (
+            "PixtralImageProcessorPil",
+            {
+                "patch_size": {"height": PIXTRAL_PATCH, "width": PIXTRAL_PATCH},
+                "size": {"longest_edge": 64},
+            },
+        ),
+        "patch_size": PIXTRAL_PATCH,
+        "spatial_merge_size": PIXTRAL_MERGE,
+    },
+)
 FLUX2 = Family(
     "flux2",
     ("Flux2*",),
@@ -496,11 +546,14 @@ FLUX2 = Family(
         "scheduler": FLOW_MATCH,
     },
     size=16,
-    unsupported={
-        "Flux2Pipeline": (
-            "its Mistral-3 text encoder needs a PixtralProcessor, which needs torchvision; "
-            "Flux2KleinPipeline is covered"
-        ),
+    variants={
+        # Dev: guidance-distilled, its prompt encoded by Mistral 3 through Pixtral's processor
+        # (the tokenizer slot), whose chat template the pipeline applies.
+        "Flux2Pipeline": {
+            "transformer": _flux2_transformer(48, True),
+            "text_encoder": Part("Mistral3ForConditionalGeneration", MISTRAL3_TEXT),
+            "tokenizer": PIXTRAL_PROCESSOR,
+        },
     },
     example="Flux2KleinPipeline",
 )

@@ -55,6 +55,10 @@ def _finish(folder: Path, description: Mapping[str, Any]) -> None:
 
 def pipeline_dir(pipeline_cls: Any, variant: str | None = None) -> Path:
     """The folder of the stand-in for a whole pipeline of class ``pipeline_cls``."""
+    # A part may be a class of .processors, which diffusers finds in sys.modules only: it
+    # must be imported before the stand-in loads, also when it was saved by another process.
+    from dw_lsp.worker.standins import processors  # noqa: F401
+
     family, parts = pipeline_parts(pipeline_cls)
     name = pipeline_cls.__name__
     payload = {
