@@ -48,7 +48,6 @@ REFUSED: dict[str, str] = {
 _MODULAR = "no stand-in for the modular pipeline of 'MiniMaxAI/MiniMax-H3'"
 _SAM2_TORCHVISION = "transformers' Sam2Processor needs torchvision"
 CANNOT_RUN: dict[str, str] = {
-    "examples/flux/FluxRedux.json": "no stand-in for FluxPriorReduxPipeline yet",
     "examples/LTX2I2VEnhancePrompt.json": "no stand-in for Gemma4ForConditionalGeneration",
     "examples/MiniMaxH3.json": _MODULAR,
     "examples/MiniMaxH3EnhancePrompt.json": _MODULAR,

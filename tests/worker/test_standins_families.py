@@ -253,3 +253,45 @@ def test_flux2_dev_stands_in_for_its_remote_encoder_and_loads_in_a_fresh_worker(
         assert shrunk["attention_backend"] == ("flash_hub", "native")
         [output] = result["outputs"]
         check_output(Path(output), "image/png", 16)
+
+
+def test_flux_redux_prior_feeds_a_flux_loaded_without_text_encoders(
+    stand_in_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    """Flux Redux as the corpus runs it: the prior (no text encoders, so its embeddings have
+    T5-XXL's and CLIP-L's real widths) feeds a FluxPipeline loaded without its own; the
+    stand-in Flux for that load reads those widths."""
+    prior = {
+        "name": "prior",
+        "pipeline": {
+            "configuration": {"component_type": "FluxPriorReduxPipeline", "no_generator": True},
+            "from_pretrained_arguments": {"model_name": "nobody-has/FluxPriorReduxPipeline"},
+            "arguments": {"image": IMAGE_URL},
+        },
+    }
+    main = {
+        "name": "main",
+        "pipeline": {
+            "configuration": {"component_type": "FluxPipeline"},
+            "from_pretrained_arguments": {
+                "model_name": "nobody-has/FluxPipeline",
+                "text_encoder": None,
+                "text_encoder_2": None,
+            },
+            "arguments": {
+                "prompt_embeds": "previous_result:prior.prompt_embeds",
+                "pooled_prompt_embeds": "previous_result:prior.pooled_prompt_embeds",
+                "num_images_per_prompt": 2,
+                "num_inference_steps": 30,
+            },
+        },
+        "result": {"content_type": "image/jpeg"},
+    }
+    workflow = write_workflow(tmp_path / "redux.json", [prior, main], seed=7)
+    result = stand_in_worker.execute(workflow, tmp_path / "out", standIns="all", timeout=180)
+    assert result["status"] == "ok", result.get("traceback") or result
+    models = {(m["step"], m["component"]) for m in result["standIn"]["models"]}
+    assert models == {("prior", "FluxPriorReduxPipeline"), ("main", "FluxPipeline")}
+    assert len(result["outputs"]) == 2
+    for output in result["outputs"]:
+        check_output(Path(output), "image/jpeg", 16)

@@ -128,7 +128,18 @@ SD3 = Family(
 )
 
 
-def _flux_transformer(in_channels: int = 4, out_channels: int | None = None) -> Part:
+#: The widths of Flux's real text encoders (T5-XXL's hidden states, CLIP-L's pooled output):
+#: what Flux Redux's prior hands on when it has no text encoders, whatever the stand-in's.
+T5_XXL_WIDTH = 4096
+CLIP_L_WIDTH = 768
+
+
+def _flux_transformer(
+    in_channels: int = 4,
+    out_channels: int | None = None,
+    text_width: int = 32,
+    pooled_width: int = 32,
+) -> Part:
     return Part(
         "FluxTransformer2DModel",
         {
@@ -139,13 +150,37 @@ def _flux_transformer(in_channels: int = 4, out_channels: int | None = None) -> 
             "num_single_layers": 1,
             "attention_head_dim": 16,
             "num_attention_heads": 2,
-            "joint_attention_dim": 32,
-            "pooled_projection_dim": 32,
+            "joint_attention_dim": text_width,
+            "pooled_projection_dim": pooled_width,
             "axes_dims_rope": (4, 4, 8),
         },
     )
 
 
+#: SigLIP's image encoder for Redux: 32 px images in 8 px patches (16 image tokens).
+SIGLIP_VISION = {
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "image_size": 32,
+    "patch_size": 8,
+}
+FLUX_REDUX = {
+    "image_encoder": Part("SiglipVisionModel", SIGLIP_VISION),
+    "feature_extractor": Part("SiglipImageProcessorPil", {"size": {"height": 32, "width": 32}}),
+    # Its output joins the prior's prompt embeddings, which without text encoders are zeros
+    # of T5's real width: 3 * 4096 * 4096 weights (50.7 M, 194 MiB), the one large stand-in.
+    "image_embedder": Part(
+        "ReduxImageEncoder",
+        {"redux_dim": SIGLIP_VISION["hidden_size"], "txt_in_features": T5_XXL_WIDTH},
+    ),
+    # The Redux repository has no text encoders: the prior's output has the real widths.
+    "text_encoder": None,
+    "tokenizer": None,
+    "text_encoder_2": None,
+    "tokenizer_2": None,
+}
 FLUX_VAE = {"shift_factor": 0.0609, "scaling_factor": 1.5035}
 FLUX_CONTROL = {"transformer": _flux_transformer(8, 4)}
 FLUX = Family(
@@ -185,12 +220,14 @@ FLUX = Family(
         "FluxControlPipeline": FLUX_CONTROL,
         "FluxControlImg2ImgPipeline": FLUX_CONTROL,
         "FluxControlInpaintPipeline": FLUX_CONTROL,
+        "FluxPriorReduxPipeline": FLUX_REDUX,
     },
-    unsupported={
-        "FluxPriorReduxPipeline": (
-            "without text encoders it hard-codes T5's real width (4096) for the prompt "
-            "embeddings it hands on, and an image embedder that wide has 50 M weights"
-        ),
+    fed={
+        # Loaded without text encoders, Flux reads embeddings of the real encoders' widths
+        # (Redux's prior): only the transformer's two input projections widen (154 K weights).
+        "FluxPipeline": {
+            "transformer": _flux_transformer(text_width=T5_XXL_WIDTH, pooled_width=CLIP_L_WIDTH)
+        },
     },
     example="FluxPipeline",
 )

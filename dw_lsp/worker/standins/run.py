@@ -163,7 +163,11 @@ class StandIns:
                 arguments["model_name"] = str(
                     modular_standins.modular_dir(str(source))
                     if modular.is_modular(pipeline_cls)
-                    else store.pipeline_dir(pipeline_cls, arguments.get("variant"))
+                    else store.pipeline_dir(
+                        pipeline_cls,
+                        arguments.get("variant"),
+                        family is not None and family.is_fed(name, arguments),
+                    )
                 )
                 spec["from_pretrained_arguments"] = self._dtype(step, arguments)
                 self._note(step, "pipeline", pipeline_cls, str(source))
