@@ -184,6 +184,7 @@ def run_pipeline(
     if stand_ins is not None:
         substitution = stand_ins.substitute(str(step["name"]), resolved, base_dir)
         resolved = substitution.spec
+        configuration = resolved["configuration"]  # as a smoke run calls it (attention)
 
     def load() -> Any:
         message = f"loading the pipeline of step {step['name']!r}"
@@ -211,7 +212,7 @@ def run_pipeline(
     iterations = _iterations(spec.get("arguments") or {}, base_dir, state, results)
     iterations = _shrunk(state, str(step["name"]), pipe, configuration, iterations)
     chained = Chained.of(spec, results, state, prefix) if "chain" in spec else None
-    remote = spec.get("remote_text_encoder")
+    remote = resolved.get("remote_text_encoder")  # a stand-in pipeline encodes locally
     return call_iterations(
         pipe, configuration, iterations, generator, state, position, chained, remote
     )

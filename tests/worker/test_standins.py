@@ -217,12 +217,12 @@ def test_a_class_the_registry_cannot_build_is_refused_by_name(
     stand_in_worker: WorkerProcess, tmp_path: Path
 ) -> None:
     step = flux_step()
-    step["pipeline"]["configuration"]["component_type"] = "Flux2Pipeline"
-    workflow = write_workflow(tmp_path / "flux2.json", [step])
+    step["pipeline"]["configuration"]["component_type"] = "PixArtSigmaPipeline"
+    workflow = write_workflow(tmp_path / "pixart.json", [step])
     result = stand_in_worker.execute(workflow, tmp_path / "out", standIns="all")
     assert result["status"] == "error"
-    assert "no stand-in for Flux2Pipeline yet" in result["error"]
-    assert "torchvision" in result["error"]
+    assert "no stand-in family covers PixArtSigmaPipeline" in result["error"]
+    assert "dw_lsp/worker/standins/" in result["error"]
 
 
 def test_an_unknown_mode_is_refused(stand_in_worker: WorkerProcess, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ with the workflow's arguments (the slow ones shrunk) and writes the declared out
 from __future__ import annotations
 
 import wave
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,13 @@ CASES: list[tuple[str, str, dict[str, Any], str | None, int | None]] = [
         "flux2",
         "Flux2KleinPipeline",
         {"prompt": PROMPT, "height": 1024, "width": 1024},
+        "image/png",
+        16,
+    ),
+    (
+        "flux2-dev",
+        "Flux2Pipeline",
+        {"prompt": PROMPT, "height": 1024, "width": 1024, "guidance_scale": 4.0},
         "image/png",
         16,
     ),
@@ -202,3 +210,88 @@ def test_each_family_runs_end_to_end_on_stand_ins(
         return
     [output] = result["outputs"]
     check_output(Path(output), content, side)
+
+
+def test_flux2_dev_stands_in_for_its_remote_encoder_and_loads_in_a_fresh_worker(
+    stand_in_worker: WorkerProcess,
+    start_worker: Callable[[], WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    """Flux 2 dev as the corpus runs it: its prompt encoded by a remote service (whose
+    embeddings are as wide as the real model reads, and which a smoke run cannot reach) and
+    a hub attention kernel that needs CUDA. The stand-in encodes with its own Mistral 3 (its
+    Pixtral processor saved from this project's module), the backend becomes native; a
+    second worker loads the saved stand-in without building it."""
+    step = {
+        "name": "generate",
+        "pipeline": {
+            "remote_text_encoder": {"url": "https://example.invalid/encode"},
+            "configuration": {"component_type": "Flux2Pipeline", "attention_backend": "flash_hub"},
+            "from_pretrained_arguments": {
+                "model_name": "nobody-has/Flux2Pipeline",
+                "torch_dtype": "torch.bfloat16",
+            },
+            "arguments": {"prompt": PROMPT, "image": [IMAGE_URL], "num_inference_steps": 30},
+        },
+        "result": {"content_type": "image/png"},
+    }
+    workflow = write_workflow(tmp_path / "remote.json", [step], seed=7)
+    for number, worker in enumerate((stand_in_worker, start_worker())):
+        out = tmp_path / f"out{number}"
+        result = worker.execute(workflow, out, standIns="all", timeout=180)
+        assert result["status"] == "ok", result.get("traceback") or result
+        report = result["standIn"]
+        assert {(m["where"], m["component"], m["source"]) for m in report["models"]} == {
+            ("pipeline", "Flux2Pipeline", "nobody-has/Flux2Pipeline"),
+            (
+                "pipeline.remote_text_encoder",
+                "Mistral3ForConditionalGeneration",
+                "https://example.invalid/encode",
+            ),
+        }
+        shrunk = {a["name"]: (a["given"], a["used"]) for a in report["arguments"]}
+        assert shrunk["attention_backend"] == ("flash_hub", "native")
+        [output] = result["outputs"]
+        check_output(Path(output), "image/png", 16)
+
+
+def test_flux_redux_prior_feeds_a_flux_loaded_without_text_encoders(
+    stand_in_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    """Flux Redux as the corpus runs it: the prior (no text encoders, so its embeddings have
+    T5-XXL's and CLIP-L's real widths) feeds a FluxPipeline loaded without its own; the
+    stand-in Flux for that load reads those widths."""
+    prior = {
+        "name": "prior",
+        "pipeline": {
+            "configuration": {"component_type": "FluxPriorReduxPipeline", "no_generator": True},
+            "from_pretrained_arguments": {"model_name": "nobody-has/FluxPriorReduxPipeline"},
+            "arguments": {"image": IMAGE_URL},
+        },
+    }
+    main = {
+        "name": "main",
+        "pipeline": {
+            "configuration": {"component_type": "FluxPipeline"},
+            "from_pretrained_arguments": {
+                "model_name": "nobody-has/FluxPipeline",
+                "text_encoder": None,
+                "text_encoder_2": None,
+            },
+            "arguments": {
+                "prompt_embeds": "previous_result:prior.prompt_embeds",
+                "pooled_prompt_embeds": "previous_result:prior.pooled_prompt_embeds",
+                "num_images_per_prompt": 2,
+                "num_inference_steps": 30,
+            },
+        },
+        "result": {"content_type": "image/jpeg"},
+    }
+    workflow = write_workflow(tmp_path / "redux.json", [prior, main], seed=7)
+    result = stand_in_worker.execute(workflow, tmp_path / "out", standIns="all", timeout=180)
+    assert result["status"] == "ok", result.get("traceback") or result
+    models = {(m["step"], m["component"]) for m in result["standIn"]["models"]}
+    assert models == {("prior", "FluxPriorReduxPipeline"), ("main", "FluxPipeline")}
+    assert len(result["outputs"]) == 2
+    for output in result["outputs"]:
+        check_output(Path(output), "image/jpeg", 16)

@@ -76,9 +76,28 @@ def test_slots_honour_the_class_a_workflow_names() -> None:
         build.slot_part(flux, "FluxPipeline", "vae", "MadeUpModel")
 
 
+def test_a_flux_loaded_without_its_text_encoders_reads_the_real_encoders_widths() -> None:
+    """Flux Redux's prior, which has no text encoders, hands on zeros of T5-XXL's and
+    CLIP-L's real widths: a FluxPipeline loaded without text encoders is fed those."""
+    flux = build.family_for("FluxPipeline")
+    assert flux is not None
+    both = {"text_encoder": None, "text_encoder_2": None}
+    assert flux.is_fed("FluxPipeline", both)
+    assert not flux.is_fed("FluxPipeline", {"text_encoder": None})
+    assert not flux.is_fed("FluxFillPipeline", both)
+    _family, own = build.pipeline_parts(diffusers.FluxPipeline)
+    _family, fed = build.pipeline_parts(diffusers.FluxPipeline, fed=True)
+    assert own["transformer"] is not None and fed["transformer"] is not None
+    assert own["transformer"].config["joint_attention_dim"] == 32
+    assert fed["transformer"].config["joint_attention_dim"] == 4096
+    assert fed["transformer"].config["pooled_projection_dim"] == 768
+    _family, prior = build.pipeline_parts(diffusers.FluxPriorReduxPipeline)
+    assert prior.get("text_encoder") is None and prior.get("text_encoder_2") is None
+    assert prior["image_embedder"] is not None
+    assert prior["image_embedder"].config["txt_in_features"] == 4096
+
+
 def test_unbuildable_pipelines_say_why() -> None:
-    with pytest.raises(build.NoStandIn, match=r"Flux2Pipeline yet: .*torchvision"):
-        build.pipeline_parts(diffusers.Flux2Pipeline)
     with pytest.raises(build.NoStandIn, match="no stand-in family covers DDPMPipeline"):
         build.pipeline_parts(diffusers.DDPMPipeline)
 

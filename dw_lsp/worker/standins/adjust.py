@@ -7,6 +7,9 @@ report:
   code is generated, which on a CPU takes minutes for a run of seconds;
 - :func:`load_dtype`: a modular pipeline's ``load_components.dtype`` in half precision becomes
   float32 on a CPU, as a stood-in model's ``torch_dtype`` does;
+- :func:`attention_backend`: on a CPU, an attention backend that needs CUDA or a kernel from
+  the Hugging Face hub (``flash_hub``, ``sage``, ``xformers`` ...), for the step or one
+  component, becomes ``native``, as a device the worker lacks becomes its own;
 - :func:`ip_adapter`: the stand-in adapter (:mod:`.ip_adapters`) under the workflow's
   subfolder and weight name, its image encoder named where the pipeline's loader would not
   find it (Flux's looks in a folder relative to the working one by default).
@@ -28,6 +31,9 @@ Record = Callable[[str, Any, Any], None]
 #: The ``torch.compile`` backend of a stand-in run.
 EAGER = "eager"
 HALF_DTYPES = frozenset({"torch.float16", "torch.bfloat16"})
+#: diffusers' attention backends that run on a CPU (torch's own kernels).
+CPU_ATTENTION = frozenset({"native", "_native_math", "flex"})
+NATIVE_ATTENTION = "native"
 #: Image-encoder arguments of ``load_ip_adapter`` a stand-in adapter sets to where its own
 #: encoder lies (SD's loader reads ``{subfolder}/image_encoder`` by default).
 ENCODER_ARGUMENTS = {"image_encoder_folder": "image_encoder"}
@@ -61,6 +67,34 @@ def load_dtype(configuration: Mapping[str, Any], device: str, record: Record) ->
 
     record("load_components.dtype", str(dtype), "torch.float32")
     return {**configuration, "load_components": {**load, "dtype": torch.float32}}
+
+
+def attention_backend(
+    configuration: Mapping[str, Any], device: str, record: Record
+) -> Mapping[str, Any]:
+    if device != "cpu":
+        return configuration
+
+    def on_cpu(where: str, backend: Any) -> Any:
+        if not isinstance(backend, str) or not backend or backend in CPU_ATTENTION:
+            return backend
+        record(where, backend, NATIVE_ATTENTION)
+        return NATIVE_ATTENTION
+
+    changed = dict(configuration)
+    if "attention_backend" in configuration:
+        changed["attention_backend"] = on_cpu(
+            "attention_backend", configuration["attention_backend"]
+        )
+    entries = configuration.get("components")
+    if isinstance(entries, Mapping):
+        components = dict(entries)
+        for name, entry in entries.items():
+            if isinstance(entry, Mapping) and "attention_backend" in entry:
+                backend = on_cpu(f"components.{name}.attention_backend", entry["attention_backend"])
+                components[name] = {**entry, "attention_backend": backend}
+        changed["components"] = components
+    return changed
 
 
 def ip_adapter(pipeline_cls: Any, adapter: Mapping[str, Any], record: Record) -> dict[str, Any]:

@@ -168,8 +168,9 @@ def _is_auto(name: str) -> bool:
     return name.startswith("Auto") or name in ("DiffusionPipeline", "PreTrainedModel")
 
 
-def pipeline_parts(pipeline_cls: Any) -> tuple[Family, dict[str, Part | None]]:
-    """The family of a pipeline class and the part for each of its component arguments."""
+def pipeline_parts(pipeline_cls: Any, fed: bool = False) -> tuple[Family, dict[str, Part | None]]:
+    """The family of a pipeline class and the part for each of its component arguments
+    (``fed``: loaded without its text encoders, see :attr:`Family.fed`)."""
     name = pipeline_cls.__name__
     family = family_for(name)
     if family is None:
@@ -179,7 +180,7 @@ def pipeline_parts(pipeline_cls: Any) -> tuple[Family, dict[str, Part | None]]:
         )
     if name in family.unsupported:
         raise NoStandIn(f"no stand-in for {name} yet: {family.unsupported[name]}")
-    available = family.parts_for(name)
+    available = family.parts_for(name, fed)
     optional = set(getattr(pipeline_cls, "_optional_components", ()) or ())
     parts: dict[str, Part | None] = {}
     missing: list[str] = []

@@ -8,6 +8,7 @@ from dw_lsp.worker.standins.parts import (
     CLIP_TEXT,
     CLIP_TOKENIZER,
     FLOW_MATCH,
+    LLAMA_TOKENIZER,
     QWEN3_TEXT,
     QWEN_TOKENIZER,
     SD_SCHEDULER,
@@ -18,7 +19,7 @@ from dw_lsp.worker.standins.parts import (
     Part,
     image_vae,
 )
-from dw_lsp.worker.standins.vocab import QWEN_IDS, VOCAB_SIZE
+from dw_lsp.worker.standins.vocab import LLAMA_IDS, LLAMA_SPECIALS, QWEN_IDS, VOCAB_SIZE
 
 SD_UNET = {
     "sample_size": 32,
@@ -127,7 +128,18 @@ SD3 = Family(
 )
 
 
-def _flux_transformer(in_channels: int = 4, out_channels: int | None = None) -> Part:
+#: The widths of Flux's real text encoders (T5-XXL's hidden states, CLIP-L's pooled output):
+#: what Flux Redux's prior hands on when it has no text encoders, whatever the stand-in's.
+T5_XXL_WIDTH = 4096
+CLIP_L_WIDTH = 768
+
+
+def _flux_transformer(
+    in_channels: int = 4,
+    out_channels: int | None = None,
+    text_width: int = 32,
+    pooled_width: int = 32,
+) -> Part:
     return Part(
         "FluxTransformer2DModel",
         {
@@ -138,13 +150,37 @@ def _flux_transformer(in_channels: int = 4, out_channels: int | None = None) -> 
             "num_single_layers": 1,
             "attention_head_dim": 16,
             "num_attention_heads": 2,
-            "joint_attention_dim": 32,
-            "pooled_projection_dim": 32,
+            "joint_attention_dim": text_width,
+            "pooled_projection_dim": pooled_width,
             "axes_dims_rope": (4, 4, 8),
         },
     )
 
 
+#: SigLIP's image encoder for Redux: 32 px images in 8 px patches (16 image tokens).
+SIGLIP_VISION = {
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "image_size": 32,
+    "patch_size": 8,
+}
+FLUX_REDUX = {
+    "image_encoder": Part("SiglipVisionModel", SIGLIP_VISION),
+    "feature_extractor": Part("SiglipImageProcessorPil", {"size": {"height": 32, "width": 32}}),
+    # Its output joins the prior's prompt embeddings, which without text encoders are zeros
+    # of T5's real width: 3 * 4096 * 4096 weights (50.7 M, 194 MiB), the one large stand-in.
+    "image_embedder": Part(
+        "ReduxImageEncoder",
+        {"redux_dim": SIGLIP_VISION["hidden_size"], "txt_in_features": T5_XXL_WIDTH},
+    ),
+    # The Redux repository has no text encoders: the prior's output has the real widths.
+    "text_encoder": None,
+    "tokenizer": None,
+    "text_encoder_2": None,
+    "tokenizer_2": None,
+}
 FLUX_VAE = {"shift_factor": 0.0609, "scaling_factor": 1.5035}
 FLUX_CONTROL = {"transformer": _flux_transformer(8, 4)}
 FLUX = Family(
@@ -184,12 +220,14 @@ FLUX = Family(
         "FluxControlPipeline": FLUX_CONTROL,
         "FluxControlImg2ImgPipeline": FLUX_CONTROL,
         "FluxControlInpaintPipeline": FLUX_CONTROL,
+        "FluxPriorReduxPipeline": FLUX_REDUX,
     },
-    unsupported={
-        "FluxPriorReduxPipeline": (
-            "without text encoders it hard-codes T5's real width (4096) for the prompt "
-            "embeddings it hands on, and an image embedder that wide has 50 M weights"
-        ),
+    fed={
+        # Loaded without text encoders, Flux reads embeddings of the real encoders' widths
+        # (Redux's prior): only the transformer's two input projections widen (154 K weights).
+        "FluxPipeline": {
+            "transformer": _flux_transformer(text_width=T5_XXL_WIDTH, pooled_width=CLIP_L_WIDTH)
+        },
     },
     example="FluxPipeline",
 )
@@ -483,6 +521,55 @@ FLUX2_VAE = Part(
         "sample_size": 32,
     },
 )
+#: Pixtral's layout: one image token per square of 8 px patches merged 2 x 2 (16 px).
+PIXTRAL_PATCH = 8
+PIXTRAL_MERGE = 2
+#: Flux 2 dev's text encoder: Mistral 3 with a Pixtral vision tower. The pipeline stacks its
+#: hidden states 10, 20 and 30 (30 layers), so the transformer reads three times its width.
+MISTRAL3_TEXT = {
+    "text_config": {
+        "model_type": "mistral",
+        "vocab_size": VOCAB_SIZE,
+        "hidden_size": 16,
+        "intermediate_size": 16,
+        "num_hidden_layers": 30,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "head_dim": 8,
+        "max_position_embeddings": 1024,
+        "sliding_window": None,
+        **LLAMA_IDS,
+    },
+    "vision_config": {
+        "model_type": "pixtral",
+        "hidden_size": 16,
+        "intermediate_size": 16,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "head_dim": 8,
+        "image_size": 64,
+        "patch_size": PIXTRAL_PATCH,
+    },
+    "spatial_merge_size": PIXTRAL_MERGE,
+    "image_token_index": LLAMA_SPECIALS.index("[IMG]"),
+    "vision_feature_layer": -1,
+    **LLAMA_IDS,
+}
+PIXTRAL_PROCESSOR = Part(
+    "PixtralImageTextProcessor",
+    {
+        "tokenizer": (LLAMA_TOKENIZER.cls, dict(LLAMA_TOKENIZER.config)),
+        "image_processor": (
+            "PixtralImageProcessorPil",
+            {
+                "patch_size": {"height": PIXTRAL_PATCH, "width": PIXTRAL_PATCH},
+                "size": {"longest_edge": 64},
+            },
+        ),
+        "patch_size": PIXTRAL_PATCH,
+        "spatial_merge_size": PIXTRAL_MERGE,
+    },
+)
 FLUX2 = Family(
     "flux2",
     ("Flux2*",),
@@ -496,11 +583,14 @@ FLUX2 = Family(
         "scheduler": FLOW_MATCH,
     },
     size=16,
-    unsupported={
-        "Flux2Pipeline": (
-            "its Mistral-3 text encoder needs a PixtralProcessor, which needs torchvision; "
-            "Flux2KleinPipeline is covered"
-        ),
+    variants={
+        # Dev: guidance-distilled, its prompt encoded by Mistral 3 through Pixtral's processor
+        # (the tokenizer slot), whose chat template the pipeline applies.
+        "Flux2Pipeline": {
+            "transformer": _flux2_transformer(48, True),
+            "text_encoder": Part("Mistral3ForConditionalGeneration", MISTRAL3_TEXT),
+            "tokenizer": PIXTRAL_PROCESSOR,
+        },
     },
     example="Flux2KleinPipeline",
 )

@@ -41,9 +41,22 @@ class Family:
     unsupported: Mapping[str, str] = field(default_factory=dict)
     #: The family's main pipeline class (benchmarks and the GPU check run it).
     example: str = ""
+    #: Parts replaced for one pipeline class when it is loaded without its text encoders
+    #: (every ``text_encoder*`` argument set to None): its prompt embeddings are then made
+    #: elsewhere, as wide as the real encoders' (Flux Redux's prior hard-codes them).
+    fed: Mapping[str, Mapping[str, Part | None]] = field(default_factory=dict)
 
-    def parts_for(self, pipeline: str) -> dict[str, Part | None]:
-        return {**self.parts, **self.variants.get(pipeline, {})}
+    def parts_for(self, pipeline: str, fed: bool = False) -> dict[str, Part | None]:
+        replaced = self.fed.get(pipeline, {}) if fed else {}
+        return {**self.parts, **self.variants.get(pipeline, {}), **replaced}
+
+    def is_fed(self, pipeline: str, arguments: Mapping[str, Any]) -> bool:
+        """Does loading ``pipeline`` with ``arguments`` (``from_pretrained``'s) leave out
+        every text encoder, so that the pipeline reads embeddings made elsewhere?"""
+        if pipeline not in self.fed:
+            return False
+        encoders = [s for s in self.parts_for(pipeline) if s.startswith("text_encoder")]
+        return bool(encoders) and all(s in arguments and arguments[s] is None for s in encoders)
 
     def extra_for(self, pipeline: str) -> dict[str, Any]:
         return {**self.extra, **self.variant_extra.get(pipeline, {})}

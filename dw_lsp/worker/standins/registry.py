@@ -11,7 +11,8 @@ family's pipelines accept, ``frames`` the fewest frames (video families).
 
 Dimensions are facts taken from the diffusers and transformers test suites' dummy
 components, kept as small as the code allows (most parts weigh under a few hundred KB; a
-few whose norms fix 32 channels weigh a few MB); real compression factors and the pipelines'
+few whose norms fix 32 channels weigh a few MB; Flux Redux's image embedder, whose width the
+pipeline hard-codes, 194 MiB); real compression factors and the pipelines'
 default lengths are kept where a workflow's sizes depend on them. Text encoders use the ids
 of :mod:`.vocab`. The families themselves live in :mod:`.families_image` and
 :mod:`.families_video`, their shared parts in :mod:`.parts`; adding a family is one entry

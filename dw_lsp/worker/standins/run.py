@@ -16,6 +16,7 @@ and reported as a changed argument.
 
 On a CPU, a stood-in model asked for in float16 or bfloat16 is loaded in float32 (named in
 the report with the shrunk arguments); ``compile`` runs on dynamo's ``eager`` backend
+and an attention backend it cannot run there becomes ``native``
 (:mod:`.adjust`, reported too). Explicit devices this worker lacks are mapped to its own
 (:meth:`StandIns.map_devices`, before the preflight). In ``missing`` mode a source is stood
 in only when it is neither a local path nor a hub id with a snapshot in the Hugging Face
@@ -152,6 +153,7 @@ class StandIns:
             self._shrunk(step, argument, given, used)
 
         configuration = adjust.compile_eager(resolved["configuration"], record)
+        configuration = adjust.attention_backend(configuration, self.device, record)
         spec["configuration"] = adjust.load_dtype(configuration, self.device, record)
         try:
             key, source = self._source(resolved["from_pretrained_arguments"])
@@ -161,11 +163,17 @@ class StandIns:
                 arguments["model_name"] = str(
                     modular_standins.modular_dir(str(source))
                     if modular.is_modular(pipeline_cls)
-                    else store.pipeline_dir(pipeline_cls, arguments.get("variant"))
+                    else store.pipeline_dir(
+                        pipeline_cls,
+                        arguments.get("variant"),
+                        family is not None and family.is_fed(name, arguments),
+                    )
                 )
                 spec["from_pretrained_arguments"] = self._dtype(step, arguments)
                 self._note(step, "pipeline", pipeline_cls, str(source))
                 stood = True
+                if resolved.get("remote_text_encoder"):
+                    self._without_remote_encoder(step, name, family, spec)
             for slot, block in resolved.items():
                 if slot == "controlnet" or support.is_component(slot, block):
                     new = self._component(step, name, family, slot, block, base_dir)
@@ -190,6 +198,24 @@ class StandIns:
         except (build.NoStandIn, LookupError) as exc:
             raise StandInError(f"step {step!r}: cannot stand in: {exc}") from exc
         return Substitution(spec, stood, family)
+
+    def _without_remote_encoder(
+        self, step: str, pipeline: str, family: Family | None, spec: dict[str, Any]
+    ) -> None:
+        """A stood-in pipeline encodes its prompt with its own tiny text encoder instead of
+        the remote service: the service answers embeddings as wide as the real model reads,
+        which no stand-in does (and a smoke run needs no network). Reported as a model
+        stood in, the encoder's class in place of the remote one."""
+        remote = spec.pop("remote_text_encoder")
+        part = family.parts_for(pipeline).get("text_encoder") if family is not None else None
+        if part is None:
+            raise build.NoStandIn(
+                f"{pipeline} encodes with no text encoder of its own to stand in for "
+                "pipeline.remote_text_encoder"
+            )
+        url = remote.get("url") if isinstance(remote, Mapping) else remote
+        where = "pipeline.remote_text_encoder"
+        self._note(step, where, part.cls.rsplit(".", 1)[-1], str(url))
 
     def _component(
         self,

@@ -54,15 +54,21 @@ def _finish(folder: Path, description: Mapping[str, Any]) -> None:
     (folder / MARKER).write_text(json.dumps(description, indent=2, default=repr), encoding="utf-8")
 
 
-def pipeline_dir(pipeline_cls: Any, variant: str | None = None) -> Path:
-    """The folder of the stand-in for a whole pipeline of class ``pipeline_cls``."""
-    family, parts = pipeline_parts(pipeline_cls)
+def pipeline_dir(pipeline_cls: Any, variant: str | None = None, fed: bool = False) -> Path:
+    """The folder of the stand-in for a whole pipeline of class ``pipeline_cls`` (``fed``:
+    to be loaded without its text encoders, see :attr:`.registry.Family.fed`)."""
+    # A part may be a class of .processors, which diffusers finds in sys.modules only: it
+    # must be imported before the stand-in loads, also when it was saved by another process.
+    from dw_lsp.worker.standins import processors  # noqa: F401
+
+    family, parts = pipeline_parts(pipeline_cls, fed)
     name = pipeline_cls.__name__
     payload = {
         "pipeline": name,
         "parts": {slot: part and _part_json(part) for slot, part in parts.items()},
         "extra": family.extra_for(name),
         "variant": variant,
+        **({"fed": True} if fed else {}),
     }
     target = root() / f"{name}-{_digest(payload)}"
 
