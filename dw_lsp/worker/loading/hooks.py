@@ -206,9 +206,7 @@ def _register_blocks() -> None:
         try:
             TransformerBlockRegistry.get(block)
         except ValueError:
-            metadata = TransformerBlockMetadata(
-                return_hidden_states_index=0, return_encoder_hidden_states_index=None
-            )
+            metadata = TransformerBlockMetadata(return_hidden_states_index=0)
             TransformerBlockRegistry.register(model_class=block, metadata=metadata)
 
 
