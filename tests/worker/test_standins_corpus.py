@@ -122,6 +122,12 @@ def test_every_accepted_corpus_workflow_runs_on_stand_ins(
     counts.runs += 1
 
 
+def test_every_exception_is_named_in_the_readme() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in (*REFUSED, *CANNOT_RUN) if f"`{name}`" not in readme]
+    assert not missing, f"the README does not name {missing}"
+
+
 def test_the_tables_name_only_corpus_files() -> None:
     require_corpus()
     known = {corpus_id(path) for path in FILES}
