@@ -149,6 +149,10 @@ AutoProcessor.register(  # type: ignore[no-untyped-call]
 
 
 # -- SAM 2 (``segment``) ------------------------------------------------------------------------
+# Not a video part here: transformers has SAM 2's image processor on torchvision only, so the
+# stand-in's processor is SAM 2's over a PIL image processor of ours, which is registered with
+# AutoImageProcessor by its name as the processor is with AutoProcessor (a stand-in folder
+# records both names; real folders name transformers' classes and are left to them).
 
 
 class _Sam2Kwargs(ImagesKwargs, total=False):
