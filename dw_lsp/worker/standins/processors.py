@@ -24,7 +24,7 @@ Imports transformers; only the stand-in builders import this module, never the e
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from transformers import (
@@ -38,13 +38,9 @@ from transformers import (
 )
 from transformers.image_processing_backends import PilBackend
 from transformers.image_processing_utils import get_size_dict
-from transformers.image_utils import (
-    IMAGENET_DEFAULT_MEAN,
-    IMAGENET_DEFAULT_STD,
-    PILImageResampling,
-    SizeDict,
-)
+from transformers.image_utils import PILImageResampling, SizeDict
 from transformers.processing_utils import ImagesKwargs
+from transformers.utils.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 __all__ = [
     "Gemma4ImageTextProcessor",
@@ -174,8 +170,8 @@ class Sam2PilImageProcessor(PilBackend):
     resample = PILImageResampling.BILINEAR
     image_mean = IMAGENET_DEFAULT_MEAN
     image_std = IMAGENET_DEFAULT_STD
-    size = {"height": 1024, "width": 1024}
-    mask_size = {"height": 256, "width": 256}
+    size: ClassVar[dict[str, int]] = {"height": 1024, "width": 1024}
+    mask_size: ClassVar[dict[str, int]] = {"height": 256, "width": 256}
     do_resize = True
     do_rescale = True
     do_normalize = True
@@ -184,14 +180,14 @@ class Sam2PilImageProcessor(PilBackend):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
 
-    def preprocess(  # type: ignore[override]
-        self, images: Any, segmentation_maps: Any = None, **kwargs: Any
-    ) -> BatchFeature:
+    def preprocess(self, images: Any, segmentation_maps: Any = None, **kwargs: Any) -> BatchFeature:
         if segmentation_maps is not None:
             raise ValueError(f"{type(self).__name__} does not process segmentation maps")
         return super().preprocess(images, **kwargs)  # type: ignore[no-any-return]
 
-    def _standardize_kwargs(self, mask_size: Any = None, **kwargs: Any) -> dict[str, Any]:
+    def _standardize_kwargs(  # type: ignore[override]
+        self, mask_size: Any = None, **kwargs: Any
+    ) -> dict[str, Any]:
         if mask_size is not None and not isinstance(mask_size, SizeDict):
             mask_size = SizeDict(**get_size_dict(mask_size, param_name="mask_size"))
         standard: dict[str, Any] = super()._standardize_kwargs(**kwargs)
@@ -253,7 +249,7 @@ class Sam2PilProcessor(Sam2Processor):
     image processor's height unless given)."""
 
 
-AutoImageProcessor.register(  # type: ignore[no-untyped-call]
+AutoImageProcessor.register(
     Sam2PilImageProcessor.__name__,
     image_processor_classes={"pil": Sam2PilImageProcessor},
     exist_ok=True,
