@@ -43,13 +43,7 @@ REFUSED: dict[str, str] = {
     "tests/test_data/workflows/invalid_workflow.json": "the workflow has no steps",
 }
 #: Accepted, but a stand-in run cannot complete: file -> why (also in the README).
-_SAM2_TORCHVISION = "transformers' Sam2Processor needs torchvision"
-CANNOT_RUN: dict[str, str] = {
-    # SAM 2's image processor is built on torchvision (transformers' requirement), which
-    # has no build for this torch; Grounding DINO's stand-in runs before it.
-    "examples/tasks/Segment.json": _SAM2_TORCHVISION,
-    "examples/tasks/SegmentAndInpaint.json": _SAM2_TORCHVISION,
-}
+CANNOT_RUN: dict[str, str] = {}
 
 EXTENSIONS = {
     "image/jpeg": ".jpg",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from dwtest_taskmodels import build_language_model, write_clip
 from dwtest_worker import WorkerProcess, ok, write_workflow
@@ -203,3 +204,29 @@ def test_controlnet_aux_detectors_run_on_stand_in_checkpoints(
     assert [(m["where"], m["source"]) for m in result["standIn"]["models"]] == [
         (f"task.{command}", repo) for command, repo in DETECTOR_REPOS.items()
     ]
+
+
+def test_segment_runs_grounding_dino_then_sam_2_on_stand_ins(
+    stand_in_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    image = photo(tmp_path / "flow", (40, 30))
+    # threshold 0: every query of the random detector is a box, so SAM 2 runs
+    found = {"image": image, "prompt": "a dog.", "threshold": 0.0}
+    steps = [
+        task_step("found", "segment", found, "image/png"),
+        task_step("inverted", "segment", {**found, "invert": True}, "image/png"),
+    ]
+    workflow = write_workflow(tmp_path / "flow" / "segment.json", steps)
+    result = ok(
+        stand_in_worker.execute(workflow, tmp_path / "out", standIns="all", timeout=TIMEOUT)
+    )
+    detector = ("GroundingDinoForObjectDetection", "IDEA-Research/grounding-dino-base")
+    sam = ("Sam2Model", "facebook/sam2-hiera-large")
+    assert stood_in(result) == [("task.segment", *model) for model in (detector, sam) * 2]
+    assert "found@segment.json#sam" in result["cache"]["loaded"]
+    mask, inverted = (Image.open(p) for p in result["outputs"])
+    # SAM 2's masks come back at the image's size, binarised, and invert flips them
+    assert mask.size == inverted.size == (40, 30)
+    assert mask.mode == inverted.mode == "L"
+    assert {value for _count, value in mask.getcolors()} <= {0, 255}
+    assert (np.asarray(inverted) == 255 - np.asarray(mask)).all()

@@ -7,6 +7,8 @@ warm in the worker's cache like pipelines (a second run reuses them).
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,9 @@ from dwtest_taskmodels import (
 )
 from dwtest_worker import WorkerProcess, ok, write_workflow
 from PIL import Image
+
+from dw_lsp.worker.standins import task_vision
+from dw_lsp.worker.standins.build import seeded
 
 pytestmark = pytest.mark.slow
 
@@ -452,6 +457,28 @@ def test_segment_detects_with_grounding_dino_and_names_a_missing_sam(
     found = run(worker, tmp_path, [task_step("all", "segment", {**nothing, "threshold": 0.0})])
     assert found["status"] == "error"
     assert "'facebook/sam2-hiera-large'" in found["error"]
+
+
+def test_a_real_sam_2_folder_is_loaded_by_transformers_own_processor(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    # SAM 2's stand-in, saved as its repositories name their processor
+    folder = tmp_path / "flow" / "sam2-real"
+    with seeded():
+        task_vision.build_sam2(folder)
+    config = json.loads((folder / "processor_config.json").read_text())
+    config["processor_class"] = "Sam2Processor"
+    config["image_processor"]["image_processor_type"] = "Sam2ImageProcessor"
+    (folder / "processor_config.json").write_text(json.dumps(config))
+    image = photo(tmp_path / "flow", size=(40, 30))
+    found = {"image": image, "prompt": "a dog.", "threshold": 0.0, "sam_model_name": "sam2-real"}
+    result = run(worker, tmp_path, [task_step("all", "segment", found, "image/png")])
+    if importlib.util.find_spec("torchvision") is None:
+        # the stand-in's PIL processor is not taken for it: the missing package is named
+        assert result["status"] == "error"
+        assert "transformers' Sam2Processor needs torchvision" in result["error"]
+    else:
+        assert Image.open(ok(result)["outputs"][0]).size == (40, 30)
 
 
 # -- segmentation (UperNet, painted with the ADE20K palette) ------------------------------------

@@ -1,4 +1,5 @@
-"""Stand-in multimodal processors that leave out their video part.
+"""Stand-in processors for the transformers ones this CPU cannot build: their video part
+(or, for SAM 2, their image processor) is built on torchvision.
 
 transformers builds every video processor on torchvision, which has no build for the torch
 this project pins on a CPU; a processor that declares a video part (Qwen3-VL's, Gemma 4's)
@@ -27,18 +28,31 @@ Imports transformers; only the stand-in builders import this module, never the e
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from transformers import (
+    AutoImageProcessor,
     AutoProcessor,
     BatchFeature,
     Gemma4Processor,
     ProcessorMixin,
     Qwen3VLProcessor,
+    Sam2Processor,
 )
+from transformers.image_processing_backends import PilBackend
+from transformers.image_processing_utils import get_size_dict
+from transformers.image_utils import PILImageResampling, SizeDict
+from transformers.processing_utils import ImagesKwargs
+from transformers.utils.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-__all__ = ["Gemma4ImageTextProcessor", "PixtralImageTextProcessor", "Qwen3VLImageTextProcessor"]
+__all__ = [
+    "Gemma4ImageTextProcessor",
+    "PixtralImageTextProcessor",
+    "Qwen3VLImageTextProcessor",
+    "Sam2PilImageProcessor",
+    "Sam2PilProcessor",
+]
 
 #: Pixtral's image tokens: one per patch, the end of a row, the end of the image.
 PIXTRAL_IMAGE_TOKENS = ("[IMG]", "[IMG_BREAK]", "[IMG_END]")
@@ -179,4 +193,119 @@ class PixtralImageTextProcessor(ProcessorMixin):
 
 AutoProcessor.register(  # type: ignore[no-untyped-call]
     Gemma4ImageTextProcessor.__name__, Gemma4ImageTextProcessor, exist_ok=True
+)
+
+
+# -- SAM 2 (``segment``) ------------------------------------------------------------------------
+# Not a video part here: transformers has SAM 2's image processor on torchvision only, so the
+# stand-in's processor is SAM 2's over a PIL image processor of ours, which is registered with
+# AutoImageProcessor by its name as the processor is with AutoProcessor (a stand-in folder
+# records both names; real folders name transformers' classes and are left to them).
+
+
+class _Sam2Kwargs(ImagesKwargs, total=False):
+    """SAM 2's image options beyond the common ones: the size its mask labels are resized to."""
+
+    mask_size: dict[str, int]
+
+
+class Sam2PilImageProcessor(PilBackend):
+    """SAM 2's image processing for still images on PIL and numpy (transformers builds its
+    only SAM 2 image processor on torchvision): each image is resized to the configured
+    square, rescaled and normalised with ImageNet's statistics into ``pixel_values``, and
+    its size before resizing is kept as ``original_sizes`` (height, width), the outputs of
+    the library's processor. :meth:`post_process_masks` upsamples the decoder's masks to
+    those sizes and binarises them, as the library's does. Segmentation maps (training
+    labels) are not supported."""
+
+    valid_kwargs = _Sam2Kwargs
+    resample = PILImageResampling.BILINEAR
+    image_mean = IMAGENET_DEFAULT_MEAN
+    image_std = IMAGENET_DEFAULT_STD
+    size: ClassVar[dict[str, int]] = {"height": 1024, "width": 1024}
+    mask_size: ClassVar[dict[str, int]] = {"height": 256, "width": 256}
+    do_resize = True
+    do_rescale = True
+    do_normalize = True
+    do_convert_rgb = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+    def preprocess(self, images: Any, segmentation_maps: Any = None, **kwargs: Any) -> BatchFeature:
+        if segmentation_maps is not None:
+            raise ValueError(f"{type(self).__name__} does not process segmentation maps")
+        return super().preprocess(images, **kwargs)  # type: ignore[no-any-return]
+
+    def _standardize_kwargs(  # type: ignore[override]
+        self, mask_size: Any = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        if mask_size is not None and not isinstance(mask_size, SizeDict):
+            mask_size = SizeDict(**get_size_dict(mask_size, param_name="mask_size"))
+        standard: dict[str, Any] = super()._standardize_kwargs(**kwargs)
+        standard["mask_size"] = mask_size
+        return standard
+
+    def _preprocess_image_like_inputs(  # type: ignore[override]
+        self, images: Any, do_convert_rgb: bool, input_data_format: Any, **kwargs: Any
+    ) -> BatchFeature:
+        prepared = self._prepare_image_like_inputs(
+            images=images, do_convert_rgb=do_convert_rgb, input_data_format=input_data_format
+        )
+        original_sizes = [list(image.shape[-2:]) for image in prepared]
+        return_tensors = kwargs.pop("return_tensors", None)
+        kwargs.pop("device", None)
+        pixels = self._preprocess(prepared, return_tensors=None, **kwargs)["pixel_values"]
+        data = {"pixel_values": np.stack(pixels), "original_sizes": original_sizes}
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def post_process_masks(
+        self,
+        masks: Any,
+        original_sizes: Any,
+        mask_threshold: float = 0.0,
+        binarize: bool = True,
+        max_hole_area: float = 0.0,
+        max_sprinkle_area: float = 0.0,
+        apply_non_overlapping_constraints: bool = False,
+        **_kwargs: Any,
+    ) -> list[Any]:
+        """Each image's masks (objects, masks, height, width) upsampled bilinearly to its
+        original size and, with ``binarize``, compared with ``mask_threshold``; like the
+        library's, holes and sprinkles are not filled (its areas are accepted and unused)."""
+        import torch
+        import torch.nn.functional as F
+
+        if isinstance(original_sizes, torch.Tensor | np.ndarray):
+            original_sizes = original_sizes.tolist()
+        upsampled = []
+        for index, size in enumerate(original_sizes):
+            mask = masks[index]
+            if isinstance(mask, np.ndarray):
+                mask = torch.from_numpy(mask)
+            elif not isinstance(mask, torch.Tensor):
+                raise TypeError("masks must be a list of torch tensors or numpy arrays")
+            mask = F.interpolate(mask, [int(s) for s in size], mode="bilinear", align_corners=False)
+            if apply_non_overlapping_constraints and mask.shape[0] > 1:
+                # keep each location to the best-scoring object: push the others' scores down
+                best = mask.argmax(dim=0, keepdim=True)
+                objects = torch.arange(mask.shape[0], device=mask.device)[:, None, None, None]
+                mask = torch.where(best == objects, mask, mask.clamp(max=-10.0))
+            upsampled.append(mask > mask_threshold if binarize else mask)
+        return upsampled
+
+
+class Sam2PilProcessor(Sam2Processor):
+    """SAM 2's processor over :class:`Sam2PilImageProcessor`: box and point coordinates are
+    scaled to the model's input size by the library's own code (``target_size``, the
+    image processor's height unless given)."""
+
+
+AutoImageProcessor.register(
+    Sam2PilImageProcessor.__name__,
+    image_processor_classes={"pil": Sam2PilImageProcessor},
+    exist_ok=True,
+)
+AutoProcessor.register(  # type: ignore[no-untyped-call]
+    Sam2PilProcessor.__name__, Sam2PilProcessor, exist_ok=True
 )

@@ -36,7 +36,7 @@ from dw_lsp.worker.standins.parts import QWEN3_TEXT, VERSION
 from dw_lsp.worker.standins.store import MARKER, root
 
 #: Bump when a task stand-in's recipe changes.
-TASK_VERSION = "3"
+TASK_VERSION = "4"
 #: The byte-level symbols of the space and the newline.
 BYTE_SPACE, BYTE_NEWLINE = chr(256 + 32), chr(256 + 10)
 IMAGE_TOKENS = ("<image>", "<fake_token_around_image>", "<global-img>", "<end_of_utterance>")
@@ -241,4 +241,9 @@ def task_model_dir(kind: str, source: str, filename: str | None = None) -> Path:
             model.build(folder, filename)
         (folder / MARKER).write_text(json.dumps(payload, indent=2), encoding="utf-8")
 
-    return tiny.materialize_with(root() / f"task-{name}-{digest}", MARKER, save)
+    folder = tiny.materialize_with(root() / f"task-{name}-{digest}", MARKER, save)
+    # A stand-in may name a processor of ours (SAM 2's): registering them with
+    # AutoProcessor before the task loads the folder, also when it was built earlier.
+    from dw_lsp.worker.standins import processors  # noqa: F401
+
+    return folder

@@ -89,8 +89,11 @@ def build_grounding_dino(folder: Path) -> None:
 
 def build_sam2(folder: Path) -> None:
     """A SAM 2 of a four-stage Hiera (one block a stage) on 128 x 128 images, with its
-    processor. Its image processor needs torchvision (transformers' requirement)."""
+    processor: ours on PIL (:class:`.processors.Sam2PilProcessor`), since transformers builds
+    SAM 2's image processor on torchvision only."""
     import transformers
+
+    from dw_lsp.worker.standins.processors import Sam2PilImageProcessor, Sam2PilProcessor
 
     lib: Any = transformers
     backbone = lib.Sam2HieraDetConfig(
@@ -123,10 +126,10 @@ def build_sam2(folder: Path) -> None:
         image_size=128,
     )
     lib.Sam2Model(config).save_pretrained(folder)
-    images = lib.Sam2ImageProcessor(
+    images = Sam2PilImageProcessor(
         size={"height": 128, "width": 128}, mask_size={"height": 32, "width": 32}
     )
-    lib.Sam2Processor(image_processor=images).save_pretrained(folder)
+    Sam2PilProcessor(image_processor=images).save_pretrained(folder)
 
 
 def build_upernet(folder: Path) -> None:

@@ -38,14 +38,19 @@ KINDS = {
 }
 
 
-def _cannot_import(command: str, processor: str, exc: ImportError, what: str) -> Exception:
-    """transformers' processors name a missing backend in the message, not in ``name``."""
+def _cannot_import(command: str, processor: str, exc: Exception, what: str) -> Exception | None:
+    """The error for a processor that cannot load for a missing package, or None (``exc``
+    is another error). transformers names a backend a processor lacks in the message, not in
+    ``name``: in an ImportError, or a ValueError when a saved one's image processor has no
+    class that imports."""
     if getattr(exc, "name", None) is None and "torchvision" in str(exc).lower():
         return TaskUnavailable(
             f"task '{command}' ({what}): transformers' {processor} needs torchvision, which "
             "is not installed here (pip install torchvision, built for this torch)"
         )
-    return locate.unimportable(command, "transformers", exc, what)
+    if isinstance(exc, ImportError):
+        return locate.unimportable(command, "transformers", exc, what)
+    return None
 
 
 class Loaded:
@@ -58,18 +63,20 @@ class Loaded:
 
 def _load(context: TaskContext, role: str, name: Any, kind: str, what: str) -> Loaded:
     device = context.target
+    # The class a folder's processor config names (SAM 2's real one is Sam2Processor, a
+    # stand-in's a registered PIL variant), loaded through AutoProcessor.
     processor_class = "Sam2Processor" if kind == "Sam2Model" else "AutoProcessor"
-    try:
-        folder = str(locate.folder_for(context, name, what, KINDS[kind]))
-    except ImportError as exc:  # building SAM 2's stand-in needs its processor too
-        raise _cannot_import(context.command, processor_class, exc, what) from exc
+    folder = str(locate.folder_for(context, name, what, KINDS[kind]))
 
     def load() -> Loaded:
         transformers = locate.require(context.command, "transformers")
         try:
-            processor = getattr(transformers, processor_class).from_pretrained(folder)
-        except ImportError as exc:
-            raise _cannot_import(context.command, processor_class, exc, what) from exc
+            processor = transformers.AutoProcessor.from_pretrained(folder)
+        except (ImportError, ValueError) as exc:
+            unavailable = _cannot_import(context.command, processor_class, exc, what)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
         model = getattr(transformers, kind).from_pretrained(folder)
         return Loaded(processor, model.to(device).eval())
 
@@ -126,9 +133,8 @@ def segment(arguments: Any, context: TaskContext) -> Image.Image:
     ).to(device)
     with torch.inference_mode():
         sam_outputs = sam.model(**sam_inputs)
-    masks = sam.processor.post_process_masks(
-        sam_outputs.pred_masks, sam_inputs["original_sizes"], sam_inputs["reshaped_input_sizes"]
-    )
+    # SAM 2's processor resizes to a square without padding: the original sizes suffice
+    masks = sam.processor.post_process_masks(sam_outputs.pred_masks, sam_inputs["original_sizes"])
     united = masks[0][:, 0].sum(dim=0).clamp(0, 1).cpu().numpy()
     return _mask(united > 0, (width, height), invert)
 
