@@ -79,6 +79,13 @@ CASES: list[tuple[str, str, dict[str, Any], str | None, int | None]] = [
         "image/png",
         32,
     ),
+    (
+        "qwen-image-edit",
+        "QwenImageEditPipeline",
+        {"prompt": PROMPT, "image": IMAGE_URL, "height": 1024, "width": 1024},
+        "image/png",
+        32,
+    ),
     ("krea2", "Krea2Pipeline", {"prompt": PROMPT, "height": 1024, "width": 1024}, "image/png", 32),
     (
         "kandinsky3",
@@ -91,6 +98,13 @@ CASES: list[tuple[str, str, dict[str, Any], str | None, int | None]] = [
         "wan",
         "WanPipeline",
         {"prompt": PROMPT, "height": 480, "width": 480, "num_frames": 81},
+        "video/mp4",
+        None,
+    ),
+    (
+        "wan-i2v",
+        "WanImageToVideoPipeline",
+        {"prompt": PROMPT, "image": IMAGE_URL, "height": 480, "width": 480, "num_frames": 81},
         "video/mp4",
         None,
     ),

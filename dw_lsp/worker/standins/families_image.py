@@ -323,12 +323,13 @@ QWEN_IMAGE = Family(
         "vae": QWEN_VAE,
         "text_encoder": Part("Qwen2_5_VLForConditionalGeneration", QWEN_VL_TEXT),
         "tokenizer": QWEN_TOKENIZER,
+        # Qwen-Image-Edit's processor, without transformers' torchvision-built video part.
         "processor": Part(
-            "Qwen2VLProcessor",
+            "Qwen2VLImageTextProcessor",
             {
                 "tokenizer": ("Qwen2Tokenizer", {"model_max_length": 1024}),
                 "image_processor": (
-                    "Qwen2VLImageProcessor",
+                    "Qwen2VLImageProcessorPil",
                     {"min_pixels": 28 * 28 * 4, "max_pixels": 56 * 56 * 4},
                 ),
             },

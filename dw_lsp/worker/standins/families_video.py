@@ -73,11 +73,12 @@ WAN = Family(
         # Wan 2.1 image-to-video: 16 noise + 20 condition channels, and a CLIP image encoder.
         "WanImageToVideoPipeline": {
             "transformer": _wan_transformer(36, image_dim=4),
+            # The class the pipeline declares (and Wan 2.1's repositories hold): a part of
+            # another class would not fit the slot and the pipeline would get none.
             "image_encoder": Part(
-                "CLIPVisionModelWithProjection",
+                "CLIPVisionModel",
                 {
                     "hidden_size": 4,
-                    "projection_dim": 4,
                     "num_hidden_layers": 2,
                     "num_attention_heads": 2,
                     "image_size": 32,

@@ -37,6 +37,7 @@ from transformers import (
     BatchFeature,
     Gemma4Processor,
     ProcessorMixin,
+    Qwen2VLProcessor,
     Qwen3VLProcessor,
     Sam2Processor,
 )
@@ -49,6 +50,7 @@ from transformers.utils.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT
 __all__ = [
     "Gemma4ImageTextProcessor",
     "PixtralImageTextProcessor",
+    "Qwen2VLImageTextProcessor",
     "Qwen3VLImageTextProcessor",
     "Sam2PilImageProcessor",
     "Sam2PilProcessor",
@@ -117,6 +119,19 @@ class Qwen3VLImageTextProcessor(Qwen3VLProcessor):
     @video_processor.setter
     def video_processor(self, _value: Any) -> None:
         """Nothing to set: the video part follows the image processor."""
+
+
+class Qwen2VLImageTextProcessor(Qwen2VLProcessor):
+    """Qwen2-VL's processor (Qwen-Image-Edit's) with its image processor and tokenizer only."""
+
+    def __init__(
+        self,
+        image_processor: Any = None,
+        tokenizer: Any = None,
+        chat_template: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)  # type: ignore[no-untyped-call]
 
 
 class _WithoutAbsentParts(ProcessorMixin):
