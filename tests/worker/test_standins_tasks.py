@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from dwtest_taskmodels import build_language_model, write_clip
-from dwtest_worker import WorkerProcess, ok, write_workflow
+from dwtest_worker import WorkerProcess, cache_of, ok, write_workflow
 from PIL import Image
 
 pytestmark = pytest.mark.slow
@@ -223,7 +223,10 @@ def test_segment_runs_grounding_dino_then_sam_2_on_stand_ins(
     detector = ("GroundingDinoForObjectDetection", "IDEA-Research/grounding-dino-base")
     sam = ("Sam2Model", "facebook/sam2-hiera-large")
     assert stood_in(result) == [("task.segment", *model) for model in (detector, sam) * 2]
-    assert "found@segment.json#sam" in result["cache"]["loaded"]
+    # SAM 2 sits in the worker's model cache: loaded now, or kept from an earlier run of the
+    # session's shared stand-in worker (the corpus's segment workflows load the same one)
+    reused, loaded, _released = cache_of(result)
+    assert any(name.endswith("#sam") for name in loaded + reused), (loaded, reused)
     mask, inverted = (Image.open(p) for p in result["outputs"])
     # SAM 2's masks come back at the image's size, binarised, and invert flips them
     assert mask.size == inverted.size == (40, 30)

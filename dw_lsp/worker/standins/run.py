@@ -20,11 +20,11 @@ and an attention backend it cannot run there becomes ``native``
 (:mod:`.adjust`, reported too). Explicit devices this worker lacks are mapped to its own
 (:meth:`StandIns.map_devices`, before the preflight). In ``missing`` mode a source is stood
 in only when it is neither a local path nor a hub id with a snapshot in the Hugging Face
-cache; built-in models (``builtin:``) never are. A task step's models are stood in the same
-way (:meth:`StandIns.for_step`, :mod:`.task_models`), reported under ``task.<command>``. The
-report (:class:`dw_lsp.protocol.StandInReport`) lists every model stood in, every argument
-shrunk and every placeholder. Imports torch-free modules at the top; building imports the
-libraries lazily. Never the executor, the session or the server.
+cache (:mod:`.availability`); built-in models (``builtin:``) never are. A task step's models
+are stood in the same way (:meth:`StandIns.for_step`, :mod:`.task_models`), reported under
+``task.<command>``. The report (:class:`dw_lsp.protocol.StandInReport`) lists every model
+stood in, every argument shrunk and every placeholder. Imports torch-free modules at the
+top; building imports the libraries lazily. Never the executor, the session or the server.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from dw_lsp.worker import support
 from dw_lsp.worker.loading import modular, tiny
 from dw_lsp.worker.standins import adjust, build, shrink, store, task_models
 from dw_lsp.worker.standins import modular as modular_standins
+from dw_lsp.worker.standins.availability import available
 from dw_lsp.worker.standins.media import Placeholders
 from dw_lsp.worker.standins.registry import Family
 from dw_lsp.workflow import device_rules, quant_rules
@@ -59,36 +60,6 @@ TASK_LIMITS = {"max_new_tokens": shrink.NEW_TOKENS}
 
 class StandInError(RuntimeError):
     """A model was to be stood in but the registry cannot build it (the message says why)."""
-
-
-def in_hf_cache(repo_id: str) -> bool:
-    """Has the Hugging Face cache a snapshot of model repo ``repo_id``? (No network.)"""
-    if repo_id.count("/") > 1 or not repo_id.strip("/"):
-        return False
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        return False
-    folder = Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}" / "snapshots"
-    try:
-        return any(folder.iterdir())
-    except OSError:
-        return False
-
-
-def available(source: str, base_dir: Path | None) -> bool:
-    """Is the model ``source`` names on this machine (a local path, or in the HF cache)?"""
-    if tiny.is_builtin_model(source):
-        return True
-    path = Path(source).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    try:
-        if path.exists():
-            return True
-    except (OSError, ValueError):
-        return False
-    return in_hf_cache(source)
 
 
 class Substitution(NamedTuple):
