@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import FrameLocator, Locator, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 #: The extension's status bar item: `<extension id>.<item id>`.
 STATUS_ITEM = "#dw-lsp\\.dw-lsp\\.dwLsp\\.worker"
@@ -25,6 +26,8 @@ ATTEMPTS = 3
 ATTEMPT_TIMEOUT_MS = 5_000
 #: Where the mouse rests: over the empty part of the explorer, where it raises no hover.
 NEUTRAL_SPOT = (150, 700)
+#: Times the mouse is pointed at a token before a hover that never opens fails the test.
+HOVER_ATTEMPTS = 3
 
 _JOURNAL_SCRIPT = """
 () => {
@@ -176,12 +179,22 @@ class Workbench:
         )
 
     def hover(self, token: str) -> str:
-        """Point the mouse at ``token`` in the active editor; the hover's text."""
-        self.page.locator(
+        """Point the mouse at ``token`` in the active editor; the hover's text. A hover that
+        does not open (the mouse arrived while the editor was still settling, or before the
+        server was ready) is pointed at again, as a user would, up to three times."""
+        target = self.page.locator(
             ".editor-group-container.active .view-line span span", has_text=token
-        ).first.hover()
+        ).first
         widget = self.page.locator(".monaco-resizable-hover .monaco-hover:not(.hidden)").first
-        widget.wait_for(timeout=UI_TIMEOUT_MS)
+        for attempt in range(HOVER_ATTEMPTS):
+            target.hover()
+            try:
+                widget.wait_for(timeout=UI_TIMEOUT_MS // HOVER_ATTEMPTS)
+                break
+            except PlaywrightTimeout:
+                if attempt == HOVER_ATTEMPTS - 1:
+                    raise
+                self.page.mouse.move(*NEUTRAL_SPOT)
         deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
         text = widget.inner_text()
         while text.strip() in ("", "Loading...") and time.monotonic() < deadline:
