@@ -99,9 +99,11 @@ class FramePatchVideoProcessor:
         return BatchFeature(data=data, tensor_type=return_tensors)
 
 
-class Qwen3VLImageTextProcessor(Qwen3VLProcessor):
-    """Qwen3-VL's processor with its image processor and tokenizer only; its video
-    processor is :class:`FramePatchVideoProcessor` over the image processor."""
+class _WithoutVideoPart:
+    """A Qwen-VL processor's constructor without its video part: the library's takes
+    ``(image_processor, tokenizer, video_processor, chat_template)``; this one passes None for
+    the video processor, and its signature (which transformers reads the parts from) leaves
+    it out."""
 
     def __init__(
         self,
@@ -110,7 +112,12 @@ class Qwen3VLImageTextProcessor(Qwen3VLProcessor):
         chat_template: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)  # type: ignore[no-untyped-call]
+        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)  # type: ignore[call-arg]
+
+
+class Qwen3VLImageTextProcessor(_WithoutVideoPart, Qwen3VLProcessor):
+    """Qwen3-VL's processor with its image processor and tokenizer only; its video
+    processor is :class:`FramePatchVideoProcessor` over the image processor."""
 
     @property
     def video_processor(self) -> FramePatchVideoProcessor:
@@ -121,17 +128,8 @@ class Qwen3VLImageTextProcessor(Qwen3VLProcessor):
         """Nothing to set: the video part follows the image processor."""
 
 
-class Qwen2VLImageTextProcessor(Qwen2VLProcessor):
+class Qwen2VLImageTextProcessor(_WithoutVideoPart, Qwen2VLProcessor):
     """Qwen2-VL's processor (Qwen-Image-Edit's) with its image processor and tokenizer only."""
-
-    def __init__(
-        self,
-        image_processor: Any = None,
-        tokenizer: Any = None,
-        chat_template: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)  # type: ignore[no-untyped-call]
 
 
 class _WithoutAbsentParts(ProcessorMixin):
