@@ -23,11 +23,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from dw_lsp.worker.loading import tiny
 from dw_lsp.worker.standins import store
 from dw_lsp.worker.standins.build import build_part, resolve_class
 from dw_lsp.worker.standins.parts import FLOW_MATCH, QWEN_TOKENIZER, Part
-from dw_lsp.worker.standins.store import MARKER, _digest, _finish, _part_json, root
+from dw_lsp.worker.standins.store import _digest, _finish, _part_json, root
 from dw_lsp.worker.standins.vocab import QWEN_IDS, VOCAB_SIZE
 
 
@@ -289,10 +288,6 @@ def modular_dir(source: str) -> Path:
     """The folder of the stand-in of modular repository ``source`` (a LookupError when the
     registry has none)."""
     entry = _entry(source)
-    # A saved index names a stand-in processor by this module, which diffusers resolves only
-    # from sys.modules: import it before anything loads the folder.
-    from dw_lsp.worker.standins import processors  # noqa: F401
-
     payload = {
         "modular": source,
         "blocks": entry.blocks,
@@ -316,4 +311,4 @@ def modular_dir(source: str) -> Path:
         pipe.save_pretrained(str(folder), overwrite_modular_index=True)
         _finish(folder, payload)
 
-    return tiny.materialize_with(target, MARKER, save)
+    return store.materialize(target, save)

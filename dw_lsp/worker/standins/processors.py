@@ -243,6 +243,8 @@ class Sam2PilImageProcessor(PilBackend):
     do_convert_rgb = True
 
     def __init__(self, **kwargs: Any) -> None:
+        """Takes SAM 2's own options too (``mask_size``), which the base's typed signature
+        does not list."""
         super().__init__(**kwargs)
 
     def preprocess(self, images: Any, segmentation_maps: Any = None, **kwargs: Any) -> BatchFeature:

@@ -7,7 +7,7 @@ the ordinary ``from_pretrained`` path like any downloaded model.
 Three kinds: a whole pipeline (:func:`pipeline_dir`), one component, placed in the
 ``subfolder`` the workflow loads it from (:func:`component_dir`), and a LoRA of a pipeline's
 denoiser (:func:`lora_dir`). Each folder also holds ``stand-in.json``, which says what it is
-and marks it complete. Saving is atomic (:func:`dw_lsp.worker.loading.tiny.materialize_with`). May
+and marks it complete. Saving is atomic (:func:`materialize`). May
 import torch, diffusers, transformers and peft; never the executor.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from dw_lsp.worker.standins.build import (
     build_part,
     build_pipeline,
     pipeline_parts,
-    resolve_class,
     seeded,
 )
 from dw_lsp.worker.standins.registry import VERSION, Part
@@ -50,6 +49,18 @@ def _part_json(part: Part) -> list[Any]:
     return [part.cls, dict(part.config)]
 
 
+def materialize(target: Path, save: Callable[[Path], None]) -> Path:
+    """``target``, saved by ``save`` once (atomically), handed out with the stand-in
+    processors imported: a folder may name one of them (a model index's library, a modular
+    index's type hint, a ``processor_config.json``'s class), which diffusers finds only in
+    ``sys.modules`` and transformers only once registered with its Auto classes, also when
+    another process saved the folder."""
+    folder = tiny.materialize_with(target, MARKER, save)
+    from dw_lsp.worker.standins import processors  # noqa: F401
+
+    return folder
+
+
 def _finish(folder: Path, description: Mapping[str, Any]) -> None:
     (folder / MARKER).write_text(json.dumps(description, indent=2, default=repr), encoding="utf-8")
 
@@ -57,10 +68,6 @@ def _finish(folder: Path, description: Mapping[str, Any]) -> None:
 def pipeline_dir(pipeline_cls: Any, variant: str | None = None, fed: bool = False) -> Path:
     """The folder of the stand-in for a whole pipeline of class ``pipeline_cls`` (``fed``:
     to be loaded without its text encoders, see :attr:`.registry.Family.fed`)."""
-    # A part may be a class of .processors, which diffusers finds in sys.modules only: it
-    # must be imported before the stand-in loads, also when it was saved by another process.
-    from dw_lsp.worker.standins import processors  # noqa: F401
-
     family, parts = pipeline_parts(pipeline_cls, fed)
     name = pipeline_cls.__name__
     payload = {
@@ -77,7 +84,7 @@ def pipeline_dir(pipeline_cls: Any, variant: str | None = None, fed: bool = Fals
         pipe.save_pretrained(folder, safe_serialization=True, variant=variant)
         _finish(folder, {"family": family.name, **payload})
 
-    return tiny.materialize_with(target, MARKER, save)
+    return materialize(target, save)
 
 
 def component_dir(part: Part, subfolder: str | None = None, variant: str | None = None) -> Path:
@@ -97,11 +104,7 @@ def component_dir(part: Part, subfolder: str | None = None, variant: str | None 
             raise TypeError(f"{part.cls} has no save_pretrained()")
         _finish(folder, payload)
 
-    folder = tiny.materialize_with(target, MARKER, save)
-    # The class must be known by name before anything loads the folder: resolving it
-    # imports the stand-in processors, which registers them with AutoProcessor.
-    resolve_class(part.cls)
-    return folder
+    return materialize(target, save)
 
 
 def _takes_variant(component: Any) -> bool:
@@ -149,7 +152,7 @@ def lora_dir(
         )
         _finish(folder, payload)
 
-    tiny.materialize_with(base, MARKER, save_base)
+    materialize(base, save_base)
     weight = weight_name or DEFAULT_LORA_WEIGHT
     if weight == DEFAULT_LORA_WEIGHT:
         return base
@@ -163,9 +166,7 @@ def lora_dir(
         shutil.copyfile(base / DEFAULT_LORA_WEIGHT, folder / relative)
         _finish(folder, named)
 
-    return tiny.materialize_with(
-        base.with_name(f"{base.name}-{_digest(named)}"), MARKER, save_named
-    )
+    return materialize(base.with_name(f"{base.name}-{_digest(named)}"), save_named)
 
 
 def _lora_layers(part: Part) -> dict[str, Any]:

@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dw_lsp.worker.loading import tiny
 from dw_lsp.worker.standins import task_detectors, task_vision
 from dw_lsp.worker.standins.build import NoStandIn, seeded
 from dw_lsp.worker.standins.parts import QWEN3_TEXT, VERSION
-from dw_lsp.worker.standins.store import MARKER, root
+from dw_lsp.worker.standins.store import MARKER, materialize, root
 
 #: Bump when a task stand-in's recipe changes.
 TASK_VERSION = "4"
@@ -241,9 +240,4 @@ def task_model_dir(kind: str, source: str, filename: str | None = None) -> Path:
             model.build(folder, filename)
         (folder / MARKER).write_text(json.dumps(payload, indent=2), encoding="utf-8")
 
-    folder = tiny.materialize_with(root() / f"task-{name}-{digest}", MARKER, save)
-    # A stand-in may name a processor of ours (SAM 2's): registering them with
-    # AutoProcessor before the task loads the folder, also when it was built earlier.
-    from dw_lsp.worker.standins import processors  # noqa: F401
-
-    return folder
+    return materialize(root() / f"task-{name}-{digest}", save)
